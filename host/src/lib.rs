@@ -1,0 +1,11 @@
+//! tapedeck: record MCP / JSON-RPC sessions into sandboxed WebAssembly storage
+//! providers.
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod store;
+pub mod units;
+
+pub use tapedeck_types as types;
+pub mod sandbox;

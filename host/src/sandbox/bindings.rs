@@ -1,0 +1,20 @@
+//! Host bindings generated from `wit/tape-storage.wit`.
+//!
+//! Generated code is not documented item by item; the WIT file is the
+//! documentation.
+//!
+//! Exports are called asynchronously (so epoch yields and wall-clock timeouts
+//! work); the `log` import is synchronous and cheap.
+
+#![allow(missing_docs)]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "provider",
+    imports: { default: trappable },
+    exports: { default: async },
+});
+
+pub use exports::tapedeck::storage::tape_storage;
+pub use tapedeck::storage::log;
+pub use tapedeck::storage::types as wit;

@@ -1,0 +1,237 @@
+//! Loading a provider component: checks that come before any code runs.
+//!
+//! In order: the bytes are not a precompiled artifact (those are only ever
+//! read from tapedeck's own cache), they are WebAssembly, they are a
+//! *component* (not a core module), they compile, the component exports
+//! `tapedeck:storage/tape-storage` at a version this host speaks, and every
+//! import it needs is one the host provides. Each failure is a [`LoadError`]
+//! that names what was wrong.
+
+use super::bindings::ProviderPre;
+use super::engine::SandboxEngine;
+use super::state::HostState;
+use wasmtime::component::{Component, Linker};
+
+/// The interface a provider must export, without version.
+pub const EXPORT_INTERFACE: &str = "tapedeck:storage/tape-storage";
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// Why a component could not be loaded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read provider component {path}: {detail}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        detail: String,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("{what} is not a WebAssembly file (it does not start with \\0asm)")]
+    NotWasm {
+        /// What was loaded (path or name).
+        what: String,
+    },
+    /// A core module instead of a component.
+    #[error(
+        "{what} is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule {
+        /// What was loaded.
+        what: String,
+    },
+    /// A precompiled `.cwasm` was offered.
+    #[error(
+        "{what} is precompiled native code (.cwasm); tapedeck only loads precompiled code from its own cache, give it the .wasm component instead"
+    )]
+    Precompiled {
+        /// What was loaded.
+        what: String,
+    },
+    /// The component failed validation or compilation.
+    #[error("{what} is not a valid component: {detail}")]
+    Invalid {
+        /// What was loaded.
+        what: String,
+        /// wasmtime's explanation.
+        detail: String,
+    },
+    /// The component does not export the storage interface.
+    #[error(
+        "{what} does not export `{EXPORT_INTERFACE}@{WIT_VERSION}`, so it is not a tapedeck storage provider (its exports: {exports})"
+    )]
+    MissingExport {
+        /// What was loaded.
+        what: String,
+        /// What it exports instead.
+        exports: String,
+    },
+    /// The component was built against an incompatible WIT version.
+    #[error(
+        "{what} exports `{EXPORT_INTERFACE}@{found}`, but this tapedeck speaks version {WIT_VERSION}; rebuild the provider against tapedeck's wit/ (incompatible major version)"
+    )]
+    WrongVersion {
+        /// What was loaded.
+        what: String,
+        /// The version the component exports.
+        found: String,
+    },
+    /// The component exports the interface with different function types.
+    #[error("{what} exports `{EXPORT_INTERFACE}` with a shape that does not match the contract: {detail}")]
+    WrongShape {
+        /// What was loaded.
+        what: String,
+        /// wasmtime's explanation (which function or type differs).
+        detail: String,
+    },
+    /// The component imports something tapedeck does not provide.
+    #[error("{what} imports something tapedeck does not provide: {detail}")]
+    UnsatisfiedImport {
+        /// What was loaded.
+        what: String,
+        /// wasmtime's explanation (names the import).
+        detail: String,
+    },
+}
+
+/// Checks the first bytes: WebAssembly, component layer, not precompiled.
+pub fn check_header(what: &str, bytes: &[u8]) -> Result<(), LoadError> {
+    let what = what.to_string();
+    if wasmtime::Engine::detect_precompiled(bytes).is_some() {
+        return Err(LoadError::Precompiled { what });
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm { what });
+    }
+    // Bytes 4..8: version (u16) and layer (u16). Layer 1 = component.
+    if bytes[6..8] != [1, 0] {
+        return Err(LoadError::CoreModule { what });
+    }
+    Ok(())
+}
+
+/// Parses `"0.1.0"` into (major, minor, patch).
+fn semver(v: &str) -> Option<(u64, u64, u64)> {
+    let core = v.split(['-', '+']).next()?;
+    let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((it.next()??, it.next()??, it.next()??))
+}
+
+/// True if a component built against `found` can be served by this host
+/// (semver: same major, or for 0.x the same minor).
+pub fn version_compatible(found: &str) -> bool {
+    match (semver(found), semver(WIT_VERSION)) {
+        (Some((fa, fb, _)), Some((ha, hb, _))) => fa == ha && (ha != 0 || fb == hb),
+        _ => false,
+    }
+}
+
+/// A compiled provider component, type-checked against the contract and
+/// linked against the host: instances are created from its [`ProviderPre`].
+#[derive(Clone)]
+pub struct LoadedComponent {
+    /// The compiled component.
+    pub component: Component,
+    /// The pre-instantiated form; one `Store` + instance per use.
+    pub pre: ProviderPre<HostState>,
+}
+
+/// Compiles and checks `bytes` (named `what` in errors).
+pub fn load_component(
+    engine: &SandboxEngine,
+    linker: &Linker<HostState>,
+    what: &str,
+    bytes: &[u8],
+) -> Result<LoadedComponent, LoadError> {
+    check_header(what, bytes)?;
+    let component =
+        Component::new(engine.engine(), bytes).map_err(|e| LoadError::Invalid {
+            what: what.to_string(),
+            detail: format!("{e:#}"),
+        })?;
+    check_exports(engine, &component, what)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::UnsatisfiedImport {
+            what: what.to_string(),
+            detail: format!("{e:#}"),
+        })?;
+    let pre = ProviderPre::new(pre).map_err(|e| LoadError::WrongShape {
+        what: what.to_string(),
+        detail: format!("{e:#}"),
+    })?;
+    Ok(LoadedComponent { component, pre })
+}
+
+/// Finds the storage export and checks its version.
+fn check_exports(
+    engine: &SandboxEngine,
+    component: &Component,
+    what: &str,
+) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let prefix = format!("{EXPORT_INTERFACE}@");
+    match exports.iter().find(|n| n.starts_with(&prefix)) {
+        Some(name) => {
+            let found = &name[prefix.len()..];
+            if version_compatible(found) {
+                Ok(())
+            } else {
+                Err(LoadError::WrongVersion {
+                    what: what.to_string(),
+                    found: found.to_string(),
+                })
+            }
+        }
+        None => Err(LoadError::MissingExport {
+            what: what.to_string(),
+            exports: if exports.is_empty() {
+                "none".to_string()
+            } else {
+                exports
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers() {
+        assert!(matches!(
+            check_header("x", b"hello world"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header("x", b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule { .. })
+        ));
+        assert!(check_header("x", b"\0asm\x0d\0\x01\0").is_ok());
+        assert!(matches!(
+            check_header("x", b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"),
+            Err(LoadError::NotWasm { .. }) | Err(LoadError::Precompiled { .. })
+        ));
+    }
+
+    #[test]
+    fn versions() {
+        assert!(version_compatible("0.1.0"));
+        assert!(version_compatible("0.1.7"));
+        assert!(!version_compatible("0.2.0"));
+        assert!(!version_compatible("1.0.0"));
+        assert!(!version_compatible("banana"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Provider log lines (the `log` import, stdout and stderr) into the host's
+//! `tracing` log, tagged with the provider's name and capped per call.
+
+use super::bindings::log::Level;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The `tapedeck:storage/log` import.
+    Log,
+    /// The guest's stdout.
+    Stdout,
+    /// The guest's stderr.
+    Stderr,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Log => "log",
+            Source::Stdout => "stdout",
+            Source::Stderr => "stderr",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Budget {
+    line_cap: usize,
+    lines_per_call: u64,
+    lines: u64,
+    dropped: u64,
+}
+
+/// The log of one provider instance: shared by its `log` import and its
+/// stdout/stderr streams, with a per-call line budget.
+#[derive(Debug, Clone)]
+pub struct ProviderLog {
+    provider: Arc<str>,
+    budget: Arc<Mutex<Budget>>,
+}
+
+impl ProviderLog {
+    /// A log for `provider` keeping lines up to `line_cap` bytes and at most
+    /// `lines_per_call` lines per call.
+    pub fn new(provider: &str, line_cap: usize, lines_per_call: u64) -> Self {
+        ProviderLog {
+            provider: provider.into(),
+            budget: Arc::new(Mutex::new(Budget {
+                line_cap,
+                lines_per_call,
+                lines: 0,
+                dropped: 0,
+            })),
+        }
+    }
+
+    /// Starts a new call: resets the line budget.
+    pub fn begin_call(&self) {
+        let mut b = self.lock();
+        b.lines = 0;
+        b.dropped = 0;
+    }
+
+    /// Ends a call: reports dropped lines, if any, and returns their number.
+    pub fn end_call(&self, call: &str) -> u64 {
+        let dropped = std::mem::take(&mut self.lock().dropped);
+        if dropped > 0 {
+            tracing::warn!(
+                target: "tapedeck::provider",
+                provider = %self.provider,
+                "dropped {dropped} log lines over the per-call limit during `{call}`"
+            );
+        }
+        dropped
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Emits one line at `level`, subject to the caps.
+    pub fn emit(&self, source: Source, level: Level, line: &[u8]) {
+        let cap = {
+            let mut b = self.lock();
+            if b.lines >= b.lines_per_call {
+                b.dropped += 1;
+                return;
+            }
+            b.lines += 1;
+            b.line_cap
+        };
+        let text = String::from_utf8_lossy(&line[..line.len().min(cap)]);
+        let ellipsis = if line.len() > cap { "…" } else { "" };
+        let provider = &*self.provider;
+        let source = source.as_str();
+        macro_rules! ev {
+            ($lvl:ident) => {
+                tracing::$lvl!(target: "tapedeck::provider", provider, source, "{text}{ellipsis}")
+            };
+        }
+        match level {
+            Level::Trace => ev!(trace),
+            Level::Debug => ev!(debug),
+            Level::Info => ev!(info),
+            Level::Warn => ev!(warn),
+            Level::Error => ev!(error),
+        }
+    }
+
+    /// A stdout/stderr stream for the guest that feeds this log line by line.
+    pub fn stream(&self, source: Source) -> CapturedOutput {
+        CapturedOutput {
+            log: self.clone(),
+            source,
+        }
+    }
+}
+
+/// The guest's stdout or stderr: complete lines go to the log at `info`
+/// (stdout) or `warn` (stderr); writes always succeed, so a guest is never
+/// broken by a full log.
+#[derive(Debug, Clone)]
+pub struct CapturedOutput {
+    log: ProviderLog,
+    source: Source,
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            out: self.clone(),
+            pending: Vec::new(),
+        })
+    }
+}
+
+struct LineWriter {
+    out: CapturedOutput,
+    pending: Vec<u8>,
+}
+
+impl LineWriter {
+    fn level(&self) -> Level {
+        if self.out.source == Source::Stderr {
+            Level::Warn
+        } else {
+            Level::Info
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.out.log.emit(self.out.source, self.level(), &line);
+        }
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let cap = self.out.log.lock().line_cap;
+        for &b in buf {
+            if b == b'\n' {
+                self.flush_pending();
+            } else if self.pending.len() <= cap {
+                // Bytes past the cap are discarded; the line is marked truncated.
+                self.pending.push(b);
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.flush_pending();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        self.flush_pending();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_drops_and_counts_lines_over_the_cap() {
+        let log = ProviderLog::new("p", 8, 3);
+        log.begin_call();
+        for _ in 0..10 {
+            log.emit(Source::Log, Level::Info, b"hello");
+        }
+        assert_eq!(log.end_call("list"), 7);
+        log.begin_call();
+        log.emit(Source::Log, Level::Info, b"again");
+        assert_eq!(log.end_call("list"), 0);
+    }
+
+    #[tokio::test]
+    async fn stdout_is_split_into_lines_and_never_fails() {
+        use tokio::io::AsyncWriteExt;
+        let log = ProviderLog::new("p", 4, 2);
+        log.begin_call();
+        let mut w = log.stream(Source::Stdout).async_stream();
+        let n = w.write(b"line one\nline two\nthree\nfour\n").await.unwrap();
+        assert_eq!(n, 29);
+        drop(w);
+        assert_eq!(log.end_call("get"), 2, "lines three and four are over budget");
+    }
+}

@@ -1,0 +1,60 @@
+//! The sandbox: loading provider components and calling them under grants
+//! and limits.
+//!
+//! One [`Sandbox`] per process holds the wasmtime engine and the linker (WASI
+//! plus the `log` import). Each provider becomes a [`WasmProvider`]: its
+//! component is compiled and checked once, and instances are created from its
+//! `ProviderPre`, one `Store` each, built only from the provider's grants.
+
+pub mod bindings;
+mod convert;
+pub mod engine;
+pub mod grants;
+pub mod limits;
+pub mod load;
+pub mod log;
+mod pool;
+pub mod provider;
+pub mod spec;
+pub mod state;
+
+pub use engine::{EPOCH_TICK, SandboxEngine};
+pub use grants::{DirGrant, DirMode, Grants};
+pub use limits::Limits;
+pub use load::{LoadError, LoadedComponent};
+pub use provider::{StartError, WasmProvider, WasmWriter};
+pub use spec::{ComponentSource, ProviderSpec};
+
+use state::HostState;
+use wasmtime::component::{HasSelf, Linker};
+
+/// The engine and linker shared by every provider of a process.
+#[derive(Clone)]
+pub struct Sandbox {
+    engine: SandboxEngine,
+    linker: std::sync::Arc<Linker<HostState>>,
+}
+
+impl Sandbox {
+    /// Creates the engine (with its epoch ticker) and the linker.
+    pub fn new() -> Result<Sandbox, wasmtime::Error> {
+        let engine = SandboxEngine::new()?;
+        let mut linker = Linker::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::Provider::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        Ok(Sandbox {
+            engine,
+            linker: std::sync::Arc::new(linker),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &SandboxEngine {
+        &self.engine
+    }
+
+    /// Compiles and checks a component (see [`load::load_component`]).
+    pub fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        load::load_component(&self.engine, &self.linker, what, bytes)
+    }
+}

@@ -1,0 +1,404 @@
+//! A provider's instances: a fixed number of slots, each holding at most one
+//! live instance (a `Store` plus its bindings), created lazily from the
+//! `ProviderPre` and thrown away after any trap, limit, timeout, contract
+//! violation or cancelled call. Calls on one slot are serialised by its mutex;
+//! calls on different slots run in parallel.
+
+use super::bindings::{Provider, wit};
+use super::convert;
+use super::engine::{SandboxEngine, ticks_for};
+use super::grants::Grants;
+use super::limits::Limits;
+use super::load::LoadedComponent;
+use super::log::ProviderLog;
+use super::state::HostState;
+use crate::error::ProviderError;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tapedeck_types::ProviderInfo;
+use tokio::sync::{Mutex, MutexGuard};
+use tokio::time::error::Elapsed;
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// A live instance.
+pub(crate) struct Live {
+    pub store: Store<HostState>,
+    pub bindings: Provider,
+}
+
+#[derive(Default)]
+pub(crate) struct Slot {
+    live: Option<Live>,
+    /// Incremented for every new instance; resource handles remember it.
+    generation: u64,
+    /// A call was entered and not settled: it was cancelled mid-flight, so
+    /// the instance is in an unknown state.
+    in_call: bool,
+}
+
+/// Marker error: the host found the provider's answer in breach of the
+/// contract after the call returned.
+#[derive(Debug)]
+pub(crate) struct ContractViolation(pub String);
+
+impl fmt::Display for ContractViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ContractViolation {}
+
+/// Counters for diagnostics.
+#[derive(Debug, Default)]
+pub struct PoolCounters {
+    /// Instances created.
+    pub instantiations: AtomicU64,
+    /// Instances discarded after a failure.
+    pub recycles: AtomicU64,
+}
+
+/// All instances of one provider.
+pub(crate) struct Pool {
+    pub name: Arc<str>,
+    engine: SandboxEngine,
+    loaded: LoadedComponent,
+    config_json: String,
+    grants: Grants,
+    pub limits: Limits,
+    slots: Vec<Mutex<Slot>>,
+    /// Writer handles dropped by the host, to be released in their instance.
+    orphans: Vec<std::sync::Mutex<Vec<(u64, ResourceAny)>>>,
+    next: AtomicUsize,
+    pub counters: PoolCounters,
+}
+
+impl Pool {
+    pub fn new(
+        name: &str,
+        engine: SandboxEngine,
+        loaded: LoadedComponent,
+        config_json: String,
+        grants: Grants,
+        limits: Limits,
+    ) -> Self {
+        let n = limits.instances.max(1) as usize;
+        Pool {
+            name: name.into(),
+            engine,
+            loaded,
+            config_json,
+            grants,
+            limits,
+            slots: (0..n).map(|_| Mutex::new(Slot::default())).collect(),
+            orphans: (0..n).map(|_| Default::default()).collect(),
+            next: AtomicUsize::new(0),
+            counters: PoolCounters::default(),
+        }
+    }
+
+    /// The slot for the next call (round robin).
+    pub fn pick(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()
+    }
+
+    /// Queues a writer handle for release in its instance.
+    pub fn orphan(&self, slot: usize, generation: u64, handle: ResourceAny) {
+        self.orphans[slot]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((generation, handle));
+    }
+
+    /// Creates and initialises a fresh instance, returning it and what `init` said.
+    async fn instantiate(&self) -> Result<(Live, ProviderInfo), ProviderError> {
+        let unavailable = |detail: String| ProviderError::Unavailable {
+            provider: self.name.to_string(),
+            detail,
+        };
+        let log = ProviderLog::new(
+            &self.name,
+            self.limits.log_line.0 as usize,
+            self.limits.log_lines_per_call,
+        );
+        let state = HostState::new(&self.grants, &self.limits, log).map_err(unavailable)?;
+        let mut store = Store::new(self.engine.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(self.limits.max_return.0 as usize);
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            s.ticks_used += 1;
+            if s.ticks_used >= s.tick_budget {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        begin(&mut store, &self.limits);
+        self.counters.instantiations.fetch_add(1, Ordering::Relaxed);
+        let timeout = self.limits.timeout();
+        let bindings =
+            match tokio::time::timeout(timeout, self.loaded.pre.instantiate_async(&mut store))
+                .await
+            {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    let err = classify(&self.name, "instantiate", &self.limits, &mut store, e);
+                    return Err(unavailable(format!("instantiation failed: {err}")));
+                }
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "instantiation did not complete within {timeout:?}"
+                    )));
+                }
+            };
+        begin(&mut store, &self.limits);
+        let init = tokio::time::timeout(
+            timeout,
+            bindings
+                .tapedeck_storage_tape_storage()
+                .call_init(&mut store, &self.config_json),
+        )
+        .await;
+        store.data().log.end_call("init");
+        let info = match init {
+            Ok(Ok(Ok(info))) => convert::info_to_model(info),
+            Ok(Ok(Err(e))) => {
+                return Err(unavailable(format!(
+                    "init rejected the configuration: {}",
+                    convert::error_from_wit(e)
+                )));
+            }
+            Ok(Err(e)) => {
+                let err = classify(&self.name, "init", &self.limits, &mut store, e);
+                return Err(unavailable(format!("init failed: {err}")));
+            }
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "init did not complete within {timeout:?}"
+                )));
+            }
+        };
+        Ok((Live { store, bindings }, info))
+    }
+
+    /// Starts the first instance (so configuration errors surface at start)
+    /// and returns what the provider said about itself.
+    pub async fn start(&self) -> Result<ProviderInfo, ProviderError> {
+        let (live, info) = self.instantiate().await?;
+        let mut slot = self.slots[0].lock().await;
+        slot.generation += 1;
+        slot.live = Some(live);
+        Ok(info)
+    }
+
+    /// Enters `call` on slot `idx`: waits for the slot, makes sure it has a
+    /// healthy instance, and resets the per-call budgets.
+    pub async fn enter(&self, idx: usize, call: &'static str) -> Result<SlotGuard<'_>, ProviderError> {
+        let mut slot = self.slots[idx].lock().await;
+        if slot.in_call {
+            // The previous call on this slot was cancelled mid-flight.
+            slot.in_call = false;
+            self.discard(&mut slot);
+        }
+        if slot.live.is_none() {
+            let (live, _) = self.instantiate().await?;
+            slot.generation += 1;
+            slot.live = Some(live);
+        }
+        let orphans: Vec<_> = std::mem::take(
+            &mut *self.orphans[idx].lock().unwrap_or_else(|p| p.into_inner()),
+        );
+        let generation = slot.generation;
+        let live = slot.live.as_mut().expect("instance present");
+        for (g, handle) in orphans {
+            if g == generation {
+                begin(&mut live.store, &self.limits);
+                // Best effort: a failure here surfaces on the next real call.
+                let _ = tokio::time::timeout(
+                    self.limits.timeout(),
+                    handle.resource_drop_async(&mut live.store),
+                )
+                .await;
+            }
+        }
+        begin(&mut live.store, &self.limits);
+        slot.in_call = true;
+        Ok(SlotGuard {
+            pool: self,
+            slot,
+            call,
+        })
+    }
+
+    fn discard(&self, slot: &mut Slot) {
+        if slot.live.take().is_some() {
+            self.counters.recycles.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                target: "tapedeck::sandbox",
+                provider = %self.name,
+                "instance discarded; the next call gets a fresh one"
+            );
+        }
+    }
+}
+
+/// Resets the per-call budgets of a store.
+fn begin(store: &mut Store<HostState>, limits: &Limits) {
+    let data = store.data_mut();
+    data.ticks_used = 0;
+    data.tick_budget = ticks_for(limits.cpu());
+    data.limiter.hit = None;
+    data.log.begin_call();
+    store.set_epoch_deadline(1);
+}
+
+/// Turns a wasmtime error into the matching [`ProviderError`].
+fn classify(
+    provider: &str,
+    call: &'static str,
+    limits: &Limits,
+    store: &mut Store<HostState>,
+    e: wasmtime::Error,
+) -> ProviderError {
+    let provider = provider.to_string();
+    if let Some(v) = e.downcast_ref::<ContractViolation>() {
+        return ProviderError::Contract {
+            provider,
+            call,
+            detail: v.0.clone(),
+        };
+    }
+    let data = store.data_mut();
+    if let Some(detail) = data.limiter.hit.take() {
+        return ProviderError::ResourceLimit {
+            provider,
+            call,
+            detail,
+        };
+    }
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) && data.ticks_used >= data.tick_budget {
+        return ProviderError::CpuLimit {
+            provider,
+            call,
+            limit: limits.cpu(),
+        };
+    }
+    let detail = format!("{e:?}");
+    if detail.contains("fuel allocated for hostcalls has been exhausted") {
+        return ProviderError::Contract {
+            provider,
+            call,
+            detail: format!(
+                "returned more than the limit of {} bytes (limit `max-return`)",
+                limits.max_return
+            ),
+        };
+    }
+    if detail.contains("resource table has no free keys") {
+        return ProviderError::ResourceLimit {
+            provider,
+            call,
+            detail: format!(
+                "more than {} open WASI resources (limit `max-resources`)",
+                limits.max_resources
+            ),
+        };
+    }
+    ProviderError::Trap {
+        provider,
+        call,
+        detail,
+    }
+}
+
+/// Exclusive use of one slot's instance for one call.
+pub(crate) struct SlotGuard<'p> {
+    pool: &'p Pool,
+    slot: MutexGuard<'p, Slot>,
+    call: &'static str,
+}
+
+impl SlotGuard<'_> {
+    /// The store and bindings of the instance.
+    pub fn parts(&mut self) -> (&mut Store<HostState>, &Provider) {
+        let live = self.slot.live.as_mut().expect("instance present");
+        (&mut live.store, &live.bindings)
+    }
+
+    /// The instance's generation (changes when the instance is replaced).
+    pub fn generation(&self) -> u64 {
+        self.slot.generation
+    }
+
+    /// The wall-clock limit of a call.
+    pub fn timeout(&self) -> Duration {
+        self.pool.limits.timeout()
+    }
+
+    /// Settles a guest call: keeps the instance after success or an ordinary
+    /// storage error, discards it after anything else.
+    pub fn settle<T>(
+        &mut self,
+        r: Result<wasmtime::Result<Result<T, wit::StorageError>>, Elapsed>,
+    ) -> Result<T, ProviderError> {
+        let call = self.call;
+        let out = match r {
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(e))) => Err(ProviderError::Storage {
+                provider: self.pool.name.to_string(),
+                error: convert::error_from_wit(e),
+            }),
+            Ok(Err(e)) => {
+                let pool = self.pool;
+                let (store, _) = self.parts();
+                let err = classify(&pool.name, call, &pool.limits, store, e);
+                self.pool.discard(&mut self.slot);
+                Err(err)
+            }
+            Err(_) => {
+                self.pool.discard(&mut self.slot);
+                Err(ProviderError::Timeout {
+                    provider: self.pool.name.to_string(),
+                    call,
+                    limit: self.pool.limits.timeout(),
+                })
+            }
+        };
+        if let Some(live) = self.slot.live.as_ref() {
+            live.store.data().log.end_call(call);
+        }
+        self.slot.in_call = false;
+        out
+    }
+
+    /// Records a contract violation found in an answer: the instance is
+    /// discarded and the error names what was wrong.
+    pub fn violation(&mut self, detail: String) -> ProviderError {
+        self.pool.discard(&mut self.slot);
+        self.slot.in_call = false;
+        ProviderError::Contract {
+            provider: self.pool.name.to_string(),
+            call: self.call,
+            detail,
+        }
+    }
+}
+
+/// Calls a `tape-storage` export on a slot under the call's limits:
+/// `guest_call!(guard, |store, guest| guest.call_get(store, id))`.
+macro_rules! guest_call {
+    ($g:expr, |$store:ident, $guest:ident| $body:expr) => {{
+        let limit = $g.timeout();
+        let r = {
+            let ($store, bindings) = $g.parts();
+            let $guest = bindings.tapedeck_storage_tape_storage();
+            tokio::time::timeout(limit, $body).await
+        };
+        $g.settle(r)
+    }};
+}
+pub(crate) use guest_call;

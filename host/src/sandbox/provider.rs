@@ -1,0 +1,387 @@
+//! [`WasmProvider`]: a [`TapeStore`] backed by a sandboxed component.
+//!
+//! Besides calling the guest, this is where the host checks the guest's
+//! answers against the contract (page sizes, sequence numbers, ids, filters):
+//! a provider that answers wrongly is treated like one that trapped.
+
+use super::Sandbox;
+use super::bindings::wit;
+use super::convert::{self, frame_to_wit};
+use super::load::LoadError;
+use super::pool::{Pool, guest_call};
+use super::spec::{ComponentSource, ProviderSpec};
+use crate::error::ProviderError;
+use crate::store::{ProviderResult, TapeStore, TapeWriter};
+use std::path::Path;
+use std::sync::Arc;
+use tapedeck_types::{
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
+    TapePage, TapeSummary,
+};
+use wasmtime::component::ResourceAny;
+
+/// Why a provider could not be started.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The component was refused at load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The grants or limits are unusable.
+    #[error("provider `{provider}`: {detail}")]
+    Config {
+        /// Provider name.
+        provider: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The first instance failed to start or rejected its configuration.
+    #[error(transparent)]
+    Init(#[from] ProviderError),
+}
+
+/// A running sandboxed provider. Cheap to clone; all clones share instances.
+#[derive(Clone)]
+pub struct WasmProvider {
+    pool: Arc<Pool>,
+    info: Arc<ProviderInfo>,
+}
+
+impl WasmProvider {
+    /// Loads the component of `spec`, checks it, and starts its first
+    /// instance with the spec's configuration. Relative host paths in grants
+    /// are resolved against `base_dir`.
+    pub async fn start(
+        sandbox: &Sandbox,
+        spec: &ProviderSpec,
+        base_dir: &Path,
+    ) -> Result<WasmProvider, StartError> {
+        let config_err = |detail: String| StartError::Config {
+            provider: spec.name.clone(),
+            detail,
+        };
+        spec.limits.validate().map_err(config_err)?;
+        let grants = spec.grants.prepare(base_dir).map_err(config_err)?;
+        let loaded = match &spec.component {
+            ComponentSource::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+                sandbox.load(&path.display().to_string(), &bytes)?
+            }
+            ComponentSource::Bytes { label, bytes } => sandbox.load(label, bytes)?,
+        };
+        let config_json = serde_json::to_string(&spec.config)
+            .map_err(|e| config_err(format!("config is not representable as JSON: {e}")))?;
+        let pool = Pool::new(
+            &spec.name,
+            sandbox.engine.clone(),
+            loaded,
+            config_json,
+            grants,
+            spec.limits.clone(),
+        );
+        let info = pool.start().await?;
+        tracing::debug!(
+            target: "tapedeck::sandbox",
+            provider = %spec.name,
+            "started {} {} (capabilities: {:?})",
+            info.name,
+            info.version,
+            info.capabilities.names()
+        );
+        Ok(WasmProvider {
+            pool: Arc::new(pool),
+            info: Arc::new(info),
+        })
+    }
+
+    /// The provider's configured name.
+    pub fn name(&self) -> &str {
+        &self.pool.name
+    }
+
+    /// Instances created and discarded so far.
+    pub fn instance_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.pool.counters.instantiations.load(Relaxed),
+            self.pool.counters.recycles.load(Relaxed),
+        )
+    }
+
+    fn check_page(
+        &self,
+        page: &TapePage,
+        limit: u32,
+        filter: &TapeFilter,
+    ) -> Result<(), String> {
+        if page.tapes.len() > limit as usize {
+            return Err(format!(
+                "returned {} tapes for a page limit of {limit}",
+                page.tapes.len()
+            ));
+        }
+        if let Some(t) = page.tapes.iter().find(|t| !filter.matches(t)) {
+            return Err(format!(
+                "returned tape `{}`, which does not match the filter",
+                t.header.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_frames(frames: &[Frame], from_seq: u64, max_frames: u32, max_bytes: u64) -> Result<(), String> {
+    if frames.len() > max_frames as usize {
+        return Err(format!(
+            "returned {} frames when at most {max_frames} were asked for",
+            frames.len()
+        ));
+    }
+    for (i, f) in frames.iter().enumerate() {
+        let want = from_seq + i as u64;
+        if f.seq != want {
+            return Err(format!(
+                "returned frame seq {} at position {i}, expected {want} (frames out of order or missing)",
+                f.seq
+            ));
+        }
+    }
+    let total: u64 = frames.iter().map(|f| f.payload.len() as u64).sum();
+    if frames.len() > 1 && total - frames.last().map_or(0, |f| f.payload.len() as u64) >= max_bytes {
+        return Err(format!(
+            "returned {total} payload bytes, past the requested maximum of {max_bytes}"
+        ));
+    }
+    Ok(())
+}
+
+impl TapeStore for WasmProvider {
+    type Writer = WasmWriter;
+
+    fn provider_info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    async fn create(&self, header: TapeHeader) -> ProviderResult<WasmWriter> {
+        let slot = self.pool.pick();
+        let mut g = self.pool.enter(slot, "create").await?;
+        let wit_header = convert::header_to_wit(&header);
+        let handle = guest_call!(g, |store, guest| guest.call_create(store, &wit_header))?;
+        Ok(WasmWriter {
+            pool: self.pool.clone(),
+            slot,
+            id: header.id,
+            handle: Some((g.generation(), handle)),
+            next_seq: 0,
+        })
+    }
+
+    async fn resume(&self, id: &str) -> ProviderResult<WasmWriter> {
+        let slot = self.pool.pick();
+        let mut g = self.pool.enter(slot, "resume").await?;
+        let wid = id.to_string();
+        let handle = guest_call!(g, |store, guest| guest.call_resume(store, &wid))?;
+        let next = guest_call!(g, |store, guest| async {
+            guest
+                .tape_writer()
+                .call_next_seq(store, handle)
+                .await
+                .map(Ok::<u64, wit::StorageError>)
+        })?;
+        Ok(WasmWriter {
+            pool: self.pool.clone(),
+            slot,
+            id: id.to_string(),
+            handle: Some((g.generation(), handle)),
+            next_seq: next,
+        })
+    }
+
+    async fn save(
+        &self,
+        header: TapeHeader,
+        frames: &[Frame],
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> ProviderResult<TapeInfo> {
+        let mut g = self.pool.enter(self.pool.pick(), "save").await?;
+        let h = convert::header_to_wit(&header);
+        let f: Vec<wit::Frame> = frames.iter().map(frame_to_wit).collect();
+        let s = convert::summary_to_wit(&summary);
+        let r = convert::reason_to_wit(reason);
+        let info = guest_call!(g, |store, guest| guest.call_save(store, &h, &f, &s, r))?;
+        let info = convert::info_from_wit(info);
+        if info.header.id != header.id {
+            return Err(g.violation(format!(
+                "saved tape `{}` but reported tape `{}`",
+                header.id, info.header.id
+            )));
+        }
+        Ok(info)
+    }
+
+    async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
+        let mut g = self.pool.enter(self.pool.pick(), "get").await?;
+        let wid = id.to_string();
+        let info = convert::info_from_wit(guest_call!(g, |store, guest| guest.call_get(store, &wid))?);
+        if info.header.id != id {
+            return Err(g.violation(format!(
+                "asked for tape `{id}`, answered with tape `{}`",
+                info.header.id
+            )));
+        }
+        Ok(info)
+    }
+
+    async fn read_frames(
+        &self,
+        id: &str,
+        from_seq: u64,
+        max_frames: u32,
+        max_bytes: u64,
+    ) -> ProviderResult<Vec<Frame>> {
+        let mut g = self.pool.enter(self.pool.pick(), "read-frames").await?;
+        let wid = id.to_string();
+        let frames = guest_call!(g, |store, guest| guest.call_read_frames(
+            store, &wid, from_seq, max_frames, max_bytes
+        ))?;
+        let frames: Vec<Frame> = frames.into_iter().map(convert::frame_from_wit).collect();
+        check_frames(&frames, from_seq, max_frames, max_bytes).map_err(|d| g.violation(d))?;
+        Ok(frames)
+    }
+
+    async fn delete(&self, id: &str) -> ProviderResult<()> {
+        let mut g = self.pool.enter(self.pool.pick(), "delete").await?;
+        let wid = id.to_string();
+        guest_call!(g, |store, guest| guest.call_delete(store, &wid))
+    }
+
+    async fn list(
+        &self,
+        filter: &TapeFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> ProviderResult<TapePage> {
+        let mut g = self.pool.enter(self.pool.pick(), "list").await?;
+        let f = convert::filter_to_wit(filter);
+        let page = guest_call!(g, |store, guest| guest.call_list(store, &f, cursor, limit))?;
+        let page = convert::page_from_wit(page);
+        self.check_page(&page, limit, filter)
+            .map_err(|d| g.violation(d))?;
+        Ok(page)
+    }
+
+    async fn search(
+        &self,
+        query: &SearchQuery,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> ProviderResult<TapePage> {
+        let mut g = self.pool.enter(self.pool.pick(), "search").await?;
+        let q = convert::query_to_wit(query);
+        let page = guest_call!(g, |store, guest| guest.call_search(store, &q, cursor, limit))?;
+        let page = convert::page_from_wit(page);
+        self.check_page(&page, limit, &query.filter)
+            .map_err(|d| g.violation(d))?;
+        Ok(page)
+    }
+
+    async fn stats(&self) -> ProviderResult<StorageStats> {
+        let mut g = self.pool.enter(self.pool.pick(), "stats").await?;
+        let s = guest_call!(g, |store, guest| guest.call_stats(store))?;
+        Ok(convert::stats_from_wit(s))
+    }
+}
+
+/// A writer on one tape, pinned to one instance slot. If that instance is
+/// replaced (after a trap, a timeout, ...), the next operation resumes the
+/// tape on the fresh instance transparently.
+pub struct WasmWriter {
+    pool: Arc<Pool>,
+    slot: usize,
+    id: String,
+    /// The guest resource and the instance generation it belongs to.
+    handle: Option<(u64, ResourceAny)>,
+    next_seq: u64,
+}
+
+impl WasmWriter {
+    /// Makes sure `handle` belongs to the slot's current instance, resuming
+    /// the tape there if not.
+    async fn current_handle(
+        &mut self,
+        g: &mut super::pool::SlotGuard<'_>,
+    ) -> ProviderResult<ResourceAny> {
+        if let Some((generation, h)) = self.handle
+            && generation == g.generation()
+        {
+            return Ok(h);
+        }
+        let id = self.id.clone();
+        let h = guest_call!(g, |store, guest| guest.call_resume(store, &id))?;
+        self.handle = Some((g.generation(), h));
+        Ok(h)
+    }
+
+    fn release(&mut self) {
+        if let Some((generation, h)) = self.handle.take() {
+            self.pool.orphan(self.slot, generation, h);
+        }
+    }
+}
+
+impl Drop for WasmWriter {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl TapeWriter for WasmWriter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
+        let pool = self.pool.clone();
+        let mut g = pool.enter(self.slot, "append").await?;
+        let h = self.current_handle(&mut g).await?;
+        let batch: Vec<wit::Frame> = frames.iter().map(frame_to_wit).collect();
+        let next = guest_call!(g, |store, guest| guest.tape_writer().call_append(store, h, &batch))?;
+        let expected = frames
+            .last()
+            .map_or(self.next_seq, |f| f.seq + 1)
+            .max(self.next_seq);
+        if next != expected {
+            return Err(g.violation(format!(
+                "append to `{}` returned next-seq {next}, expected {expected}",
+                self.id
+            )));
+        }
+        self.next_seq = next;
+        Ok(next)
+    }
+
+    async fn finish(&mut self, summary: TapeSummary, reason: EndReason) -> ProviderResult<TapeInfo> {
+        let pool = self.pool.clone();
+        let mut g = pool.enter(self.slot, "finish").await?;
+        let h = self.current_handle(&mut g).await?;
+        let s = convert::summary_to_wit(&summary);
+        let r = convert::reason_to_wit(reason);
+        let info = guest_call!(g, |store, guest| guest.tape_writer().call_finish(store, h, &s, r))?;
+        Ok(convert::info_from_wit(info))
+    }
+
+    async fn abort(&mut self, reason: &str) -> ProviderResult<()> {
+        let pool = self.pool.clone();
+        let mut g = pool.enter(self.slot, "abort").await?;
+        let h = self.current_handle(&mut g).await?;
+        guest_call!(g, |store, guest| guest.tape_writer().call_abort(store, h, reason))
+    }
+}
