@@ -3,7 +3,10 @@
 
 #![deny(missing_docs)]
 
+pub mod conformance;
+pub mod embedded;
 pub mod error;
+pub mod jsonl;
 pub mod store;
 pub mod units;
 

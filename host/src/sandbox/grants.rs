@@ -109,10 +109,7 @@ impl Grants {
                     g.guest
                 ));
             }
-            out.push(DirGrant {
-                host,
-                ..g.clone()
-            });
+            out.push(DirGrant { host, ..g.clone() });
         }
         Ok(Grants { dirs: out })
     }
@@ -139,12 +136,20 @@ mod tests {
             dirs: vec![DirGrant::read_only("nope", "/x")],
         };
         let err = missing.prepare(tmp.path()).unwrap_err();
-        assert!(err.contains("nope") && err.contains("not accessible"), "{err}");
+        assert!(
+            err.contains("nope") && err.contains("not accessible"),
+            "{err}"
+        );
 
         let relative_guest = Grants {
             dirs: vec![DirGrant::read_only(".", "data")],
         };
-        assert!(relative_guest.prepare(tmp.path()).unwrap_err().contains("absolute"));
+        assert!(
+            relative_guest
+                .prepare(tmp.path())
+                .unwrap_err()
+                .contains("absolute")
+        );
 
         let dup = Grants {
             dirs: vec![

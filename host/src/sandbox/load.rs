@@ -80,7 +80,9 @@ pub enum LoadError {
         found: String,
     },
     /// The component exports the interface with different function types.
-    #[error("{what} exports `{EXPORT_INTERFACE}` with a shape that does not match the contract: {detail}")]
+    #[error(
+        "{what} exports `{EXPORT_INTERFACE}` with a shape that does not match the contract: {detail}"
+    )]
     WrongShape {
         /// What was loaded.
         what: String,
@@ -147,11 +149,10 @@ pub fn load_component(
     bytes: &[u8],
 ) -> Result<LoadedComponent, LoadError> {
     check_header(what, bytes)?;
-    let component =
-        Component::new(engine.engine(), bytes).map_err(|e| LoadError::Invalid {
-            what: what.to_string(),
-            detail: format!("{e:#}"),
-        })?;
+    let component = Component::new(engine.engine(), bytes).map_err(|e| LoadError::Invalid {
+        what: what.to_string(),
+        detail: format!("{e:#}"),
+    })?;
     check_exports(engine, &component, what)?;
     let pre = linker
         .instantiate_pre(&component)

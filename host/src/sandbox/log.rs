@@ -36,7 +36,12 @@ struct Budget {
     lines_per_call: u64,
     lines: u64,
     dropped: u64,
+    /// The last few stderr lines of the current call (a panic message, usually).
+    stderr_tail: Vec<String>,
 }
+
+/// How many stderr lines of a call are kept to explain a trap.
+const STDERR_TAIL: usize = 3;
 
 /// The log of one provider instance: shared by its `log` import and its
 /// stdout/stderr streams, with a per-call line budget.
@@ -57,6 +62,7 @@ impl ProviderLog {
                 lines_per_call,
                 lines: 0,
                 dropped: 0,
+                stderr_tail: Vec::new(),
             })),
         }
     }
@@ -66,6 +72,13 @@ impl ProviderLog {
         let mut b = self.lock();
         b.lines = 0;
         b.dropped = 0;
+        b.stderr_tail.clear();
+    }
+
+    /// The last stderr lines of the current call, joined (e.g. a panic message).
+    pub fn stderr_tail(&self) -> Option<String> {
+        let b = self.lock();
+        (!b.stderr_tail.is_empty()).then(|| b.stderr_tail.join(" | "))
     }
 
     /// Ends a call: reports dropped lines, if any, and returns their number.
@@ -89,6 +102,14 @@ impl ProviderLog {
     pub fn emit(&self, source: Source, level: Level, line: &[u8]) {
         let cap = {
             let mut b = self.lock();
+            if source == Source::Stderr {
+                let cap = b.line_cap;
+                let kept = String::from_utf8_lossy(&line[..line.len().min(cap)]).into_owned();
+                if b.stderr_tail.len() == STDERR_TAIL {
+                    b.stderr_tail.remove(0);
+                }
+                b.stderr_tail.push(kept);
+            }
             if b.lines >= b.lines_per_call {
                 b.dropped += 1;
                 return;
@@ -229,6 +250,10 @@ mod tests {
         let n = w.write(b"line one\nline two\nthree\nfour\n").await.unwrap();
         assert_eq!(n, 29);
         drop(w);
-        assert_eq!(log.end_call("get"), 2, "lines three and four are over budget");
+        assert_eq!(
+            log.end_call("get"),
+            2,
+            "lines three and four are over budget"
+        );
     }
 }

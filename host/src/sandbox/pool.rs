@@ -140,21 +140,23 @@ impl Pool {
         begin(&mut store, &self.limits);
         self.counters.instantiations.fetch_add(1, Ordering::Relaxed);
         let timeout = self.limits.timeout();
-        let bindings =
-            match tokio::time::timeout(timeout, self.loaded.pre.instantiate_async(&mut store))
-                .await
-            {
-                Ok(Ok(b)) => b,
-                Ok(Err(e)) => {
-                    let err = classify(&self.name, "instantiate", &self.limits, &mut store, e);
-                    return Err(unavailable(format!("instantiation failed: {err}")));
-                }
-                Err(_) => {
-                    return Err(unavailable(format!(
-                        "instantiation did not complete within {timeout:?}"
-                    )));
-                }
-            };
+        let bindings = match tokio::time::timeout(
+            timeout,
+            self.loaded.pre.instantiate_async(&mut store),
+        )
+        .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                let err = classify(&self.name, "instantiate", &self.limits, &mut store, e);
+                return Err(unavailable(format!("instantiation failed: {err}")));
+            }
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "instantiation did not complete within {timeout:?}"
+                )));
+            }
+        };
         begin(&mut store, &self.limits);
         let init = tokio::time::timeout(
             timeout,
@@ -197,7 +199,11 @@ impl Pool {
 
     /// Enters `call` on slot `idx`: waits for the slot, makes sure it has a
     /// healthy instance, and resets the per-call budgets.
-    pub async fn enter(&self, idx: usize, call: &'static str) -> Result<SlotGuard<'_>, ProviderError> {
+    pub async fn enter(
+        &self,
+        idx: usize,
+        call: &'static str,
+    ) -> Result<SlotGuard<'_>, ProviderError> {
         let mut slot = self.slots[idx].lock().await;
         if slot.in_call {
             // The previous call on this slot was cancelled mid-flight.
@@ -209,9 +215,8 @@ impl Pool {
             slot.generation += 1;
             slot.live = Some(live);
         }
-        let orphans: Vec<_> = std::mem::take(
-            &mut *self.orphans[idx].lock().unwrap_or_else(|p| p.into_inner()),
-        );
+        let orphans: Vec<_> =
+            std::mem::take(&mut *self.orphans[idx].lock().unwrap_or_else(|p| p.into_inner()));
         let generation = slot.generation;
         let live = slot.live.as_mut().expect("instance present");
         for (g, handle) in orphans {
@@ -287,7 +292,7 @@ fn classify(
             limit: limits.cpu(),
         };
     }
-    let detail = format!("{e:?}");
+    let detail = describe(&e, &data.log);
     if detail.contains("fuel allocated for hostcalls has been exhausted") {
         return ProviderError::Contract {
             provider,
@@ -313,6 +318,46 @@ fn classify(
         call,
         detail,
     }
+}
+
+/// A one-line explanation of a wasm error: the trap (or error chain), where
+/// it happened (the innermost frames), and what the guest last wrote to
+/// stderr (a panic message, usually).
+fn describe(e: &wasmtime::Error, log: &ProviderLog) -> String {
+    let mut out = match e.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => {
+            let chain = format!("{e:#}");
+            chain.lines().next().unwrap_or_default().to_string()
+        }
+    };
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames: Vec<String> = bt
+            .frames()
+            .iter()
+            .take(3)
+            .map(|f| match f.func_name() {
+                Some(name) => name.to_string(),
+                None => format!("wasm function {}", f.func_index()),
+            })
+            .collect();
+        if !frames.is_empty() {
+            out.push_str(&format!(" (in {})", frames.join(" < ")));
+        }
+    }
+    if let Some(tail) = log.stderr_tail() {
+        out.push_str(&format!("; guest stderr: {tail}"));
+    }
+    const MAX: usize = 2048;
+    if out.len() > MAX {
+        let mut cut = MAX;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
 }
 
 /// Exclusive use of one slot's instance for one call.

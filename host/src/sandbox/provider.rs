@@ -111,12 +111,7 @@ impl WasmProvider {
         )
     }
 
-    fn check_page(
-        &self,
-        page: &TapePage,
-        limit: u32,
-        filter: &TapeFilter,
-    ) -> Result<(), String> {
+    fn check_page(&self, page: &TapePage, limit: u32, filter: &TapeFilter) -> Result<(), String> {
         if page.tapes.len() > limit as usize {
             return Err(format!(
                 "returned {} tapes for a page limit of {limit}",
@@ -133,7 +128,12 @@ impl WasmProvider {
     }
 }
 
-fn check_frames(frames: &[Frame], from_seq: u64, max_frames: u32, max_bytes: u64) -> Result<(), String> {
+fn check_frames(
+    frames: &[Frame],
+    from_seq: u64,
+    max_frames: u32,
+    max_bytes: u64,
+) -> Result<(), String> {
     if frames.len() > max_frames as usize {
         return Err(format!(
             "returned {} frames when at most {max_frames} were asked for",
@@ -150,7 +150,8 @@ fn check_frames(frames: &[Frame], from_seq: u64, max_frames: u32, max_bytes: u64
         }
     }
     let total: u64 = frames.iter().map(|f| f.payload.len() as u64).sum();
-    if frames.len() > 1 && total - frames.last().map_or(0, |f| f.payload.len() as u64) >= max_bytes {
+    if frames.len() > 1 && total - frames.last().map_or(0, |f| f.payload.len() as u64) >= max_bytes
+    {
         return Err(format!(
             "returned {total} payload bytes, past the requested maximum of {max_bytes}"
         ));
@@ -226,7 +227,8 @@ impl TapeStore for WasmProvider {
     async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
         let mut g = self.pool.enter(self.pool.pick(), "get").await?;
         let wid = id.to_string();
-        let info = convert::info_from_wit(guest_call!(g, |store, guest| guest.call_get(store, &wid))?);
+        let info =
+            convert::info_from_wit(guest_call!(g, |store, guest| guest.call_get(store, &wid))?);
         if info.header.id != id {
             return Err(g.violation(format!(
                 "asked for tape `{id}`, answered with tape `{}`",
@@ -245,9 +247,8 @@ impl TapeStore for WasmProvider {
     ) -> ProviderResult<Vec<Frame>> {
         let mut g = self.pool.enter(self.pool.pick(), "read-frames").await?;
         let wid = id.to_string();
-        let frames = guest_call!(g, |store, guest| guest.call_read_frames(
-            store, &wid, from_seq, max_frames, max_bytes
-        ))?;
+        let frames = guest_call!(g, |store, guest| guest
+            .call_read_frames(store, &wid, from_seq, max_frames, max_bytes))?;
         let frames: Vec<Frame> = frames.into_iter().map(convert::frame_from_wit).collect();
         check_frames(&frames, from_seq, max_frames, max_bytes).map_err(|d| g.violation(d))?;
         Ok(frames)
@@ -282,7 +283,8 @@ impl TapeStore for WasmProvider {
     ) -> ProviderResult<TapePage> {
         let mut g = self.pool.enter(self.pool.pick(), "search").await?;
         let q = convert::query_to_wit(query);
-        let page = guest_call!(g, |store, guest| guest.call_search(store, &q, cursor, limit))?;
+        let page = guest_call!(g, |store, guest| guest
+            .call_search(store, &q, cursor, limit))?;
         let page = convert::page_from_wit(page);
         self.check_page(&page, limit, &query.filter)
             .map_err(|d| g.violation(d))?;
@@ -353,7 +355,9 @@ impl TapeWriter for WasmWriter {
         let mut g = pool.enter(self.slot, "append").await?;
         let h = self.current_handle(&mut g).await?;
         let batch: Vec<wit::Frame> = frames.iter().map(frame_to_wit).collect();
-        let next = guest_call!(g, |store, guest| guest.tape_writer().call_append(store, h, &batch))?;
+        let next = guest_call!(g, |store, guest| guest
+            .tape_writer()
+            .call_append(store, h, &batch))?;
         let expected = frames
             .last()
             .map_or(self.next_seq, |f| f.seq + 1)
@@ -368,13 +372,19 @@ impl TapeWriter for WasmWriter {
         Ok(next)
     }
 
-    async fn finish(&mut self, summary: TapeSummary, reason: EndReason) -> ProviderResult<TapeInfo> {
+    async fn finish(
+        &mut self,
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> ProviderResult<TapeInfo> {
         let pool = self.pool.clone();
         let mut g = pool.enter(self.slot, "finish").await?;
         let h = self.current_handle(&mut g).await?;
         let s = convert::summary_to_wit(&summary);
         let r = convert::reason_to_wit(reason);
-        let info = guest_call!(g, |store, guest| guest.tape_writer().call_finish(store, h, &s, r))?;
+        let info = guest_call!(g, |store, guest| guest
+            .tape_writer()
+            .call_finish(store, h, &s, r))?;
         Ok(convert::info_from_wit(info))
     }
 
@@ -382,6 +392,8 @@ impl TapeWriter for WasmWriter {
         let pool = self.pool.clone();
         let mut g = pool.enter(self.slot, "abort").await?;
         let h = self.current_handle(&mut g).await?;
-        guest_call!(g, |store, guest| guest.tape_writer().call_abort(store, h, reason))
+        guest_call!(g, |store, guest| guest
+            .tape_writer()
+            .call_abort(store, h, reason))
     }
 }

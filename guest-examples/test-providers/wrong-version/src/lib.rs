@@ -1,0 +1,14 @@
+//! A provider for a contract version this host does not speak (1.0.0). The
+//! host must refuse it at load, naming the version.
+
+wit_bindgen::generate!({ path: "wit", world: "provider" });
+
+struct Provider;
+
+impl exports::tapedeck::storage::tape_storage::Guest for Provider {
+    fn init(_config: String) -> Result<String, String> {
+        Ok("from the future".into())
+    }
+}
+
+export!(Provider);

@@ -1,0 +1,14 @@
+//! Builds the default provider (`guest-examples/fs-provider`) from source so
+//! that it can be embedded in the `tapedeck` binary.
+
+fn main() {
+    let built = tapedeck_guest_build::build(
+        &["fs-provider"],
+        &["guest-examples/fs-provider", "guest-examples/fs-store"],
+    );
+    let (_, path) = &built[0];
+    println!(
+        "cargo:rustc-env=TAPEDECK_FS_PROVIDER_WASM={}",
+        path.display()
+    );
+}

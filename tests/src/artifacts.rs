@@ -1,0 +1,3 @@
+//! Test components built from source by this crate's build script.
+
+include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
