@@ -48,6 +48,8 @@ pub enum JsonlError {
     Truncated(String),
 }
 
+/// One line, as written. (Reading goes through [`Line::parse`]: serde's
+/// internally tagged enums cannot hold a borrowed `RawValue`.)
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 enum Line<'a> {
@@ -81,6 +83,51 @@ enum Line<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         digest: Option<String>,
     },
+}
+
+#[derive(Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+}
+
+/// A frame line, for reading.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameLine<'a> {
+    #[serde(rename = "type")]
+    _type: &'a str,
+    seq: u64,
+    ts_us: u64,
+    dir: String,
+    #[serde(borrow, default)]
+    msg: Option<&'a RawValue>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    b64: Option<String>,
+    #[serde(default)]
+    not_json: bool,
+}
+
+impl<'a> Line<'a> {
+    fn parse(s: &'a str) -> Result<Line<'a>, serde_json::Error> {
+        let kind: Kind<'_> = serde_json::from_str(s)?;
+        if kind.kind == "frame" {
+            let f: FrameLine<'a> = serde_json::from_str(s)?;
+            Ok(Line::Frame {
+                seq: f.seq,
+                ts_us: f.ts_us,
+                dir: f.dir,
+                msg: f.msg,
+                text: f.text,
+                b64: f.b64,
+                not_json: f.not_json,
+            })
+        } else {
+            serde_json::from_str(s)
+        }
+    }
 }
 
 /// Writes one tape as JSONL, streaming.
@@ -270,8 +317,7 @@ impl<R: BufRead> JsonlReader<R> {
     }
 
     fn parse(&self) -> Result<Line<'_>, JsonlError> {
-        serde_json::from_str(self.buf.trim_end_matches(['\n', '\r']))
-            .map_err(|e| self.err(e.to_string()))
+        Line::parse(self.buf.trim_end_matches(['\n', '\r'])).map_err(|e| self.err(e.to_string()))
     }
 
     /// The next frame, or `None` after the end line (whose data is then in
@@ -475,7 +521,7 @@ mod tests {
             .collect();
         let e = import(missing.as_bytes()).unwrap_err().to_string();
         assert!(
-            e.starts_with("line 3: frame seq 3 where 2 was expected"),
+            e.starts_with("line 4: frame seq 3 where 2 was expected"),
             "{e}"
         );
 

@@ -26,8 +26,10 @@ pub trait TapeStore: Send + Sync {
     fn provider_info(&self) -> &ProviderInfo;
 
     /// Start a new tape in state `recording`.
-    fn create(&self, header: TapeHeader)
-    -> impl Future<Output = ProviderResult<Self::Writer>> + Send;
+    fn create(
+        &self,
+        header: TapeHeader,
+    ) -> impl Future<Output = ProviderResult<Self::Writer>> + Send;
 
     /// Continue a tape that is still `recording`.
     fn resume(&self, id: &str) -> impl Future<Output = ProviderResult<Self::Writer>> + Send;

@@ -82,7 +82,9 @@ impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NumOrStr::deserialize(d)? {
             NumOrStr::Num(n) => Ok(ByteSize(n)),
-            NumOrStr::Str(s) => parse_size(&s).map(ByteSize).map_err(serde::de::Error::custom),
+            NumOrStr::Str(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -91,7 +93,9 @@ impl<'de> Deserialize<'de> for Millis {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NumOrStr::deserialize(d)? {
             NumOrStr::Num(n) => Ok(Millis(n)),
-            NumOrStr::Str(s) => parse_millis(&s).map(Millis).map_err(serde::de::Error::custom),
+            NumOrStr::Str(s) => parse_millis(&s)
+                .map(Millis)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -100,7 +104,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if n >= size && n % size == 0 {
+            if n >= size && n.is_multiple_of(size) {
                 return write!(f, "{}{unit}", n / size);
             }
         }
@@ -110,7 +114,7 @@ impl fmt::Display for ByteSize {
 
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 >= 1000 && self.0 % 1000 == 0 {
+        if self.0 >= 1000 && self.0.is_multiple_of(1000) {
             write!(f, "{}s", self.0 / 1000)
         } else {
             write!(f, "{}ms", self.0)
@@ -142,7 +146,11 @@ mod tests {
         assert_eq!(parse_size("4k"), Ok(4096));
         assert!(parse_size("12 parsecs").unwrap_err().contains("unit"));
         assert!(parse_size("lots").is_err());
-        assert!(parse_size("99999999999999GiB").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("99999999999999GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert_eq!(ByteSize(64 << 20).to_string(), "64MiB");
         assert_eq!(ByteSize(1000).to_string(), "1000B");
     }

@@ -15,6 +15,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::tapedeck::storage::tape_storage;
-pub use tapedeck::storage::log;
-pub use tapedeck::storage::types as wit;
+pub use self::exports::tapedeck::storage::tape_storage;
+pub use self::tapedeck::storage::log;
+pub use self::tapedeck::storage::types as wit;

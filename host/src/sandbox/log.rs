@@ -246,7 +246,7 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let log = ProviderLog::new("p", 4, 2);
         log.begin_call();
-        let mut w = log.stream(Source::Stdout).async_stream();
+        let mut w = Box::into_pin(log.stream(Source::Stdout).async_stream());
         let n = w.write(b"line one\nline two\nthree\nfour\n").await.unwrap();
         assert_eq!(n, 29);
         drop(w);

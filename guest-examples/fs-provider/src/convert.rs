@@ -1,0 +1,208 @@
+//! Conversions between the component-model types generated from
+//! `wit/tape-storage.wit` and the plain Rust model of `tapedeck-types`.
+//!
+//! Payloads are moved, never copied.
+
+use crate::tapedeck::storage::types as wit;
+use tapedeck_types as tt;
+
+impl From<wit::Direction> for tt::Direction {
+    fn from(d: wit::Direction) -> Self {
+        match d {
+            wit::Direction::ClientToServer => tt::Direction::ClientToServer,
+            wit::Direction::ServerToClient => tt::Direction::ServerToClient,
+        }
+    }
+}
+
+impl From<tt::Direction> for wit::Direction {
+    fn from(d: tt::Direction) -> Self {
+        match d {
+            tt::Direction::ClientToServer => wit::Direction::ClientToServer,
+            tt::Direction::ServerToClient => wit::Direction::ServerToClient,
+        }
+    }
+}
+
+impl From<wit::Frame> for tt::Frame {
+    fn from(f: wit::Frame) -> Self {
+        tt::Frame {
+            seq: f.seq,
+            timestamp_us: f.timestamp,
+            direction: f.direction.into(),
+            payload: f.payload,
+            not_json: f.flags.contains(wit::FrameFlags::NOT_JSON),
+        }
+    }
+}
+
+impl From<tt::Frame> for wit::Frame {
+    fn from(f: tt::Frame) -> Self {
+        wit::Frame {
+            seq: f.seq,
+            timestamp: f.timestamp_us,
+            direction: f.direction.into(),
+            payload: f.payload,
+            flags: if f.not_json {
+                wit::FrameFlags::NOT_JSON
+            } else {
+                wit::FrameFlags::empty()
+            },
+        }
+    }
+}
+
+impl From<wit::TapeHeader> for tt::TapeHeader {
+    fn from(h: wit::TapeHeader) -> Self {
+        tt::TapeHeader {
+            id: h.id,
+            session_id: h.session_id,
+            name: h.name,
+            tags: h.tags,
+            created_at_us: h.created_at,
+        }
+    }
+}
+
+impl From<tt::TapeHeader> for wit::TapeHeader {
+    fn from(h: tt::TapeHeader) -> Self {
+        wit::TapeHeader {
+            id: h.id,
+            session_id: h.session_id,
+            name: h.name,
+            tags: h.tags,
+            created_at: h.created_at_us,
+        }
+    }
+}
+
+impl From<wit::TapeState> for tt::TapeState {
+    fn from(s: wit::TapeState) -> Self {
+        match s {
+            wit::TapeState::Recording => tt::TapeState::Recording,
+            wit::TapeState::Finished => tt::TapeState::Finished,
+            wit::TapeState::Aborted => tt::TapeState::Aborted,
+            wit::TapeState::Crashed => tt::TapeState::Crashed,
+        }
+    }
+}
+
+impl From<tt::TapeState> for wit::TapeState {
+    fn from(s: tt::TapeState) -> Self {
+        match s {
+            tt::TapeState::Recording => wit::TapeState::Recording,
+            tt::TapeState::Finished => wit::TapeState::Finished,
+            tt::TapeState::Aborted => wit::TapeState::Aborted,
+            tt::TapeState::Crashed => wit::TapeState::Crashed,
+        }
+    }
+}
+
+impl From<wit::EndReason> for tt::EndReason {
+    fn from(r: wit::EndReason) -> Self {
+        match r {
+            wit::EndReason::Completed => tt::EndReason::Completed,
+            wit::EndReason::Crashed => tt::EndReason::Crashed,
+            wit::EndReason::Aborted => tt::EndReason::Aborted,
+        }
+    }
+}
+
+impl From<wit::TapeSummary> for tt::TapeSummary {
+    fn from(s: wit::TapeSummary) -> Self {
+        tt::TapeSummary {
+            frame_count: s.frame_count,
+            byte_count: s.byte_count,
+            ended_at_us: s.ended_at,
+            digest: s.digest,
+        }
+    }
+}
+
+impl From<tt::TapeInfo> for wit::TapeInfo {
+    fn from(i: tt::TapeInfo) -> Self {
+        wit::TapeInfo {
+            header: i.header.into(),
+            state: i.state.into(),
+            frame_count: i.frame_count,
+            byte_count: i.byte_count,
+            ended_at: i.ended_at_us,
+            digest: i.digest,
+        }
+    }
+}
+
+impl From<wit::TapeFilter> for tt::TapeFilter {
+    fn from(f: wit::TapeFilter) -> Self {
+        tt::TapeFilter {
+            session_id: f.session_id,
+            name_contains: f.name_contains,
+            tags: f.tags,
+            created_since_us: f.created_since,
+            created_until_us: f.created_until,
+            state: f.state.map(Into::into),
+        }
+    }
+}
+
+impl From<wit::SearchQuery> for tt::SearchQuery {
+    fn from(q: wit::SearchQuery) -> Self {
+        tt::SearchQuery {
+            filter: q.filter.into(),
+            method: q.method,
+            text: q.text,
+        }
+    }
+}
+
+impl From<tt::TapePage> for wit::TapePage {
+    fn from(p: tt::TapePage) -> Self {
+        wit::TapePage {
+            tapes: p.tapes.into_iter().map(Into::into).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+impl From<tt::StorageStats> for wit::StorageStats {
+    fn from(s: tt::StorageStats) -> Self {
+        wit::StorageStats {
+            tape_count: s.tape_count,
+            recording_count: s.recording_count,
+            frame_count: s.frame_count,
+            byte_count: s.byte_count,
+            stored_bytes: s.stored_bytes,
+        }
+    }
+}
+
+impl From<tt::Capabilities> for wit::Capabilities {
+    fn from(c: tt::Capabilities) -> Self {
+        let mut out = wit::Capabilities::empty();
+        if c.delete {
+            out |= wit::Capabilities::DELETE;
+        }
+        if c.search {
+            out |= wit::Capabilities::SEARCH;
+        }
+        if c.text_search {
+            out |= wit::Capabilities::TEXT_SEARCH;
+        }
+        out
+    }
+}
+
+impl From<tt::StorageError> for wit::StorageError {
+    fn from(e: tt::StorageError) -> Self {
+        let m = e.message;
+        match e.kind {
+            tt::ErrorKind::NotFound => wit::StorageError::NotFound(m),
+            tt::ErrorKind::AlreadyExists => wit::StorageError::AlreadyExists(m),
+            tt::ErrorKind::InvalidInput => wit::StorageError::InvalidInput(m),
+            tt::ErrorKind::Unsupported => wit::StorageError::Unsupported(m),
+            tt::ErrorKind::QuotaExceeded => wit::StorageError::QuotaExceeded(m),
+            tt::ErrorKind::Io => wit::StorageError::Io(m),
+            tt::ErrorKind::Internal => wit::StorageError::Internal(m),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Support code for tapedeck's shared test suites: the guest components built
+//! from source, and a native adapter over the fs provider's storage logic.
+
+#![deny(missing_docs)]
+
+pub mod artifacts;
+pub mod native;
