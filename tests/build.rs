@@ -13,6 +13,10 @@ const GUESTS: &[(&str, &str)] = &[
         "wrong-version-provider",
         "guest-examples/test-providers/wrong-version",
     ),
+    (
+        "wrong-shape-provider",
+        "guest-examples/test-providers/wrong-shape",
+    ),
 ];
 
 fn main() {

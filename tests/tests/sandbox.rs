@@ -89,6 +89,32 @@ fn refuses_another_major_version_naming_it() {
     assert!(msg.contains("0.1.0"), "{msg}");
 }
 
+#[test]
+fn refuses_a_component_that_does_not_export_the_contract() {
+    // The smallest valid component: a header and nothing else.
+    let e = load_err(b"\0asm\x0d\0\x01\0");
+    assert!(matches!(e, LoadError::MissingExport { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("does not export `tapedeck:storage/tape-storage@0.1.0`"),
+        "{msg}"
+    );
+    assert!(msg.contains("its exports: none"), "{msg}");
+}
+
+#[test]
+fn refuses_a_component_with_the_wrong_functions_naming_them() {
+    let bytes = std::fs::read(artifacts::WRONG_SHAPE_PROVIDER).unwrap();
+    let e = load_err(&bytes);
+    assert!(matches!(e, LoadError::WrongShape { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("does not match the contract"), "{msg}");
+    assert!(
+        msg.contains("does not have export `[method]tape-writer."),
+        "names what is missing: {msg}"
+    );
+}
+
 #[tokio::test]
 async fn start_reports_load_errors_with_the_path() {
     let sandbox = Sandbox::new().unwrap();
@@ -247,5 +273,57 @@ async fn a_provider_sees_exactly_its_granted_directories() {
     assert!(
         seen["passwd"].as_str().unwrap().starts_with("error:"),
         "{seen}"
+    );
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn guest_output_goes_to_the_host_log_tagged_and_capped() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let limits = Limits {
+        log_lines_per_call: 50,
+        ..Limits::default()
+    };
+    let p = start(artifacts::MISBEHAVING_PROVIDER, limits).await;
+    let e = p.get("noisy").await.unwrap_err();
+    assert_eq!(e.storage_kind(), Some(tapedeck::types::ErrorKind::NotFound));
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let tagged = |text: &str| {
+        lines
+            .iter()
+            .any(|l| l.contains(text) && l.contains("provider=\"bad\""))
+    };
+    assert!(tagged("hello from stdout"), "{log}");
+    assert!(tagged("hello from stderr"), "{log}");
+    assert!(tagged("log line 0"), "{log}");
+    let kept = lines.iter().filter(|l| l.contains(": log line ")).count();
+    assert_eq!(
+        kept, 48,
+        "50 lines per call, stdout and stderr included\n{log}"
+    );
+    assert!(
+        tagged("dropped 952 log lines over the per-call limit during `get`"),
+        "{log}"
     );
 }

@@ -10,9 +10,11 @@ pub struct FsConfig {
     /// Directory holding the store (created if missing). Default `/tapes`,
     /// which the operator maps to a host directory.
     pub root: PathBuf,
-    /// Call `fsync` where durability is promised: when a tape is finished or
-    /// saved, and on the catalog log for ends and deletions. Default `true`;
-    /// `false` trades power-loss durability for speed (tests, benchmarks).
+    /// Call `fsync` where durability is promised or a file must not appear
+    /// half-written after power loss: a new tape file before it is published,
+    /// the frames and the end record at `finish`, a saved tape, and the
+    /// catalog log after ends and deletions. Default `true`; `false` trades
+    /// power-loss safety for speed (tests, benchmarks).
     pub fsync: bool,
 }
 

@@ -61,7 +61,7 @@
 //! # Costs
 //!
 //! `append` is O(batch); `read_frames` reads at most 63 frames before
-//! `from_seq`; `get`, `list` and `stats` of ended tapes touch no tape file;
+//! `from_seq` (with an intact seek index); `get`, `list` and `stats` of ended tapes touch no tape file;
 //! a recording tape costs a `stat`, plus a read of what was appended since
 //! the last look; `search` by method uses per-tape method sets in memory,
 //! by text it streams only the frames of tapes that pass every other

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tapedeck_types::{
     Capabilities, EndReason, Frame, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeSummary,
+    TapeHeader, TapeInfo, TapePage, TapeState, TapeSummary,
 };
 
 /// Largest page of `list` and `search`.
@@ -169,7 +169,7 @@ impl FsStore {
         };
         inner.catalog.set_live(&id, nonce, live);
         drop(inner);
-        FsWriter::new(
+        Ok(FsWriter::new(
             self.clone(),
             id,
             nonce,
@@ -178,7 +178,7 @@ impl FsStore {
             live,
             HashSet::new(),
             &path,
-        )
+        ))
     }
 
     /// Continues a tape that is still `recording`. Drops a torn tail left by
@@ -190,11 +190,11 @@ impl FsStore {
         inner.refresh()?;
         inner.ensure_known(id)?;
         let nonce = inner.current(id)?.nonce;
-        let info = inner.info(id)?;
-        if let Some(end) = info.ended_at_us.map(|_| info.state) {
+        let state = inner.info(id)?.state;
+        if state != TapeState::Recording {
             return Err(StorageError::invalid_input(format!(
                 "tape {id:?} is {}; only recording tapes can be resumed",
-                end.as_str()
+                state.as_str()
             )));
         }
         let path = inner.paths.tape(id);
@@ -228,7 +228,7 @@ impl FsStore {
         };
         inner.catalog.set_live(id, nonce, live);
         drop(inner);
-        FsWriter::new(
+        Ok(FsWriter::new(
             self.clone(),
             id.to_string(),
             nonce,
@@ -237,7 +237,7 @@ impl FsStore {
             live,
             methods,
             &path,
-        )
+        ))
     }
 
     /// Stores a whole tape at once. Atomic: the tape file is written under

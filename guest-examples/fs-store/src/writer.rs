@@ -60,8 +60,8 @@ impl FsWriter {
         live: Live,
         methods: HashSet<String>,
         path: &Path,
-    ) -> Result<FsWriter, StorageError> {
-        Ok(FsWriter {
+    ) -> FsWriter {
+        FsWriter {
             store,
             id,
             nonce,
@@ -75,7 +75,7 @@ impl FsWriter {
             methods,
             ended: None,
             broken: None,
-        })
+        }
     }
 
     /// The tape's id.

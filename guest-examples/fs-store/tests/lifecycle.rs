@@ -416,3 +416,17 @@ fn oversized_payload_is_invalid_input() {
     assert_kind(w.append(&[huge]), ErrorKind::InvalidInput, "payload");
     assert_eq!(w.next_seq(), 0);
 }
+
+#[test]
+fn stores_and_writers_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<FsStore>();
+    send::<fs_store::FsWriter>();
+    let (_dir, s) = store();
+    let s2 = s.clone();
+    std::thread::spawn(move || record(&s2, header("t", 1), &frames(0, 2), EndReason::Completed))
+        .join()
+        .unwrap();
+    assert_eq!(s.get("t").unwrap().frame_count, 2);
+}

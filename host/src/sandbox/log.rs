@@ -87,7 +87,7 @@ impl ProviderLog {
         if dropped > 0 {
             tracing::warn!(
                 target: "tapedeck::provider",
-                provider = %self.provider,
+                provider = &*self.provider,
                 "dropped {dropped} log lines over the per-call limit during `{call}`"
             );
         }

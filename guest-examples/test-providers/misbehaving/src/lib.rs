@@ -12,7 +12,7 @@
 //! `get` with one of these ids misbehaves instead of answering:
 //! `trap` panics, `loop` spins forever, `sleep` blocks in a host call for an
 //! hour, `oom` allocates until memory runs out, `deep` recurses until the
-//! stack overflows. Any other call keeps working, so tests can check that the
+//! stack overflows, `noisy` writes to stdout and stderr and floods the log. Any other call keeps working, so tests can check that the
 //! host recovers. `get("probe")` reports what the sandbox lets it see
 //! (environment, arguments, `/etc/passwd`, a TCP connection, the `/data`
 //! directory) as a JSON object in the tape's name.
@@ -188,6 +188,16 @@ impl Guest for Provider {
             }
             "deep" => {
                 std::hint::black_box(recurse(0));
+            }
+            "noisy" => {
+                println!("hello from stdout");
+                eprintln!("hello from stderr");
+                for i in 0..1000 {
+                    tapedeck::storage::log::emit(
+                        tapedeck::storage::log::Level::Info,
+                        &format!("log line {i}"),
+                    );
+                }
             }
             "probe" => {
                 let mut info = new_info(TapeHeader {

@@ -1,0 +1,15 @@
+//! A provider whose `tape-storage` export has the current name and version
+//! but not the contract's functions. The host must refuse it at load and say
+//! what does not match.
+
+wit_bindgen::generate!({ path: "wit", world: "provider" });
+
+struct Provider;
+
+impl exports::tapedeck::storage::tape_storage::Guest for Provider {
+    fn init(config: u32) -> u32 {
+        config
+    }
+}
+
+export!(Provider);
