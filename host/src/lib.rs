@@ -3,10 +3,12 @@
 
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod conformance;
 pub mod embedded;
 pub mod error;
 pub mod jsonl;
+pub mod recorder;
 pub mod store;
 pub mod units;
 

@@ -61,11 +61,21 @@
 //! # Costs
 //!
 //! `append` is O(batch); `read_frames` reads at most 63 frames before
-//! `from_seq` (with an intact seek index); `get`, `list` and `stats` of ended tapes touch no tape file;
-//! a recording tape costs a `stat`, plus a read of what was appended since
-//! the last look; `search` by method uses per-tape method sets in memory,
-//! by text it streams only the frames of tapes that pass every other
-//! condition. `open` replays the whole log once and lists `tapes/`.
+//! `from_seq` (with an intact seek index); `get`, `list` and `stats` of
+//! ended tapes touch no tape file; a recording tape costs a `stat`, plus a
+//! read of what was appended since the last look; `search` by method uses
+//! per-tape method sets in memory, by text it streams only the frames of
+//! tapes that pass every other condition. `open` replays the whole log once
+//! and lists `tapes/`.
+//!
+//! # Source map
+//!
+//! `record.rs` (record framing), `tapefile.rs` (tape records, scanning),
+//! `seek.rs` (seek index), `indexlog.rs` (catalog log), `catalog.rs`
+//! (in-memory catalog, replay rules), `cursor.rs`, `config.rs`, `store.rs`
+//! (the public operations), `writer.rs` (appends, finish, abort), `inner.rs`
+//! (log tailing, live counts), `listing.rs` (list and search), `publish.rs`
+//! (temp file + link), `recovery.rs` (adoption, zombies, reconciliation).
 
 #![deny(missing_docs)]
 
@@ -75,7 +85,11 @@ mod config;
 mod cursor;
 mod errors;
 mod indexlog;
+mod inner;
+mod listing;
+mod publish;
 mod record;
+mod recovery;
 mod search;
 mod seek;
 mod store;

@@ -316,3 +316,28 @@ fn leftover_temp_files_do_not_matter() {
     record(&s, header("t", 1), &frames(0, 1), EndReason::Completed);
     assert_eq!(open(dir.path()).get("t").unwrap().frame_count, 1);
 }
+
+#[test]
+fn stray_files_in_the_tapes_directory_are_ignored() {
+    let (dir, s) = store();
+    record(&s, header("t", 1), &frames(0, 1), EndReason::Completed);
+    let tapes = dir.path().join("tapes");
+    fs::write(tapes.join("junk.tape"), b"not a tape file at all").unwrap();
+    fs::write(tapes.join("empty.tape"), b"").unwrap();
+    fs::write(tapes.join("bad name!.tape"), b"").unwrap();
+    fs::write(tapes.join("README"), b"hello").unwrap();
+    let s2 = open(dir.path());
+    let all = s2.list(&TapeFilter::default(), None, 10).unwrap();
+    assert_eq!(all.tapes.len(), 1);
+    assert_kind(s2.get("junk"), ErrorKind::NotFound, "\"junk\"");
+    // The id is taken on disk, so create refuses it rather than clobber it.
+    assert_kind(
+        s2.create(header("junk", 1)),
+        ErrorKind::AlreadyExists,
+        "\"junk\"",
+    );
+    assert_eq!(
+        fs::read(tapes.join("junk.tape")).unwrap(),
+        b"not a tape file at all"
+    );
+}

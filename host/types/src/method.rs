@@ -8,6 +8,11 @@ pub fn json_rpc_method(payload: &[u8]) -> Option<String> {
     struct Probe {
         method: Option<serde_json::Value>,
     }
+    // Only an object can be a request or notification (serde would also
+    // accept an array as a struct).
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
     let probe: Probe = serde_json::from_slice(payload).ok()?;
     match probe.method? {
         serde_json::Value::String(m) => Some(m),
@@ -33,6 +38,8 @@ mod tests {
         assert_eq!(m(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), None);
         assert_eq!(m(r#"{"method":5}"#), None);
         assert_eq!(m(r#"[{"method":"x"}]"#), None);
+        assert_eq!(m(r#"["tools/call"]"#), None);
+        assert_eq!(m(r#"  {"method":"padded"}"#), Some("padded".into()));
         assert_eq!(m("not json"), None);
         assert_eq!(json_rpc_method(&[0xff, 0xfe]), None);
     }

@@ -336,4 +336,7 @@ impl GuestTapeWriter for Writer {
     }
 }
 
+// Exported only in wasm: natively, symbol names like `tapedeck:storage/…`
+// do not link as a cdylib (rust-lang/rust#141310).
+#[cfg(target_arch = "wasm32")]
 export!(Provider);

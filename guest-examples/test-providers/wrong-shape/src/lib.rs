@@ -12,4 +12,7 @@ impl exports::tapedeck::storage::tape_storage::Guest for Provider {
     }
 }
 
+// Exported only in wasm: natively, symbol names like `tapedeck:storage/…`
+// do not link as a cdylib (rust-lang/rust#141310).
+#[cfg(target_arch = "wasm32")]
 export!(Provider);

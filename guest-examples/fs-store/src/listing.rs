@@ -1,0 +1,102 @@
+//! `list` and `search`: walking the catalog newest first from a cursor.
+
+use crate::cursor::Cursor;
+use crate::inner::Inner;
+use crate::seek;
+use crate::tapefile;
+use tapedeck_types::{ErrorKind, StorageError, TapeFilter, TapePage};
+
+/// Largest page of `list` and `search`.
+const MAX_LIMIT: u32 = 1000;
+
+impl Inner {
+    /// One page of `list` or `search`.
+    pub(crate) fn page(
+        &mut self,
+        filter: &TapeFilter,
+        method: Option<&str>,
+        text: Option<&[u8]>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<TapePage, StorageError> {
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(StorageError::invalid_input(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+            )));
+        }
+        let cursor = cursor.map(Cursor::parse).transpose()?;
+        self.refresh()?;
+        let snapshot = cursor.as_ref().map_or(self.log.offset(), |c| c.snapshot);
+        let header_filter = TapeFilter {
+            state: None,
+            ..filter.clone()
+        };
+        let mut key = cursor.map(|c| (c.created_at, c.id));
+        let mut tapes = Vec::new();
+        let mut more = false;
+        while let Some(k) = self.catalog.next_in_order(key.as_ref()) {
+            key = Some(k);
+            let id = &key.as_ref().expect("just set").1;
+            let entry = self.catalog.get(id).expect("ordered tapes exist");
+            if entry.log_pos >= snapshot || !header_filter.matches(&entry.info) {
+                continue;
+            }
+            let id = id.clone();
+            if !self.refresh_live(&id)? {
+                continue;
+            }
+            if !filter.matches(&self.current(&id)?.info) || !self.frames_match(&id, method, text)? {
+                continue;
+            }
+            if tapes.len() == limit as usize {
+                more = true;
+                break;
+            }
+            tapes.push(self.current(&id)?.info.clone());
+        }
+        let next_cursor = match (more, tapes.last()) {
+            (true, Some(last)) => Some(
+                Cursor {
+                    snapshot,
+                    created_at: last.header.created_at_us,
+                    id: last.header.id.clone(),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Ok(TapePage { tapes, next_cursor })
+    }
+
+    /// The frame conditions of a search, for one tape.
+    pub(crate) fn frames_match(
+        &mut self,
+        id: &str,
+        method: Option<&str>,
+        text: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        if method.is_none() && text.is_none() {
+            return Ok(true);
+        }
+        let entry = self.current(id)?;
+        let mut method = method;
+        if let (Some(m), Some(end)) = (method, &entry.end) {
+            match self.catalog.method_id(m) {
+                Some(mid) if end.method_ids.binary_search(&mid).is_ok() => method = None,
+                _ => return Ok(false),
+            }
+            if text.is_none() {
+                return Ok(true);
+            }
+        }
+        let nonce = entry.nonce;
+        let path = self.paths.tape(id);
+        let mut tape = match self.open_tape(id, nonce, false) {
+            Ok(t) => t,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let start = seek::header_start(&tape);
+        tapefile::any_frame_matches(&mut tape, start, method, text, &path)
+    }
+}

@@ -1,0 +1,2 @@
+//! Configuration: the TOML file (`tapedeck.toml`), its defaults and
+//! `TAPEDECK_*` environment overrides.
