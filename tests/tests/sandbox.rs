@@ -327,3 +327,17 @@ async fn guest_output_goes_to_the_host_log_tagged_and_capped() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn a_call_cancelled_by_its_caller_discards_the_instance() {
+    let limits = Limits {
+        instances: 1,
+        ..Limits::default()
+    };
+    let p = start(artifacts::MISBEHAVING_PROVIDER, limits).await;
+    // The caller gives up while the guest spins: the instance is mid-call.
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), p.get("loop")).await;
+    assert!(gave_up.is_err(), "the loop was still running");
+    still_works(&p).await;
+    assert_eq!(p.instance_counts().1, 1, "the interrupted instance was discarded");
+}

@@ -230,8 +230,6 @@ impl Pool {
                 .await;
             }
         }
-        begin(&mut live.store, &self.limits);
-        slot.in_call = true;
         Ok(SlotGuard {
             pool: self,
             slot,
@@ -379,9 +377,15 @@ impl SlotGuard<'_> {
         self.slot.generation
     }
 
-    /// The wall-clock limit of a call.
-    pub fn timeout(&self) -> Duration {
-        self.pool.limits.timeout()
+    /// Prepares one guest call: fresh CPU, memory-hit and log budgets, and
+    /// marks the call in flight (so a cancelled call discards the instance).
+    /// Returns the call's wall-clock limit.
+    pub fn arm(&mut self) -> Duration {
+        let limits = &self.pool.limits;
+        let live = self.slot.live.as_mut().expect("instance present");
+        begin(&mut live.store, limits);
+        self.slot.in_call = true;
+        limits.timeout()
     }
 
     /// Settles a guest call: keeps the instance after success or an ordinary
@@ -437,7 +441,7 @@ impl SlotGuard<'_> {
 /// `guest_call!(guard, |store, guest| guest.call_get(store, id))`.
 macro_rules! guest_call {
     ($g:expr, |$store:ident, $guest:ident| $body:expr) => {{
-        let limit = $g.timeout();
+        let limit = $g.arm();
         let r = {
             let ($store, bindings) = $g.parts();
             let $guest = bindings.tapedeck_storage_tape_storage();
