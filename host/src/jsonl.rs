@@ -164,17 +164,7 @@ impl<W: Write> JsonlWriter<W> {
             });
         }
         self.next_seq += 1;
-        let (msg, text, b64) = encode_payload(&f.payload);
-        let line = Line::Frame {
-            seq: f.seq,
-            ts_us: f.timestamp_us,
-            dir: f.direction.as_short().into(),
-            msg,
-            text,
-            b64,
-            not_json: f.not_json,
-        };
-        write_line(&mut self.out, &line)
+        write_line(&mut self.out, &EncodedFrame::new(f).0)
     }
 
     /// Writes the end line and returns the output.
@@ -196,6 +186,30 @@ fn write_line(out: &mut impl Write, line: &Line<'_>) -> Result<(), JsonlError> {
     serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(())
+}
+
+/// A frame encoded as a `frame` line of this format
+/// (`{"type":"frame","seq":…,"ts_us":…,"dir":…,"msg"|"text"|"b64":…}`), to
+/// embed frames in other JSON output (`tapedeck show --json --frames`)
+/// exactly as `export` writes them.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct EncodedFrame<'a>(Line<'a>);
+
+impl<'a> EncodedFrame<'a> {
+    /// Encodes `f`; the payload is borrowed when it is written verbatim.
+    pub fn new(f: &'a Frame) -> Self {
+        let (msg, text, b64) = encode_payload(&f.payload);
+        EncodedFrame(Line::Frame {
+            seq: f.seq,
+            ts_us: f.timestamp_us,
+            dir: f.direction.as_short().into(),
+            msg,
+            text,
+            b64,
+            not_json: f.not_json,
+        })
+    }
 }
 
 /// Chooses the representation of a payload: verbatim JSON, a string, or base64.
@@ -414,6 +428,13 @@ impl<R: BufRead> JsonlReader<R> {
             return Err(self.err("content after the end line".into()));
         }
         Ok(None)
+    }
+
+    /// The 1-based number of the line read last; once the input has ended
+    /// early, the number of the line that was missing (to name it in a
+    /// [`JsonlError::Truncated`] report).
+    pub fn line_number(&self) -> u64 {
+        self.line_no
     }
 
     /// The end line, once [`JsonlReader::next_frame`] has returned `None`.

@@ -339,5 +339,35 @@ async fn a_call_cancelled_by_its_caller_discards_the_instance() {
     let gave_up = tokio::time::timeout(Duration::from_millis(200), p.get("loop")).await;
     assert!(gave_up.is_err(), "the loop was still running");
     still_works(&p).await;
-    assert_eq!(p.instance_counts().1, 1, "the interrupted instance was discarded");
+    assert_eq!(
+        p.instance_counts().1,
+        1,
+        "the interrupted instance was discarded"
+    );
+}
+
+#[test]
+fn compiled_components_are_cached_and_a_bad_entry_is_replaced() {
+    use tapedeck::sandbox::cache::ComponentCache;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ComponentCache::at(dir.path());
+    let bytes = std::fs::read(artifacts::MISBEHAVING_PROVIDER).unwrap();
+    let sandbox = Sandbox::with_cache(Some(cache.clone())).unwrap();
+    sandbox.load("p.wasm", &bytes).unwrap();
+    let entry = dir
+        .path()
+        .join(ComponentCache::key(sandbox.engine().engine(), &bytes));
+    assert!(entry.is_file(), "compiled once and stored");
+    let stored = std::fs::read(&entry).unwrap();
+
+    // A damaged entry is discarded and rebuilt, never trusted.
+    std::fs::write(&entry, b"garbage").unwrap();
+    sandbox.load("p.wasm", &bytes).unwrap();
+    assert_eq!(std::fs::read(&entry).unwrap().len(), stored.len());
+
+    // Another component, or another engine configuration, has another key.
+    assert_ne!(
+        ComponentCache::key(sandbox.engine().engine(), b"other bytes"),
+        ComponentCache::key(sandbox.engine().engine(), &bytes)
+    );
 }

@@ -1,14 +1,71 @@
-//! Command-line interface: argument parsing and dispatch.
+//! Command-line interface: argument parsing, the shared [`Context`]
+//! (configuration and provider, loaded on first use) and dispatch.
+//!
+//! Errors end up in `main`, which prints `error: …` and exits with 1; clap
+//! exits with 2 on usage errors.
 
+mod delete;
+mod export;
+mod import;
+mod inspect;
+mod list;
+mod output;
 mod provider_test;
+mod record;
+mod search;
+mod show;
+mod stats;
+mod time;
 
+use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
+use tapedeck::error::ProviderError;
+use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
+use tapedeck::store::TapeStore;
+use tapedeck::types::{ErrorKind, Frame, validate_tape_id};
+
+/// Most frames asked for in one `read-frames` call.
+const PAGE_FRAMES: u32 = 1000;
+/// Most payload bytes asked for in one `read-frames` call (the provider may
+/// exceed it by one frame).
+const PAGE_BYTES: u64 = 4 << 20;
+
+const AFTER_HELP: &str = "\
+Configuration: --config FILE, else ./tapedeck.toml if it exists, else the embedded
+default (the built-in fs provider, granted ./tapes read-write at /tapes). See
+tapedeck.example.toml for every key.
+
+Environment:
+  TAPEDECK_CONFIG=FILE     same as --config FILE
+  TAPEDECK_PROVIDER=NAME   same as --provider NAME
+  TAPEDECK_TAPES_DIR=DIR   same as --tapes-dir DIR
+  TAPEDECK_CACHE_DIR=DIR   cache of compiled components [default:
+                           $XDG_CACHE_HOME/tapedeck/components, else
+                           ~/.cache/tapedeck/components]
+  RUST_LOG=FILTER          log filter (overrides -v), e.g. tapedeck=debug";
 
 /// Record MCP / JSON-RPC sessions into sandboxed WebAssembly storage providers.
 #[derive(Debug, Parser)]
-#[command(name = "tapedeck", version, about)]
+#[command(name = "tapedeck", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// Configuration file [default: ./tapedeck.toml if it exists, else the
+    /// embedded default].
+    #[arg(long, global = true, value_name = "FILE", env = ENV_CONFIG)]
+    config: Option<PathBuf>,
+    /// Which configured provider to use [default: the file's `provider`, or
+    /// "fs"].
+    #[arg(long, global = true, value_name = "NAME", env = ENV_PROVIDER)]
+    provider: Option<String>,
+    /// Host directory granted to the embedded default provider instead of
+    /// ./tapes (ignored when the configuration defines `fs` itself).
+    #[arg(long, global = true, value_name = "DIR", env = ENV_TAPES_DIR)]
+    tapes_dir: Option<PathBuf>,
+    /// Machine-readable output: JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
     /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -18,6 +75,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run an MCP stdio server (after `--`) and record the session as a tape.
+    Record(record::RecordArgs),
+    /// List tapes, newest first.
+    List(list::ListArgs),
+    /// Show one tape: header, state, totals, digest; --frames for its frames.
+    Show(show::ShowArgs),
+    /// Find tapes by session, tag, time, JSON-RPC method or text.
+    Search(search::SearchArgs),
+    /// Write a tape as JSONL (stdout, or a file with -o).
+    Export(export::ExportArgs),
+    /// Store a tape from a JSONL export.
+    Import(import::ImportArgs),
+    /// Delete a tape (needs a provider with the `delete` capability).
+    Delete(delete::DeleteArgs),
+    /// Totals over all tapes of the provider.
+    Stats,
     /// Work with provider components.
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -25,8 +98,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ProviderCommand {
-    /// Run the conformance suite against a provider (default: the embedded
-    /// fs provider), in a scratch directory granted at /tapes.
+    /// Show what a component imports and exports, which world and WIT
+    /// version it implements, and whether this tapedeck accepts it. Nothing
+    /// is run.
+    Inspect(inspect::InspectArgs),
+    /// Run the conformance suite against a provider: one line per case,
+    /// non-zero exit on any failure.
     Test(provider_test::TestArgs),
 }
 
@@ -46,9 +123,183 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Runs the parsed command.
+/// What every command may need: the global options, the configuration
+/// (loaded on first use) and the provider (started on first use).
+pub struct Context {
+    /// `--json` was given.
+    pub json: bool,
+    config_path: Option<PathBuf>,
+    provider: Option<String>,
+    tapes_dir: Option<PathBuf>,
+    config: Option<Config>,
+}
+
+impl Context {
+    fn new(cli: &Cli) -> Self {
+        Context {
+            json: cli.json,
+            config_path: cli.config.clone(),
+            provider: cli.provider.clone(),
+            tapes_dir: cli.tapes_dir.clone(),
+            config: None,
+        }
+    }
+
+    /// True when the user chose a configuration file or a provider (on the
+    /// command line or in the environment).
+    pub fn chose_provider(&self) -> bool {
+        self.config_path.is_some() || self.provider.is_some()
+    }
+
+    /// The configuration, discovered and loaded on first use.
+    pub fn config(&mut self) -> anyhow::Result<&Config> {
+        if self.config.is_none() {
+            let mut config = Config::discover(self.config_path.as_deref())?;
+            tracing::debug!("configuration: {}", config.source_name());
+            // Relative to the working directory, like any path given on
+            // the command line (not to the configuration file's directory).
+            let tapes_dir = match &self.tapes_dir {
+                Some(d) => Some(std::path::absolute(d).with_context(|| {
+                    format!("--tapes-dir / {ENV_TAPES_DIR}: bad path {}", d.display())
+                })?),
+                None => None,
+            };
+            if let Some(dir) = &tapes_dir
+                && !config.set_tapes_dir(dir)
+            {
+                tracing::warn!(
+                    "--tapes-dir / {ENV_TAPES_DIR} is ignored: {} defines the `fs` provider itself",
+                    config.source_name()
+                );
+            }
+            self.config = Some(config);
+        }
+        Ok(self.config.as_ref().expect("loaded above"))
+    }
+
+    /// The spec of the chosen provider and the directory its relative paths
+    /// are resolved against.
+    pub fn provider_spec(&mut self) -> anyhow::Result<(ProviderSpec, PathBuf)> {
+        let name = self.provider.clone();
+        Ok(self.config()?.provider_spec(name.as_deref())?)
+    }
+
+    /// Starts the chosen provider.
+    pub async fn store(&mut self) -> anyhow::Result<WasmProvider> {
+        let (spec, base_dir) = self.provider_spec()?;
+        start_provider(&spec, &base_dir).await
+    }
+}
+
+/// Creates the sandbox and starts `spec`'s provider.
+pub async fn start_provider(
+    spec: &ProviderSpec,
+    base_dir: &std::path::Path,
+) -> anyhow::Result<WasmProvider> {
+    let sandbox = Sandbox::new().map_err(|e| anyhow!("cannot create the sandbox: {e:#}"))?;
+    WasmProvider::start(&sandbox, spec, base_dir)
+        .await
+        .map_err(|e| match e {
+            // Already names the provider.
+            StartError::Config { .. } => anyhow!(e),
+            e => anyhow!(e).context(format!("cannot start provider `{}`", spec.name)),
+        })
+}
+
+/// A provider error about tape `id`: `not-found` becomes
+/// `no tape "abc" in provider fs`.
+pub fn tape_error(e: ProviderError, store: &WasmProvider, id: &str) -> anyhow::Error {
+    match e.storage_kind() {
+        Some(ErrorKind::NotFound) => anyhow!("no tape {id:?} in provider {}", store.name()),
+        _ => anyhow!(e),
+    }
+}
+
+/// Refuses a tape id that no provider could hold, before asking one.
+pub fn check_id(id: &str) -> anyhow::Result<()> {
+    validate_tape_id(id).map_err(|e| anyhow!("{e}"))
+}
+
+/// Says which capability a command needs when the provider lacks it.
+pub fn require_capability(
+    store: &WasmProvider,
+    has: bool,
+    capability: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    if has {
+        return Ok(());
+    }
+    let info = store.provider_info();
+    Err(anyhow!(
+        "provider {} ({} {}) cannot {what}: it does not declare the `{capability}` capability (it declares: {})",
+        store.name(),
+        info.name,
+        info.version,
+        output::capabilities(&info.capabilities)
+    ))
+}
+
+/// Reads the frames of tape `id` in pages, from the first, handing each page
+/// to `each`, until the provider has no more or `until` frames were read.
+/// Returns the number of frames read.
+pub async fn read_frames(
+    store: &WasmProvider,
+    id: &str,
+    until: Option<u64>,
+    mut each: impl FnMut(&[Frame]) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let mut next = 0u64;
+    while until.is_none_or(|u| next < u) {
+        let page = store
+            .read_frames(id, next, PAGE_FRAMES, PAGE_BYTES)
+            .await
+            .map_err(|e| tape_error(e, store, id))?;
+        if page.is_empty() {
+            break;
+        }
+        next += page.len() as u64;
+        each(&page)?;
+    }
+    Ok(next)
+}
+
+/// True if `e` comes from writing to a closed pipe (`tapedeck list | head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |k: std::io::ErrorKind| k == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| broken(io.kind()))
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(broken)
+    })
+}
+
+/// Runs the parsed command. A reader that stops reading the output early
+/// (`| head`) is not an error.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match dispatch(cli).await {
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        result => result,
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut ctx = Context::new(&cli);
     match cli.command {
-        Command::Provider(ProviderCommand::Test(args)) => provider_test::run(args).await,
+        Command::Record(args) => {
+            let options = ctx.config()?.recorder.clone();
+            record::run(args, ctx.store().await?, options).await
+        }
+        Command::List(args) => list::run(&mut ctx, args).await,
+        Command::Show(args) => show::run(&mut ctx, args).await,
+        Command::Search(args) => search::run(&mut ctx, args).await,
+        Command::Export(args) => export::run(&mut ctx, args).await,
+        Command::Import(args) => import::run(&mut ctx, args).await,
+        Command::Delete(args) => delete::run(&mut ctx, args).await,
+        Command::Stats => stats::run(&mut ctx).await,
+        Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&ctx, args),
+        Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
     }
 }

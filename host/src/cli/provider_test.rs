@@ -1,6 +1,7 @@
 //! `tapedeck provider test`: the conformance suite against any provider.
 
-use anyhow::Context;
+use super::{Context, output, start_provider};
+use anyhow::Context as _;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,15 +9,28 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions};
 use tapedeck::embedded;
-use tapedeck::sandbox::{ComponentSource, DirGrant, Grants, ProviderSpec, Sandbox, WasmProvider};
+use tapedeck::sandbox::{ComponentSource, DirGrant, Grants, ProviderSpec};
 use tapedeck::store::TapeStore;
+
+const WHICH_PROVIDER: &str = "\
+Which provider is tested:
+  * with --config FILE and/or --provider NAME (or TAPEDECK_CONFIG /
+    TAPEDECK_PROVIDER): that configured provider, with its own config, grants
+    and limits, so it runs against the storage it is configured with (the
+    suite only touches tapes it creates); a FILE argument replaces its
+    component;
+  * otherwise FILE (default: the embedded fs provider) in a fresh scratch
+    directory granted read-write at /tapes, configured with --config-json.";
 
 /// Arguments of `provider test`.
 #[derive(Debug, Args)]
+#[command(after_help = WHICH_PROVIDER)]
 pub struct TestArgs {
-    /// The provider component (.wasm). Default: the embedded fs provider.
+    /// The provider component (.wasm). Default: the embedded fs provider, or
+    /// the configured provider's component.
     file: Option<PathBuf>,
-    /// The provider's `config`, as a JSON object. Default: {"root": "/tapes"}.
+    /// The provider's `config`, as a JSON object. Default: {"root": "/tapes"}
+    /// in a scratch directory, or the configured provider's `config` table.
     #[arg(long, value_name = "JSON")]
     config_json: Option<String>,
     /// Skip the large cases (100,000 frames, 10 MiB).
@@ -25,41 +39,63 @@ pub struct TestArgs {
     /// Run only cases whose name contains this.
     #[arg(long, value_name = "TEXT")]
     filter: Option<String>,
-    /// One JSON object per case on stdout instead of text.
-    #[arg(long)]
-    json: bool,
 }
 
-pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
-    let component = match &args.file {
-        Some(p) => ComponentSource::File(p.clone()),
-        None => embedded::fs_provider_source(),
+pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> {
+    let config_json = match &args.config_json {
+        Some(s) => Some(
+            serde_json::from_str::<serde_json::Value>(s)
+                .context("--config-json is not valid JSON")?,
+        ),
+        None => None,
     };
-    let config = match &args.config_json {
-        Some(s) => serde_json::from_str(s).context("--config-json is not valid JSON")?,
-        None => serde_json::json!({ "root": embedded::DEFAULT_GUEST_DIR }),
+    // Kept until the end: the scratch directory is removed when dropped.
+    let mut scratch = None;
+    let (mut spec, base_dir, place) = if ctx.chose_provider() {
+        let (mut spec, base_dir) = ctx.provider_spec()?;
+        if let Some(file) = &args.file {
+            spec.component = ComponentSource::File(file.clone());
+        }
+        let place = format!("configured in {}", ctx.config()?.source_name());
+        (spec, base_dir, place)
+    } else {
+        let dir = tempfile::tempdir().context("cannot create a scratch directory")?;
+        let component = match &args.file {
+            Some(p) => ComponentSource::File(p.clone()),
+            None => embedded::fs_provider_source(),
+        };
+        let spec = ProviderSpec::new("under-test", component)
+            .with_config(serde_json::json!({ "root": embedded::DEFAULT_GUEST_DIR }))
+            .with_grants(Grants {
+                dirs: vec![DirGrant::read_write(
+                    dir.path(),
+                    embedded::DEFAULT_GUEST_DIR,
+                )],
+            });
+        let base_dir = dir.path().to_path_buf();
+        let place = format!(
+            "in scratch directory {} (at {})",
+            dir.path().display(),
+            embedded::DEFAULT_GUEST_DIR
+        );
+        scratch = Some(dir);
+        (spec, base_dir, place)
     };
-    let spec = ProviderSpec::new("under-test", component)
-        .with_config(config)
-        .with_grants(Grants {
-            dirs: vec![DirGrant::read_write(
-                scratch.path(),
-                embedded::DEFAULT_GUEST_DIR,
-            )],
-        });
-    let sandbox = Sandbox::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let provider = WasmProvider::start(&sandbox, &spec, scratch.path()).await?;
+    if let Some(config) = config_json {
+        spec.config = config;
+    }
+    let provider = start_provider(&spec, &base_dir).await?;
     let info = provider.provider_info().clone();
-    if !args.json {
-        println!(
-            "provider {} {} (capabilities: {})",
+    if !ctx.json {
+        // Write errors (a closed pipe) must not hide the suite's verdict in
+        // the exit code, so they are ignored here as in the case lines.
+        let _ = writeln!(
+            std::io::stdout(),
+            "provider {} {} (capabilities: {}) from {}, {place}",
             info.name,
             info.version,
-            match info.capabilities.names() {
-                n if n.is_empty() => "none".to_string(),
-                n => n.join(", "),
-            }
+            output::capabilities(&info.capabilities),
+            spec.component.label(),
         );
     }
     let options = SuiteOptions {
@@ -67,7 +103,7 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         filter: args.filter.clone(),
         ..SuiteOptions::default()
     };
-    let json = args.json;
+    let json = ctx.json;
     let report = conformance::run(Arc::new(provider), &options, |case| {
         let mut out = std::io::stdout().lock();
         if json {
@@ -101,8 +137,10 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
     })
     .await;
+    drop(scratch);
     if !json {
-        println!(
+        let _ = writeln!(
+            std::io::stdout(),
             "{} passed, {} failed, {} skipped",
             report.passed(),
             report.failed(),

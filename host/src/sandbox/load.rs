@@ -8,6 +8,7 @@
 //! that names what was wrong.
 
 use super::bindings::ProviderPre;
+use super::cache::ComponentCache;
 use super::engine::SandboxEngine;
 use super::state::HostState;
 use wasmtime::component::{Component, Linker};
@@ -145,11 +146,17 @@ pub struct LoadedComponent {
 pub fn load_component(
     engine: &SandboxEngine,
     linker: &Linker<HostState>,
+    cache: Option<&ComponentCache>,
     what: &str,
     bytes: &[u8],
 ) -> Result<LoadedComponent, LoadError> {
     check_header(what, bytes)?;
-    let component = Component::new(engine.engine(), bytes).map_err(|e| LoadError::Invalid {
+    let compile = || Component::new(engine.engine(), bytes);
+    let component = match cache {
+        Some(cache) => cache.get_or_compile(engine.engine(), bytes, compile),
+        None => compile(),
+    }
+    .map_err(|e| LoadError::Invalid {
         what: what.to_string(),
         detail: format!("{e:#}"),
     })?;

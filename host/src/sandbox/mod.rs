@@ -7,6 +7,7 @@
 //! `ProviderPre`, one `Store` each, built only from the provider's grants.
 
 pub mod bindings;
+pub mod cache;
 mod convert;
 pub mod engine;
 pub mod grants;
@@ -33,11 +34,19 @@ use wasmtime::component::{HasSelf, Linker};
 pub struct Sandbox {
     engine: SandboxEngine,
     linker: std::sync::Arc<Linker<HostState>>,
+    cache: Option<cache::ComponentCache>,
 }
 
 impl Sandbox {
-    /// Creates the engine (with its epoch ticker) and the linker.
+    /// Creates the engine (with its epoch ticker) and the linker, with the
+    /// compiled-component cache at its default location
+    /// ([`cache::ComponentCache::from_env`]).
     pub fn new() -> Result<Sandbox, wasmtime::Error> {
+        Self::with_cache(cache::ComponentCache::from_env())
+    }
+
+    /// Like [`Sandbox::new`] with the given cache (`None`: compile every time).
+    pub fn with_cache(cache: Option<cache::ComponentCache>) -> Result<Sandbox, wasmtime::Error> {
         let engine = SandboxEngine::new()?;
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -45,6 +54,7 @@ impl Sandbox {
         Ok(Sandbox {
             engine,
             linker: std::sync::Arc::new(linker),
+            cache,
         })
     }
 
@@ -55,6 +65,6 @@ impl Sandbox {
 
     /// Compiles and checks a component (see [`load::load_component`]).
     pub fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
-        load::load_component(&self.engine, &self.linker, what, bytes)
+        load::load_component(&self.engine, &self.linker, self.cache.as_ref(), what, bytes)
     }
 }

@@ -1,0 +1,14 @@
+//! [`TapeMeta`]: what the caller says about a recording before it starts.
+
+/// What describes a tape besides its frames; the recorder adds the id and the
+/// creation time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TapeMeta {
+    /// The MCP session being recorded (free text, may be empty).
+    pub session_id: String,
+    /// A human-readable name (free text, may be empty).
+    pub name: String,
+    /// Key/value tags, in order; keys must be non-empty (the provider refuses
+    /// an empty key).
+    pub tags: Vec<(String, String)>,
+}

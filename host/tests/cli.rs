@@ -1,0 +1,659 @@
+//! The `tapedeck` binary end to end: every command in a fresh working
+//! directory (so the embedded default provider stores into `./tapes`), with
+//! the `TAPEDECK_*` environment cleared. Tapes are put in place by importing
+//! JSONL written with the library's own `JsonlWriter`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tapedeck::jsonl::JsonlWriter;
+use tapedeck::types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
+
+/// Compiled components are cached under the target directory, shared by
+/// the tests, instead of in the user's cache.
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+/// A working directory to run the binary in.
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("TAPEDECK_CONFIG")
+            .env_remove("TAPEDECK_PROVIDER")
+            .env_remove("TAPEDECK_TAPES_DIR")
+            .env_remove("RUST_LOG")
+            .env("TAPEDECK_CACHE_DIR", cache_dir());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_env(args, &[])
+    }
+
+    fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run_env(args, env);
+        assert!(
+            out.status.success(),
+            "tapedeck {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects exit code `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run_env(args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tapedeck {args:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+/// A tape to import.
+struct Tape {
+    header: TapeHeader,
+    frames: Vec<Frame>,
+    state: TapeState,
+}
+
+/// 2026-11-24T10:00:00Z.
+const T0: u64 = 1_795_514_400_000_000;
+const HOUR: u64 = 3_600_000_000;
+
+impl Tape {
+    fn new(
+        id: &str,
+        session: &str,
+        tags: &[(&str, &str)],
+        created: u64,
+        payloads: &[&[u8]],
+    ) -> Tape {
+        Tape {
+            header: TapeHeader {
+                id: id.into(),
+                session_id: session.into(),
+                name: format!("tape {id}"),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                created_at_us: created,
+            },
+            frames: payloads
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Frame {
+                    seq: i as u64,
+                    timestamp_us: created + 1000 * i as u64,
+                    direction: if i % 2 == 0 {
+                        Direction::ClientToServer
+                    } else {
+                        Direction::ServerToClient
+                    },
+                    payload: p.to_vec(),
+                    not_json: serde_json::from_slice::<Value>(p).is_err(),
+                })
+                .collect(),
+            state: TapeState::Finished,
+        }
+    }
+
+    fn summary(&self) -> TapeSummary {
+        TapeSummary {
+            frame_count: self.frames.len() as u64,
+            byte_count: self.frames.iter().map(|f| f.payload.len() as u64).sum(),
+            ended_at_us: self.header.created_at_us + HOUR / 2,
+            digest: Some(format!("digest-of-{}", self.header.id)),
+        }
+    }
+
+    fn jsonl(&self) -> Vec<u8> {
+        let mut w = JsonlWriter::new(Vec::new(), &self.header).unwrap();
+        for f in &self.frames {
+            w.frame(f).unwrap();
+        }
+        w.finish(self.state, &self.summary()).unwrap()
+    }
+}
+
+const INIT: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+const CALL: &[u8] =
+    br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"weather"}}"#;
+const RESULT: &[u8] = br#"{"jsonrpc":"2.0","id":2,"result":{"content":"sunny"}}"#;
+
+/// Three tapes an hour apart: `a` (oldest), `b`, `c` (newest), imported
+/// with one command.
+fn populated() -> Dir {
+    let dir = Dir::new();
+    let mut c = Tape::new(
+        "c",
+        "s2",
+        &[("env", "ci"), ("team", "x")],
+        T0 + 2 * HOUR,
+        &[CALL],
+    );
+    c.state = TapeState::Aborted;
+    let tapes = [
+        Tape::new(
+            "a",
+            "s1",
+            &[("env", "ci")],
+            T0,
+            &[INIT, b"plain text", b"\xff\xfe binary"],
+        ),
+        Tape::new(
+            "b",
+            "s1",
+            &[("env", "prod")],
+            T0 + HOUR,
+            &[INIT, CALL, RESULT],
+        ),
+        c,
+    ];
+    for t in &tapes {
+        dir.write(&format!("{}.jsonl", t.header.id), &t.jsonl());
+    }
+    let out = dir.ok(&["import", "a.jsonl", "b.jsonl", "c.jsonl", "--json"]);
+    let reports: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 3, "{out}");
+    assert_eq!(reports[2]["state"], "aborted");
+    dir
+}
+
+fn ids(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn list_json_on_an_empty_and_a_populated_store() {
+    let empty = Dir::new();
+    assert_eq!(empty.json(&["list", "--json"]), serde_json::json!([]));
+    assert!(empty.ok(&["list"]).contains("no tapes"));
+
+    let dir = populated();
+    let all = dir.json(&["list", "--json"]);
+    assert_eq!(ids(&all), ["c", "b", "a"], "newest first");
+    let a = &all[2];
+    for key in [
+        "id",
+        "name",
+        "session",
+        "created",
+        "created_us",
+        "frames",
+        "bytes",
+        "state",
+        "tags",
+        "ended",
+    ] {
+        assert!(a.get(key).is_some(), "missing {key}: {a}");
+    }
+    assert_eq!(a["name"], "tape a");
+    assert_eq!(a["session"], "s1");
+    assert_eq!(a["created"], "2026-11-24T10:00:00Z");
+    assert_eq!(a["created_us"], T0);
+    assert_eq!(a["frames"], 3);
+    assert_eq!(a["bytes"], INIT.len() + 10 + 9);
+    assert_eq!(a["state"], "finished");
+    assert_eq!(a["tags"], serde_json::json!([["env", "ci"]]));
+    assert_eq!(a["ended"], "2026-11-24T10:30:00Z");
+    assert_eq!(all[0]["state"], "aborted");
+
+    let filtered = dir.json(&["list", "--json", "--tag", "env=ci", "--state", "finished"]);
+    assert_eq!(ids(&filtered), ["a"]);
+    assert_eq!(
+        ids(&dir.json(&["list", "--json", "--limit", "2"])),
+        ["c", "b"]
+    );
+
+    let table = dir.ok(&["list", "--session", "s1"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("NAME"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("b ") && lines[1].contains("2026-11-24 11:00:00 UTC"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("tape a") && lines[2].contains("finished"),
+        "{table}"
+    );
+}
+
+#[test]
+fn show_prints_header_totals_digest_and_frames() {
+    let dir = populated();
+    let out = dir.ok(&["show", "a"]);
+    for want in [
+        "tape     a",
+        "session  s1",
+        "state    finished",
+        "frames   3",
+        "digest   digest-of-a",
+        "2026-11-24 10:00:00 UTC",
+    ] {
+        assert!(out.contains(want), "{want:?} in\n{out}");
+    }
+    let out = dir.ok(&["show", "a", "--frames"]);
+    assert!(
+        out.contains(r#"→  {"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
+        "{out}"
+    );
+    assert!(out.contains("←  [not json] plain text"), "{out}");
+    assert!(out.contains("→  [not json] <9 bytes binary>"), "{out}");
+
+    let v = dir.json(&["show", "a", "--json", "--frames"]);
+    assert_eq!(v["id"], "a");
+    assert_eq!(v["digest"], "digest-of-a");
+    let frames = v["frame_list"].as_array().unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[0]["msg"]["method"], "initialize");
+    assert_eq!(frames[0]["dir"], "c2s");
+    assert_eq!(frames[1]["text"], "plain text");
+    assert_eq!(frames[1]["not_json"], true);
+    assert!(frames[2]["b64"].is_string());
+
+    let err = dir.fails(&["show", "nope"], 1);
+    assert!(
+        err.contains(r#"error: no tape "nope" in provider fs"#),
+        "{err}"
+    );
+    let err = dir.fails(&["show", "../etc"], 1);
+    assert!(err.contains("tape id"), "{err}");
+}
+
+#[test]
+fn search_by_method_tag_text_and_time() {
+    let dir = populated();
+    let s = |args: &[&str]| {
+        let mut all = vec!["search", "--json"];
+        all.extend_from_slice(args);
+        dir.json(&all)
+    };
+    assert_eq!(ids(&s(&["--method", "tools/call"])), ["c", "b"]);
+    assert_eq!(
+        ids(&s(&["--method", "initialize", "--tag", "env=ci"])),
+        ["a"]
+    );
+    assert_eq!(ids(&s(&["--tag", "env=ci", "--tag", "team=x"])), ["c"]);
+    assert_eq!(ids(&s(&["--text", "sunny"])), ["b"]);
+    assert_eq!(ids(&s(&["--since", "2026-11-24T10:30:00Z"])), ["c", "b"]);
+    assert_eq!(
+        ids(&s(&[
+            "--since",
+            "2026-11-24",
+            "--until",
+            "2026-11-24T11:00:00Z"
+        ])),
+        ["a"]
+    );
+    assert_eq!(
+        ids(&s(&["--session", "s1", "--method", "tools/call"])),
+        ["b"]
+    );
+    // Relative: everything was created in 2026-11 (the past or the future
+    // depending on the clock), so "1d" ago either includes all or none.
+    let recent = s(&["--since", "1d"]);
+    assert!(matches!(ids(&recent).len(), 0 | 3), "{recent}");
+    assert!(
+        dir.ok(&["search", "--method", "nothing"])
+            .contains("no tapes")
+    );
+    let err = dir.fails(&["search", "--since", "last tuesday"], 2);
+    assert!(err.contains("RFC 3339"), "{err}");
+}
+
+#[test]
+fn export_then_import_gives_an_identical_tape() {
+    let dir = Dir::new();
+    let mut t = Tape::new(
+        "orig",
+        "s9",
+        &[("k", "v"), ("k", "w")],
+        T0,
+        &[
+            INIT,
+            br#"{ "spaced" : [1, 2.50, 1e3] }"#,
+            "unicode ✓ 🎉".as_bytes(),
+            b"\x00\x01\xff binary",
+            b"",
+            b"  {\"lead\":1}",
+        ],
+    );
+    t.state = TapeState::Crashed;
+    let original = t.jsonl();
+    dir.write("orig.jsonl", &original);
+    dir.ok(&["import", "orig.jsonl"]);
+
+    // Export to stdout is byte-identical to what was imported.
+    assert_eq!(dir.ok(&["export", "orig"]).as_bytes(), &original[..]);
+    dir.ok(&["export", "orig", "-o", "out.jsonl"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("out.jsonl")).unwrap(),
+        original
+    );
+
+    let err = dir.fails(&["import", "out.jsonl"], 1);
+    assert!(
+        err.contains("already exists") && err.contains("--new-id"),
+        "{err}"
+    );
+    let imported = dir.json(&["import", "out.jsonl", "--new-id", "--json"]);
+    let new_id = imported["id"].as_str().unwrap();
+    assert_ne!(new_id, "orig");
+    assert_eq!(imported["source_id"], "orig");
+
+    let again = dir.ok(&["export", new_id]);
+    let original = String::from_utf8(original).unwrap();
+    let (a, b): (Vec<&str>, Vec<&str>) = (original.lines().collect(), again.lines().collect());
+    assert_eq!(a.len(), b.len());
+    assert_eq!(
+        a[0].replace("\"orig\"", &format!("{new_id:?}")),
+        b[0],
+        "header"
+    );
+    assert_eq!(a[1..], b[1..], "frames and end line");
+}
+
+#[test]
+fn import_of_a_broken_file_names_the_line() {
+    let dir = Dir::new();
+    let text =
+        String::from_utf8(Tape::new("t", "s", &[], T0, &[INIT, CALL, RESULT]).jsonl()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+
+    // Cut after the third frame: the end line (line 5) is missing.
+    dir.write("cut.jsonl", lines[..4].join("\n").as_bytes());
+    let err = dir.fails(&["import", "cut.jsonl"], 1);
+    assert!(
+        err.contains("cut.jsonl") && err.contains("line 5") && err.contains("without an end line"),
+        "{err}"
+    );
+
+    // Cut in the middle of line 3.
+    let mid = format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..20]);
+    dir.write("mid.jsonl", mid.as_bytes());
+    let err = dir.fails(&["import", "mid.jsonl"], 1);
+    assert!(err.contains("line 3:"), "{err}");
+
+    let err = dir.fails(&["import", "missing.jsonl"], 1);
+    assert!(err.contains("cannot open missing.jsonl"), "{err}");
+    // Nothing was stored.
+    assert_eq!(dir.json(&["list", "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn large_tapes_stream_through_import_and_export() {
+    let dir = Dir::new();
+    let payloads: Vec<Vec<u8>> = (0..10_050)
+        .map(|i| {
+            format!(r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"n":{i}}}}}"#)
+                .into_bytes()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    let mut t = Tape::new("big", "s", &[], T0, &refs);
+    t.state = TapeState::Aborted;
+    let original = t.jsonl();
+    dir.write("big.jsonl", &original);
+    let out = dir.ok(&["import", "big.jsonl"]);
+    assert!(
+        out.contains("10050 frames") && out.contains("aborted"),
+        "{out}"
+    );
+    assert_eq!(dir.ok(&["export", "big"]).as_bytes(), &original[..]);
+}
+
+#[test]
+fn delete_and_stats() {
+    let dir = populated();
+    let stats = dir.json(&["stats", "--json"]);
+    assert_eq!(stats["tapes"], 3);
+    assert_eq!(stats["recording"], 0);
+    assert_eq!(stats["frames"], 7);
+    assert_eq!(stats["provider"], "fs");
+    assert!(stats["stored_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        stats["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("delete"))
+    );
+
+    assert!(dir.ok(&["delete", "b"]).contains("deleted tape b"));
+    let err = dir.fails(&["delete", "b"], 1);
+    assert!(err.contains(r#"no tape "b" in provider fs"#), "{err}");
+    assert_eq!(ids(&dir.json(&["list", "--json"])), ["c", "a"]);
+    assert_eq!(dir.json(&["stats", "--json"])["tapes"], 2);
+}
+
+#[test]
+fn a_recording_tape_cannot_be_exported() {
+    use tapedeck::store::TapeStore;
+    let dir = Dir::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cache = tapedeck::sandbox::cache::ComponentCache::at(cache_dir());
+        let sandbox = tapedeck::sandbox::Sandbox::with_cache(Some(cache)).unwrap();
+        let spec = tapedeck::embedded::fs_provider_spec(dir.path().join("tapes"));
+        let store = tapedeck::sandbox::WasmProvider::start(&sandbox, &spec, dir.path())
+            .await
+            .unwrap();
+        let t = Tape::new("live", "s", &[], T0, &[INIT]);
+        let mut w = store.create(t.header.clone()).await.unwrap();
+        tapedeck::store::TapeWriter::append(&mut w, &t.frames)
+            .await
+            .unwrap();
+    });
+    let live = dir.json(&["list", "--json", "--state", "recording"]);
+    assert_eq!(ids(&live), ["live"]);
+    assert_eq!(live[0]["ended"], Value::Null);
+    let err = dir.fails(&["export", "live"], 1);
+    assert!(err.contains("still recording"), "{err}");
+}
+
+#[test]
+fn provider_inspect_describes_components_and_refuses_others() {
+    let dir = Dir::new();
+    dir.write("fs.wasm", tapedeck::embedded::FS_PROVIDER_WASM);
+    let out = dir.ok(&["provider", "inspect", "fs.wasm"]);
+    for want in [
+        "world      tapedeck:storage/provider@0.1.0",
+        "verdict    accepted",
+        "tapedeck:storage/tape-storage@0.1.0",
+        "wasi:filesystem",
+        "read-frames",
+    ] {
+        assert!(out.contains(want), "{want:?} in\n{out}");
+    }
+    let v = dir.json(&["provider", "inspect", "fs.wasm", "--json"]);
+    assert_eq!(v["accepted"], true);
+    assert_eq!(v["wit_version"], "0.1.0");
+    let packages: Vec<&str> = v["import_packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["package"].as_str().unwrap())
+        .collect();
+    assert!(
+        packages.contains(&"tapedeck:storage") && packages.contains(&"wasi:filesystem"),
+        "{packages:?}"
+    );
+
+    dir.write("text.wasm", b"definitely not wasm");
+    let err = dir.fails(&["provider", "inspect", "text.wasm"], 1);
+    assert!(err.contains("text.wasm is not a WebAssembly file"), "{err}");
+    dir.write("core.wasm", b"\0asm\x01\0\0\0");
+    let err = dir.fails(&["provider", "inspect", "core.wasm"], 1);
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
+}
+
+#[test]
+fn provider_test_passes_on_the_embedded_provider() {
+    let dir = Dir::new();
+    let out = dir.ok(&["provider", "test", "--quick"]);
+    assert!(
+        out.lines().any(|l| l.starts_with("PASS write/round-trip")),
+        "{out}"
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.contains("0 failed"), "{out}");
+    // It ran in a scratch directory, not in ./tapes.
+    assert!(!dir.path().join("tapes").exists());
+}
+
+#[test]
+fn config_errors_name_the_key_and_line() {
+    let dir = Dir::new();
+    dir.write(
+        "tapedeck.toml",
+        b"provider = \"fs\"\n\n[recorder]\nbatch-frames = 10\nflush-every = \"1s\"\n",
+    );
+    let err = dir.fails(&["list"], 1);
+    assert!(
+        err.contains("tapedeck.toml") && err.contains("line 5") && err.contains("flush-every"),
+        "{err}"
+    );
+    let err = dir.fails(&["--config", "other.toml", "list"], 1);
+    assert!(err.contains("other.toml does not exist"), "{err}");
+}
+
+#[test]
+fn a_configured_provider_is_used_and_selected_by_env() {
+    let dir = Dir::new();
+    dir.write("p.wasm", tapedeck::embedded::FS_PROVIDER_WASM);
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    dir.write(
+        "custom.toml",
+        b"provider = \"custom\"\n\n[providers.custom]\ncomponent = \"p.wasm\"\nconfig = { root = \"/data\" }\n\
+          grants.dirs = [{ host = \"tmp\", guest = \"/data\", mode = \"read-write\" }]\n",
+    );
+    let tape = Tape::new("in-custom", "s", &[], T0, &[INIT]);
+    dir.write("t.jsonl", &tape.jsonl());
+    let cfg = [("TAPEDECK_CONFIG", "custom.toml")];
+    let out = dir.ok_env(&["import", "t.jsonl"], &cfg);
+    assert!(out.contains("into provider custom"), "{out}");
+    assert!(
+        dir.path().join("tmp").read_dir().unwrap().next().is_some(),
+        "stored under ./tmp"
+    );
+    assert!(!dir.path().join("tapes").exists());
+
+    let listed: Value =
+        serde_json::from_str(&dir.ok(&["--config", "custom.toml", "list", "--json"])).unwrap();
+    assert_eq!(ids(&listed), ["in-custom"]);
+    // TAPEDECK_PROVIDER picks the implicit embedded `fs` instead: empty.
+    let fs = dir.ok_env(
+        &["list", "--json"],
+        &[
+            ("TAPEDECK_CONFIG", "custom.toml"),
+            ("TAPEDECK_PROVIDER", "fs"),
+        ],
+    );
+    assert_eq!(fs.trim(), "[]");
+    // ... and back to the custom one by name.
+    let custom = dir.ok_env(
+        &["list"],
+        &[
+            ("TAPEDECK_CONFIG", "custom.toml"),
+            ("TAPEDECK_PROVIDER", "custom"),
+        ],
+    );
+    assert!(custom.contains("in-custom"), "{custom}");
+
+    let out = dir.run_env(
+        &["--config", "custom.toml", "--provider", "s3", "list"],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("no provider named `s3`") && err.contains("custom, fs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_tapes_dir_override_moves_the_default_store() {
+    let dir = Dir::new();
+    dir.write("t.jsonl", &Tape::new("t", "s", &[], T0, &[INIT]).jsonl());
+    dir.ok_env(
+        &["import", "t.jsonl"],
+        &[("TAPEDECK_TAPES_DIR", "elsewhere")],
+    );
+    assert!(dir.path().join("elsewhere").is_dir());
+    assert_eq!(dir.json(&["list", "--json"]), serde_json::json!([]));
+    let out = dir.ok(&["--tapes-dir", "elsewhere", "list"]);
+    assert!(out.contains("tape t"), "{out}");
+}
+
+#[test]
+fn a_component_with_another_sha256_is_refused_before_loading() {
+    let dir = Dir::new();
+    dir.write("p.wasm", tapedeck::embedded::FS_PROVIDER_WASM);
+    let wrong = "0".repeat(64);
+    dir.write(
+        "tapedeck.toml",
+        format!("provider = \"p\"\n[providers.p]\ncomponent = \"p.wasm\"\nsha256 = \"{wrong}\"\n")
+            .as_bytes(),
+    );
+    let err = dir.fails(&["list"], 1);
+    assert!(
+        err.contains("provider `p`") && err.contains(&wrong) && err.contains("SHA-256"),
+        "{err}"
+    );
+}

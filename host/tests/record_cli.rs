@@ -1,0 +1,415 @@
+//! `tapedeck record` end to end: the binary proxies a real stdio JSON-RPC
+//! server (`tests/fixtures/echo_server.py`) for a client writing requests,
+//! and the tape it leaves in `./tapes` (read back through the embedded fs
+//! provider) holds every line byte-exact, in order, with its direction.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use tapedeck::embedded;
+use tapedeck::recorder::DigestChain;
+use tapedeck::sandbox::{Sandbox, WasmProvider};
+use tapedeck::store::TapeStore;
+use tapedeck::types::{Direction, Frame, TapeFilter, TapeInfo, TapeState};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/echo_server.py")
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs `tapedeck record ARGS` in `dir`, writes `input` to its stdin, closes
+/// it, and collects everything.
+fn record(dir: &Path, args: &[&str], input: &[u8]) -> Run {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .arg("record")
+        .args(args)
+        .env_remove("TAPEDECK_CONFIG")
+        .env_remove("TAPEDECK_PROVIDER")
+        .env_remove("TAPEDECK_TAPES_DIR")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tapedeck");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The server may be gone before it read everything.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The tape id from `tapedeck: recorded tape <id> (...)`.
+fn tape_id(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("tapedeck: recorded tape "))
+        .unwrap_or_else(|| panic!("no summary line on stderr:\n{stderr}"));
+    line["tapedeck: recorded tape ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The tape store in `dir/tapes`, through the sandboxed embedded provider.
+async fn open_tapes(dir: &Path) -> WasmProvider {
+    let sandbox = Sandbox::new().unwrap();
+    WasmProvider::start(
+        &sandbox,
+        &embedded::fs_provider_spec(dir.join("tapes")),
+        dir,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn read_tape(store: &WasmProvider, id: &str) -> (TapeInfo, Vec<Frame>) {
+    let info = store.get(id).await.unwrap();
+    let mut frames: Vec<Frame> = Vec::new();
+    loop {
+        let page = store
+            .read_frames(id, frames.len() as u64, 1000, 1 << 20)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        frames.extend(page);
+    }
+    (info, frames)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Splits a byte stream into lines without their `\n`.
+fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        out.pop();
+    }
+    out
+}
+
+fn request(id: u64, method: &str, params: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+        .unwrap()
+}
+
+fn echo_call(id: u64, text: &str) -> Vec<u8> {
+    request(
+        id,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": text}}),
+    )
+}
+
+fn echo_result(id: u64, text: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}], "isError": false}})
+}
+
+fn error_result(id: u64, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// What the client expects back for one line.
+enum Reply {
+    Json(Value),
+    Bytes(Vec<u8>),
+    Nothing,
+}
+
+/// The session: (line the client writes, with its terminator; reply).
+fn session() -> Vec<(Vec<u8>, Reply)> {
+    let mut s: Vec<(Vec<u8>, Reply)> = Vec::new();
+    let mut line = |bytes: Vec<u8>, terminator: &[u8], reply: Reply| {
+        let mut b = bytes;
+        b.extend_from_slice(terminator);
+        s.push((b, reply));
+    };
+    line(
+        request(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}),
+        ),
+        b"\n",
+        Reply::Json(json!({"jsonrpc": "2.0", "id": 1, "result": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "echo-server", "version": "1.0.0"}
+        }})),
+    );
+    line(
+        br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec(),
+        b"\n",
+        Reply::Nothing,
+    );
+    line(
+        request(2, "tools/list", json!({})),
+        b"\n",
+        Reply::Json(json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{
+            "name": "echo",
+            "description": "Returns its text argument.",
+            "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+        }]}})),
+    );
+    line(
+        echo_call(3, "hello"),
+        b"\n",
+        Reply::Json(echo_result(3, "hello")),
+    );
+    line(
+        b"this line is not JSON".to_vec(),
+        b"\n",
+        Reply::Bytes(b"this line is not JSON".to_vec()),
+    );
+    let unicode = "h\u{e9}llo w\u{f6}rld \u{1f600} \u{65e5}\u{672c}\u{8a9e} \u{202e}rtl";
+    line(
+        echo_call(4, unicode),
+        b"\n",
+        Reply::Json(echo_result(4, unicode)),
+    );
+    line(
+        echo_call(5, "crlf"),
+        b"\r\n",
+        Reply::Json(echo_result(5, "crlf")),
+    );
+    line(
+        request(6, "resources/list", json!({})),
+        b"\n",
+        Reply::Json(error_result(6, -32601, "method not found: resources/list")),
+    );
+    line(
+        request(7, "tools/call", json!({"name": "nope", "arguments": {}})),
+        b"\n",
+        Reply::Json(error_result(7, -32602, "unknown tool: nope")),
+    );
+    line(
+        b"\xff\xfe not UTF-8 \x00".to_vec(),
+        b"\n",
+        Reply::Bytes(b"\xff\xfe not UTF-8 \x00".to_vec()),
+    );
+    line(
+        br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#.to_vec(),
+        b"\n",
+        Reply::Nothing,
+    );
+    for id in 8..=18 {
+        let text = format!("message {id} {}", "x".repeat(id as usize * 100));
+        line(
+            echo_call(id, &text),
+            b"\n",
+            Reply::Json(echo_result(id, &text)),
+        );
+    }
+    s
+}
+
+#[test]
+fn a_recorded_session_holds_every_message_byte_exact_in_order_with_its_direction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = fixture();
+    let session = session();
+    assert!(session.len() >= 20);
+    let input: Vec<u8> = session.iter().flat_map(|(l, _)| l.clone()).collect();
+    let run = record(
+        tmp.path(),
+        &[
+            "--name",
+            "demo",
+            "--tag",
+            "env=test",
+            "--",
+            "python3",
+            script.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+
+    // The client got the expected replies, in order.
+    let received = lines(&run.stdout);
+    let expected: Vec<&Reply> = session
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| !matches!(r, Reply::Nothing))
+        .collect();
+    assert_eq!(
+        received.len(),
+        expected.len(),
+        "{:?}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    for (i, (got, want)) in received.iter().zip(&expected).enumerate() {
+        match want {
+            Reply::Json(v) => {
+                let got: Value = serde_json::from_slice(got)
+                    .unwrap_or_else(|e| panic!("reply {i} is not JSON ({e}): {got:?}"));
+                assert_eq!(&got, v, "reply {i}");
+            }
+            Reply::Bytes(b) => assert_eq!(got, b, "reply {i}"),
+            Reply::Nothing => unreachable!(),
+        }
+    }
+
+    // The summary line names the tape, its size and the provider.
+    let id = tape_id(&run.stderr);
+    let sent = lines(&input);
+    let sent_bytes: usize = sent.iter().map(Vec::len).sum();
+    let received_bytes: usize = received.iter().map(Vec::len).sum();
+    assert!(
+        run.stderr.contains(&format!(
+            "tapedeck: recorded tape {id} ({} frames, {} bytes) in fs",
+            sent.len() + received.len(),
+            sent_bytes + received_bytes
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // The tape, read back through the sandboxed provider.
+    runtime().block_on(async {
+        let store = open_tapes(tmp.path()).await;
+        let (info, frames) = read_tape(&store, &id).await;
+        assert_eq!(info.state, TapeState::Finished);
+        assert_eq!(info.header.name, "demo");
+        assert_eq!(
+            info.header.tags,
+            vec![("env".to_string(), "test".to_string())]
+        );
+        assert_eq!(info.header.session_id.len(), 36, "a generated UUID");
+        assert_eq!(info.frame_count, frames.len() as u64);
+        DigestChain::verify(&frames, info.digest.as_deref().unwrap()).unwrap();
+
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(f.seq, i as u64);
+        }
+        assert!(
+            frames
+                .windows(2)
+                .all(|w| w[0].timestamp_us <= w[1].timestamp_us)
+        );
+        let of =
+            |d: Direction| -> Vec<&Frame> { frames.iter().filter(|f| f.direction == d).collect() };
+        let c2s = of(Direction::ClientToServer);
+        let s2c = of(Direction::ServerToClient);
+        // Byte-exact, in order, per direction: what the client wrote (a `\r`
+        // stays in the payload) and what it received.
+        assert_eq!(
+            c2s.iter().map(|f| f.payload.clone()).collect::<Vec<_>>(),
+            sent
+        );
+        assert_eq!(
+            s2c.iter().map(|f| f.payload.clone()).collect::<Vec<_>>(),
+            received
+        );
+        assert!(sent.iter().any(|l| l.ends_with(b"\r")));
+        // Non-JSON lines are flagged, JSON lines (even with `\r`) are not.
+        for f in &frames {
+            let is_json = std::str::from_utf8(&f.payload).is_ok()
+                && serde_json::from_slice::<Value>(&f.payload).is_ok();
+            assert_eq!(
+                f.not_json,
+                !is_json,
+                "frame {} {:?}",
+                f.seq,
+                String::from_utf8_lossy(&f.payload)
+            );
+        }
+        assert_eq!(frames.iter().filter(|f| f.not_json).count(), 4);
+        // Every reply is recorded after the request it answers.
+        let mut replies = s2c.iter();
+        for (line_no, (_, reply)) in session.iter().enumerate() {
+            if matches!(reply, Reply::Nothing) {
+                continue;
+            }
+            let answer = replies.next().unwrap();
+            assert!(
+                c2s[line_no].seq < answer.seq,
+                "reply to line {line_no} recorded before the line"
+            );
+        }
+    });
+}
+
+#[test]
+fn tapedeck_exits_with_the_servers_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = fixture();
+    let input = [echo_call(1, "bye"), b"\n".to_vec()].concat();
+    let run = record(
+        tmp.path(),
+        &[
+            "--",
+            "python3",
+            script.to_str().unwrap(),
+            "--exit-code",
+            "3",
+        ],
+        &input,
+    );
+    assert_eq!(run.code, Some(3), "stderr:\n{}", run.stderr);
+    let got: Value = serde_json::from_slice(lines(&run.stdout)[0].as_slice()).unwrap();
+    assert_eq!(got, echo_result(1, "bye"));
+    assert!(run.stderr.contains("(2 frames, "), "{}", run.stderr);
+    tape_id(&run.stderr);
+}
+
+#[test]
+fn a_command_that_cannot_be_started_is_a_clear_error_and_leaves_no_tape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = record(tmp.path(), &["--", "/nonexistent/cmd", "arg"], b"[1]\n");
+    assert_ne!(run.code, Some(0));
+    assert!(run.code.is_some(), "killed by a signal");
+    assert!(run.stderr.contains("/nonexistent/cmd"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No such file or directory"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("recorded tape"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    runtime().block_on(async {
+        let store = open_tapes(tmp.path()).await;
+        let page = store.list(&TapeFilter::default(), None, 100).await.unwrap();
+        assert!(page.tapes.is_empty(), "{:?}", page.tapes);
+    });
+}
+
+#[test]
+fn a_malformed_tag_is_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = record(tmp.path(), &["--tag", "novalue", "--", "cat"], b"");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("KEY=VALUE"), "{}", run.stderr);
+    let run = record(tmp.path(), &["--tag", "=v", "--", "cat"], b"");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("key"), "{}", run.stderr);
+    let run = record(tmp.path(), &[], b"");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(!tmp.path().join("tapes").exists());
+}

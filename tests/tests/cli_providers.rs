@@ -1,0 +1,180 @@
+//! The `tapedeck` binary against the test providers built from source:
+//! `provider test` fails a provider that breaks the contract with readable
+//! reasons, and components built against another major WIT version or with
+//! the wrong shape are refused with a clear error.
+//!
+//! The binary is the one cargo built next to this test
+//! (`<target>/<profile>/tapedeck`); `cargo test --workspace` builds it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tapedeck_tests::artifacts;
+
+/// `<target>/<profile>/tapedeck`, from this test's own path
+/// (`<target>/<profile>/deps/<test>`).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in <target>/<profile>/deps");
+    let bin = profile_dir.join(format!("tapedeck{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the tapedeck binary is missing at {}: build it first (`cargo build -p tapedeck`, or run `cargo test --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TAPEDECK_CONFIG")
+        .env_remove("TAPEDECK_PROVIDER")
+        .env_remove("TAPEDECK_TAPES_DIR")
+        .env_remove("RUST_LOG")
+        // Compiled components are cached under the target directory.
+        .env(
+            "TAPEDECK_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn provider_test_fails_a_provider_that_breaks_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    // One instance, so its in-memory tapes persist between calls and the
+    // failures are the ones it was written to have.
+    let config = format!(
+        "[providers.bad]\ncomponent = {:?}\nlimits = {{ instances = 1 }}\n",
+        artifacts::MISBEHAVING_PROVIDER
+    );
+    std::fs::write(dir.path().join("bad.toml"), config).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--config",
+            "bad.toml",
+            "--provider",
+            "bad",
+            "provider",
+            "test",
+            "--quick",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let line = |case: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(case))
+            .unwrap_or_else(|| panic!("no line for {case}:\n{stdout}"))
+            .to_string()
+    };
+    let idem = line("write/append-idempotent");
+    assert!(
+        idem.starts_with("FAIL") && idem.contains("broke the contract in `append`"),
+        "{idem}"
+    );
+    let ids = line("errors/invalid-ids");
+    assert!(
+        ids.starts_with("FAIL") && ids.contains("invalid-input"),
+        "{ids}"
+    );
+    let filter = line("list/filter-name");
+    assert!(filter.contains("does not match the filter"), "{filter}");
+    // Undeclared capabilities are skipped, not failed.
+    assert!(line("search/method").starts_with("SKIP"));
+    let summary = stdout.lines().last().unwrap();
+    assert!(
+        summary.contains(" failed") && !summary.contains(" 0 failed"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_component_of_another_major_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = artifacts::WRONG_VERSION_PROVIDER;
+
+    let out = run(dir.path(), &["provider", "inspect", path]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("world      tapedeck:storage/provider@1.0.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("version 1.0.0 is not supported"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verdict    refused"), "{stdout}");
+
+    let out = run(dir.path(), &["provider", "test", "--quick", path]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tape-storage@1.0.0") && stderr.contains("speaks version 0.1.0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_component_with_the_wrong_shape_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "provider",
+            "inspect",
+            "--json",
+            artifacts::WRONG_SHAPE_PROVIDER,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    assert_eq!(v["version_supported"], true);
+    let why = v["refused"].as_str().unwrap();
+    assert!(why.contains("does not match the contract"), "{why}");
+}
+
+#[test]
+fn commands_say_which_capability_a_provider_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "provider = \"bad\"\n[providers.bad]\ncomponent = {:?}\n",
+        artifacts::MISBEHAVING_PROVIDER
+    );
+    std::fs::write(dir.path().join("tapedeck.toml"), config).unwrap();
+    for (args, capability) in [
+        (&["delete", "some-tape"][..], "`delete`"),
+        (&["search", "--method", "tools/call"][..], "`search`"),
+        (&["search", "--text", "x"][..], "`text-search`"),
+    ] {
+        let out = run(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("does not declare the {capability} capability")),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Header-only searches work without the capability (they are listings).
+    let out = run(dir.path(), &["search", "--session", "s", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "[]");
+}

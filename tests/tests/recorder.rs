@@ -1,0 +1,821 @@
+//! The recorder library: many concurrent recordings against the sandboxed fs
+//! provider, each read back frame by frame; retries after failed appends;
+//! `record` never waiting on a stalled store; and `run_proxy` over real child
+//! processes.
+//!
+//! No timing thresholds: every assertion is about order and completion.
+
+use fs_store::FsConfig;
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use tapedeck::embedded;
+use tapedeck::error::ProviderError;
+use tapedeck::recorder::{
+    DigestChain, ProxyError, RecordError, Recorder, RecorderOptions, TapeMeta, run_proxy,
+};
+use tapedeck::sandbox::{Sandbox, WasmProvider};
+use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
+use tapedeck::units::{ByteSize, Millis};
+use tapedeck_tests::native::{NativeFsStore, NativeFsWriter};
+use tapedeck_types::{
+    Direction, EndReason, ErrorKind, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeState, TapeSummary,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// Every frame of tape `id`, read in pages.
+async fn read_all<S: TapeStore>(store: &S, id: &str) -> Vec<Frame> {
+    let mut out: Vec<Frame> = Vec::new();
+    loop {
+        let page = store
+            .read_frames(id, out.len() as u64, 97, 64 * 1024)
+            .await
+            .unwrap_or_else(|e| panic!("read_frames({id}): {e}"));
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// What a test expects of one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Expected {
+    direction: Direction,
+    payload: Vec<u8>,
+    not_json: bool,
+}
+
+/// Checks tape `id` in `store` holds exactly `expected`, in order, finished,
+/// with a digest that verifies.
+async fn assert_tape<S: TapeStore>(store: &S, id: &str, expected: &[Expected]) -> Vec<Frame> {
+    let info = store.get(id).await.unwrap();
+    assert_eq!(info.state, TapeState::Finished, "tape {id}");
+    assert_eq!(info.frame_count, expected.len() as u64, "tape {id}");
+    let frames = read_all(store, id).await;
+    assert_eq!(frames.len(), expected.len(), "tape {id}");
+    for (i, (f, e)) in frames.iter().zip(expected).enumerate() {
+        assert_eq!(f.seq, i as u64, "tape {id} frame {i}");
+        assert_eq!(f.direction, e.direction, "tape {id} frame {i}");
+        assert_eq!(
+            f.payload,
+            e.payload,
+            "tape {id} frame {i}: {:?}",
+            String::from_utf8_lossy(&f.payload)
+        );
+        assert_eq!(f.not_json, e.not_json, "tape {id} frame {i}");
+    }
+    assert!(
+        frames
+            .windows(2)
+            .all(|w| w[0].timestamp_us <= w[1].timestamp_us),
+        "tape {id}: timestamps go backwards"
+    );
+    let bytes: u64 = frames.iter().map(|f| f.payload.len() as u64).sum();
+    assert_eq!(info.byte_count, bytes, "tape {id}");
+    let digest = info
+        .digest
+        .as_deref()
+        .expect("a finished tape has a digest");
+    DigestChain::verify(&frames, digest).unwrap_or_else(|e| panic!("tape {id}: {e}"));
+    frames
+}
+
+/// Payload `k` of tape `t`: a mix of JSON requests and responses, unicode,
+/// `\r`, empty lines, plain text, non-UTF-8 bytes and the odd large line.
+fn payload(t: usize, k: usize) -> Expected {
+    let direction = if (t + k).is_multiple_of(3) {
+        Direction::ServerToClient
+    } else {
+        Direction::ClientToServer
+    };
+    let (payload, not_json): (Vec<u8>, bool) = match k % 9 {
+        0 => (
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{k},"method":"tools/call","params":{{"tape":{t}}}}}"#
+            )
+            .into_bytes(),
+            false,
+        ),
+        1 => (
+            format!(r#"{{"jsonrpc":"2.0","id":{k},"result":{{"text":"h\u00e9llo {t} 😀 日本"}}}}"#)
+                .into_bytes(),
+            false,
+        ),
+        2 => (vec![0xff, 0xfe, t as u8, k as u8, 0, b'\n', 0x80], true),
+        3 => (format!("plain text {t}/{k}").into_bytes(), true),
+        4 => (Vec::new(), true),
+        5 => (
+            format!(r#"{{"jsonrpc":"2.0","method":"n/{t}"}}"#)
+                .into_bytes()
+                .into_iter()
+                .chain(*b"\r")
+                .collect(),
+            false,
+        ),
+        6 => (format!(r#"{{"broken": {t}"#).into_bytes(), true),
+        7 => (
+            serde_json::to_vec(&serde_json::json!({"blob": "x".repeat(5000 + t * 10 + k)}))
+                .unwrap(),
+            false,
+        ),
+        _ => (format!("[{t},{k}]").into_bytes(), false),
+    };
+    Expected {
+        direction,
+        payload,
+        not_json,
+    }
+}
+
+fn native_store(dir: &Path) -> NativeFsStore {
+    NativeFsStore::open(FsConfig {
+        root: dir.to_path_buf(),
+        fsync: false,
+    })
+    .unwrap()
+}
+
+fn meta(name: &str) -> TapeMeta {
+    TapeMeta {
+        session_id: "session-1".into(),
+        name: name.into(),
+        tags: vec![("suite".into(), "recorder".into())],
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A store wrapper that fails or stalls appends on request
+
+/// Gate that holds appends until released.
+#[derive(Default)]
+struct Gate {
+    closed: AtomicBool,
+    notify: Notify,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.closed.load(SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn open(&self) {
+        self.closed.store(false, SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+/// What the wrapper does to appends (shared by all its writers).
+#[derive(Default)]
+struct Hook {
+    /// Fail this many appends with an `io` error, storing nothing.
+    fail_next: AtomicU64,
+    /// Store this many appends, then report an `io` error (a lost answer).
+    lose_answer_next: AtomicU64,
+    /// Fail every append with this kind.
+    always_fail: Mutex<Option<ErrorKind>>,
+    /// Appends wait here.
+    gate: Gate,
+    /// Appends entered / completed successfully.
+    entered: AtomicU64,
+    succeeded: AtomicU64,
+}
+
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn io_error(what: &str) -> ProviderError {
+    ProviderError::Storage {
+        provider: "hooked".into(),
+        error: StorageError::io(what),
+    }
+}
+
+struct Hooked {
+    inner: NativeFsStore,
+    hook: Arc<Hook>,
+}
+
+struct HookedWriter {
+    inner: NativeFsWriter,
+    hook: Arc<Hook>,
+}
+
+impl TapeStore for Hooked {
+    type Writer = HookedWriter;
+
+    fn provider_info(&self) -> &ProviderInfo {
+        self.inner.provider_info()
+    }
+    async fn create(&self, header: TapeHeader) -> ProviderResult<HookedWriter> {
+        Ok(HookedWriter {
+            inner: self.inner.create(header).await?,
+            hook: self.hook.clone(),
+        })
+    }
+    async fn resume(&self, id: &str) -> ProviderResult<HookedWriter> {
+        Ok(HookedWriter {
+            inner: self.inner.resume(id).await?,
+            hook: self.hook.clone(),
+        })
+    }
+    async fn save(
+        &self,
+        header: TapeHeader,
+        frames: &[Frame],
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> ProviderResult<TapeInfo> {
+        self.inner.save(header, frames, summary, reason).await
+    }
+    async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
+        self.inner.get(id).await
+    }
+    async fn read_frames(
+        &self,
+        id: &str,
+        from_seq: u64,
+        max_frames: u32,
+        max_bytes: u64,
+    ) -> ProviderResult<Vec<Frame>> {
+        self.inner
+            .read_frames(id, from_seq, max_frames, max_bytes)
+            .await
+    }
+    async fn delete(&self, id: &str) -> ProviderResult<()> {
+        self.inner.delete(id).await
+    }
+    async fn list(
+        &self,
+        filter: &TapeFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> ProviderResult<TapePage> {
+        self.inner.list(filter, cursor, limit).await
+    }
+    async fn search(
+        &self,
+        query: &SearchQuery,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> ProviderResult<TapePage> {
+        self.inner.search(query, cursor, limit).await
+    }
+    async fn stats(&self) -> ProviderResult<StorageStats> {
+        self.inner.stats().await
+    }
+}
+
+impl TapeWriter for HookedWriter {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn next_seq(&self) -> u64 {
+        self.inner.next_seq()
+    }
+    async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
+        self.hook.entered.fetch_add(1, SeqCst);
+        self.hook.gate.pass().await;
+        let always = *self.hook.always_fail.lock().unwrap();
+        if let Some(kind) = always {
+            return Err(ProviderError::Storage {
+                provider: "hooked".into(),
+                error: StorageError::new(kind, "append refused by the test"),
+            });
+        }
+        if take_one(&self.hook.fail_next) {
+            return Err(io_error("append failed by the test"));
+        }
+        let next = self.inner.append(frames).await?;
+        if take_one(&self.hook.lose_answer_next) {
+            return Err(io_error("stored, but the answer was lost"));
+        }
+        self.hook.succeeded.fetch_add(1, SeqCst);
+        Ok(next)
+    }
+    async fn finish(
+        &mut self,
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> ProviderResult<TapeInfo> {
+        self.inner.finish(summary, reason).await
+    }
+    async fn abort(&mut self, reason: &str) -> ProviderResult<()> {
+        self.inner.abort(reason).await
+    }
+}
+
+fn hooked(dir: &Path, hook: Hook) -> (Arc<Hooked>, Arc<Hook>) {
+    let hook = Arc::new(hook);
+    let store = Arc::new(Hooked {
+        inner: native_store(dir),
+        hook: hook.clone(),
+    });
+    (store, hook)
+}
+
+fn small_batches() -> RecorderOptions {
+    RecorderOptions {
+        batch_frames: 16,
+        batch_bytes: ByteSize(8 * 1024),
+        flush_interval: Millis(2),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Many recordings at once, in the sandbox
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_and_twenty_concurrent_recordings_keep_every_frame_in_order() {
+    const TAPES: usize = 120;
+    const FRAMES: usize = 50;
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let provider = WasmProvider::start(
+        &sandbox,
+        &embedded::fs_provider_spec(tmp.path()),
+        Path::new("."),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let recorder = Recorder::new(Arc::new(provider), small_batches());
+
+    // Start them all first, so they are all open at the same time.
+    let mut recordings = Vec::new();
+    for t in 0..TAPES {
+        let recording = recorder.start(meta(&format!("tape-{t}"))).await.unwrap();
+        recordings.push(recording);
+    }
+    let mut tasks = Vec::new();
+    for (t, recording) in recordings.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for k in 0..FRAMES {
+                let e = payload(t, k);
+                recording.record(e.direction, e.payload);
+                match (t + k) % 7 {
+                    0 => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+                    1 | 2 => tokio::task::yield_now().await,
+                    _ => {}
+                }
+            }
+            let id = recording.id().to_string();
+            let outcome = recording.finish().await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(outcome.tape.header.id, id);
+            assert_eq!(outcome.summary.frame_count, FRAMES as u64);
+            (t, outcome)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(outcomes.len(), TAPES);
+
+    let store = recorder.store();
+    for (t, outcome) in &outcomes {
+        let expected: Vec<Expected> = (0..FRAMES).map(|k| payload(*t, k)).collect();
+        let id = &outcome.tape.header.id;
+        assert_tape(store.as_ref(), id, &expected).await;
+        let info = store.get(id).await.unwrap();
+        assert_eq!(info.header.name, format!("tape-{t}"));
+        assert_eq!(info.header.session_id, "session-1");
+        assert_eq!(info.digest, outcome.summary.digest);
+        // Batched: fewer appends than frames.
+        assert!(outcome.stats.appends < FRAMES as u64, "{:?}", outcome.stats);
+        assert_eq!(outcome.stats.failed_appends, 0);
+    }
+    let all = store
+        .list(
+            &TapeFilter {
+                state: Some(TapeState::Recording),
+                ..TapeFilter::default()
+            },
+            None,
+            1000,
+        )
+        .await
+        .unwrap();
+    assert!(all.tapes.is_empty(), "tapes left recording");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_are_time_ordered_uuids_and_the_header_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(native_store(tmp.path()));
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let a = recorder.start(meta("a")).await.unwrap();
+    let b = recorder.start(meta("b")).await.unwrap();
+    assert_eq!(a.id().len(), 36);
+    assert_eq!(&a.id()[14..15], "7", "UUID version 7: {}", a.id());
+    assert!(a.id() < b.id(), "{} < {}", a.id(), b.id());
+    let a_id = a.id().to_string();
+    let outcome = a.finish().await.unwrap();
+    assert_eq!(outcome.tape.frame_count, 0);
+    assert_eq!(outcome.summary.digest, Some(DigestChain::new().hex()));
+    let info = store.get(&a_id).await.unwrap();
+    assert_eq!(
+        info.header.tags,
+        vec![("suite".to_string(), "recorder".to_string())]
+    );
+    assert!(info.header.created_at_us > 0);
+    b.abort("test").await.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Failures and stalls
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_appends_are_retried_until_every_frame_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, hook) = hooked(
+        tmp.path(),
+        Hook {
+            fail_next: AtomicU64::new(4),
+            lose_answer_next: AtomicU64::new(0),
+            ..Hook::default()
+        },
+    );
+    let recorder = Recorder::new(store.clone(), small_batches());
+    let recording = recorder.start(meta("retry")).await.unwrap();
+    let expected: Vec<Expected> = (0..200).map(|k| payload(1, k)).collect();
+    for e in &expected {
+        recording.record(e.direction, e.payload.clone());
+    }
+    let id = recording.id().to_string();
+    let outcome = recording.finish().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.stats.failed_appends, 4);
+    assert_eq!(hook.fail_next.load(SeqCst), 0);
+    assert_tape(store.as_ref(), &id, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stored_before_its_answer_was_lost_is_not_stored_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _hook) = hooked(
+        tmp.path(),
+        Hook {
+            lose_answer_next: AtomicU64::new(3),
+            ..Hook::default()
+        },
+    );
+    let recorder = Recorder::new(store.clone(), small_batches());
+    let recording = recorder.start(meta("lost-answer")).await.unwrap();
+    let expected: Vec<Expected> = (0..100).map(|k| payload(2, k)).collect();
+    for e in &expected {
+        recording.record(e.direction, e.payload.clone());
+    }
+    let id = recording.id().to_string();
+    let outcome = recording.finish().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.stats.failed_appends, 3);
+    assert_tape(store.as_ref(), &id, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_that_keep_failing_are_reported_with_the_count_of_frames_not_stored() {
+    for kind in [ErrorKind::Io, ErrorKind::InvalidInput] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, hook) = hooked(tmp.path(), Hook::default());
+        let recorder = Recorder::new(store.clone(), small_batches());
+        let recording = recorder.start(meta("failing")).await.unwrap();
+        for k in 0..20 {
+            let e = payload(3, k);
+            recording.record(e.direction, e.payload);
+        }
+        // Let the first frames in, then break the store.
+        while hook.succeeded.load(SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        *hook.always_fail.lock().unwrap() = Some(kind);
+        for k in 20..50 {
+            let e = payload(3, k);
+            recording.record(e.direction, e.payload);
+        }
+        let id = recording.id().to_string();
+        let err = recording.finish().await.unwrap_err();
+        match &err {
+            RecordError::NotStored {
+                id: err_id,
+                recorded,
+                stored,
+                not_stored,
+                error,
+            } => {
+                assert_eq!(err_id, &id);
+                assert_eq!(*recorded, 50);
+                assert!(*stored >= 1 && *stored <= 20, "{err}");
+                assert_eq!(*stored + *not_stored, 50);
+                assert_eq!(error.storage_kind(), Some(kind));
+            }
+            other => panic!("{kind}: expected NotStored, got {other}"),
+        }
+        assert!(err.to_string().contains("were not stored"), "{err}");
+        // What was stored is intact, and the tape is marked incomplete.
+        let info = store.get(&id).await.unwrap();
+        assert_eq!(info.state, TapeState::Aborted, "{kind}");
+        let frames = read_all(store.as_ref(), &id).await;
+        assert_eq!(frames.len() as u64, 50 - err.frames_not_stored());
+        for (k, f) in frames.iter().enumerate() {
+            assert_eq!(f.payload, payload(3, k).payload);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_never_waits_for_a_stalled_store() {
+    const FRAMES: usize = 10_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, hook) = hooked(tmp.path(), Hook::default());
+    hook.gate.closed.store(true, SeqCst);
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let recording = recorder.start(meta("stalled")).await.unwrap();
+    let expected: Vec<Expected> = (0..FRAMES).map(|k| payload(4, k)).collect();
+    for (k, e) in expected.iter().enumerate() {
+        recording.record(e.direction, e.payload.clone());
+        if k == 0 {
+            // Make sure the background task is inside a (blocked) append.
+            while hook.entered.load(SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    // Every record() returned while the store still holds its first append.
+    assert_eq!(recording.frames_recorded(), FRAMES as u64);
+    assert_eq!(hook.entered.load(SeqCst), 1);
+    assert_eq!(hook.succeeded.load(SeqCst), 0);
+    assert!(hook.gate.closed.load(SeqCst));
+
+    hook.gate.open();
+    let id = recording.id().to_string();
+    let outcome = recording.finish().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.tape.frame_count, FRAMES as u64);
+    assert_tape(store.as_ref(), &id, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_recording_stores_its_frames_and_stays_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, hook) = hooked(tmp.path(), Hook::default());
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let recording = recorder.start(meta("dropped")).await.unwrap();
+    let id = recording.id().to_string();
+    for k in 0..30 {
+        let e = payload(5, k);
+        recording.record(e.direction, e.payload);
+    }
+    drop(recording);
+    // The task stores what was recorded, then lets the writer go.
+    loop {
+        let info = store.get(&id).await.unwrap();
+        if info.frame_count == 30 {
+            assert_eq!(info.state, TapeState::Recording);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert!(hook.succeeded.load(SeqCst) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_tasks_may_record_into_one_tape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(native_store(tmp.path()));
+    let recorder = Recorder::new(store.clone(), small_batches());
+    let recording = Arc::new(recorder.start(meta("shared")).await.unwrap());
+    let mut tasks = Vec::new();
+    for w in 0..4u8 {
+        let r = recording.clone();
+        tasks.push(tokio::spawn(async move {
+            for k in 0..250u32 {
+                r.record(Direction::ClientToServer, format!("[{w},{k}]").into_bytes());
+                if k.is_multiple_of(10) {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let recording = Arc::into_inner(recording).unwrap();
+    let id = recording.id().to_string();
+    recording.finish().await.unwrap();
+    let frames = read_all(store.as_ref(), &id).await;
+    assert_eq!(frames.len(), 1000);
+    // Each writer's frames are in its own order.
+    for w in 0..4u8 {
+        let mine: Vec<u32> = frames
+            .iter()
+            .filter_map(|f| {
+                let v: Vec<u32> = serde_json::from_slice(&f.payload).unwrap();
+                (v[0] == u32::from(w)).then_some(v[1])
+            })
+            .collect();
+        assert_eq!(mine, (0..250).collect::<Vec<_>>());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The proxy
+
+fn cmd(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+/// Runs `command` through `run_proxy`, writing `input` as the client (then
+/// closing its side unless `keep_open`), and returns the result and what the
+/// client received.
+async fn proxy(
+    recorder: &Recorder<NativeFsStore>,
+    command: &[&str],
+    input: Vec<u8>,
+    keep_open: bool,
+) -> (
+    Result<tapedeck::recorder::ProxyOutcome, ProxyError>,
+    Vec<u8>,
+) {
+    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
+    let (proxy_out, mut client_r) = tokio::io::duplex(4096);
+    let writer = tokio::spawn(async move {
+        // The server may exit before reading everything.
+        let _ = client_w.write_all(&input).await;
+        if keep_open {
+            std::future::pending::<()>().await;
+        }
+        drop(client_w);
+    });
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        client_r.read_to_end(&mut out).await.unwrap();
+        out
+    });
+    let result = run_proxy(recorder, &cmd(command), meta("proxy"), proxy_in, proxy_out).await;
+    let received = reader.await.unwrap();
+    writer.abort();
+    (result, received)
+}
+
+fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+    if bytes.ends_with(b"\n") || bytes.is_empty() {
+        out.pop();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_forwards_and_records_every_line_byte_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(native_store(tmp.path()));
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}\n");
+    input.extend_from_slice(b"not json at all\n");
+    input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\r\n");
+    input.extend_from_slice("{\"text\":\"h\u{e9}llo 😀\"}\n".as_bytes());
+    input.extend_from_slice(b"\xff\xfe binary \x00\n");
+    input.extend_from_slice(b"\n");
+    let big = format!("{{\"blob\":\"{}\"}}", "y".repeat(300_000));
+    input.extend_from_slice(big.as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(b"{\"last\":\"no newline\"}");
+    let (result, received) = proxy(&recorder, &["cat"], input.clone(), false).await;
+    let outcome = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.exit_code, 0);
+    assert_eq!(received, input, "cat echoes the input exactly");
+
+    let sent = lines(&input);
+    let mut expected = Vec::new();
+    let frames = read_all(store.as_ref(), &outcome.tape.header.id).await;
+    // Each direction holds exactly its lines in order; the tape interleaves them.
+    let of = |d: Direction| -> Vec<Vec<u8>> {
+        frames
+            .iter()
+            .filter(|f| f.direction == d)
+            .map(|f| f.payload.clone())
+            .collect()
+    };
+    assert_eq!(of(Direction::ClientToServer), sent);
+    assert_eq!(of(Direction::ServerToClient), sent);
+    for f in &frames {
+        expected.push(Expected {
+            direction: f.direction,
+            payload: f.payload.clone(),
+            not_json: serde_json::from_slice::<serde_json::Value>(&f.payload).is_err(),
+        });
+    }
+    assert_tape(store.as_ref(), &outcome.tape.header.id, &expected).await;
+    // cat echoes line i only after receiving it: the echo comes later.
+    for (i, line) in sent.iter().enumerate() {
+        let nth = |d: Direction| {
+            frames
+                .iter()
+                .filter(|f| f.direction == d)
+                .nth(i)
+                .map(|f| f.seq)
+                .unwrap()
+        };
+        assert!(
+            nth(Direction::ClientToServer) < nth(Direction::ServerToClient),
+            "line {i} ({:?}) echoed before it was sent",
+            String::from_utf8_lossy(&line[..line.len().min(40)])
+        );
+    }
+    assert_eq!(outcome.tape.frame_count, 2 * sent.len() as u64);
+    assert!(outcome.tape.digest.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_reports_the_servers_exit_code_and_signal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(native_store(tmp.path()));
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+
+    let (result, received) = proxy(
+        &recorder,
+        &["sh", "-c", "cat; exit 3"],
+        b"[1]\n".to_vec(),
+        false,
+    )
+    .await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.exit_code, 3);
+    assert_eq!(received, b"[1]\n");
+    assert_eq!(outcome.tape.state, TapeState::Finished);
+    assert_eq!(outcome.tape.frame_count, 2);
+
+    let (result, _) = proxy(&recorder, &["sh", "-c", "kill -TERM $$"], Vec::new(), false).await;
+    assert_eq!(result.unwrap().exit_code, 128 + 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_server_exits_the_proxy_stops_reading_the_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(native_store(tmp.path()));
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    // The client never closes its side; the server answers one line and exits.
+    let (result, received) = proxy(
+        &recorder,
+        &["sh", "-c", "read line; echo \"$line\"; exit 5"],
+        b"[\"hello\"]\n".to_vec(),
+        true,
+    )
+    .await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.exit_code, 5);
+    assert_eq!(received, b"[\"hello\"]\n");
+    let frames = read_all(store.as_ref(), &outcome.tape.header.id).await;
+    let summary: Vec<_> = frames
+        .iter()
+        .map(|f| (f.direction, f.payload.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Direction::ClientToServer, b"[\"hello\"]".to_vec()),
+            (Direction::ServerToClient, b"[\"hello\"]".to_vec()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_cannot_start_is_a_clear_error_and_leaves_no_tape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(native_store(tmp.path()));
+    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let (result, received) = proxy(
+        &recorder,
+        &["/nonexistent/cmd", "--flag"],
+        b"[1]\n".to_vec(),
+        false,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, ProxyError::Spawn { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("/nonexistent/cmd --flag"), "{msg}");
+    assert!(msg.contains("No such file or directory"), "{msg}");
+    assert!(received.is_empty());
+    let page = store.list(&TapeFilter::default(), None, 10).await.unwrap();
+    assert!(page.tapes.is_empty(), "{:?}", page.tapes);
+
+    let (result, _) = proxy(&recorder, &[], Vec::new(), false).await;
+    assert!(matches!(result, Err(ProxyError::NoCommand)));
+}
