@@ -5,7 +5,7 @@
 //! when complete (written to a temporary file in the same directory, then
 //! renamed).
 
-use super::{Context, check_id, output, read_frames, tape_error};
+use super::{Context, output, read_frames, resolve_id, tape_error};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use std::io::Write;
@@ -19,7 +19,7 @@ use tapedeck::types::{TapeInfo, TapeState, TapeSummary};
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The tape's id.
+    /// The tape's id, or `latest` for the newest tape.
     id: String,
     /// Write to FILE instead of stdout (`-` is stdout).
     #[arg(short, long, value_name = "FILE")]
@@ -27,16 +27,16 @@ pub struct ExportArgs {
 }
 
 pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    check_id(&args.id)?;
     let store = ctx.store().await?;
+    let id = resolve_id(&store, &args.id).await?;
     let info = store
-        .get(&args.id)
+        .get(&id)
         .await
-        .map_err(|e| tape_error(e, &store, &args.id))?;
+        .map_err(|e| tape_error(e, &store, &id))?;
     if info.state == TapeState::Recording {
         bail!(
             "tape {:?} is still recording: an export records how a tape ended (finished, aborted or crashed), so wait until its recording ends",
-            args.id
+            id
         );
     }
     match args.output.as_deref().filter(|p| *p != Path::new("-")) {

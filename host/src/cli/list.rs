@@ -1,7 +1,7 @@
 //! `tapedeck list`: tapes newest first, paged through the provider's cursors.
 //! Also the filter options and paging shared with `search`.
 
-use super::{Context, output, time};
+use super::{Context, output, parse_tag, time};
 use clap::Args;
 use std::future::Future;
 use std::io::Write;
@@ -56,15 +56,6 @@ pub struct PageArgs {
     /// Show every matching tape (pages through all of them).
     #[arg(long, conflicts_with = "limit")]
     all: bool,
-}
-
-fn parse_tag(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!(
-            "expected KEY=VALUE with a non-empty key, got {s:?}"
-        )),
-    }
 }
 
 fn parse_time_arg(s: &str) -> Result<u64, String> {
@@ -147,12 +138,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_and_states() {
-        assert_eq!(parse_tag("env=ci"), Ok(("env".into(), "ci".into())));
-        assert_eq!(parse_tag("k=a=b"), Ok(("k".into(), "a=b".into())));
-        assert_eq!(parse_tag("k="), Ok(("k".into(), String::new())));
-        assert!(parse_tag("=v").is_err());
-        assert!(parse_tag("novalue").unwrap_err().contains("KEY=VALUE"));
+    fn states() {
         assert_eq!(parse_state("crashed"), Ok(TapeState::Crashed));
         assert!(parse_state("done").unwrap_err().contains("finished"));
     }

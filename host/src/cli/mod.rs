@@ -25,7 +25,7 @@ use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
 use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
 use tapedeck::store::TapeStore;
-use tapedeck::types::{ErrorKind, Frame, validate_tape_id};
+use tapedeck::types::{ErrorKind, Frame, TapeFilter, validate_tape_id};
 
 /// Most frames asked for in one `read-frames` call.
 const PAGE_FRAMES: u32 = 1000;
@@ -220,6 +220,37 @@ pub fn check_id(id: &str) -> anyhow::Result<()> {
     validate_tape_id(id).map_err(|e| anyhow!("{e}"))
 }
 
+/// The word that names the newest tape where a command takes an id.
+pub const LATEST: &str = "latest";
+
+/// The tape `id` names: itself, or for [`LATEST`] (unless a tape has that
+/// very id) the newest tape in the store.
+pub async fn resolve_id(store: &WasmProvider, id: &str) -> anyhow::Result<String> {
+    check_id(id)?;
+    if id != LATEST {
+        return Ok(id.to_string());
+    }
+    match store.get(id).await {
+        Ok(_) => return Ok(id.to_string()),
+        Err(e) if e.storage_kind() == Some(ErrorKind::NotFound) => {}
+        Err(e) => return Err(anyhow!(e)),
+    }
+    let page = store.list(&TapeFilter::default(), None, 1).await?;
+    match page.tapes.into_iter().next() {
+        Some(t) => Ok(t.header.id),
+        None => Err(anyhow!("no tapes yet in provider {}", store.name())),
+    }
+}
+
+/// Parses a `KEY=VALUE` tag argument.
+pub fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        Some(_) => Err(format!("invalid tag {s:?}: the key before `=` is empty")),
+        None => Err(format!("invalid tag {s:?}: expected KEY=VALUE")),
+    }
+}
+
 /// Says which capability a command needs when the provider lacks it.
 pub fn require_capability(
     store: &WasmProvider,
@@ -301,5 +332,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => stats::run(&mut ctx).await,
         Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_key_equals_value() {
+        assert_eq!(parse_tag("env=ci"), Ok(("env".into(), "ci".into())));
+        assert_eq!(parse_tag("k=a=b"), Ok(("k".into(), "a=b".into())));
+        assert_eq!(parse_tag("k="), Ok(("k".into(), String::new())));
+        assert!(parse_tag("=v").unwrap_err().contains("key"));
+        assert!(parse_tag("novalue").unwrap_err().contains("KEY=VALUE"));
     }
 }

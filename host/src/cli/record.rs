@@ -1,6 +1,7 @@
 //! `tapedeck record`: run an MCP stdio server between this process's stdin /
 //! stdout and the server, recording the session as a tape.
 
+use super::parse_tag;
 use anyhow::Context as _;
 use clap::Args;
 use std::ffi::OsString;
@@ -29,15 +30,6 @@ pub struct RecordArgs {
     /// The MCP server to run, after `--`: the program and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
-}
-
-/// Parses `--tag KEY=VALUE`.
-fn parse_tag(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        Some(_) => Err(format!("invalid tag {s:?}: the key before `=` is empty")),
-        None => Err(format!("invalid tag {s:?}: expected KEY=VALUE")),
-    }
 }
 
 /// Runs the server given after `--`, forwarding this process's stdin and
@@ -158,18 +150,6 @@ impl AsyncRead for ThreadStdin {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_are_key_equals_value() {
-        assert_eq!(
-            parse_tag("env=test").unwrap(),
-            ("env".into(), "test".into())
-        );
-        assert_eq!(parse_tag("k=").unwrap(), ("k".into(), String::new()));
-        assert_eq!(parse_tag("k=a=b").unwrap(), ("k".into(), "a=b".into()));
-        assert!(parse_tag("=v").unwrap_err().contains("key"));
-        assert!(parse_tag("novalue").unwrap_err().contains("KEY=VALUE"));
-    }
 
     #[test]
     fn exit_codes_pass_through() {

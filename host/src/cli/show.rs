@@ -1,7 +1,7 @@
 //! `tapedeck show ID [--frames]`: one tape's header, state, totals and
 //! digest, and optionally its frames.
 
-use super::{Context, check_id, output, read_frames, tape_error};
+use super::{Context, output, read_frames, resolve_id, tape_error};
 use clap::Args;
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use tapedeck::types::{Direction, Frame, TapeInfo};
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The tape's id.
+    /// The tape's id, or `latest` for the newest tape.
     id: String,
     /// Also print the frames: sequence number, time, direction (→ client to
     /// server, ← server to client) and payload. With --json, the object gets
@@ -22,12 +22,12 @@ pub struct ShowArgs {
 }
 
 pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
-    check_id(&args.id)?;
     let store = ctx.store().await?;
+    let id = resolve_id(&store, &args.id).await?;
     let info = store
-        .get(&args.id)
+        .get(&id)
         .await
-        .map_err(|e| tape_error(e, &store, &args.id))?;
+        .map_err(|e| tape_error(e, &store, &id))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if ctx.json {
         let serde_json::Value::Object(fields) = output::tape_json(&info) else {
@@ -46,7 +46,7 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
         if args.frames {
             out.write_all(b",\"frame_list\":[")?;
             let mut first = true;
-            read_frames(&store, &args.id, None, |page| {
+            read_frames(&store, &id, None, |page| {
                 for f in page {
                     if !std::mem::take(&mut first) {
                         out.write_all(b",")?;
@@ -63,7 +63,7 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
         out.write_all(header(&info).as_bytes())?;
         if args.frames {
             writeln!(out)?;
-            let n = read_frames(&store, &args.id, None, |page| {
+            let n = read_frames(&store, &id, None, |page| {
                 for f in page {
                     writeln!(out, "{}", frame_line(f))?;
                 }
