@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod error;
 pub mod jsonl;
 pub mod recorder;
+pub mod signing;
 pub mod store;
 pub mod units;
 

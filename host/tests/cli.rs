@@ -657,3 +657,63 @@ fn a_component_with_another_sha256_is_refused_before_loading() {
         "{err}"
     );
 }
+
+#[test]
+fn signed_components_are_required_once_keys_are_trusted() {
+    let dir = Dir::new();
+    dir.write("p.wasm", tapedeck::embedded::FS_PROVIDER_WASM);
+    let out = dir.ok(&["provider", "keygen", "-o", "alice.key"]);
+    let alice = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    dir.ok(&["provider", "keygen", "-o", "mallory.key"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("alice.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the secret key is private");
+    }
+    let config = format!(
+        "provider = \"p\"\ntrusted-keys = [\"{alice}\"]\n[providers.p]\ncomponent = \"p.wasm\"\n[[providers.p.grants.dirs]]\nhost = \"t\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n[providers.p.config]\nroot = \"/tapes\"\n"
+    );
+    dir.write("tapedeck.toml", config.as_bytes());
+
+    // Unsigned: refused before anything is compiled.
+    let err = dir.fails(&["list"], 1);
+    assert!(
+        err.contains("p.wasm.sig") && err.contains("must be signed"),
+        "{err}"
+    );
+
+    // Signed by a key that is not trusted: refused, naming the key.
+    dir.ok(&["provider", "sign", "p.wasm", "--key", "mallory.key"]);
+    let err = dir.fails(&["list"], 1);
+    assert!(err.contains("not a trusted key"), "{err}");
+
+    // Signed by the trusted key: accepted, and `verify` agrees.
+    std::fs::remove_file(dir.path().join("p.wasm.sig")).unwrap();
+    dir.ok(&["provider", "sign", "p.wasm", "--key", "alice.key"]);
+    dir.ok(&["list"]);
+    let out = dir.ok(&["provider", "verify", "p.wasm"]);
+    assert!(out.contains(&format!("good signature by {alice}")), "{out}");
+
+    // The component changes after signing: refused by both.
+    let mut tampered = tapedeck::embedded::FS_PROVIDER_WASM.to_vec();
+    tampered.extend_from_slice(b"\0");
+    dir.write("p.wasm", &tampered);
+    let err = dir.fails(&["list"], 1);
+    assert!(
+        err.contains("signature is for a component with SHA-256"),
+        "{err}"
+    );
+    let err = dir.fails(
+        &["provider", "verify", "p.wasm", "--trusted-key", &alice],
+        1,
+    );
+    assert!(err.contains("SHA-256"), "{err}");
+}

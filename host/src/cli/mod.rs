@@ -14,6 +14,7 @@ mod provider_test;
 mod record;
 mod search;
 mod show;
+mod sign;
 mod stats;
 mod time;
 
@@ -105,6 +106,12 @@ enum ProviderCommand {
     /// Run the conformance suite against a provider: one line per case,
     /// non-zero exit on any failure.
     Test(provider_test::TestArgs),
+    /// Make a new ed25519 key pair for signing components.
+    Keygen(sign::KeygenArgs),
+    /// Sign a component: writes a detached signature (FILE.sig).
+    Sign(sign::SignArgs),
+    /// Check a component's signature against trusted keys.
+    Verify(sign::VerifyArgs),
 }
 
 /// Sets up `tracing` output on stderr.
@@ -332,6 +339,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => stats::run(&mut ctx).await,
         Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
+        Command::Provider(ProviderCommand::Keygen(args)) => sign::keygen(&ctx, args),
+        Command::Provider(ProviderCommand::Sign(args)) => sign::sign(&ctx, args),
+        Command::Provider(ProviderCommand::Verify(args)) => sign::verify(&mut ctx, args),
     }
 }
 

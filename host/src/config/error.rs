@@ -71,6 +71,17 @@ pub enum ConfigError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `trusted-keys` is set and the component's signature is missing,
+    /// malformed, made by an untrusted key, or does not match its bytes.
+    #[error("provider `{provider}`: signature {}: {detail}; refusing to load the component", path.display())]
+    Signature {
+        /// Provider name.
+        provider: String,
+        /// The signature file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// The component's bytes do not have the configured SHA-256.
     #[error(
         "provider `{provider}`: component {component} has SHA-256 {actual}, but the configuration expects {expected}; refusing to load it"

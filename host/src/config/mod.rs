@@ -3,10 +3,12 @@
 //!
 //! ```toml
 //! provider = "archive"                  # which provider to use (default "fs")
+//! trusted-keys = ["ed25519:…"]           # if set, component files must be signed by one
 //!
 //! [providers.archive]
 //! component = "providers/archive.wasm"  # relative to this file, or "embedded:fs"
 //! sha256 = "…"                          # optional: refuse other bytes
+//! signature = "providers/archive.wasm.sig"  # default: the component path + ".sig"
 //! config = { root = "/data" }           # given to the provider's `init`, as JSON
 //! grants.dirs = [
 //!   { host = "archive", guest = "/data", mode = "read-write", create = true },
@@ -37,6 +39,7 @@ pub use error::ConfigError;
 use crate::embedded;
 use crate::recorder::RecorderOptions;
 use crate::sandbox::{ComponentSource, Grants, Limits, ProviderSpec};
+use crate::signing::{PublicKey, SignatureFile};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -66,6 +69,9 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// How the recorder batches frames (`[recorder]`).
     pub recorder: RecorderOptions,
+    /// Keys whose signature a component file must carry (`trusted-keys`);
+    /// empty: signatures are not required. The embedded provider is exempt.
+    pub trusted_keys: Vec<PublicKey>,
     /// The file this was read from; `None` for the embedded default.
     pub path: Option<PathBuf>,
     /// Directory that relative paths (components, granted directories) are
@@ -87,6 +93,11 @@ pub struct ProviderConfig {
     /// set, other bytes are refused before they are compiled.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The detached signature file, relative to the configuration file's
+    /// directory. Default: the component path with `.sig` appended. Only
+    /// read when `trusted-keys` is set.
+    #[serde(default)]
+    pub signature: Option<String>,
     /// The provider's own settings, passed to its `init` as a JSON object.
     #[serde(default = "empty_object", deserialize_with = "table_to_json")]
     pub config: serde_json::Value,
@@ -100,10 +111,12 @@ pub struct ProviderConfig {
 
 /// The file as written; [`Config`] adds the implicit `fs` provider.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawConfig {
     #[serde(default)]
     provider: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    trusted_keys: Vec<toml::Spanned<String>>,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -174,6 +187,7 @@ fn embedded_fs(host_dir: PathBuf) -> ProviderConfig {
     ProviderConfig {
         component: format!("{EMBEDDED_PREFIX}{}", embedded::DEFAULT_PROVIDER),
         sha256: None,
+        signature: None,
         config: spec.config,
         grants: spec.grants,
         limits: spec.limits,
@@ -193,6 +207,7 @@ impl Config {
             provider: embedded::DEFAULT_PROVIDER.to_string(),
             providers,
             recorder: RecorderOptions::default(),
+            trusted_keys: Vec::new(),
             path: None,
             base_dir: PathBuf::from("."),
             implicit_fs: true,
@@ -279,10 +294,19 @@ impl Config {
                 name
             }
         };
+        let mut trusted_keys = Vec::with_capacity(raw.trusted_keys.len());
+        for k in raw.trusted_keys {
+            let (line, _) = line_col(text, k.span().start);
+            trusted_keys.push(
+                PublicKey::parse(k.get_ref())
+                    .map_err(|e| invalid(format!("line {line}: `trusted-keys`: {e}")))?,
+            );
+        }
         Ok(Config {
             provider,
             providers,
             recorder: raw.recorder,
+            trusted_keys,
             path: Some(path.to_path_buf()),
             base_dir,
             implicit_fs,
@@ -338,7 +362,11 @@ impl Config {
             Some(_) => embedded::fs_provider_source(),
             None => ComponentSource::File(self.base_dir.join(&p.component)),
         };
-        if let Some(expected) = &p.sha256 {
+        let must_sign =
+            !self.trusted_keys.is_empty() && matches!(component, ComponentSource::File(_));
+        if p.sha256.is_some() || must_sign {
+            // Read once; check the pin and the signature on these bytes, and
+            // hand exactly these bytes to the sandbox.
             let bytes: Arc<[u8]> = match &component {
                 ComponentSource::Bytes { bytes, .. } => bytes.clone(),
                 ComponentSource::File(path) => std::fs::read(path)
@@ -349,7 +377,16 @@ impl Config {
                     })?
                     .into(),
             };
-            let actual = hex::encode(Sha256::digest(&bytes));
+            if must_sign {
+                self.check_signature(name, p, &bytes)?;
+            }
+            component = ComponentSource::Bytes {
+                label: component.label(),
+                bytes,
+            };
+        }
+        if let (Some(expected), ComponentSource::Bytes { bytes, .. }) = (&p.sha256, &component) {
+            let actual = hex::encode(Sha256::digest(bytes));
             if !actual.eq_ignore_ascii_case(expected) {
                 return Err(ConfigError::Sha256Mismatch {
                     provider: name.to_string(),
@@ -358,10 +395,6 @@ impl Config {
                     actual,
                 });
             }
-            component = ComponentSource::Bytes {
-                label: component.label(),
-                bytes,
-            };
         }
         let spec = ProviderSpec {
             name: name.to_string(),
@@ -371,6 +404,36 @@ impl Config {
             limits: p.limits.clone(),
         };
         Ok((spec, self.base_dir.clone()))
+    }
+}
+
+impl Config {
+    /// Verifies the detached signature of provider `name`'s component
+    /// `bytes` against the trusted keys.
+    fn check_signature(
+        &self,
+        name: &str,
+        p: &ProviderConfig,
+        bytes: &[u8],
+    ) -> Result<(), ConfigError> {
+        let path = self.base_dir.join(match &p.signature {
+            Some(sig) => sig.clone(),
+            None => format!("{}.sig", p.component),
+        });
+        let failed = |detail: String| ConfigError::Signature {
+            provider: name.to_string(),
+            path: path.clone(),
+            detail,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            failed(format!(
+                "cannot read it ({e}); `trusted-keys` is set, so every component file must be signed (`tapedeck provider sign`)"
+            ))
+        })?;
+        SignatureFile::parse(&text)
+            .and_then(|sig| sig.verify(bytes, &self.trusted_keys))
+            .map(|_| ())
+            .map_err(|e| failed(e.to_string()))
     }
 }
 
