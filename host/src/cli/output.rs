@@ -85,8 +85,11 @@ pub fn capabilities(c: &Capabilities) -> String {
     }
 }
 
-/// `env=ci, team=a`.
+/// `env=ci, team=a`, or `(none)`.
 pub fn tags(tags: &[(String, String)]) -> String {
+    if tags.is_empty() {
+        return "(none)".to_string();
+    }
     tags.iter()
         .map(|(k, v)| format!("{}={}", printable(k), printable(v)))
         .collect::<Vec<_>>()
