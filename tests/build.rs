@@ -1,7 +1,12 @@
 //! Builds the test providers from source and writes `artifacts.rs`: one
 //! constant per component path (like wasmtime's test-programs artifacts).
+//!
+//! Rust guests are compiled for `wasm32-wasip2`. The table-growth bomb is
+//! WebAssembly text (Rust cannot emit `table.grow`): it is parsed, given the
+//! `provider` world's metadata and encoded as a component here.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 /// Test guests: (package, sources to watch).
 const GUESTS: &[(&str, &str)] = &[
@@ -17,12 +22,59 @@ const GUESTS: &[(&str, &str)] = &[
         "wrong-shape-provider",
         "guest-examples/test-providers/wrong-shape",
     ),
+    ("hostile-provider", "guest-examples/test-providers/hostile"),
+    (
+        "net-attacker-provider",
+        "guest-examples/test-providers/net-attacker",
+    ),
 ];
+
+/// Test guests written in WebAssembly text: (package name, `.wat` core module).
+const WAT_GUESTS: &[(&str, &str)] = &[(
+    "table-bomb-provider",
+    "guest-examples/test-providers/table-bomb/table-bomb.wat",
+)];
+
+/// Turns the core module in `wat` (text) into a component of the `provider`
+/// world of `wit/`, written to `out`.
+fn build_wat(root: &Path, wat: &str, out: &Path) {
+    let src = root.join(wat);
+    println!("cargo:rerun-if-changed={}", src.display());
+    let mut module = wat::parse_file(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve
+        .push_dir(root.join("wit"))
+        .unwrap_or_else(|e| panic!("wit/: {e:#}"));
+    let world = resolve
+        .select_world(&[pkg], Some("provider"))
+        .expect("world `provider` in wit/");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false,
+    )
+    .expect("embedding the world");
+    let component = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .and_then(|e| e.encode())
+        .unwrap_or_else(|e| panic!("{}: not a valid provider: {e:#}", src.display()));
+    std::fs::write(out, component).unwrap();
+}
 
 fn main() {
     let packages: Vec<&str> = GUESTS.iter().map(|(p, _)| *p).collect();
     let watch: Vec<&str> = GUESTS.iter().map(|(_, w)| *w).collect();
-    let built = tapedeck_guest_build::build(&packages, &watch);
+    let mut built = tapedeck_guest_build::build(&packages, &watch);
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let root = tapedeck_guest_build::workspace_root();
+    for (name, wat) in WAT_GUESTS {
+        let out = out_dir.join(format!("{}.wasm", name.replace('-', "_")));
+        build_wat(&root, wat, &out);
+        built.push((name.to_string(), out));
+    }
     let mut out = String::new();
     for (name, path) in &built {
         let konst = name.to_uppercase().replace('-', "_");
@@ -49,6 +101,6 @@ fn main() {
         .unwrap();
     }
     writeln!(out, "];").unwrap();
-    let dest = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("artifacts.rs");
+    let dest = out_dir.join("artifacts.rs");
     std::fs::write(dest, out).unwrap();
 }

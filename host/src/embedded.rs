@@ -33,5 +33,6 @@ pub fn fs_provider_spec(host_dir: impl Into<std::path::PathBuf>) -> ProviderSpec
         .with_config(serde_json::json!({ "root": DEFAULT_GUEST_DIR }))
         .with_grants(Grants {
             dirs: vec![DirGrant::read_write(host_dir, DEFAULT_GUEST_DIR)],
+            ..Grants::default()
         })
 }

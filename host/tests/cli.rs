@@ -552,6 +552,7 @@ fn provider_test_passes_on_the_embedded_provider() {
     );
     assert!(!out.contains("FAIL"), "{out}");
     assert!(out.contains("0 failed"), "{out}");
+    assert!(out.contains("\nprotections tripped: none\n"), "{out}");
     // It ran in a scratch directory, not in ./tapes.
     assert!(!dir.path().join("tapes").exists());
 }

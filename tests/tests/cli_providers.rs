@@ -98,11 +98,83 @@ fn provider_test_fails_a_provider_that_breaks_the_contract() {
     assert!(filter.contains("does not match the filter"), "{filter}");
     // Undeclared capabilities are skipped, not failed.
     assert!(line("search/method").starts_with("SKIP"));
-    let summary = stdout.lines().last().unwrap();
+    let summary = stdout.lines().find(|l| l.contains(" passed, ")).unwrap();
     assert!(
         summary.contains(" failed") && !summary.contains(" 0 failed"),
         "{summary}"
     );
+    // The host's answer checks caught it lying.
+    let tripped = stdout.lines().last().unwrap();
+    assert!(
+        tripped.starts_with("protections tripped: ") && tripped.contains("contract-violation ×"),
+        "{tripped}"
+    );
+}
+
+#[test]
+fn provider_test_reports_the_protections_a_provider_tripped() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every call panics.
+    let out = run(
+        dir.path(),
+        &[
+            "provider",
+            "test",
+            "--quick",
+            artifacts::HOSTILE_PROVIDER,
+            "--config-json",
+            r#"{"always": "panic"}"#,
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let tripped = stdout.lines().last().unwrap();
+    let traps = tripped
+        .strip_prefix("protections tripped: trap ×")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(traps.parse::<u64>().unwrap() > 10, "{tripped}");
+
+    // Every call allocates past a 4 MiB memory limit; in JSON, after the
+    // cases.
+    let config = format!(
+        "[providers.bomb]\ncomponent = {:?}\nconfig = {{ always = \"memory-bomb\" }}\n\
+         limits = {{ memory = \"4MiB\" }}\n",
+        artifacts::HOSTILE_PROVIDER
+    );
+    std::fs::write(dir.path().join("bomb.toml"), config).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--config",
+            "bomb.toml",
+            "--provider",
+            "bomb",
+            "--json",
+            "provider",
+            "test",
+            "--quick",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let last = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("{}", text(&out.stderr)));
+    let last: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert!(last["summary"]["failed"].as_u64().unwrap() > 0, "{last}");
+    let protections = last["protections"].as_object().unwrap();
+    assert_eq!(
+        protections.keys().collect::<Vec<_>>(),
+        ["memory-limit"],
+        "{last}"
+    );
+    assert!(protections["memory-limit"].as_u64().unwrap() > 10, "{last}");
 }
 
 #[test]

@@ -263,6 +263,7 @@ async fn a_provider_sees_exactly_its_granted_directories() {
     let sandbox = Sandbox::new().unwrap();
     let spec = spec(artifacts::MISBEHAVING_PROVIDER, Limits::default()).with_grants(Grants {
         dirs: vec![DirGrant::read_only(tmp.path(), "/data")],
+        ..Grants::default()
     });
     let p = WasmProvider::start(&sandbox, &spec, Path::new("."))
         .await

@@ -104,7 +104,8 @@ enum ProviderCommand {
     /// is run.
     Inspect(inspect::InspectArgs),
     /// Run the conformance suite against a provider: one line per case,
-    /// non-zero exit on any failure.
+    /// then which sandbox protections the provider tripped; non-zero exit on
+    /// any failure.
     Test(provider_test::TestArgs),
     /// Make a new ed25519 key pair for signing components.
     Keygen(sign::KeygenArgs),

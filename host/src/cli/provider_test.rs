@@ -71,6 +71,7 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
                     dir.path(),
                     embedded::DEFAULT_GUEST_DIR,
                 )],
+                ..Grants::default()
             });
         let base_dir = dir.path().to_path_buf();
         let place = format!(
@@ -104,6 +105,8 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
         ..SuiteOptions::default()
     };
     let json = ctx.json;
+    // A clone shares the provider's counters: read after the suite.
+    let counters = provider.clone();
     let report = conformance::run(Arc::new(provider), &options, |case| {
         let mut out = std::io::stdout().lock();
         if json {
@@ -138,10 +141,23 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
     })
     .await;
     drop(scratch);
-    if !json {
+    // What the host had to enforce while the suite ran (traps, limits,
+    // timeouts, contract violations, dropped log lines).
+    let protections = counters.protection_report();
+    if json {
+        let line = serde_json::json!({
+            "summary": {
+                "passed": report.passed(),
+                "failed": report.failed(),
+                "skipped": report.skipped(),
+            },
+            "protections": protections.to_json(),
+        });
+        let _ = writeln!(std::io::stdout(), "{line}");
+    } else {
         let _ = writeln!(
             std::io::stdout(),
-            "{} passed, {} failed, {} skipped",
+            "{} passed, {} failed, {} skipped\nprotections tripped: {protections}",
             report.passed(),
             report.failed(),
             report.skipped()

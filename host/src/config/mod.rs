@@ -13,6 +13,7 @@
 //! grants.dirs = [
 //!   { host = "archive", guest = "/data", mode = "read-write", create = true },
 //! ]
+//! grants.network = ["tcp://127.0.0.1:5432"]  # see `sandbox::network`; none by default
 //! limits = { memory = "128MiB" }        # see `sandbox::Limits`
 //!
 //! [recorder]                            # see `recorder::RecorderOptions`
@@ -101,7 +102,8 @@ pub struct ProviderConfig {
     /// The provider's own settings, passed to its `init` as a JSON object.
     #[serde(default = "empty_object", deserialize_with = "table_to_json")]
     pub config: serde_json::Value,
-    /// What it may access (`grants.dirs`: host directory, guest path, mode).
+    /// What it may access (`grants.dirs`: host directory, guest path, mode;
+    /// `grants.network`: allow-list entries such as `"tcp://127.0.0.1:5432"`).
     #[serde(default)]
     pub grants: Grants,
     /// How much it may use; every limit is optional.
@@ -468,6 +470,9 @@ impl ProviderConfig {
                 g.guest
             ));
         }
+        self.grants
+            .network_policy()
+            .map_err(|e| format!("`grants.network`: {e}"))?;
         self.limits.validate()
     }
 }

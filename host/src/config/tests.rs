@@ -27,6 +27,7 @@ fn the_example_file_parses_and_shows_every_default() {
     assert_eq!(c.recorder, RecorderOptions::default());
     let modes: Vec<DirMode> = archive.grants.dirs.iter().map(|g| g.mode).collect();
     assert_eq!(modes, [DirMode::ReadOnly, DirMode::ReadWrite]);
+    assert_eq!(archive.grants.network, ["https://archive.example.com"]);
     assert_eq!(
         archive.config,
         serde_json::json!({"root": "/data", "templates": "/templates", "compress": true})
@@ -129,6 +130,16 @@ fn bad_values_name_what_is_wrong() {
         "[providers.x]\ncomponent = \"x.wasm\"\ngrants.dirs = [{ host = \"a\", guest = \"data\", mode = \"rw\" }]\n",
     );
     assert!(m.contains("must be absolute"), "{m}");
+    let m = parse_err(
+        "[providers.x]\ncomponent = \"x.wasm\"\ngrants.network = [\"https://ok.example.com\", \"tcp://db.example.com\"]\n",
+    );
+    assert!(
+        m.contains("provider `x`")
+            && m.contains("grants.network")
+            && m.contains("\"tcp://db.example.com\"")
+            && m.contains("need a port"),
+        "{m}"
+    );
 }
 
 #[test]

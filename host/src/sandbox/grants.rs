@@ -1,13 +1,18 @@
 //! What a provider is granted: capabilities as data.
 //!
 //! Default deny: a provider sees exactly the directories listed here, at the
-//! guest paths listed here, with the mode listed here. No environment
-//! variables, no arguments, no stdin, no sockets, no name lookups. Its stdout
-//! and stderr go to the host log (capped). It sees the real wall and monotonic
-//! clocks (needed for timestamps and timeouts; they reveal nothing beyond the
-//! time) and a random source (needed for hash seeds and ids; capped per call).
+//! guest paths listed here, with the mode listed here, and reaches exactly the
+//! network destinations listed here (see [`super::network`]). No environment
+//! variables, no arguments, no stdin; no sockets, name lookups or HTTP
+//! requests without a `network` grant. Its stdout and stderr go to the host
+//! log (capped). It sees the real wall and monotonic clocks (needed for
+//! timestamps and timeouts; they reveal nothing beyond the time) and a random
+//! source (needed for hash seeds and ids; capped per call).
 
+use super::network::{GrantError, NetworkPolicy};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// Access mode of a directory grant.
@@ -66,13 +71,37 @@ impl DirGrant {
 pub struct Grants {
     /// Directories, each at its own guest path.
     pub dirs: Vec<DirGrant>,
+    /// Network destinations (`wasi:sockets`, `wasi:http`), as allow-list
+    /// entries such as `"tcp://127.0.0.1:5432"` or `"https://api.example.com"`
+    /// (syntax in [`super::network::allow`]). Empty: no network at all.
+    pub network: Vec<String>,
+    /// Test hook: when not empty, names resolve from this map only, never
+    /// through DNS. Not configurable.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub network_test_hosts: BTreeMap<String, Vec<IpAddr>>,
 }
 
 impl Grants {
+    /// The network grants, parsed (`None` when there are none).
+    pub fn network_policy(&self) -> Result<Option<NetworkPolicy>, GrantError> {
+        if self.network.is_empty() {
+            return Ok(None);
+        }
+        let policy = NetworkPolicy::parse(&self.network)?;
+        Ok(Some(if self.network_test_hosts.is_empty() {
+            policy
+        } else {
+            policy.with_static_hosts(self.network_test_hosts.clone())
+        }))
+    }
+
     /// Resolves relative host paths against `base`, creates directories that
     /// ask for it, and checks the grants: guest paths absolute and distinct,
-    /// host directories existing. Errors name the offending grant.
+    /// host directories existing, network entries well-formed. Errors name
+    /// the offending grant.
     pub fn prepare(&self, base: &Path) -> Result<Grants, String> {
+        self.network_policy().map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(self.dirs.len());
         for g in &self.dirs {
             if !g.guest.starts_with('/') || g.guest.split('/').any(|c| c == "..") {
@@ -111,7 +140,10 @@ impl Grants {
             }
             out.push(DirGrant { host, ..g.clone() });
         }
-        Ok(Grants { dirs: out })
+        Ok(Grants {
+            dirs: out,
+            ..self.clone()
+        })
     }
 }
 
@@ -127,6 +159,7 @@ mod tests {
                 DirGrant::read_write("tapes", "/tapes"),
                 DirGrant::read_only(".", "/ro"),
             ],
+            ..Default::default()
         };
         let ready = grants.prepare(tmp.path()).unwrap();
         assert_eq!(ready.dirs[0].host, tmp.path().join("tapes"));
@@ -134,6 +167,7 @@ mod tests {
 
         let missing = Grants {
             dirs: vec![DirGrant::read_only("nope", "/x")],
+            ..Default::default()
         };
         let err = missing.prepare(tmp.path()).unwrap_err();
         assert!(
@@ -143,6 +177,7 @@ mod tests {
 
         let relative_guest = Grants {
             dirs: vec![DirGrant::read_only(".", "data")],
+            ..Default::default()
         };
         assert!(
             relative_guest
@@ -156,8 +191,30 @@ mod tests {
                 DirGrant::read_only(".", "/a"),
                 DirGrant::read_only(".", "/a"),
             ],
+            ..Default::default()
         };
         assert!(dup.prepare(tmp.path()).unwrap_err().contains("two grants"));
+    }
+
+    #[test]
+    fn network_entries_parse_from_toml_and_are_checked() {
+        let g: Grants =
+            toml::from_str(r#"network = ["tcp://127.0.0.1:5432", "https://api.example.com"]"#)
+                .unwrap();
+        assert_eq!(g.network.len(), 2);
+        assert_eq!(g.network_policy().unwrap().unwrap().rules().len(), 2);
+        assert!(Grants::default().network_policy().unwrap().is_none());
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = Grants {
+            network: vec!["tcp://db".into()],
+            ..Default::default()
+        };
+        let err = bad.prepare(tmp.path()).unwrap_err();
+        assert!(
+            err.contains("\"tcp://db\"") && err.contains("port"),
+            "{err}"
+        );
+        assert!(toml::from_str::<Grants>("network_test_hosts = {}").is_err());
     }
 
     #[test]

@@ -50,10 +50,13 @@ pub struct Limits {
     /// request (4 MiB by default) plus one frame; a provider returning a huge
     /// or self-aliasing list is refused before the host allocates it.
     pub max_return: ByteSize,
-    /// Most WASI resources (files, streams, sockets) an instance may hold at once.
+    /// Most WASI resources (files, streams, sockets) an instance may hold at
+    /// once in the host's resource table. Its component handles (those
+    /// resources as the guest sees them, plus resources it creates itself,
+    /// such as `tape-writer`s) are capped at twice this.
     ///
     /// Default 4,096: ample for a storage provider; a provider creating
-    /// millions of handles gets an error instead of growing host memory.
+    /// millions of handles traps instead of growing host memory.
     pub max_resources: u64,
     /// Longest log line kept; longer lines are truncated.
     ///
@@ -69,6 +72,19 @@ pub struct Limits {
     ///
     /// Default 1 MiB: providers need random ids and nonces, not gigabytes.
     pub max_random: ByteSize,
+    /// Most random bytes (secure and insecure together) one call may get.
+    ///
+    /// Default 16 MiB: a nonce per frame of a huge `save` needs a few MiB;
+    /// past that a provider is only making the host generate randomness
+    /// (work the CPU budget does not see). Going over traps the call.
+    pub random_per_call: ByteSize,
+    /// Most bytes of one HTTP response body a provider receives through
+    /// `wasi:http`; a longer body fails with `HTTP-response-body-size`.
+    ///
+    /// Default 16 MiB: a storage backend's answers (objects, pages of rows)
+    /// fit; a hostile or broken server cannot make the host buffer without
+    /// end on the provider's behalf.
+    pub max_http_response: ByteSize,
     /// Number of instances of this provider that may run at once.
     ///
     /// Default 4: calls from concurrent recordings run in parallel on up to
@@ -89,6 +105,8 @@ impl Default for Limits {
             log_line: ByteSize(4 << 10),
             log_lines_per_call: 200,
             max_random: ByteSize(1 << 20),
+            random_per_call: ByteSize(16 << 20),
+            max_http_response: ByteSize(16 << 20),
             instances: 4,
         }
     }

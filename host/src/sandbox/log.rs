@@ -67,6 +67,11 @@ impl ProviderLog {
         }
     }
 
+    /// The provider's name.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
     /// Starts a new call: resets the line budget.
     pub fn begin_call(&self) {
         let mut b = self.lock();

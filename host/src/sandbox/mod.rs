@@ -14,15 +14,20 @@ pub mod grants;
 pub mod limits;
 pub mod load;
 pub mod log;
+pub mod network;
 mod pool;
+pub mod protection;
 pub mod provider;
+pub mod random;
 pub mod spec;
+pub mod special_files;
 pub mod state;
 
 pub use engine::{EPOCH_TICK, SandboxEngine};
 pub use grants::{DirGrant, DirMode, Grants};
 pub use limits::Limits;
 pub use load::{LoadError, LoadedComponent};
+pub use protection::{Protection, ProtectionReport};
 pub use provider::{StartError, WasmProvider, WasmWriter};
 pub use spec::{ComponentSource, ProviderSpec};
 
@@ -50,6 +55,15 @@ impl Sandbox {
         let engine = SandboxEngine::new()?;
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Random bytes are charged to a per-request and a per-call budget.
+        random::add_to_linker(&mut linker)?;
+        // Opening a FIFO, socket or device node (which could block the
+        // runtime thread past every timeout) is refused.
+        special_files::add_to_linker(&mut linker)?;
+        // Name lookups ask the network grants; outgoing HTTP goes through
+        // the grants' send-request hook. Both refuse everything ungranted.
+        network::lookup::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::Provider::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         Ok(Sandbox {
             engine,

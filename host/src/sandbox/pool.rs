@@ -11,8 +11,11 @@ use super::grants::Grants;
 use super::limits::Limits;
 use super::load::LoadedComponent;
 use super::log::ProviderLog;
+use super::protection::{Protection, ProtectionCounters};
+use super::random::RandomLimitExceeded;
 use super::state::HostState;
 use crate::error::ProviderError;
+use crate::units::ByteSize;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,7 +23,7 @@ use std::time::Duration;
 use tapedeck_types::ProviderInfo;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::error::Elapsed;
-use wasmtime::component::ResourceAny;
+use wasmtime::component::{ResourceAny, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// A live instance.
@@ -59,6 +62,8 @@ pub struct PoolCounters {
     pub instantiations: AtomicU64,
     /// Instances discarded after a failure.
     pub recycles: AtomicU64,
+    /// What the host enforced on this provider, by protection.
+    pub protections: ProtectionCounters,
 }
 
 /// All instances of one provider.
@@ -128,6 +133,9 @@ impl Pool {
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.max_return.0 as usize);
+        // Component handles: the guest's view of its WASI resources plus the
+        // resources it creates itself, so twice the host's table capacity.
+        store.set_max_component_handles(self.limits.max_resources.saturating_mul(2) as usize);
         store.epoch_deadline_callback(|mut ctx| {
             let s = ctx.data_mut();
             s.ticks_used += 1;
@@ -148,10 +156,11 @@ impl Pool {
         {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
-                let err = classify(&self.name, "instantiate", &self.limits, &mut store, e);
+                let err = self.classify("instantiate", &mut store, e);
                 return Err(unavailable(format!("instantiation failed: {err}")));
             }
             Err(_) => {
+                self.record(Protection::Timeout, 1);
                 return Err(unavailable(format!(
                     "instantiation did not complete within {timeout:?}"
                 )));
@@ -165,7 +174,8 @@ impl Pool {
                 .call_init(&mut store, &self.config_json),
         )
         .await;
-        store.data().log.end_call("init");
+        let dropped = store.data().log.end_call("init");
+        self.record(Protection::LogLinesDropped, dropped);
         let info = match init {
             Ok(Ok(Ok(info))) => convert::info_to_model(info),
             Ok(Ok(Err(e))) => {
@@ -175,10 +185,11 @@ impl Pool {
                 )));
             }
             Ok(Err(e)) => {
-                let err = classify(&self.name, "init", &self.limits, &mut store, e);
+                let err = self.classify("init", &mut store, e);
                 return Err(unavailable(format!("init failed: {err}")));
             }
             Err(_) => {
+                self.record(Protection::Timeout, 1);
                 return Err(unavailable(format!(
                     "init did not complete within {timeout:?}"
                 )));
@@ -237,6 +248,23 @@ impl Pool {
         })
     }
 
+    /// Counts `n` trips of protection `p`.
+    pub fn record(&self, p: Protection, n: u64) {
+        self.counters.protections.record(p, n);
+    }
+
+    /// Classifies a wasm error (see [`classify`]) and counts the protection.
+    fn classify(
+        &self,
+        call: &'static str,
+        store: &mut Store<HostState>,
+        e: wasmtime::Error,
+    ) -> ProviderError {
+        let (err, p) = classify(&self.name, call, &self.limits, store, e);
+        self.record(p, 1);
+        err
+    }
+
     fn discard(&self, slot: &mut Slot) {
         if slot.live.take().is_some() {
             self.counters.recycles.fetch_add(1, Ordering::Relaxed);
@@ -255,67 +283,100 @@ fn begin(store: &mut Store<HostState>, limits: &Limits) {
     data.ticks_used = 0;
     data.tick_budget = ticks_for(limits.cpu());
     data.limiter.hit = None;
+    data.random.begin_call();
     data.log.begin_call();
     store.set_epoch_deadline(1);
 }
 
-/// Turns a wasmtime error into the matching [`ProviderError`].
+/// Turns a wasmtime error into the matching [`ProviderError`], and names the
+/// protection that stopped the call.
 fn classify(
     provider: &str,
     call: &'static str,
     limits: &Limits,
     store: &mut Store<HostState>,
     e: wasmtime::Error,
-) -> ProviderError {
+) -> (ProviderError, Protection) {
     let provider = provider.to_string();
+    let contract = |provider: String, detail: String| ProviderError::Contract {
+        provider,
+        call,
+        detail,
+    };
+    let resource = |provider: String, detail: String| ProviderError::ResourceLimit {
+        provider,
+        call,
+        detail,
+    };
     if let Some(v) = e.downcast_ref::<ContractViolation>() {
-        return ProviderError::Contract {
-            provider,
-            call,
-            detail: v.0.clone(),
-        };
+        return (
+            contract(provider, v.0.clone()),
+            Protection::ContractViolation,
+        );
     }
     let data = store.data_mut();
-    if let Some(detail) = data.limiter.hit.take() {
-        return ProviderError::ResourceLimit {
-            provider,
-            call,
-            detail,
+    if let Some(hit) = data.limiter.hit.take() {
+        let p = match hit.limit {
+            "memory" => Protection::MemoryLimit,
+            _ => Protection::TableLimit,
         };
+        return (resource(provider, hit.detail), p);
     }
     if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) && data.ticks_used >= data.tick_budget {
-        return ProviderError::CpuLimit {
+        let err = ProviderError::CpuLimit {
             provider,
             call,
             limit: limits.cpu(),
         };
+        return (err, Protection::CpuLimit);
+    }
+    if let Some(r) = e.downcast_ref::<RandomLimitExceeded>() {
+        return (resource(provider, r.to_string()), Protection::RandomLimit);
+    }
+    // The whole error chain, for errors wasmtime reports only as text. The
+    // limits named are read back from the store, as enforced.
+    let chain = format!("{e:#}");
+    if e.downcast_ref::<ResourceTableError>().is_some()
+        || chain.contains("resource table has no free keys")
+    {
+        let detail = format!(
+            "more than {} open WASI resources (limit `max-resources`)",
+            data.resource_capacity()
+        );
+        return (resource(provider, detail), Protection::ResourceLimit);
+    }
+    if chain.contains("store handle limit exceeded") {
+        let detail = format!(
+            "more than {} component handles (limit `max-resources`)",
+            store.max_component_handles()
+        );
+        return (resource(provider, detail), Protection::ResourceLimit);
+    }
+    if chain.contains("fuel allocated for hostcalls has been exhausted") {
+        let detail = format!(
+            "returned more than {} to the host in one call (limit `max-return`)",
+            ByteSize(store.hostcall_fuel() as u64)
+        );
+        return (contract(provider, detail), Protection::MaxReturn);
+    }
+    if let Some(u) = e.downcast_ref::<std::str::Utf8Error>() {
+        let detail = format!("returned a string that is not valid UTF-8 ({u})");
+        return (contract(provider, detail), Protection::ContractViolation);
+    }
+    if chain.contains("resource limit exceeded:") && chain.contains("count too high") {
+        let detail = format!(
+            "creates more than {} core instances, tables or memories (limit `core-instances`)",
+            limits.core_instances
+        );
+        return (resource(provider, detail), Protection::InstanceLimit);
     }
     let detail = describe(&e, &data.log);
-    if detail.contains("fuel allocated for hostcalls has been exhausted") {
-        return ProviderError::Contract {
-            provider,
-            call,
-            detail: format!(
-                "returned more than the limit of {} bytes (limit `max-return`)",
-                limits.max_return
-            ),
-        };
-    }
-    if detail.contains("resource table has no free keys") {
-        return ProviderError::ResourceLimit {
-            provider,
-            call,
-            detail: format!(
-                "more than {} open WASI resources (limit `max-resources`)",
-                limits.max_resources
-            ),
-        };
-    }
-    ProviderError::Trap {
+    let err = ProviderError::Trap {
         provider,
         call,
         detail,
-    }
+    };
+    (err, Protection::Trap)
 }
 
 /// A one-line explanation of a wasm error: the trap (or error chain), where
@@ -324,10 +385,9 @@ fn classify(
 fn describe(e: &wasmtime::Error, log: &ProviderLog) -> String {
     let mut out = match e.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
-        None => {
-            let chain = format!("{e:#}");
-            chain.lines().next().unwrap_or_default().to_string()
-        }
+        // A host error: wasmtime wraps it in a backtrace context, so the
+        // innermost cause says what happened.
+        None => e.root_cause().to_string(),
     };
     if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
         let frames: Vec<String> = bt
@@ -395,31 +455,33 @@ impl SlotGuard<'_> {
         r: Result<wasmtime::Result<Result<T, wit::StorageError>>, Elapsed>,
     ) -> Result<T, ProviderError> {
         let call = self.call;
+        let pool = self.pool;
+        if let Some(live) = self.slot.live.as_ref() {
+            let dropped = live.store.data().log.end_call(call);
+            pool.record(Protection::LogLinesDropped, dropped);
+        }
         let out = match r {
             Ok(Ok(Ok(v))) => Ok(v),
             Ok(Ok(Err(e))) => Err(ProviderError::Storage {
-                provider: self.pool.name.to_string(),
+                provider: pool.name.to_string(),
                 error: convert::error_from_wit(e),
             }),
             Ok(Err(e)) => {
-                let pool = self.pool;
                 let (store, _) = self.parts();
-                let err = classify(&pool.name, call, &pool.limits, store, e);
-                self.pool.discard(&mut self.slot);
+                let err = pool.classify(call, store, e);
+                pool.discard(&mut self.slot);
                 Err(err)
             }
             Err(_) => {
-                self.pool.discard(&mut self.slot);
+                pool.discard(&mut self.slot);
+                pool.record(Protection::Timeout, 1);
                 Err(ProviderError::Timeout {
-                    provider: self.pool.name.to_string(),
+                    provider: pool.name.to_string(),
                     call,
-                    limit: self.pool.limits.timeout(),
+                    limit: pool.limits.timeout(),
                 })
             }
         };
-        if let Some(live) = self.slot.live.as_ref() {
-            live.store.data().log.end_call(call);
-        }
         self.slot.in_call = false;
         out
     }
@@ -428,6 +490,7 @@ impl SlotGuard<'_> {
     /// discarded and the error names what was wrong.
     pub fn violation(&mut self, detail: String) -> ProviderError {
         self.pool.discard(&mut self.slot);
+        self.pool.record(Protection::ContractViolation, 1);
         self.slot.in_call = false;
         ProviderError::Contract {
             provider: self.pool.name.to_string(),

@@ -111,6 +111,13 @@ impl WasmProvider {
         )
     }
 
+    /// What the host enforced on this provider so far, by protection: traps,
+    /// CPU and wall-clock limits, memory, table, instance, resource, random
+    /// and return-size limits, contract violations and log lines dropped.
+    pub fn protection_report(&self) -> super::ProtectionReport {
+        self.pool.counters.protections.report()
+    }
+
     fn check_page(&self, page: &TapePage, limit: u32, filter: &TapeFilter) -> Result<(), String> {
         if page.tapes.len() > limit as usize {
             return Err(format!(

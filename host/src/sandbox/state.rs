@@ -1,12 +1,17 @@
 //! The data of one provider instance's `Store`: its WASI context, resource
-//! table, limiter, log and CPU meter.
+//! table, limiter, log and CPU meter, and its network (sockets, name lookups
+//! and `wasi:http`, all checked against the network grants).
 
 use super::bindings::log::{self as wit_log, Level};
 use super::grants::{DirMode, Grants};
 use super::limits::Limits;
 use super::log::{ProviderLog, Source};
+use super::network::{self, InstanceNetwork, http::HttpHooks, lookup::LookupView};
+use super::random::{BudgetedRandom, RandomBudget, RandomView};
+use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Store data of one instance.
 pub struct HostState {
@@ -20,6 +25,12 @@ pub struct HostState {
     pub ticks_used: u64,
     /// Epoch ticks a call may spend.
     pub tick_budget: u64,
+    /// Random bytes left for the current call.
+    pub random: RandomBudget,
+    /// The instance's network grants and lookups (`None`: no network).
+    pub net: Option<Arc<InstanceNetwork>>,
+    http: WasiHttpCtx,
+    http_hooks: HttpHooks,
 }
 
 impl HostState {
@@ -33,6 +44,11 @@ impl HostState {
         b.stdout(log.stream(Source::Stdout));
         b.stderr(log.stream(Source::Stderr));
         b.max_random_size(limits.max_random.0);
+        let net = grants
+            .network_policy()
+            .map_err(|e| e.to_string())?
+            .map(|p| Arc::new(InstanceNetwork::new(Arc::new(p), log.provider(), limits)));
+        network::configure_sockets(&mut b, net.as_ref());
         for g in &grants.dirs {
             let perms = match g.mode {
                 DirMode::ReadOnly => FsPerms::ReadOnly,
@@ -54,7 +70,18 @@ impl HostState {
             log,
             ticks_used: 0,
             tick_budget: u64::MAX,
+            random: RandomBudget::new(limits),
+            http: WasiHttpCtx::new(),
+            http_hooks: HttpHooks::new(net.clone()),
+            net,
         })
+    }
+}
+
+impl HostState {
+    /// How many WASI resources the instance may hold (`max-resources`).
+    pub fn resource_capacity(&self) -> usize {
+        self.table.max_capacity()
     }
 }
 
@@ -63,6 +90,31 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+impl LookupView for HostState {
+    fn lookup_view(&mut self) -> (&mut ResourceTable, Option<&Arc<InstanceNetwork>>) {
+        (&mut self.table, self.net.as_ref())
+    }
+}
+
+impl RandomView for HostState {
+    fn random_view(&mut self) -> BudgetedRandom<'_> {
+        BudgetedRandom {
+            ctx: self.wasi.random(),
+            budget: &mut self.random,
         }
     }
 }
@@ -83,7 +135,16 @@ pub struct Limiter {
     table_elements: usize,
     core_instances: usize,
     /// The limit hit during the current call, if any.
-    pub hit: Option<String>,
+    pub hit: Option<LimitHit>,
+}
+
+/// A memory or table limit a provider hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitHit {
+    /// The limit's configuration key: `memory` or `table-elements`.
+    pub limit: &'static str,
+    /// What was asked for, and the limit.
+    pub detail: String,
 }
 
 impl Limiter {
@@ -106,10 +167,13 @@ impl ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         if desired > self.memory {
             let msg = format!(
-                "linear memory would grow to {desired} bytes, over the limit of {} bytes",
+                "linear memory would grow to {desired} bytes, over the limit of {} bytes (limit `memory`)",
                 self.memory
             );
-            self.hit = Some(msg.clone());
+            self.hit = Some(LimitHit {
+                limit: "memory",
+                detail: msg.clone(),
+            });
             return Err(wasmtime::Error::msg(msg));
         }
         Ok(true)
@@ -123,10 +187,13 @@ impl ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         if desired > self.table_elements {
             let msg = format!(
-                "a table would grow to {desired} elements, over the limit of {}",
+                "a table would grow to {desired} elements, over the limit of {} (limit `table-elements`)",
                 self.table_elements
             );
-            self.hit = Some(msg.clone());
+            self.hit = Some(LimitHit {
+                limit: "table-elements",
+                detail: msg.clone(),
+            });
             return Err(wasmtime::Error::msg(msg));
         }
         Ok(true)
