@@ -15,7 +15,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tapedeck::sandbox::load::{self, EXPORT_INTERFACE, WIT_VERSION};
-use tapedeck::sandbox::{LoadError, Sandbox};
+use tapedeck::sandbox::network::Scheme;
+use tapedeck::sandbox::network::allow::parse_entry;
+use tapedeck::sandbox::{DirMode, Grants, LoadError, Sandbox};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
@@ -45,18 +47,17 @@ struct Item {
     functions: Vec<String>,
 }
 
-/// The imports of one package version, with what governs them in the
-/// sandbox.
-///
-/// Hook: a later "declared vs granted" column compares these packages with
-/// the grants of a configured provider; `access` is the static part (what
-/// the host provides for the package at all).
+/// The imports of one package version: what the sandbox gives for such a
+/// package at all (`access`), and what the chosen grants give this
+/// component (`granted`; `denied` when every use would be refused).
 #[derive(Debug, Clone, serde::Serialize)]
 struct ImportGroup {
     package: String,
     version: Option<String>,
     interfaces: Vec<String>,
     access: &'static str,
+    granted: String,
+    denied: bool,
 }
 
 /// What the sandbox gives a provider for an imported package.
@@ -64,12 +65,12 @@ fn access(package: &str) -> &'static str {
     match package {
         "tapedeck:storage" => "host log (capped per line and per call)",
         "wasi:filesystem" => "only the directories in grants.dirs",
-        "wasi:sockets" => "linked, but every socket and name lookup is denied",
+        "wasi:sockets" => "only the tcp/udp destinations in grants.network",
+        "wasi:http" => "only the http/https hosts in grants.network",
         "wasi:cli" => "no env, args or stdin; stdout/stderr go to the host log",
         "wasi:clocks" => "wall and monotonic clocks",
         "wasi:random" => "random bytes, capped per call (limits.max-random)",
         "wasi:io" => "streams and polling for the above",
-        // wasi:http among others.
         _ => "not provided by this tapedeck",
     }
 }
@@ -121,7 +122,59 @@ fn item(engine: &Engine, name: &str, ty: &ComponentItem, with_functions: bool) -
     }
 }
 
-fn group_imports(imports: &[Item]) -> Vec<ImportGroup> {
+/// What `grants` give a component importing `package`, and whether every use
+/// would be denied.
+fn granted(package: &str, grants: &Grants) -> (String, bool) {
+    let network = |want_socket: bool| -> Vec<String> {
+        grants
+            .network
+            .iter()
+            .filter(|entry| {
+                parse_entry(entry).is_ok_and(|rules| {
+                    rules.iter().any(|r| {
+                        if want_socket {
+                            r.scheme.is_socket()
+                        } else {
+                            matches!(r.scheme, Scheme::Http | Scheme::Https | Scheme::Any)
+                        }
+                    })
+                })
+            })
+            .cloned()
+            .collect()
+    };
+    let listed = |v: Vec<String>, none: &str| -> (String, bool) {
+        if v.is_empty() {
+            (format!("DENIED: {none}"), true)
+        } else {
+            (v.join(", "), false)
+        }
+    };
+    match package {
+        "wasi:filesystem" => listed(
+            grants
+                .dirs
+                .iter()
+                .map(|d| {
+                    let mode = match d.mode {
+                        DirMode::ReadOnly => "ro",
+                        DirMode::ReadWrite => "rw",
+                    };
+                    format!("{} ({mode})", d.guest)
+                })
+                .collect(),
+            "no directory is granted",
+        ),
+        "wasi:sockets" => listed(network(true), "no tcp/udp destination is granted"),
+        "wasi:http" => listed(network(false), "no http/https host is granted"),
+        p if access(p) == "not provided by this tapedeck" => {
+            ("NOT PROVIDED: the component cannot be loaded".into(), true)
+        }
+        _ => ("provided".into(), false),
+    }
+}
+
+fn group_imports(imports: &[Item], grants: &Grants) -> Vec<ImportGroup> {
     let mut groups: BTreeMap<(String, Option<String>), Vec<String>> = BTreeMap::new();
     for i in imports {
         let package = i.package.clone().unwrap_or_else(|| i.name.clone());
@@ -134,7 +187,10 @@ fn group_imports(imports: &[Item]) -> Vec<ImportGroup> {
         .into_iter()
         .map(|((package, version), mut interfaces)| {
             interfaces.sort();
+            let (granted, denied) = granted(&package, grants);
             ImportGroup {
+                granted,
+                denied,
                 access: access(&package),
                 package,
                 version,
@@ -144,7 +200,20 @@ fn group_imports(imports: &[Item]) -> Vec<ImportGroup> {
         .collect()
 }
 
-pub fn run(ctx: &Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &mut Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
+    // Compare with the grants of the provider chosen with --config /
+    // --provider; without one, with what any provider gets by default:
+    // nothing.
+    let (grants, grants_from) = if ctx.chose_provider() {
+        let (spec, _) = ctx.provider_spec()?;
+        let from = format!("provider `{}`", spec.name);
+        (spec.grants, from)
+    } else {
+        (
+            Grants::default(),
+            "the default (nothing granted)".to_string(),
+        )
+    };
     let what = args.file.display().to_string();
     let bytes = std::fs::read(&args.file).map_err(|e| LoadError::Io {
         path: what.clone(),
@@ -187,7 +256,8 @@ pub fn run(ctx: &Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
         file: what,
         bytes: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
-        import_packages: group_imports(&imports),
+        import_packages: group_imports(&imports, &grants),
+        grants_from,
         exports,
         imports,
     };
@@ -230,8 +300,10 @@ struct Report {
     exports: Vec<Item>,
     /// Everything it imports.
     imports: Vec<Item>,
-    /// The imports by package and version.
+    /// The imports by package and version, with what the grants give them.
     import_packages: Vec<ImportGroup>,
+    /// Whose grants `import_packages` were compared with.
+    grants_from: String,
 }
 
 impl Report {
@@ -278,10 +350,11 @@ impl Report {
             ]);
         }
         out += &or_none(&table, self.exports.is_empty());
-        out += "\nimports\n";
+        out += &format!("\nimports (declared) vs grants of {}\n", self.grants_from);
         let mut table = Table::new(&[
             ("  PACKAGE", Align::Left),
             ("VERSION", Align::Left),
+            ("GRANTED", Align::Left),
             ("SANDBOX", Align::Left),
             ("INTERFACES", Align::Left),
         ]);
@@ -289,11 +362,21 @@ impl Report {
             table.row(vec![
                 format!("  {}", g.package),
                 g.version.clone().unwrap_or_else(|| "-".into()),
+                g.granted.clone(),
                 g.access.to_string(),
                 g.interfaces.join(", "),
             ]);
         }
         out += &or_none(&table, self.import_packages.is_empty());
+        for g in self.import_packages.iter().filter(|g| g.denied) {
+            out += &format!(
+                "warning: it imports {} but {}: every use will be refused\n",
+                g.package,
+                g.granted
+                    .trim_start_matches("DENIED: ")
+                    .trim_start_matches("NOT PROVIDED: ")
+            );
+        }
         out
     }
 }
@@ -346,12 +429,15 @@ mod tests {
             kind: "interface",
             functions: vec![],
         };
-        let groups = group_imports(&[
-            it("wasi:filesystem/types@0.2.6"),
-            it("tapedeck:storage/log@0.1.0"),
-            it("wasi:filesystem/preopens@0.2.6"),
-            it("tapedeck:storage/types@0.1.0"),
-        ]);
+        let groups = group_imports(
+            &[
+                it("wasi:filesystem/types@0.2.6"),
+                it("tapedeck:storage/log@0.1.0"),
+                it("wasi:filesystem/preopens@0.2.6"),
+                it("tapedeck:storage/types@0.1.0"),
+            ],
+            &Grants::default(),
+        );
         let got: Vec<(String, String)> = groups
             .iter()
             .map(|g| (g.package.clone(), g.interfaces.join(",")))
@@ -364,5 +450,30 @@ mod tests {
             ]
         );
         assert!(groups[1].access.contains("grants.dirs"));
+        assert!(groups[1].denied, "no directory granted");
+        assert!(!groups[0].denied);
+    }
+
+    #[test]
+    fn declared_imports_are_compared_with_the_grants() {
+        use tapedeck::sandbox::DirGrant;
+        let grants = Grants {
+            dirs: vec![DirGrant::read_only("/srv/x", "/data")],
+            network: vec!["tcp://127.0.0.1:5432".into()],
+            ..Grants::default()
+        };
+        assert_eq!(
+            granted("wasi:filesystem", &grants),
+            ("/data (ro)".into(), false)
+        );
+        assert_eq!(
+            granted("wasi:sockets", &grants),
+            ("tcp://127.0.0.1:5432".into(), false)
+        );
+        let (http, denied) = granted("wasi:http", &grants);
+        assert!(denied && http.starts_with("DENIED"), "{http}");
+        let (other, denied) = granted("acme:magic", &grants);
+        assert!(denied && other.contains("NOT PROVIDED"), "{other}");
+        assert_eq!(granted("wasi:clocks", &grants), ("provided".into(), false));
     }
 }

@@ -338,7 +338,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(&mut ctx, args).await,
         Command::Delete(args) => delete::run(&mut ctx, args).await,
         Command::Stats => stats::run(&mut ctx).await,
-        Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&ctx, args),
+        Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&mut ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
         Command::Provider(ProviderCommand::Keygen(args)) => sign::keygen(&ctx, args),
         Command::Provider(ProviderCommand::Sign(args)) => sign::sign(&ctx, args),
