@@ -4,4 +4,5 @@
 #![deny(missing_docs)]
 
 pub mod artifacts;
+pub mod log_capture;
 pub mod native;

@@ -1230,37 +1230,16 @@ async fn a_huge_random_request_is_refused() {
     );
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // Protection: the per-call line budget and the line-length cap
 // (`sandbox/log.rs`): of 110,008 lines, 200 reach the host log, each at most
 // 4 KiB; the rest are dropped, counted, and reported once.
 #[tokio::test(flavor = "current_thread")]
 async fn a_log_flood_is_capped() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = tapedeck_tests::log_capture::CapturedLog::start();
     let (env, p) = hostile_env().await;
     let seen = env.run(&p, p.get("log-flood")).await.unwrap().header.name;
     assert!(seen.starts_with("flooded: "), "{seen}");
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let from_guest: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("tapedeck::provider") && l.contains("provider=\"hostile\""))

@@ -277,30 +277,9 @@ async fn a_provider_sees_exactly_its_granted_directories() {
     );
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn guest_output_goes_to_the_host_log_tagged_and_capped() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = tapedeck_tests::log_capture::CapturedLog::start();
     let limits = Limits {
         log_lines_per_call: 50,
         ..Limits::default()
@@ -308,7 +287,7 @@ async fn guest_output_goes_to_the_host_log_tagged_and_capped() {
     let p = start(artifacts::MISBEHAVING_PROVIDER, limits).await;
     let e = p.get("noisy").await.unwrap_err();
     assert_eq!(e.storage_kind(), Some(tapedeck::types::ErrorKind::NotFound));
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let lines: Vec<&str> = log.lines().collect();
     let tagged = |text: &str| {
         lines
