@@ -2,7 +2,7 @@
 //! its result and turns an error into a failure reason naming the call.
 
 use super::CaseResult;
-use super::check::{self, ensure, ok};
+use super::check::{self, ensure, eq, ok};
 use super::fixtures::{Ctx, summary_of};
 use crate::store::{ProviderResult, TapeStore, TapeWriter};
 use std::collections::HashSet;
@@ -152,6 +152,46 @@ impl<S: TapeStore> Ctx<S> {
         }
         drop(w);
         self.get(&id).await
+    }
+
+    /// Checks a tape that `op` (`save` or `finish`) just ended with `reason`:
+    /// the returned info (header, state, totals, and for a non-aborted end
+    /// the summary's end time and digest), that `get` agrees with it, and
+    /// that every frame reads back.
+    pub async fn check_ended(
+        &self,
+        op: &str,
+        info: &TapeInfo,
+        header: &TapeHeader,
+        reason: EndReason,
+        summary: &TapeSummary,
+        frames: &[Frame],
+    ) -> Result<(), String> {
+        let id = &header.id;
+        let what = format!("{op}(`{id}`, {reason:?})'s result");
+        check::info(
+            info,
+            header,
+            reason.end_state(),
+            frames.len() as u64,
+            summary.byte_count,
+            &what,
+        )?;
+        if reason != EndReason::Aborted {
+            eq(
+                info.ended_at_us,
+                Some(summary.ended_at_us),
+                &format!("{what}: ended_at"),
+            )?;
+            eq(&info.digest, &summary.digest, &format!("{what}: digest"))?;
+        }
+        let got = self.get(id).await?;
+        ensure!(
+            got == *info,
+            "get(`{id}`) returned {got:?}, {op} returned {info:?}"
+        );
+        let read = self.read_all(id, 0, 1000, u64::MAX).await?;
+        check::frames_eq(&read, frames, &format!("read_frames(`{id}`)"))
     }
 
     /// Reads every frame from `from` on, in pages of at most `max_frames` /

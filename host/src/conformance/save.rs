@@ -89,23 +89,8 @@ pub(crate) async fn end_reasons<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
         let info = cx
             .save(header.clone(), &frames, summary.clone(), reason)
             .await?;
-        let what = format!("save(`{id}`, {reason:?})'s result");
-        check::info(&info, &header, state, 4, summary.byte_count, &what)?;
-        if reason != EndReason::Aborted {
-            eq(
-                info.ended_at_us,
-                Some(summary.ended_at_us),
-                &format!("{what}: ended_at"),
-            )?;
-            eq(&info.digest, &summary.digest, &format!("{what}: digest"))?;
-        }
-        let got = cx.get(&id).await?;
-        ensure!(
-            got == info,
-            "get(`{id}`) returned {got:?}, save returned {info:?}"
-        );
-        let read = cx.read_all(&id, 0, 100, u64::MAX).await?;
-        check::frames_eq(&read, &frames, &format!("read_frames(`{id}`)"))?;
+        cx.check_ended("save", &info, &header, reason, &summary, &frames)
+            .await?;
     }
     Ok(())
 }

@@ -429,23 +429,8 @@ pub(crate) async fn finish_end_reasons<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseRes
         append(&mut w, &frames, 4).await?;
         let summary = summary_of(&frames);
         let done = finish(&mut w, summary.clone(), reason).await?;
-        let what = format!("finish(`{id}`, {reason:?})'s result");
-        check::info(&done, &header, state, 4, summary.byte_count, &what)?;
-        if reason != EndReason::Aborted {
-            eq(
-                done.ended_at_us,
-                Some(summary.ended_at_us),
-                &format!("{what}: ended_at"),
-            )?;
-            eq(&done.digest, &summary.digest, &format!("{what}: digest"))?;
-        }
-        let got = cx.get(&id).await?;
-        ensure!(
-            got == done,
-            "get(`{id}`) returned {got:?}, finish returned {done:?}"
-        );
-        let read = cx.read_all(&id, 0, 1000, u64::MAX).await?;
-        check::frames_eq(&read, &frames, &format!("read_frames(`{id}`)"))?;
+        cx.check_ended("finish", &done, &header, reason, &summary, &frames)
+            .await?;
     }
     Ok(())
 }
