@@ -10,6 +10,7 @@ pub mod error;
 pub mod jsonl;
 pub mod recorder;
 pub mod signing;
+pub mod spool;
 pub mod store;
 pub mod units;
 

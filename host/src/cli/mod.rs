@@ -12,9 +12,11 @@ mod list;
 mod output;
 mod provider_test;
 mod record;
+mod recover;
 mod search;
 mod show;
 mod sign;
+mod spool;
 mod stats;
 mod time;
 
@@ -25,6 +27,7 @@ use std::process::ExitCode;
 use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
 use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
+use tapedeck::spool::{ENV_SPOOL_DIR, ProviderKey, Spool};
 use tapedeck::store::TapeStore;
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, validate_tape_id};
 
@@ -43,6 +46,7 @@ Environment:
   TAPEDECK_CONFIG=FILE     same as --config FILE
   TAPEDECK_PROVIDER=NAME   same as --provider NAME
   TAPEDECK_TAPES_DIR=DIR   same as --tapes-dir DIR
+  TAPEDECK_SPOOL_DIR=DIR   same as --spool-dir DIR
   TAPEDECK_CACHE_DIR=DIR   cache of compiled components [default:
                            $XDG_CACHE_HOME/tapedeck/components, else
                            ~/.cache/tapedeck/components]
@@ -64,6 +68,11 @@ pub struct Cli {
     /// ./tapes (ignored when the configuration defines `fs` itself).
     #[arg(long, global = true, value_name = "DIR", env = ENV_TAPES_DIR)]
     tapes_dir: Option<PathBuf>,
+    /// The host's spool directory, where every recorded frame is kept until
+    /// its provider has the tape [default: [recorder] spool-dir, else
+    /// $XDG_STATE_HOME/tapedeck/spool, else ~/.local/state/tapedeck/spool].
+    #[arg(long, global = true, value_name = "DIR", env = ENV_SPOOL_DIR)]
+    spool_dir: Option<PathBuf>,
     /// Machine-readable output: JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -92,9 +101,23 @@ enum Command {
     Delete(delete::DeleteArgs),
     /// Totals over all tapes of the provider.
     Stats,
+    /// Deliver spooled recordings whose recorder is gone (it crashed or was
+    /// killed) to their providers and end their tapes. Any command does this
+    /// for the provider it uses; this does it for every configured provider.
+    Recover,
+    /// The host's spool: what waits to be delivered.
+    #[command(subcommand)]
+    Spool(SpoolCommand),
     /// Work with provider components.
     #[command(subcommand)]
     Provider(ProviderCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SpoolCommand {
+    /// What the spool holds, per tape and per provider: frames spooled and
+    /// not yet acknowledged, and whether a live recorder holds each file.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +162,7 @@ pub struct Context {
     config_path: Option<PathBuf>,
     provider: Option<String>,
     tapes_dir: Option<PathBuf>,
+    spool_dir: Option<PathBuf>,
     config: Option<Config>,
 }
 
@@ -149,6 +173,7 @@ impl Context {
             config_path: cli.config.clone(),
             provider: cli.provider.clone(),
             tapes_dir: cli.tapes_dir.clone(),
+            spool_dir: cli.spool_dir.clone(),
             config: None,
         }
     }
@@ -192,10 +217,48 @@ impl Context {
         Ok(self.config()?.provider_spec(name.as_deref())?)
     }
 
-    /// Starts the chosen provider.
+    /// The spool: `--spool-dir`, else `[recorder] spool-dir` (relative to
+    /// the configuration file), else [`Spool::default_dir`].
+    pub fn spool(&mut self) -> anyhow::Result<Spool> {
+        let dir = match &self.spool_dir {
+            Some(d) => d.clone(),
+            None => {
+                let config = self.config()?;
+                match &config.recorder.spool_dir {
+                    Some(d) => config.base_dir.join(d),
+                    None => Spool::default_dir(),
+                }
+            }
+        };
+        Spool::open(&dir).map_err(|e| {
+            anyhow!(e).context(format!(
+                "cannot use the spool directory {} (set --spool-dir or {ENV_SPOOL_DIR})",
+                dir.display()
+            ))
+        })
+    }
+
+    /// Starts the chosen provider, and first delivers what the spool holds
+    /// for it from recordings whose recorder is gone.
     pub async fn store(&mut self) -> anyhow::Result<WasmProvider> {
         let (spec, base_dir) = self.provider_spec()?;
-        start_provider(&spec, &base_dir).await
+        let store = start_provider(&spec, &base_dir).await?;
+        let key = ProviderKey::of(&spec, &base_dir);
+        match self.spool() {
+            Ok(spool) => recover::quietly(&spool, &store, &key, self.json).await,
+            Err(e) => tracing::warn!("{e:#}"),
+        }
+        Ok(store)
+    }
+
+    /// Starts the chosen provider for recording: with its spool and key, and
+    /// refusing a provider granted the spool directory.
+    pub async fn recording_store(&mut self) -> anyhow::Result<(WasmProvider, Spool, ProviderKey)> {
+        let (spec, base_dir) = self.provider_spec()?;
+        let spool = self.spool()?;
+        spool.check_not_granted(&spec, &base_dir)?;
+        let store = self.store().await?;
+        Ok((store, spool, ProviderKey::of(&spec, &base_dir)))
     }
 }
 
@@ -329,7 +392,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Record(args) => {
             let options = ctx.config()?.recorder.clone();
-            record::run(args, ctx.store().await?, options).await
+            let (store, spool, key) = ctx.recording_store().await?;
+            record::run(args, store, spool, key, options).await
         }
         Command::List(args) => list::run(&mut ctx, args).await,
         Command::Show(args) => show::run(&mut ctx, args).await,
@@ -338,6 +402,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(&mut ctx, args).await,
         Command::Delete(args) => delete::run(&mut ctx, args).await,
         Command::Stats => stats::run(&mut ctx).await,
+        Command::Recover => recover::run(&mut ctx).await,
+        Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
         Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&mut ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
         Command::Provider(ProviderCommand::Keygen(args)) => sign::keygen(&ctx, args),

@@ -10,8 +10,9 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Poll, ready};
-use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta, run_proxy};
+use tapedeck::recorder::{ProxyError, RecordError, Recorder, RecorderOptions, TapeMeta, run_proxy};
 use tapedeck::sandbox::WasmProvider;
+use tapedeck::spool::{ProviderKey, Spool};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -33,15 +34,19 @@ pub struct RecordArgs {
 }
 
 /// Runs the server given after `--`, forwarding this process's stdin and
-/// stdout to it line by line and recording every line into `store`. Prints
-/// one summary line to stderr and exits with the server's exit code.
+/// stdout to it line by line and recording every line into `store` through
+/// `spool`. Prints one summary line to stderr and exits with the server's
+/// exit code (also when the provider could not take the whole tape in time:
+/// then the summary says where the frames wait).
 pub async fn run(
     args: RecordArgs,
     store: WasmProvider,
+    spool: Spool,
+    key: ProviderKey,
     options: RecorderOptions,
 ) -> anyhow::Result<ExitCode> {
     let provider = store.name().to_string();
-    let recorder = Recorder::new(Arc::new(store), options);
+    let recorder = Recorder::new(Arc::new(store), options).with_spool(spool, key);
     let meta = TapeMeta {
         session_id: args
             .session
@@ -57,7 +62,21 @@ pub async fn run(
         }
     });
     let stdin = ThreadStdin::spawn().context("cannot read stdin")?;
-    let outcome = run_proxy(&recorder, &args.command, meta, stdin, tokio::io::stdout()).await?;
+    let outcome = match run_proxy(&recorder, &args.command, meta, stdin, tokio::io::stdout()).await
+    {
+        Ok(outcome) => outcome,
+        Err(ProxyError::Record {
+            exit_code: code,
+            error: error @ RecordError::Spooled { .. },
+            ..
+        }) => {
+            // Nothing is lost: say where the frames wait, and pass the
+            // server's exit code through.
+            eprintln!("tapedeck: warning: {error}");
+            return Ok(exit_code(code));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let tape = &outcome.tape;
     eprintln!(
         "tapedeck: recorded tape {} ({} frames, {} bytes) in {provider}",

@@ -1,21 +1,33 @@
-//! The background task of one recording: batches frames, appends them to the
-//! tape's writer, retries failed appends, and ends the tape.
+//! The background task of one recording: syncs the spool, batches frames to
+//! the provider, retries, and ends the tape.
 //!
 //! One task per recording, no thread. It owns the writer; the [`Recording`]
-//! handle only holds the sending side of an unbounded channel, so recording a
-//! frame never waits on storage.
+//! handle writes each frame to the spool file and sends it here over an
+//! unbounded channel, so recording a frame never waits on the provider.
+//!
+//! Spool: when the recording has a [`SpoolFile`], a frame is delivered only
+//! once the file is synced past it; the file is synced at most `spool-sync`
+//! after a write (earlier when the recording ends), so one `fdatasync`
+//! covers every frame written meanwhile. The file is deleted once the
+//! provider has finished the tape and its answer checks out; until then it
+//! is what recovery delivers from.
 //!
 //! Batching: a batch is sent when it holds `batch_frames` frames or
 //! `batch_bytes` payload bytes, or when its oldest frame has waited
 //! `flush_interval`, or at the end. Frames stay queued until an `append` that
-//! contains them succeeds; a failed append is retried after an exponential
-//! backoff (10 ms doubling up to 1 s) with the same frames, which is
-//! idempotent because the contract skips frames below `next-seq`. Errors
-//! that retrying cannot fix (the tape is gone or refuses the frames, the
-//! provider was shut down) stop appending: later frames are counted, not
-//! kept. Once the recording is ending, the last appends (and `finish` or
-//! `abort`) get up to 6 consecutive attempts. Either way the count of frames
-//! not stored is reported when the recording ends.
+//! contains them succeeds.
+//!
+//! Failures: a failed call is retried after an exponential backoff with
+//! jitter (`backoff.rs`), through the recorder's shared [`CircuitBreaker`].
+//! Redelivery is safe: the contract skips frames below `next-seq`. When an
+//! append is refused as leaving a gap, the task asks the provider what it
+//! holds (a fresh `resume`); if it lost frames it had acknowledged, they
+//! are read back from the spool and delivered again. A tape whose `create`
+//! failed transiently is created later, by this task. Errors that retrying
+//! cannot fix stop delivery. Once the recording is ending, delivery and
+//! `finish` are tried until `end-timeout`; what is left then stays in the
+//! spool for recovery ([`RecordError::Spooled`]); without a spool it is
+//! reported as lost ([`RecordError::NotStored`]), never silently.
 //!
 //! Memory: an idle recording is its handle, this task (about 1 KiB: the
 //! provider calls run boxed, allocated only while they run) and its channel
@@ -27,26 +39,22 @@
 //! [`Recording`]: super::Recording
 
 use super::RecorderOptions;
+use super::backoff::Backoff;
+use super::breaker::CircuitBreaker;
 use super::digest::DigestChain;
 use super::error::RecordError;
 use super::recording::{RecordingOutcome, WriteStats};
 use crate::error::ProviderError;
+use crate::spool::{EndRecord, SpoolFile};
 use crate::store::{TapeStore, TapeWriter};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tapedeck_types::{EndReason, ErrorKind, Frame, TapeState, TapeSummary};
+use tapedeck_types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeState, TapeSummary};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::Instant;
 
-/// First delay before retrying a failed call.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(10);
-/// Longest delay between retries.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// Consecutive failed attempts tolerated once the recording is ending (for
-/// the last appends, and for `finish` / `abort`), before giving up.
-const END_ATTEMPTS: u32 = 6;
 /// Queue capacity (frames) an idle recording may keep allocated.
 const IDLE_QUEUE_CAPACITY: usize = 32;
 
@@ -66,6 +74,15 @@ pub(crate) enum End {
     Abort(String),
 }
 
+impl End {
+    fn reason(&self) -> EndReason {
+        match self {
+            End::Finish => EndReason::Completed,
+            End::Abort(_) => EndReason::Aborted,
+        }
+    }
+}
+
 /// How the task ended.
 pub(crate) enum Ended {
     /// The tape was finished.
@@ -73,37 +90,19 @@ pub(crate) enum Ended {
     /// The tape was aborted.
     Aborted,
     /// The handle was dropped without ending the tape: the queued frames were
-    /// stored (as far as possible) and the tape left `recording`.
+    /// stored (as far as possible) and the tape left `recording` (and its
+    /// spool file for recovery).
     Dropped,
 }
 
-/// Delays between retries: 10 ms, doubling, at most 1 s.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Backoff {
-            next: INITIAL_BACKOFF,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(MAX_BACKOFF);
-        d
-    }
-}
-
-/// A failed append waiting to be retried.
+/// When the next attempt may be made after a failure.
 struct Retry {
     at: Instant,
     backoff: Backoff,
 }
 
 /// True if retrying `error` cannot help.
-fn is_permanent(error: &ProviderError) -> bool {
+pub(crate) fn is_permanent(error: &ProviderError) -> bool {
     match error {
         ProviderError::Closed { .. } => true,
         ProviderError::Storage { error, .. } => matches!(
@@ -117,26 +116,44 @@ fn is_permanent(error: &ProviderError) -> bool {
     }
 }
 
+/// What the recording's task is given.
+pub(crate) struct Setup<S: TapeStore> {
+    pub(crate) store: Arc<S>,
+    pub(crate) header: TapeHeader,
+    /// `None` when `create` failed transiently: the task creates the tape.
+    pub(crate) writer: Option<S::Writer>,
+    pub(crate) spool: Option<Arc<SpoolFile>>,
+    pub(crate) breaker: Arc<CircuitBreaker>,
+}
+
 /// The state of one recording's task.
 pub(crate) struct Batcher<S: TapeStore> {
     store: Arc<S>,
-    writer: S::Writer,
+    header: TapeHeader,
+    writer: Option<S::Writer>,
+    spool: Option<Arc<SpoolFile>>,
+    breaker: Arc<CircuitBreaker>,
     max_frames: usize,
     max_bytes: u64,
     interval: Duration,
-    /// Frames received but not yet acknowledged by the provider, in order.
+    sync_interval: Duration,
+    end_timeout: Duration,
+    /// Frames `stored..` received but not yet acknowledged, in order.
     pending: VecDeque<Frame>,
     pending_bytes: u64,
     /// When the oldest frame of the current batch window arrived.
     window_start: Option<Instant>,
-    /// Set after an append failed; cleared by the next success.
+    /// Set after a call failed; cleared by the next success.
     retry: Option<Retry>,
-    /// The last append error.
+    /// The last provider error.
     last_error: Option<ProviderError>,
-    /// Set when appending stopped for good; frames are only counted after.
+    /// Set when delivery stopped for good; frames are only counted after
+    /// (they stay in the spool, if there is one).
     gave_up: bool,
-    /// Consecutive failed appends since the end was requested.
-    end_failures: u32,
+    /// Set once the end was requested: the last moment to keep trying.
+    deadline: Option<Instant>,
+    /// When the end was requested (µs since the Unix epoch).
+    ended_at_us: Option<u64>,
     /// Frames received.
     recorded: u64,
     /// Payload bytes received.
@@ -148,23 +165,29 @@ pub(crate) struct Batcher<S: TapeStore> {
 }
 
 impl<S: TapeStore + 'static> Batcher<S> {
-    pub(crate) fn new(store: Arc<S>, writer: S::Writer, options: &RecorderOptions) -> Self {
-        let stored = writer.next_seq();
+    pub(crate) fn new(setup: Setup<S>, options: &RecorderOptions) -> Self {
+        let stored = setup.writer.as_ref().map_or(0, TapeWriter::next_seq);
         Batcher {
-            store,
-            writer,
+            store: setup.store,
+            header: setup.header,
+            writer: setup.writer,
+            spool: setup.spool,
+            breaker: setup.breaker,
             max_frames: usize::try_from(options.batch_frames)
                 .unwrap_or(usize::MAX)
                 .max(1),
             max_bytes: options.batch_bytes.0.max(1),
             interval: options.flush_interval.as_duration(),
+            sync_interval: options.spool_sync.as_duration(),
+            end_timeout: options.end_timeout.as_duration(),
             pending: VecDeque::new(),
             pending_bytes: 0,
             window_start: None,
             retry: None,
             last_error: None,
             gave_up: false,
-            end_failures: 0,
+            deadline: None,
+            ended_at_us: None,
             recorded: 0,
             bytes: 0,
             stored,
@@ -181,23 +204,31 @@ impl<S: TapeStore + 'static> Batcher<S> {
         let end = self.collect(&mut rx).await;
         drop(rx);
         match end {
-            // The ending and each append run boxed: their futures (the
+            // The ending and each call run boxed: their futures (the
             // provider call's state) are allocated only while they run, so an
             // idle recording stays small.
-            Some(End::Finish) => Box::pin(self.finish())
+            Some(End::Finish) => Box::pin(self.end(EndReason::Completed, String::new()))
                 .await
                 .map(|o| Ended::Finished(Box::new(o))),
-            Some(End::Abort(reason)) => {
-                Box::pin(self.abort(&reason)).await.map(|()| Ended::Aborted)
-            }
+            Some(End::Abort(reason)) => Box::pin(self.end(EndReason::Aborted, reason))
+                .await
+                .map(|_| Ended::Aborted),
             None => {
-                if self.gave_up {
+                // Leave the spool file to recovery; sync it first.
+                if let Some(spool) = &self.spool {
+                    let _ = sync(spool).await;
+                }
+                if self.stored < self.recorded {
                     tracing::warn!(
                         target: "tapedeck::recorder",
-                        tape = %self.writer.id(),
-                        "recording dropped; {} of {} frames were not stored",
+                        tape = %self.header.id,
+                        "recording dropped; {} of {} frames were not delivered{}",
                         self.recorded - self.stored,
-                        self.recorded
+                        self.recorded,
+                        self.spool.as_ref().map_or(String::new(), |s| format!(
+                            " (they are in the spool file {})",
+                            s.path().display()
+                        ))
                     );
                 }
                 Ok(Ended::Dropped)
@@ -205,8 +236,13 @@ impl<S: TapeStore + 'static> Batcher<S> {
         }
     }
 
-    /// Receives and appends frames until the end is requested (or the
-    /// channel closes), then stores the rest. Returns the end request.
+    /// True while frames can be read back from the spool.
+    fn spool_usable(&self) -> Option<&Arc<SpoolFile>> {
+        self.spool.as_ref().filter(|s| s.failure().is_none())
+    }
+
+    /// Receives and delivers frames until the end is requested (or the
+    /// channel closes) and everything is delivered, or delivery stopped.
     async fn collect(&mut self, rx: &mut UnboundedReceiver<Msg>) -> Option<End> {
         let mut end = None;
         let mut open = true;
@@ -218,6 +254,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 match rx.try_recv() {
                     Ok(Msg::Frame(f)) => self.push(f),
                     Ok(Msg::End(e)) => {
+                        self.ending(&e);
                         end = Some(e);
                         open = false;
                     }
@@ -226,31 +263,62 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 }
                 taken += 1;
             }
-            if !open && self.pending.is_empty() {
+            if !open && (self.pending.is_empty() || self.gave_up || self.past_deadline()) {
                 return end;
             }
-            let due = self.due(open);
-            if due.is_some_and(|at| at <= Instant::now()) {
-                self.append_one(open).await;
+            let now = Instant::now();
+            if self.sync_due(open).is_some_and(|at| at <= now) {
+                self.sync_spool().await;
                 continue;
             }
+            let due = self.due(open, now);
+            if due.is_some_and(|at| at <= now) {
+                self.deliver_one().await;
+                continue;
+            }
+            let wake = [due, self.sync_due(open), self.deadline]
+                .into_iter()
+                .flatten()
+                .min();
             if open {
                 tokio::select! {
                     biased;
                     msg = rx.recv() => match msg {
                         Some(Msg::Frame(f)) => self.push(f),
                         Some(Msg::End(e)) => {
+                            self.ending(&e);
                             end = Some(e);
                             open = false;
                         }
                         None => open = false,
                     },
-                    () = sleep_until_opt(due) => {}
+                    () = sleep_until_opt(wake) => {}
                 }
-            } else if let Some(at) = due {
-                tokio::time::sleep_until(at).await;
+            } else {
+                sleep_until_opt(wake).await;
             }
         }
+    }
+
+    /// The end was requested: note it in the spool (so recovery ends the
+    /// tape the same way) and start the end deadline.
+    fn ending(&mut self, end: &End) {
+        self.deadline = Some(Instant::now() + self.end_timeout);
+        let ended_at_us = super::line::now_us();
+        self.ended_at_us = Some(ended_at_us);
+        if let Some(spool) = self.spool_usable() {
+            let record = EndRecord {
+                reason: end.reason(),
+                ended_at_us,
+            };
+            if let Err(e) = spool.write_end(&record) {
+                tracing::error!(target: "tapedeck::recorder", tape = %self.header.id, "spool: {e}");
+            }
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| d <= Instant::now())
     }
 
     /// Takes one frame from the handle.
@@ -270,12 +338,49 @@ impl<S: TapeStore + 'static> Batcher<S> {
         self.pending.push_back(frame);
     }
 
-    /// When the next append should happen; `None` if nothing is queued.
-    fn due(&self, open: bool) -> Option<Instant> {
-        if self.pending.is_empty() {
+    /// Frames `0..n` may be delivered: they are durable in the spool (or
+    /// there is no usable spool).
+    fn deliverable(&self) -> u64 {
+        match self.spool_usable() {
+            Some(s) => s.frames_synced(),
+            None => u64::MAX,
+        }
+    }
+
+    /// When the spool should be synced next; `None` if nothing is unsynced.
+    fn sync_due(&self, open: bool) -> Option<Instant> {
+        let since = self.spool_usable()?.dirty_since()?;
+        Some(if open {
+            since + self.sync_interval
+        } else {
+            since
+        })
+    }
+
+    async fn sync_spool(&mut self) {
+        let Some(spool) = self.spool_usable().cloned() else {
+            return;
+        };
+        if let Err(e) = sync(&spool).await {
+            tracing::error!(
+                target: "tapedeck::recorder",
+                tape = %self.header.id,
+                "spool: cannot sync {}: {e}; will retry",
+                spool.path().display()
+            );
+            // Do not spin on a failing disk.
+            tokio::time::sleep(self.sync_interval.max(Duration::from_millis(10))).await;
+        }
+    }
+
+    /// When the next delivery should happen (`now` if it should happen
+    /// now); `None` if nothing is queued or nothing queued is synced yet.
+    fn due(&self, open: bool, now: Instant) -> Option<Instant> {
+        let front = self.pending.front()?;
+        if self.gave_up || front.seq >= self.deliverable() {
+            // Wait for the sync (which `sync_due` schedules).
             return None;
         }
-        let now = Instant::now();
         let full = self.pending.len() >= self.max_frames || self.pending_bytes >= self.max_bytes;
         let ready = if !open || full {
             now
@@ -290,10 +395,14 @@ impl<S: TapeStore + 'static> Batcher<S> {
 
     /// How many queued frames go into the next append.
     fn batch_len(&self) -> usize {
+        let limit = self.deliverable();
         let mut n = 0;
         let mut bytes = 0u64;
         for f in &self.pending {
-            if n == self.max_frames || (n > 0 && bytes + f.payload.len() as u64 > self.max_bytes) {
+            if f.seq >= limit
+                || n == self.max_frames
+                || (n > 0 && bytes + f.payload.len() as u64 > self.max_bytes)
+            {
                 break;
             }
             bytes += f.payload.len() as u64;
@@ -302,54 +411,197 @@ impl<S: TapeStore + 'static> Batcher<S> {
         n
     }
 
-    /// Appends one batch from the head of the queue.
-    async fn append_one(&mut self, open: bool) {
-        let n = self.batch_len();
-        let batch = &self.pending.make_contiguous()[..n];
-        self.stats.appends += 1;
-        match Box::pin(self.writer.append(batch)).await {
-            Ok(next) => {
-                while self.pending.front().is_some_and(|f| f.seq < next) {
-                    let f = self.pending.pop_front().expect("front exists");
-                    self.pending_bytes -= f.payload.len() as u64;
-                }
-                self.stored = self.stored.max(next);
-                self.retry = None;
-                self.end_failures = 0;
-                if self.pending.is_empty() {
-                    self.window_start = None;
-                    if self.pending.capacity() > IDLE_QUEUE_CAPACITY {
-                        // Keep an idle recording small: give a burst's
-                        // queue memory back.
-                        self.pending = VecDeque::new();
-                    }
-                }
+    /// Notes a failed call: retry later, or give up if retrying cannot help.
+    fn failed(&mut self, what: &str, error: ProviderError) {
+        let permanent = is_permanent(&error);
+        tracing::warn!(
+            target: "tapedeck::recorder",
+            tape = %self.header.id,
+            "{what} failed ({}): {error}",
+            if permanent { "giving up" } else { "will retry" }
+        );
+        self.last_error = Some(error);
+        if permanent {
+            self.give_up();
+        } else {
+            self.schedule_retry(None);
+        }
+    }
+
+    /// Waits before the next attempt: the backoff's delay, or `at least`.
+    fn schedule_retry(&mut self, at_least: Option<Instant>) {
+        let mut backoff = self.retry.take().map_or_else(Backoff::new, |r| r.backoff);
+        let mut at = Instant::now() + backoff.next_delay();
+        if let Some(t) = at_least {
+            at = at.max(t);
+        }
+        self.retry = Some(Retry { at, backoff });
+    }
+
+    /// Makes sure the tape exists at the provider (its `create` may have
+    /// failed when the recording started). True when there is a writer.
+    async fn ensure_writer(&mut self) -> bool {
+        if self.writer.is_some() {
+            return true;
+        }
+        let breaker = self.breaker.clone();
+        let permit = match breaker.try_permit() {
+            Ok(p) => p,
+            Err(until) => {
+                self.schedule_retry(Some(until));
+                return false;
             }
-            Err(error) => {
-                self.stats.failed_appends += 1;
-                if !open {
-                    self.end_failures += 1;
-                }
-                let permanent = is_permanent(&error);
-                tracing::warn!(
-                    target: "tapedeck::recorder",
-                    tape = %self.writer.id(),
-                    "append of {n} frames failed ({}): {error}",
-                    if permanent { "giving up" } else { "will retry" }
-                );
-                self.last_error = Some(error);
-                if permanent || self.end_failures >= END_ATTEMPTS {
-                    self.give_up();
+        };
+        let created = match Box::pin(self.store.create(self.header.clone())).await {
+            Err(e) if e.storage_kind() == Some(ErrorKind::AlreadyExists) => {
+                // An earlier `create` took effect but its answer was lost.
+                Box::pin(self.store.resume(&self.header.id)).await
+            }
+            r => r,
+        };
+        match created {
+            Ok(w) => {
+                permit.success();
+                self.stored = w.next_seq();
+                self.writer = Some(w);
+                self.retry = None;
+                tracing::info!(target: "tapedeck::recorder", tape = %self.header.id, "created the tape");
+                true
+            }
+            Err(e) => {
+                if is_permanent(&e) {
+                    permit.success();
                 } else {
-                    let mut backoff = self.retry.take().map_or_else(Backoff::new, |r| r.backoff);
-                    let at = Instant::now() + backoff.next_delay();
-                    self.retry = Some(Retry { at, backoff });
+                    permit.failure();
                 }
+                self.failed("create", e);
+                false
             }
         }
     }
 
-    /// Stops appending: queued and later frames are only counted.
+    /// Appends one batch from the head of the queue.
+    async fn deliver_one(&mut self) {
+        if !self.ensure_writer().await {
+            return;
+        }
+        let n = self.batch_len();
+        if n == 0 {
+            return;
+        }
+        let breaker = self.breaker.clone();
+        let permit = match breaker.try_permit() {
+            Ok(p) => p,
+            Err(until) => {
+                self.schedule_retry(Some(until));
+                return;
+            }
+        };
+        let batch = &self.pending.make_contiguous()[..n];
+        self.stats.appends += 1;
+        let writer = self.writer.as_mut().expect("ensured above");
+        match Box::pin(writer.append(batch)).await {
+            Ok(next) => {
+                permit.success();
+                self.acknowledged(next);
+            }
+            Err(error) => {
+                self.stats.failed_appends += 1;
+                let gap = error.storage_kind() == Some(ErrorKind::InvalidInput);
+                if gap {
+                    // Says nothing about the provider's health.
+                    permit.success();
+                    if Box::pin(self.rewind(&error)).await {
+                        return;
+                    }
+                } else if is_permanent(&error) {
+                    permit.success();
+                } else {
+                    permit.failure();
+                }
+                self.failed(&format!("append of {n} frames"), error);
+            }
+        }
+    }
+
+    /// The provider holds frames `0..next`.
+    fn acknowledged(&mut self, next: u64) {
+        while self.pending.front().is_some_and(|f| f.seq < next) {
+            let f = self.pending.pop_front().expect("front exists");
+            self.pending_bytes -= f.payload.len() as u64;
+        }
+        self.stored = self.stored.max(next);
+        self.retry = None;
+        if let Some(spool) = self.spool_usable() {
+            spool.write_ack(self.stored);
+        }
+        if self.pending.is_empty() {
+            self.window_start = None;
+            if self.pending.capacity() > IDLE_QUEUE_CAPACITY {
+                // Keep an idle recording small: give a burst's queue memory
+                // back.
+                self.pending = VecDeque::new();
+            }
+        }
+    }
+
+    /// After an append was refused as invalid: if the provider lost frames
+    /// it had acknowledged, queue them again from the spool and return true;
+    /// false if the refusal stands.
+    async fn rewind(&mut self, error: &ProviderError) -> bool {
+        let Some(spool) = self.spool_usable().cloned() else {
+            return false;
+        };
+        let fresh = match Box::pin(self.store.resume(&self.header.id)).await {
+            Ok(w) => w,
+            Err(_) => return false,
+        };
+        let has = fresh.next_seq();
+        if has >= self.stored {
+            return false;
+        }
+        tracing::warn!(
+            target: "tapedeck::recorder",
+            tape = %self.header.id,
+            "the provider lost frames {has}..{} it had acknowledged (append said: {error}); delivering them again from the spool",
+            self.stored
+        );
+        let missing = self.stored - has;
+        let path = spool.path().to_path_buf();
+        let read = tokio::task::spawn_blocking(move || {
+            spool.read_frames(
+                has,
+                usize::try_from(missing).unwrap_or(usize::MAX),
+                u64::MAX,
+            )
+        })
+        .await;
+        let frames = match read {
+            Ok(Ok(f)) if f.len() as u64 == missing => f,
+            Ok(Ok(f)) => {
+                tracing::error!(target: "tapedeck::recorder", "spool: {} holds only {} of the {missing} frames to deliver again", path.display(), f.len());
+                return false;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(target: "tapedeck::recorder", "spool: cannot read {}: {e}", path.display());
+                return false;
+            }
+            Err(_) => return false,
+        };
+        for f in frames.into_iter().rev() {
+            self.pending_bytes += f.payload.len() as u64;
+            self.pending.push_front(f);
+        }
+        self.window_start.get_or_insert_with(Instant::now);
+        self.stats.redelivered += missing;
+        self.stored = has;
+        self.writer = Some(fresh);
+        self.retry = None;
+        true
+    }
+
+    /// Stops delivering: queued and later frames are only counted (and
+    /// kept in the spool, if there is one).
     fn give_up(&mut self) {
         self.gave_up = true;
         self.retry = None;
@@ -358,121 +610,184 @@ impl<S: TapeStore + 'static> Batcher<S> {
         self.window_start = None;
     }
 
-    fn id(&self) -> String {
-        self.writer.id().to_string()
+    fn last_error(&self) -> ProviderError {
+        self.last_error
+            .clone()
+            .unwrap_or_else(|| ProviderError::Closed {
+                provider: self.store.provider_info().name.clone(),
+            })
     }
 
-    /// The error for frames that were not stored, if any.
-    fn not_stored(&self) -> Option<RecordError> {
-        (self.stored < self.recorded).then(|| RecordError::NotStored {
-            id: self.id(),
-            recorded: self.recorded,
-            stored: self.stored,
-            not_stored: self.recorded - self.stored,
-            error: self
-                .last_error
-                .clone()
-                .unwrap_or_else(|| ProviderError::Closed {
-                    provider: self.store.provider_info().name.clone(),
-                }),
-        })
-    }
-
-    /// After a failure to store every frame: mark the tape aborted (best
-    /// effort) and return the error.
-    async fn abort_incomplete(&mut self, err: RecordError) -> RecordError {
-        let reason = format!("recorder: {err}");
-        if let Err(e) = self.writer.abort(&reason).await {
-            tracing::warn!(
-                target: "tapedeck::recorder",
-                tape = %self.writer.id(),
-                "could not mark the incomplete tape aborted: {e}"
-            );
+    /// What to report when the tape could not be ended at the provider.
+    fn incomplete(&self, error: ProviderError) -> RecordError {
+        match &self.spool {
+            Some(spool) if spool.failure().is_none() => RecordError::Spooled {
+                id: self.header.id.clone(),
+                recorded: self.recorded,
+                delivered: self.stored,
+                spool: spool.path().to_path_buf(),
+                error,
+            },
+            _ if self.stored < self.recorded => RecordError::NotStored {
+                id: self.header.id.clone(),
+                recorded: self.recorded,
+                stored: self.stored,
+                not_stored: self.recorded - self.stored,
+                error,
+            },
+            _ => RecordError::Finish {
+                id: self.header.id.clone(),
+                frames: self.recorded,
+                error,
+            },
         }
-        err
     }
 
-    /// Finishes the tape, retrying transient failures (`finish` is
-    /// idempotent for the same summary).
-    async fn finish(mut self) -> Result<RecordingOutcome, RecordError> {
-        if let Some(err) = self.not_stored() {
-            return Err(self.abort_incomplete(err).await);
+    /// Ends the tape: `finish` (reason `completed`) or `abort`, retried until
+    /// the deadline; checks the answer; releases the spool file.
+    async fn end(
+        mut self,
+        reason: EndReason,
+        abort_reason: String,
+    ) -> Result<RecordingOutcome, RecordError> {
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| Instant::now() + self.end_timeout);
+        if self.stored < self.recorded {
+            let err = self.incomplete(self.last_error());
+            if matches!(err, RecordError::NotStored { .. })
+                && let Some(w) = self.writer.as_mut()
+            {
+                // Without a spool the frames are gone: mark the tape.
+                if let Err(e) = w.abort(&format!("recorder: {err}")).await {
+                    tracing::warn!(target: "tapedeck::recorder", tape = %self.header.id, "could not mark the incomplete tape aborted: {e}");
+                }
+            }
+            return Err(err);
         }
         let summary = TapeSummary {
             frame_count: self.recorded,
             byte_count: self.bytes,
-            ended_at_us: super::line::now_us(),
+            ended_at_us: self.ended_at_us.unwrap_or_else(super::line::now_us),
             digest: Some(self.digest.hex()),
         };
         let mut backoff = Backoff::new();
-        let mut attempt = 0;
-        let error = loop {
-            attempt += 1;
-            match self
-                .writer
-                .finish(summary.clone(), EndReason::Completed)
-                .await
-            {
-                Ok(tape) => {
-                    return Ok(RecordingOutcome {
-                        tape,
-                        summary,
-                        stats: self.stats,
-                    });
+        let result = loop {
+            if !self.ensure_writer().await {
+                // `ensure_writer` scheduled a retry.
+            } else {
+                let breaker = self.breaker.clone();
+                if let Ok(permit) = breaker.try_permit() {
+                    let w = self.writer.as_mut().expect("ensured above");
+                    let r = if reason == EndReason::Aborted {
+                        Box::pin(w.abort(&abort_reason)).await.map(|()| None)
+                    } else {
+                        Box::pin(w.finish(summary.clone(), reason)).await.map(Some)
+                    };
+                    match r {
+                        Ok(info) => {
+                            permit.success();
+                            break Ok(info);
+                        }
+                        Err(e) if is_permanent(&e) => {
+                            permit.success();
+                            break Err(e);
+                        }
+                        Err(e) => {
+                            permit.failure();
+                            tracing::warn!(target: "tapedeck::recorder", tape = %self.header.id, "ending the tape failed (will retry): {e}");
+                            self.last_error = Some(e);
+                        }
+                    }
                 }
-                Err(e) if is_permanent(&e) || attempt >= END_ATTEMPTS => break e,
-                Err(e) => {
-                    tracing::warn!(
-                        target: "tapedeck::recorder",
-                        tape = %self.writer.id(),
-                        "finish failed (will retry): {e}"
-                    );
-                    tokio::time::sleep(backoff.next_delay()).await;
+            }
+            let wait = Instant::now() + backoff.next_delay();
+            if wait >= deadline {
+                break Err(self.last_error());
+            }
+            tokio::time::sleep_until(wait).await;
+        };
+        let info = match result {
+            Ok(info) => info,
+            Err(error) => {
+                // An earlier attempt may have ended the tape before its
+                // answer was lost (a timeout); then the retry is refused.
+                match self.store.get(&self.header.id).await {
+                    Ok(tape) if self.check_end(&tape, &summary, reason).is_ok() => Some(tape),
+                    _ => return Err(self.incomplete(error)),
                 }
             }
         };
-        // An earlier attempt may have finished the tape before its answer
-        // was lost (a timeout); then the retry is refused. Check.
-        if let Ok(tape) = self.store.get(self.writer.id()).await
-            && tape.state == TapeState::Finished
-            && tape.frame_count == summary.frame_count
-            && tape.byte_count == summary.byte_count
-            && tape.digest == summary.digest
+        let tape = match info {
+            Some(tape) => {
+                if let Err(why) = self.check_end(&tape, &summary, reason) {
+                    let error = ProviderError::Contract {
+                        provider: self.store.provider_info().name.clone(),
+                        call: "finish",
+                        detail: why,
+                    };
+                    return Err(self.incomplete(error));
+                }
+                Some(tape)
+            }
+            None => None,
+        };
+        if let Some(spool) = self.spool.take()
+            && let Ok(spool) = Arc::try_unwrap(spool)
+            && let Err(e) = spool.release()
         {
-            return Ok(RecordingOutcome {
-                tape,
-                summary,
-                stats: self.stats,
-            });
+            tracing::warn!(target: "tapedeck::recorder", tape = %self.header.id, "spool: cannot delete the delivered spool file: {e}");
         }
-        Err(RecordError::Finish {
-            id: self.id(),
-            frames: self.recorded,
-            error,
+        Ok(RecordingOutcome {
+            tape: tape.unwrap_or_else(|| TapeInfo {
+                header: self.header.clone(),
+                state: TapeState::Aborted,
+                frame_count: self.recorded,
+                byte_count: self.bytes,
+                ended_at_us: Some(summary.ended_at_us),
+                digest: None,
+            }),
+            summary,
+            stats: self.stats,
         })
     }
 
-    /// Aborts the tape, keeping the frames stored.
-    async fn abort(mut self, reason: &str) -> Result<(), RecordError> {
-        if let Some(err) = self.not_stored() {
-            return Err(self.abort_incomplete(err).await);
+    /// Checks what the provider says about the tape it just ended.
+    fn check_end(
+        &self,
+        tape: &TapeInfo,
+        summary: &TapeSummary,
+        reason: EndReason,
+    ) -> Result<(), String> {
+        let expected = reason.end_state();
+        if tape.state != expected
+            || tape.frame_count != summary.frame_count
+            || tape.byte_count != summary.byte_count
+            || (reason != EndReason::Aborted && tape.digest != summary.digest)
+        {
+            return Err(format!(
+                "after ending tape {} the provider reports it {} with {} frames, {} bytes, digest {}; expected {} with {} frames, {} bytes, digest {}",
+                self.header.id,
+                tape.state.as_str(),
+                tape.frame_count,
+                tape.byte_count,
+                tape.digest.as_deref().unwrap_or("none"),
+                expected.as_str(),
+                summary.frame_count,
+                summary.byte_count,
+                summary.digest.as_deref().unwrap_or("none"),
+            ));
         }
-        let mut backoff = Backoff::new();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.writer.abort(reason).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_permanent(&e) || attempt >= END_ATTEMPTS => {
-                    return Err(RecordError::Abort {
-                        id: self.id(),
-                        error: e,
-                    });
-                }
-                Err(_) => tokio::time::sleep(backoff.next_delay()).await,
-            }
-        }
+        Ok(())
     }
+}
+
+/// Syncs `spool` on the blocking pool.
+async fn sync(spool: &Arc<SpoolFile>) -> std::io::Result<()> {
+    let spool = spool.clone();
+    tokio::task::spawn_blocking(move || spool.sync())
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Sleeps until `at`, or forever when `None`.
@@ -487,16 +802,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
 mod tests {
     use super::*;
     use tapedeck_types::StorageError;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let mut b = Backoff::new();
-        let delays: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
-        assert_eq!(delays[0], INITIAL_BACKOFF);
-        assert_eq!(delays[1], INITIAL_BACKOFF * 2);
-        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(*delays.last().unwrap(), MAX_BACKOFF);
-    }
 
     #[test]
     fn only_unfixable_errors_are_permanent() {

@@ -28,6 +28,28 @@ pub enum RecordError {
         /// The last error from `append`.
         error: ProviderError,
     },
+    /// The provider did not take every frame, or did not end the tape, by
+    /// the end of the recording's `end-timeout`; every frame is safe in the
+    /// spool, and recovery (the next `tapedeck` command using this provider,
+    /// or `tapedeck recover`) delivers them and ends the tape.
+    #[error(
+        "tape {id}: the provider holds {delivered} of {recorded} frames and did not end the tape ({error}); \
+         all {recorded} frames are kept in the spool file {} and will be delivered by the next tapedeck command \
+         using this provider, or by `tapedeck recover`",
+        spool.display()
+    )]
+    Spooled {
+        /// The tape.
+        id: String,
+        /// Frames recorded in total (all of them in the spool).
+        recorded: u64,
+        /// Frames the provider acknowledged.
+        delivered: u64,
+        /// The spool file.
+        spool: std::path::PathBuf,
+        /// The last error from the provider.
+        error: ProviderError,
+    },
     /// Every frame was stored, but the provider refused or failed `finish`.
     /// The tape is left `recording` (recoverable with `resume`).
     #[error("tape {id}: all {frames} frames were stored, but finishing the tape failed: {error}")]
@@ -65,6 +87,7 @@ impl RecordError {
     pub fn tape_id(&self) -> &str {
         match self {
             RecordError::NotStored { id, .. }
+            | RecordError::Spooled { id, .. }
             | RecordError::Finish { id, .. }
             | RecordError::Abort { id, .. }
             | RecordError::Task { id, .. } => id,

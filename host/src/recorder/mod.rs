@@ -12,7 +12,9 @@
 //! - [`proxy::run_proxy`] runs an MCP server over stdio, forwarding and
 //!   recording every line both ways.
 
+mod backoff;
 mod batcher;
+mod breaker;
 pub mod digest;
 mod error;
 mod line;
@@ -20,6 +22,7 @@ mod meta;
 pub mod proxy;
 mod recording;
 
+pub use breaker::{BreakerState, CircuitBreaker};
 pub use digest::{DigestChain, DigestMismatch};
 pub use error::RecordError;
 pub use meta::TapeMeta;
@@ -27,9 +30,11 @@ pub use proxy::{ProxyError, ProxyOutcome, run_proxy};
 pub use recording::{Recording, RecordingOutcome, WriteStats};
 
 use crate::error::ProviderError;
+use crate::spool::{ProviderKey, Spool, SpoolError};
 use crate::store::TapeStore;
 use crate::units::{ByteSize, Millis};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tapedeck_types::TapeHeader;
 
@@ -45,6 +50,17 @@ pub struct RecorderOptions {
     pub batch_bytes: ByteSize,
     /// Longest a recorded frame waits before its batch is sent. Default 20 ms.
     pub flush_interval: Millis,
+    /// The host's spool directory (see [`crate::spool`]); relative to the
+    /// configuration file's directory. Default: [`Spool::default_dir`]; the
+    /// `TAPEDECK_SPOOL_DIR` environment variable overrides both.
+    pub spool_dir: Option<PathBuf>,
+    /// Longest a frame written to the spool waits to be synced to disk: what
+    /// a power loss can cost. Frames are delivered to the provider only once
+    /// synced. Default 20 ms.
+    pub spool_sync: Millis,
+    /// Once a recording ends, how long delivery and `finish` are retried
+    /// before the rest is left to recovery (in the spool). Default 10 s.
+    pub end_timeout: Millis,
 }
 
 impl Default for RecorderOptions {
@@ -53,6 +69,9 @@ impl Default for RecorderOptions {
             batch_frames: 256,
             batch_bytes: ByteSize(1 << 20),
             flush_interval: Millis(20),
+            spool_dir: None,
+            spool_sync: Millis(20),
+            end_timeout: Millis(10_000),
         }
     }
 }
@@ -64,6 +83,8 @@ impl Default for RecorderOptions {
 pub struct Recorder<S: TapeStore + 'static> {
     store: Arc<S>,
     options: RecorderOptions,
+    breaker: Arc<CircuitBreaker>,
+    spool: Option<(Spool, ProviderKey)>,
 }
 
 impl<S: TapeStore + 'static> Clone for Recorder<S> {
@@ -71,14 +92,37 @@ impl<S: TapeStore + 'static> Clone for Recorder<S> {
         Recorder {
             store: self.store.clone(),
             options: self.options.clone(),
+            breaker: self.breaker.clone(),
+            spool: self.spool.clone(),
         }
     }
 }
 
 impl<S: TapeStore + 'static> Recorder<S> {
-    /// A recorder writing to `store`, batching as `options` say.
+    /// A recorder writing to `store`, batching as `options` say, without a
+    /// spool: frames wait for the provider in memory only, so a crash of
+    /// this process loses those not yet stored. See
+    /// [`with_spool`](Recorder::with_spool).
     pub fn new(store: Arc<S>, options: RecorderOptions) -> Self {
-        Recorder { store, options }
+        Recorder {
+            store,
+            options,
+            breaker: Arc::new(CircuitBreaker::default()),
+            spool: None,
+        }
+    }
+
+    /// Spools every frame in `spool` before it is forwarded (see
+    /// [`crate::spool`] for the guarantee); `key` identifies the store's
+    /// storage, so recovery delivers to the same place.
+    pub fn with_spool(mut self, spool: Spool, key: ProviderKey) -> Self {
+        self.spool = Some((spool, key));
+        self
+    }
+
+    /// The circuit breaker shared by this recorder's recordings.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
     }
 
     /// The store tapes are written to.
@@ -92,8 +136,14 @@ impl<S: TapeStore + 'static> Recorder<S> {
     }
 
     /// Creates a tape (id: a new UUIDv7; created now) in state `recording`
-    /// and returns its handle. Fails if the provider refuses `create`.
-    pub async fn start(&self, meta: TapeMeta) -> Result<Recording, ProviderError> {
+    /// and returns its handle.
+    ///
+    /// With a spool, the tape's spool file is created (and synced) first;
+    /// if the provider then fails `create` in a way a retry may fix, the
+    /// recording starts all the same and its task creates the tape later.
+    /// Fails if the spool file cannot be created, or the provider refuses
+    /// `create` for good (or fails it, without a spool).
+    pub async fn start(&self, meta: TapeMeta) -> Result<Recording, StartError> {
         let header = TapeHeader {
             id: uuid::Uuid::now_v7().to_string(),
             session_id: meta.session_id,
@@ -101,13 +151,48 @@ impl<S: TapeStore + 'static> Recorder<S> {
             tags: meta.tags,
             created_at_us: line::now_us(),
         };
-        let id = header.id.clone();
-        let writer = self.store.create(header).await?;
+        let spool = match &self.spool {
+            Some((spool, key)) => Some(Arc::new(spool.create_file(key, &header)?)),
+            None => None,
+        };
+        let writer = match self.store.create(header.clone()).await {
+            Ok(w) => Some(w),
+            Err(e) if spool.is_some() && !batcher::is_permanent(&e) => {
+                tracing::warn!(
+                    target: "tapedeck::recorder",
+                    tape = %header.id,
+                    "creating the tape failed ({e}); recording into the spool, the tape will be created when the provider recovers"
+                );
+                None
+            }
+            Err(e) => {
+                if let Some(spool) = spool.and_then(|s| Arc::try_unwrap(s).ok()) {
+                    let _ = spool.release();
+                }
+                return Err(StartError::Provider(e));
+            }
+        };
         Ok(Recording::spawn(
-            id,
-            self.store.clone(),
-            writer,
+            batcher::Setup {
+                store: self.store.clone(),
+                header,
+                writer,
+                spool,
+                breaker: self.breaker.clone(),
+            },
             &self.options,
         ))
     }
+}
+
+/// Why a recording could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The provider refused or failed `create`.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The tape's spool file could not be created.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }

@@ -3,14 +3,15 @@
 //!
 //! The MCP stdio transport is newline-delimited JSON-RPC: each message is one
 //! line. The proxy reads raw bytes line by line (`\n`-terminated; a final line
-//! without `\n` counts too) from each side, writes exactly the bytes read to
-//! the other side, records the line without its `\n` (a `\r` before it stays
-//! in the payload), stamped with the time it was read, and flushes. Recording
-//! only queues the frame, so forwarding never waits on storage; recording
-//! before the flush completes keeps causality in the tape: a reaction of the
-//! other side is always recorded after the line it reacts to. Lines that are not JSON are forwarded and
-//! recorded (flagged), never dropped. The server's stderr is not touched: it
-//! is inherited.
+//! without `\n` counts too) from each side, records the line without its
+//! `\n` (a `\r` before it stays in the payload), stamped with the time it
+//! was read, then writes exactly the bytes read to the other side and
+//! flushes. Recording writes the frame to the spool file and queues it, so
+//! forwarding never waits on the provider, a line the other side saw is
+//! always in the spool (a crash cannot lose it), and a reaction of the other
+//! side is always recorded after the line it reacts to. Lines that are not
+//! JSON are forwarded and recorded (flagged), never dropped. The server's
+//! stderr is not touched: it is inherited.
 //!
 //! Ends: when the client closes its side, the server's stdin is closed and the
 //! proxy keeps forwarding the server's output until the server closes its
@@ -26,7 +27,6 @@
 
 use super::line::now_us;
 use super::{RecordError, Recorder, Recording, TapeMeta};
-use crate::error::ProviderError;
 use crate::store::TapeStore;
 use std::ffi::OsString;
 use std::io;
@@ -68,8 +68,8 @@ pub enum ProxyError {
     Start {
         /// The command line.
         command: String,
-        /// What the provider said.
-        error: ProviderError,
+        /// What went wrong.
+        error: super::StartError,
     },
     /// Waiting for the command failed (the tape was finished all the same).
     #[error("cannot wait for `{command}`: {error}")]
@@ -204,20 +204,20 @@ async fn pump(
             }
         }
         let read_at = now_us();
-        let written = if forwarding {
-            Some(to.write_all(&line).await)
-        } else {
-            None
-        };
-        // Recorded once its bytes are handed to the other side and before
-        // the flush completes: nothing the other side sends in reaction can
-        // be recorded before it (both directions run on this task).
-        if line.last() == Some(&b'\n') {
+        // Recorded (written to the spool) before it is forwarded: a line the
+        // other side saw is always in the spool, and nothing the other side
+        // sends in reaction can be recorded before it (both directions run
+        // on this task).
+        let terminated = line.last() == Some(&b'\n');
+        if terminated {
             line.pop();
         }
-        recording.record_at(direction, line, read_at);
-        if let Some(written) = written {
-            let flushed = match written {
+        recording.record_at(direction, line.clone(), read_at);
+        if forwarding {
+            if terminated {
+                line.push(b'\n');
+            }
+            let flushed = match to.write_all(&line).await {
                 Ok(()) => to.flush().await,
                 Err(e) => Err(e),
             };

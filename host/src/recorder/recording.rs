@@ -1,10 +1,12 @@
 //! [`Recording`]: the handle of one tape being recorded.
 
 use super::RecorderOptions;
-use super::batcher::{Batcher, End, Ended, Msg};
+use super::batcher::{Batcher, End, Ended, Msg, Setup};
 use super::error::RecordError;
 use super::line::{is_json, now_us};
+use crate::spool::SpoolFile;
 use crate::store::TapeStore;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use tapedeck_types::{Direction, Frame, TapeInfo, TapeSummary};
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -17,6 +19,9 @@ pub struct WriteStats {
     pub appends: u64,
     /// `append` calls that failed (and were retried or given up).
     pub failed_appends: u64,
+    /// Frames delivered again because the provider lost them after
+    /// acknowledging them (read back from the spool).
+    pub redelivered: u64,
 }
 
 /// A finished recording.
@@ -35,6 +40,8 @@ struct Sequencer {
     next_seq: u64,
     last_ts: u64,
     tx: UnboundedSender<Msg>,
+    /// Where each frame is written before it is queued.
+    spool: Option<Arc<SpoolFile>>,
 }
 
 /// One tape being recorded.
@@ -51,6 +58,7 @@ struct Sequencer {
 /// lock.
 pub struct Recording {
     id: String,
+    spool_path: Option<PathBuf>,
     seq: Mutex<Sequencer>,
     task: JoinHandle<Result<Ended, RecordError>>,
 }
@@ -67,23 +75,30 @@ impl std::fmt::Debug for Recording {
 impl Recording {
     /// Starts the background task for a tape whose writer was just created.
     pub(crate) fn spawn<S: TapeStore + 'static>(
-        id: String,
-        store: Arc<S>,
-        writer: S::Writer,
+        setup: Setup<S>,
         options: &RecorderOptions,
     ) -> Recording {
+        let id = setup.header.id.clone();
+        let spool = setup.spool.clone();
         let (tx, rx) = mpsc::unbounded_channel();
-        let batcher = Batcher::new(store, writer, options);
+        let batcher = Batcher::new(setup, options);
         let task = tokio::spawn(batcher.run(rx));
         Recording {
             id,
+            spool_path: spool.as_ref().map(|s| s.path().to_path_buf()),
             seq: Mutex::new(Sequencer {
                 next_seq: 0,
                 last_ts: 0,
                 tx,
+                spool,
             }),
             task,
         }
+    }
+
+    /// The tape's spool file, if the recorder has a spool.
+    pub fn spool_path(&self) -> Option<&std::path::Path> {
+        self.spool_path.as_deref()
     }
 
     /// The tape's id.
@@ -99,8 +114,11 @@ impl Recording {
             .next_seq
     }
 
-    /// Records one line that crossed the session, stamped now. Never blocks
-    /// on storage: the frame is queued for the background task.
+    /// Records one line that crossed the session, stamped now. Never waits
+    /// for the provider: the frame is written to the spool file (one
+    /// `write`, not synced; see [`crate::spool`]) and queued for the
+    /// background task. Call it *before* forwarding the line, so a frame the
+    /// other side saw is always in the spool.
     ///
     /// `line` is the message without its line terminator, verbatim; a line
     /// that is not valid JSON is recorded all the same, flagged `not_json`.
@@ -122,6 +140,18 @@ impl Recording {
             payload: line,
             not_json,
         };
+        if let Some(spool) = &s.spool
+            && let Err(e) = spool.write_frame(&frame)
+        {
+            // Forwarding goes on; the frame still reaches the provider from
+            // memory, but is no longer protected against a crash.
+            tracing::error!(
+                target: "tapedeck::recorder",
+                tape = %self.id,
+                "spool: {e}; from frame {} on, a crash of tapedeck would lose the frames not yet delivered",
+                frame.seq
+            );
+        }
         // The send fails only if the task is gone (it panicked); `finish`
         // reports that, with the count of frames recorded.
         let _ = s.tx.send(Msg::Frame(frame));
@@ -151,7 +181,7 @@ impl Recording {
     }
 
     async fn end(self, end: End) -> Result<Ended, RecordError> {
-        let Recording { id, seq, task } = self;
+        let Recording { id, seq, task, .. } = self;
         let recorded = {
             let s = seq.into_inner().unwrap_or_else(PoisonError::into_inner);
             let _ = s.tx.send(Msg::End(end));

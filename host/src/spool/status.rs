@@ -1,0 +1,121 @@
+//! [`SpoolStatus`]: what the spool holds, per tape and per provider (for
+//! `tapedeck spool status`).
+
+use super::entry::SpoolEntry;
+use super::{Spool, SpoolError};
+use std::fs::File;
+
+/// Whether a spool file belongs to a live recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryState {
+    /// A running process holds it: it is being recorded (or delivered).
+    Live,
+    /// No process holds it: the recorder is gone, and the next `tapedeck`
+    /// command using its provider (or `tapedeck recover`) delivers it.
+    Waiting,
+}
+
+impl EntryState {
+    /// `live` or `waiting`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Live => "live",
+            EntryState::Waiting => "waiting",
+        }
+    }
+}
+
+/// One spool file.
+#[derive(Debug, Clone)]
+pub struct StatusEntry {
+    /// What the file holds.
+    pub entry: SpoolEntry,
+    /// Whether a process holds it.
+    pub state: EntryState,
+}
+
+/// Every spool file, or why one could not be read.
+#[derive(Debug, Default)]
+pub struct SpoolStatus {
+    /// Readable files, oldest tape first.
+    pub entries: Vec<StatusEntry>,
+    /// Files that could not be read, with why.
+    pub unreadable: Vec<SpoolError>,
+}
+
+impl SpoolStatus {
+    /// Reads every spool file in `spool` (without changing anything).
+    pub fn read(spool: &Spool) -> Result<SpoolStatus, SpoolError> {
+        let mut status = SpoolStatus::default();
+        for path in spool.files()? {
+            let state = match File::open(&path).map(|f| f.try_lock()) {
+                // Gone meanwhile: it was delivered.
+                Err(_) => continue,
+                Ok(Ok(())) => EntryState::Waiting,
+                Ok(Err(_)) => EntryState::Live,
+            };
+            match SpoolEntry::read(&path) {
+                Ok(entry) => status.entries.push(StatusEntry { entry, state }),
+                Err(SpoolError::Io { error, .. })
+                    if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => status.unreadable.push(e),
+            }
+        }
+        status
+            .entries
+            .sort_by(|a, b| a.entry.tape_id().cmp(b.entry.tape_id()));
+        Ok(status)
+    }
+
+    /// Totals per provider: `(provider name, provider key, tapes, frames
+    /// pending, bytes spooled)`, by name.
+    pub fn per_provider(&self) -> Vec<ProviderTotals> {
+        let mut out: Vec<ProviderTotals> = Vec::new();
+        for e in &self.entries {
+            let b = &e.entry.begin;
+            let i = match out
+                .iter()
+                .position(|t| t.provider == b.provider && t.provider_key == b.provider_key)
+            {
+                Some(i) => i,
+                None => {
+                    out.push(ProviderTotals {
+                        provider: b.provider.clone(),
+                        provider_key: b.provider_key.clone(),
+                        ..ProviderTotals::default()
+                    });
+                    out.len() - 1
+                }
+            };
+            let t = &mut out[i];
+            t.tapes += 1;
+            if e.state == EntryState::Live {
+                t.live += 1;
+            }
+            t.frames += e.entry.frames;
+            t.pending += e.entry.pending();
+            t.file_bytes += e.entry.file_bytes;
+        }
+        out.sort_by(|a, b| (&a.provider, &a.provider_key).cmp(&(&b.provider, &b.provider_key)));
+        out
+    }
+}
+
+/// What the spool holds for one provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderTotals {
+    /// The provider's configured name.
+    pub provider: String,
+    /// Its [`ProviderKey`](super::ProviderKey), hex.
+    pub provider_key: String,
+    /// Spool files.
+    pub tapes: u64,
+    /// Of which live.
+    pub live: u64,
+    /// Frames spooled.
+    pub frames: u64,
+    /// Frames not known to be taken by the provider.
+    pub pending: u64,
+    /// Bytes on disk.
+    pub file_bytes: u64,
+}
