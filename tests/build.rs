@@ -27,6 +27,7 @@ const GUESTS: &[(&str, &str)] = &[
         "net-attacker-provider",
         "guest-examples/test-providers/net-attacker",
     ),
+    ("faulty-provider", "guest-examples/test-providers/faulty"),
 ];
 
 /// Test guests written in WebAssembly text: (package name, `.wat` core module).

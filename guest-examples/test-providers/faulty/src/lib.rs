@@ -1,0 +1,532 @@
+//! A storage provider that fails on request, for the host's tests.
+//!
+//! Left alone it is the fs provider: every call goes to
+//! [`fs_store::FsStore`] exactly as in `fs-provider` (whose type conversions
+//! it compiles in, see `convert`), so it passes the conformance suite. Its
+//! configuration adds two layers on top:
+//!
+//! * **faults**: rules that make the Nth call of a function fail in a chosen
+//!   way (an error, a trap, a spin, a hang, a delay, a lost acknowledgement,
+//!   a wrong answer), to test what the host does about each;
+//! * **tamper**: reads of ended tapes that are falsified while staying
+//!   structurally perfect, to prove that only the host's SHA-256 digest
+//!   chain can catch them (and that it does).
+//!
+//! It reports itself as provider `faulty`, with the fs store's capabilities
+//! (`delete`, `search`, `text-search`).
+//!
+//! # Configuration
+//!
+//! The `config` JSON object given to `init`; every key is optional, and an
+//! unknown key or a bad value makes `init` fail with `invalid-input` naming
+//! the key (e.g. `faults[1].call`) and the value:
+//!
+//! ```json
+//! {
+//!   "root": "/tapes",
+//!   "fsync": true,
+//!   "faults": [
+//!     {"call": "append", "fault": "trap", "after": 2, "times": 1},
+//!     {"call": "get", "fault": "error", "kind": "io", "after": 0, "times": 0},
+//!     {"call": "finish", "fault": "slow", "ms": 300}
+//!   ],
+//!   "tamper": {"mode": "alter", "frame": 3}
+//! }
+//! ```
+//!
+//! * `root` (string, default `/tapes`) and `fsync` (bool, default `true`):
+//!   the fs store's settings, as for `fs-provider` (checked by
+//!   [`fs_store::FsConfig::from_json`]). The call counters live in
+//!   `<root>/.faults/`, so `root` must be granted read-write.
+//! * `faults` (array, default empty): fault rules, each an object with:
+//!   * `call` (required): the function it applies to, one of `init`,
+//!     `create`, `resume`, `next-seq`, `append`, `finish`, `abort`, `save`,
+//!     `get`, `read-frames`, `delete`, `list`, `search`, `stats`.
+//!   * `fault` (required): what it does when it fires:
+//!     * `error`: the call returns `storage-error` of `kind`, with the message
+//!       `injected fault: <call> #<n> (faults[<i>])` (`n` = which call of that
+//!       function, from 1; `i` = the rule's index).
+//!     * `trap`: the call panics with `injected trap: <call> #<n> (faults[<i>])`.
+//!     * `spin`: the call loops forever without calling the host (the host's
+//!       CPU budget must stop it).
+//!     * `hang`: the call sleeps forever in WASI (`std::thread::sleep`; the
+//!       host's wall-clock timeout must stop it).
+//!     * `slow`: the call sleeps `ms` milliseconds, then behaves correctly.
+//!     * `ack-then-lose`: `append` returns the `next-seq` the batch would have
+//!       given (the highest `seq` in it plus one, or the current `next-seq`)
+//!       and stores nothing; `finish` returns a `tape-info` claiming the end
+//!       state for the reason given, with the summary's counts, end time and
+//!       digest, and does not finish (the tape stays `recording`). On any
+//!       other call it acts as `error`.
+//!     * `garbage`: a well-typed wrong answer. `append` stores the batch
+//!       (correctly) but returns `next-seq` `u64::MAX / 2`; `next-seq`
+//!       returns `u64::MAX / 2`; `get` returns the tape (or an invented one)
+//!       under the id `<id>-garbage` with absurd counts; `read-frames`
+//!       returns the real page with every `seq` shifted by 1 000 000 (or,
+//!       when there are none, one invented frame out of sequence); `list` and
+//!       `search` return the real page padded to `limit + 1` tapes with
+//!       invented ones that fail every condition the filter sets; `stats`
+//!       returns more recording tapes than tapes and totals of `u64::MAX`.
+//!       On `init`, `create`, `resume`, `save`, `finish`, `abort` and
+//!       `delete` it acts as `error`.
+//!   * `kind` (default `io`; only with `error`, `ack-then-lose`, `garbage`):
+//!     the `storage-error` case when the rule acts as `error`: `io`,
+//!     `internal`, `quota-exceeded`, `not-found`, `invalid-input`,
+//!     `already-exists` or `unsupported`.
+//!   * `ms` (required with `slow`, refused otherwise): the delay.
+//!   * `after` (default 0): how many calls of `call` pass untouched first.
+//!   * `times` (default 1; 0 = forever): how many calls it then fires on.
+//!     So a rule fires on calls `after + 1 ..= after + times`.
+//!
+//!   `next-seq` has no error result, so `error` and `ack-then-lose` are
+//!   refused for it. Every rule for a function counts every call of it
+//!   (including `init`: a faulting `init` is an instance that cannot start).
+//!   When several rules fire on one call, the `slow` ones sleep in turn and
+//!   the first other one, in config order, decides the outcome.
+//! * `tamper` (object, default none): falsifies reads of tapes that are not
+//!   `recording` (so recording and finishing work normally); `frame` (default
+//!   0) is a sequence number of the stored tape, and a tape too short for it
+//!   is left alone. Writes (`finish`, `save`) return the true `tape-info`.
+//!   * `mode` (required): one of
+//!     * `alter`: one byte of frame `frame`'s payload changes (the case of an
+//!       ASCII letter when there is one, so JSON most likely stays JSON; an
+//!       empty payload becomes one space, and the byte count says so);
+//!     * `drop`: frame `frame` is left out and the later frames renumbered;
+//!       `get`, `list` and `search` report one frame and its bytes fewer;
+//!     * `reorder`: frames `frame` and `frame + 1` swap payloads, directions,
+//!       timestamps (and `not-json` flags); sequence numbers stay;
+//!     * `add`: a JSON-RPC notification (`notifications/message`, server to
+//!       client, with frame `frame`'s timestamp) is inserted after frame
+//!       `frame` and the later frames renumbered; counts include it;
+//!     * `digest`: frames are untouched, but `get`, `list` and `search`
+//!       report the digest with its last hex digit changed.
+//!   * `frame` (default 0): which frame (ignored by `digest`).
+//!
+//!   Every tampered tape is self-consistent: sequence numbers run from 0
+//!   without gaps, `get`'s counts match what `read-frames` returns, and any
+//!   paging (`from-seq`, `max-frames`, `max-bytes`) reads the same sequence.
+//!   `stats` is not tampered with.
+//!
+//! # Call counters
+//!
+//! The host discards an instance after a trap or a timeout, and the next
+//! instance runs `init` again, so calls are counted in files under
+//! `<root>/.faults/` (where fs-store never looks; see `counters.rs`), and a
+//! call is counted *before* its fault fires: a trapping call does not trap
+//! again in the next instance unless its rule says so. Counters are per rule
+//! index and outlive the provider: use a fresh root (or remove `.faults`)
+//! for every test.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+mod config;
+mod counters;
+mod garbage;
+mod tamper;
+
+// The fs provider's conversions between the generated types and
+// `tapedeck-types`, compiled here against this crate's bindings of the
+// same world (fs-provider is a cdylib, so it cannot be a dependency).
+#[path = "../../../fs-provider/src/convert.rs"]
+mod convert;
+
+wit_bindgen::generate!({ path: "../../../wit", world: "provider" });
+
+use config::{Call, Config, Fault, Rule, Tamper};
+use counters::Counters;
+use exports::tapedeck::storage::tape_storage::{
+    EndReason, Frame, Guest, GuestTapeWriter, ProviderInfo, SearchQuery, StorageError,
+    StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
+};
+use fs_store::{FsStore, FsWriter};
+use tapedeck::storage::log::{Level, emit};
+use tapedeck_types as tt;
+
+/// What `init` set up.
+struct State {
+    store: FsStore,
+    faults: Vec<Rule>,
+    tamper: Option<Tamper>,
+    counters: Counters,
+}
+
+thread_local! {
+    /// Set by a successful `init` (a component instance is single-threaded).
+    static STATE: RefCell<Option<Rc<State>>> = const { RefCell::new(None) };
+}
+
+fn state() -> Result<Rc<State>, StorageError> {
+    STATE.with_borrow(|s| s.clone()).ok_or_else(|| {
+        StorageError::Internal("the faulty provider was called before a successful init".into())
+    })
+}
+
+/// Converts a `tapedeck-types` result to its component-model form.
+fn wit<T, U: From<T>>(r: Result<T, tt::StorageError>) -> Result<U, StorageError> {
+    r.map(U::from).map_err(StorageError::from)
+}
+
+/// A fired rule whose effect depends on the call.
+enum Injected {
+    /// `ack-then-lose`, with the error to return where it acts as `error`.
+    AckThenLose(tt::StorageError),
+    /// `garbage`, with the error to return where it acts as `error`.
+    Garbage(tt::StorageError),
+}
+
+impl Injected {
+    /// The outcome where the call has no special behaviour for the fault.
+    fn error(self) -> StorageError {
+        match self {
+            Injected::AckThenLose(e) | Injected::Garbage(e) => e.into(),
+        }
+    }
+}
+
+/// Loops forever without calling the host.
+fn spin() -> ! {
+    let mut x: u64 = 0;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+/// Blocks forever in a WASI sleep.
+fn hang() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Counts this call for every rule on `call` and carries out the rules that
+/// fire: `error` returns the error, `trap` / `spin` / `hang` never return,
+/// `slow` sleeps; `ack-then-lose` and `garbage` are left to the caller.
+fn inject(
+    faults: &[Rule],
+    counters: &Counters,
+    call: Call,
+) -> Result<Option<Injected>, StorageError> {
+    let mut fired = Vec::new();
+    for (i, rule) in faults.iter().enumerate() {
+        if rule.call != call {
+            continue;
+        }
+        let n = counters.take(i, |n| rule.spent_after(n)).map_err(|e| {
+            StorageError::Io(format!(
+                "faulty provider: cannot count {} calls in {}: {e}",
+                call.as_str(),
+                counters.dir().display()
+            ))
+        })?;
+        if let Some(n) = n
+            && rule.fires_on(n)
+        {
+            fired.push((i, n));
+        }
+    }
+    for (i, n) in fired {
+        let rule = &faults[i];
+        let label = format!("{} #{n} (faults[{i}])", call.as_str());
+        emit(
+            Level::Warn,
+            &format!(
+                "faulty provider: injecting {} on {label}",
+                rule.fault.as_str()
+            ),
+        );
+        let error = || tt::StorageError::new(rule.kind, format!("injected fault: {label}"));
+        match rule.fault {
+            Fault::Slow(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            Fault::Error => return Err(error().into()),
+            Fault::Trap => panic!("injected trap: {label}"),
+            Fault::Spin => spin(),
+            Fault::Hang => hang(),
+            Fault::AckThenLose => return Ok(Some(Injected::AckThenLose(error()))),
+            Fault::Garbage => return Ok(Some(Injected::Garbage(error()))),
+        }
+    }
+    Ok(None)
+}
+
+/// The state, after the faults for `call` (the caller handles
+/// `ack-then-lose` and `garbage`).
+fn enter(call: Call) -> Result<(Rc<State>, Option<Injected>), StorageError> {
+    let s = state()?;
+    let injected = inject(&s.faults, &s.counters, call)?;
+    Ok((s, injected))
+}
+
+/// The state, after the faults for a `call` on which every fault that
+/// returns acts as `error`.
+fn enter_plain(call: Call) -> Result<Rc<State>, StorageError> {
+    match enter(call)? {
+        (_, Some(injected)) => Err(injected.error()),
+        (s, None) => Ok(s),
+    }
+}
+
+impl State {
+    /// `info` as reported under the `tamper` setting.
+    fn tampered(&self, info: tt::TapeInfo) -> Result<tt::TapeInfo, tt::StorageError> {
+        let Some(t) = self.tamper else {
+            return Ok(info);
+        };
+        if info.state == tt::TapeState::Recording {
+            return Ok(info);
+        }
+        let frame = if t.needs_frame(&info) {
+            self.store
+                .read_frames(&info.header.id, t.frame, 1, u64::MAX)?
+                .into_iter()
+                .next()
+        } else {
+            None
+        };
+        Ok(t.info(info, frame.as_ref()))
+    }
+
+    /// A page as reported under the `tamper` setting.
+    fn tampered_page(&self, page: tt::TapePage) -> Result<tt::TapePage, tt::StorageError> {
+        Ok(tt::TapePage {
+            tapes: page
+                .tapes
+                .into_iter()
+                .map(|t| self.tampered(t))
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// `read-frames` under the `tamper` setting.
+    fn read_frames(
+        &self,
+        id: &str,
+        from_seq: u64,
+        max_frames: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<tt::Frame>, tt::StorageError> {
+        if let Some(t) = self.tamper
+            && max_frames > 0
+            && self.store.get(id)?.state != tt::TapeState::Recording
+        {
+            return t.read(from_seq, max_frames, max_bytes, |from, n, bytes| {
+                self.store.read_frames(id, from, n, bytes)
+            });
+        }
+        self.store.read_frames(id, from_seq, max_frames, max_bytes)
+    }
+}
+
+/// The exported `tape-storage` interface.
+// Only exported in the wasm build (see fs-provider: symbol names like
+// `tapedeck:storage/tape-storage@0.1.0#get` do not link as a native cdylib).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct FaultyProvider;
+
+impl Guest for FaultyProvider {
+    type TapeWriter = Writer;
+
+    fn init(config: String) -> Result<ProviderInfo, StorageError> {
+        let config = Config::from_json(&config)?;
+        let counters = Counters::new(&config.fs.root);
+        if let Some(injected) = inject(&config.faults, &counters, Call::Init)? {
+            return Err(injected.error());
+        }
+        let root = config.fs.root.display().to_string();
+        let store = FsStore::open(config.fs)?;
+        emit(
+            Level::Debug,
+            &format!(
+                "faulty provider: fs store opened at {root}, {} fault rule(s), tamper {:?}",
+                config.faults.len(),
+                config.tamper
+            ),
+        );
+        let state = State {
+            store,
+            faults: config.faults,
+            tamper: config.tamper,
+            counters,
+        };
+        STATE.with_borrow_mut(|s| *s = Some(Rc::new(state)));
+        Ok(ProviderInfo {
+            name: "faulty".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            capabilities: FsStore::capabilities().into(),
+        })
+    }
+
+    fn create(header: TapeHeader) -> Result<TapeWriter, StorageError> {
+        let writer = enter_plain(Call::Create)?.store.create(header.into())?;
+        Ok(TapeWriter::new(Writer::new(writer)))
+    }
+
+    fn resume(id: String) -> Result<TapeWriter, StorageError> {
+        let writer = enter_plain(Call::Resume)?.store.resume(&id)?;
+        Ok(TapeWriter::new(Writer::new(writer)))
+    }
+
+    fn save(
+        header: TapeHeader,
+        frames: Vec<Frame>,
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> Result<TapeInfo, StorageError> {
+        let s = enter_plain(Call::Save)?;
+        let frames: Vec<tt::Frame> = frames.into_iter().map(Into::into).collect();
+        wit(s
+            .store
+            .save(header.into(), &frames, &summary.into(), reason.into()))
+    }
+
+    fn get(id: String) -> Result<TapeInfo, StorageError> {
+        match enter(Call::Get)? {
+            (s, None) => wit(s.store.get(&id).and_then(|info| s.tampered(info))),
+            (s, Some(Injected::Garbage(_))) => Ok(garbage::info(&id, s.store.get(&id).ok()).into()),
+            (_, Some(injected)) => Err(injected.error()),
+        }
+    }
+
+    fn read_frames(
+        id: String,
+        from_seq: u64,
+        max_frames: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<Frame>, StorageError> {
+        let frames = match enter(Call::ReadFrames)? {
+            (s, None) => s.read_frames(&id, from_seq, max_frames, max_bytes)?,
+            (s, Some(Injected::Garbage(_))) => {
+                let real = s
+                    .store
+                    .read_frames(&id, from_seq, max_frames.max(1), max_bytes)
+                    .unwrap_or_default();
+                garbage::frames(from_seq, real)
+            }
+            (_, Some(injected)) => return Err(injected.error()),
+        };
+        Ok(frames.into_iter().map(Into::into).collect())
+    }
+
+    fn delete(id: String) -> Result<(), StorageError> {
+        Ok(enter_plain(Call::Delete)?.store.delete(&id)?)
+    }
+
+    fn list(
+        filter: TapeFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<TapePage, StorageError> {
+        let filter: tt::TapeFilter = filter.into();
+        match enter(Call::List)? {
+            (s, None) => wit(s
+                .store
+                .list(&filter, cursor.as_deref(), limit)
+                .and_then(|p| s.tampered_page(p))),
+            (s, Some(Injected::Garbage(_))) => {
+                let real = s.store.list(&filter, cursor.as_deref(), limit);
+                Ok(garbage::page(real.unwrap_or_default(), &filter, limit).into())
+            }
+            (_, Some(injected)) => Err(injected.error()),
+        }
+    }
+
+    fn search(
+        query: SearchQuery,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<TapePage, StorageError> {
+        let query: tt::SearchQuery = query.into();
+        match enter(Call::Search)? {
+            (s, None) => wit(s
+                .store
+                .search(&query, cursor.as_deref(), limit)
+                .and_then(|p| s.tampered_page(p))),
+            (s, Some(Injected::Garbage(_))) => {
+                let real = s.store.search(&query, cursor.as_deref(), limit);
+                Ok(garbage::page(real.unwrap_or_default(), &query.filter, limit).into())
+            }
+            (_, Some(injected)) => Err(injected.error()),
+        }
+    }
+
+    fn stats() -> Result<StorageStats, StorageError> {
+        match enter(Call::Stats)? {
+            (s, None) => wit(s.store.stats()),
+            (_, Some(Injected::Garbage(_))) => Ok(garbage::stats().into()),
+            (_, Some(injected)) => Err(injected.error()),
+        }
+    }
+}
+
+/// The `tape-writer` resource: an [`FsWriter`] behind a `RefCell`, since
+/// resource methods take `&self`.
+struct Writer {
+    inner: RefCell<FsWriter>,
+}
+
+impl Writer {
+    fn new(writer: FsWriter) -> Self {
+        Writer {
+            inner: RefCell::new(writer),
+        }
+    }
+}
+
+impl GuestTapeWriter for Writer {
+    fn next_seq(&self) -> u64 {
+        // `next-seq` cannot report an error: `error` and `ack-then-lose` are
+        // refused for it by the config, so only a failure to count is left.
+        match enter(Call::NextSeq) {
+            Ok((_, Some(Injected::Garbage(_)))) => garbage::SEQ,
+            Ok(_) => self.inner.borrow().next_seq(),
+            Err(e) => panic!("faulty provider: next-seq: {e:?}"),
+        }
+    }
+
+    fn append(&self, frames: Vec<Frame>) -> Result<u64, StorageError> {
+        let (_, injected) = enter(Call::Append)?;
+        let frames: Vec<tt::Frame> = frames.into_iter().map(Into::into).collect();
+        match injected {
+            None => Ok(self.inner.borrow_mut().append(&frames)?),
+            Some(Injected::AckThenLose(_)) => {
+                let next = self.inner.borrow().next_seq();
+                Ok(frames
+                    .last()
+                    .map_or(next, |f| next.max(f.seq.saturating_add(1))))
+            }
+            Some(Injected::Garbage(_)) => {
+                self.inner.borrow_mut().append(&frames)?;
+                Ok(garbage::SEQ)
+            }
+        }
+    }
+
+    fn finish(&self, summary: TapeSummary, reason: EndReason) -> Result<TapeInfo, StorageError> {
+        let (s, injected) = enter(Call::Finish)?;
+        let summary: tt::TapeSummary = summary.into();
+        let reason: tt::EndReason = reason.into();
+        match injected {
+            None => wit(self.inner.borrow_mut().finish(&summary, reason)),
+            Some(Injected::AckThenLose(_)) => {
+                let mut info = s.store.get(self.inner.borrow().id())?;
+                info.state = reason.end_state();
+                info.frame_count = summary.frame_count;
+                info.byte_count = summary.byte_count;
+                info.ended_at_us = Some(summary.ended_at_us);
+                info.digest = summary.digest;
+                Ok(info.into())
+            }
+            Some(injected) => Err(injected.error()),
+        }
+    }
+
+    fn abort(&self, reason: String) -> Result<(), StorageError> {
+        enter_plain(Call::Abort)?;
+        Ok(self.inner.borrow_mut().abort(&reason)?)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+export!(FaultyProvider);
