@@ -7,6 +7,7 @@ pub mod config;
 pub mod conformance;
 pub mod embedded;
 pub mod error;
+pub mod integrity;
 pub mod jsonl;
 pub mod recorder;
 pub mod signing;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tapedeck::jsonl::JsonlWriter;
+use tapedeck::recorder::DigestChain;
 use tapedeck::types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
@@ -144,16 +145,20 @@ impl Tape {
             frame_count: self.frames.len() as u64,
             byte_count: self.frames.iter().map(|f| f.payload.len() as u64).sum(),
             ended_at_us: self.header.created_at_us + HOUR / 2,
-            digest: Some(format!("digest-of-{}", self.header.id)),
+            digest: Some(DigestChain::over(&self.frames).hex()),
         }
     }
 
     fn jsonl(&self) -> Vec<u8> {
+        self.jsonl_with(&self.summary())
+    }
+
+    fn jsonl_with(&self, summary: &TapeSummary) -> Vec<u8> {
         let mut w = JsonlWriter::new(Vec::new(), &self.header).unwrap();
         for f in &self.frames {
             w.frame(f).unwrap();
         }
-        w.finish(self.state, &self.summary()).unwrap()
+        w.finish(self.state, summary).unwrap()
     }
 }
 
@@ -161,6 +166,17 @@ const INIT: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 const CALL: &[u8] =
     br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"weather"}}"#;
 const RESULT: &[u8] = br#"{"jsonrpc":"2.0","id":2,"result":{"content":"sunny"}}"#;
+
+/// The oldest tape of [`populated`].
+fn tape_a() -> Tape {
+    Tape::new(
+        "a",
+        "s1",
+        &[("env", "ci")],
+        T0,
+        &[INIT, b"plain text", b"\xff\xfe binary"],
+    )
+}
 
 /// Three tapes an hour apart: `a` (oldest), `b`, `c` (newest), imported
 /// with one command.
@@ -175,13 +191,7 @@ fn populated() -> Dir {
     );
     c.state = TapeState::Aborted;
     let tapes = [
-        Tape::new(
-            "a",
-            "s1",
-            &[("env", "ci")],
-            T0,
-            &[INIT, b"plain text", b"\xff\xfe binary"],
-        ),
+        tape_a(),
         Tape::new(
             "b",
             "s1",
@@ -275,16 +285,21 @@ fn list_json_on_an_empty_and_a_populated_store() {
 fn show_prints_header_totals_digest_and_frames() {
     let dir = populated();
     let out = dir.ok(&["show", "a"]);
+    let digest = tape_a().summary().digest.unwrap();
     for want in [
-        "tape     a",
-        "session  s1",
-        "state    finished",
-        "frames   3",
-        "digest   digest-of-a",
+        "tape      a\n",
+        "session   s1\n",
+        "state     finished\n",
+        "frames    3\n",
+        &format!("digest    {digest}\n"),
         "2026-11-24 10:00:00 UTC",
     ] {
         assert!(out.contains(want), "{want:?} in\n{out}");
     }
+    assert!(
+        out.ends_with("\nintegrity verified (sha256 chain over 3 frames)\n"),
+        "{out}"
+    );
     let out = dir.ok(&["show", "a", "--frames"]);
     assert!(
         out.contains(r#"→  {"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
@@ -292,10 +307,22 @@ fn show_prints_header_totals_digest_and_frames() {
     );
     assert!(out.contains("←  [not json] plain text"), "{out}");
     assert!(out.contains("→  [not json] <9 bytes binary>"), "{out}");
+    assert!(
+        out.ends_with(" <9 bytes binary>\n\nintegrity verified (sha256 chain over 3 frames)\n"),
+        "{out}"
+    );
 
     let v = dir.json(&["show", "a", "--json", "--frames"]);
     assert_eq!(v["id"], "a");
-    assert_eq!(v["digest"], "digest-of-a");
+    assert_eq!(v["digest"], digest.as_str());
+    assert_eq!(
+        v["integrity"],
+        serde_json::json!({
+            "verified": true,
+            "status": "verified",
+            "detail": "verified (sha256 chain over 3 frames)",
+        })
+    );
     let frames = v["frame_list"].as_array().unwrap();
     assert_eq!(frames.len(), 3);
     assert_eq!(frames[0]["msg"]["method"], "initialize");
@@ -501,6 +528,203 @@ fn a_recording_tape_cannot_be_exported() {
     assert_eq!(live[0]["ended"], Value::Null);
     let err = dir.fails(&["export", "live"], 1);
     assert!(err.contains("still recording"), "{err}");
+    // It can be shown, but not verified yet.
+    let out = dir.ok(&["show", "live", "--frames"]);
+    assert!(
+        out.ends_with("\nintegrity not verified: still recording\n"),
+        "{out}"
+    );
+    let v = dir.json(&["show", "live", "--json"]);
+    assert_eq!(v["integrity"]["verified"], false);
+    assert_eq!(v["integrity"]["status"], "still-recording");
+}
+
+#[test]
+fn show_and_export_verify_imported_tapes() {
+    let dir = Dir::new();
+    // With the digest the recorder writes, and without one (import
+    // computes it).
+    let with = Tape::new("with", "s", &[], T0, &[INIT, CALL, RESULT]);
+    let without = Tape::new("without", "s", &[], T0, &[INIT, CALL]);
+    dir.write("with.jsonl", &with.jsonl());
+    dir.write(
+        "without.jsonl",
+        &without.jsonl_with(&TapeSummary {
+            digest: None,
+            ..without.summary()
+        }),
+    );
+    dir.ok(&["import", "with.jsonl", "without.jsonl"]);
+    for (id, frames) in [("with", 3), ("without", 2)] {
+        let out = dir.ok(&["show", id]);
+        let want = format!("\nintegrity verified (sha256 chain over {frames} frames)\n");
+        assert!(out.ends_with(&want), "{out}");
+    }
+    let shown = dir.json(&["show", "without", "--json"]);
+    assert_eq!(shown["digest"], DigestChain::over(&without.frames).hex());
+
+    // --no-verify: shown and exported as stored, and said to be unchecked.
+    let out = dir.ok(&["show", "with", "--frames", "--no-verify"]);
+    assert!(
+        out.ends_with("\n\nintegrity not verified: check skipped\n"),
+        "{out}"
+    );
+    let shown = dir.json(&["show", "with", "--json", "--no-verify"]);
+    assert_eq!(shown["integrity"]["status"], "skipped");
+    assert_eq!(shown["integrity"]["verified"], false);
+    assert_eq!(
+        dir.ok(&["export", "with", "--no-verify"]).as_bytes(),
+        &with.jsonl()[..]
+    );
+
+    // export -o reports the verification.
+    let v = dir.json(&["export", "with", "-o", "with-out.jsonl", "--json"]);
+    assert_eq!(v["integrity"]["verified"], true, "{v}");
+    assert_eq!(v["frames"], 3);
+    let out = dir.run_env(&["export", "with", "-o", "with-out.jsonl"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success()
+            && stderr
+                .trim_end()
+                .ends_with("to with-out.jsonl: verified (sha256 chain over 3 frames)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_tape_that_fails_verification_is_reported_and_not_exported() {
+    use tapedeck::store::TapeStore;
+    let dir = Dir::new();
+    // Stored (through the library) with the digest of other frames, as if
+    // the frames had changed since the tape was finished.
+    let t = Tape::new("bad", "s", &[], T0, &[INIT, CALL, RESULT]);
+    let wrong = DigestChain::over(&t.frames[..2]).hex();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cache = tapedeck::sandbox::cache::ComponentCache::at(cache_dir());
+        let sandbox = tapedeck::sandbox::Sandbox::with_cache(Some(cache)).unwrap();
+        let spec = tapedeck::embedded::fs_provider_spec(dir.path().join("tapes"));
+        let store = tapedeck::sandbox::WasmProvider::start(&sandbox, &spec, dir.path())
+            .await
+            .unwrap();
+        let summary = TapeSummary {
+            digest: Some(wrong.clone()),
+            ..t.summary()
+        };
+        store
+            .save(
+                t.header.clone(),
+                &t.frames,
+                summary,
+                tapedeck::types::EndReason::Completed,
+            )
+            .await
+            .unwrap();
+    });
+    let computed = DigestChain::over(&t.frames).hex();
+    let want = format!(
+        "error: tape bad: integrity check failed: the frames provider fs returned do not match \
+         the digest recorded when the tape was finished (expected {wrong}, computed {computed} \
+         over 3 frames): a frame was altered, reordered, added or removed"
+    );
+
+    // show: the frames printed stay printed, the error goes to stderr.
+    let out = dir.run_env(&["show", "bad", "--frames"], &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(stdout.contains(r#"{"content":"sunny"}"#), "{stdout}");
+    assert!(!stdout.contains("integrity"), "{stdout}");
+    // --json: the document is complete and says what failed.
+    let out = dir.run_env(&["show", "bad", "--json", "--frames"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["frame_list"].as_array().unwrap().len(), 3);
+    assert_eq!(v["integrity"]["verified"], false);
+    assert_eq!(v["integrity"]["status"], "failed");
+    assert_eq!(
+        v["integrity"]["detail"].as_str(),
+        want.strip_prefix("error: ")
+    );
+
+    // export -o: no file; to stdout: no end line, and the error.
+    let err = dir.fails(&["export", "bad", "-o", "bad.jsonl"], 1);
+    assert!(err.contains(&want), "{err}");
+    assert!(!dir.path().join("bad.jsonl").exists());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with(".tapedeck-export-")),
+        "{names:?}"
+    );
+    let out = dir.run_env(&["export", "bad"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&want));
+    let partial = String::from_utf8(out.stdout).unwrap();
+    assert!(!partial.contains(r#""type":"end""#), "{partial}");
+
+    // --no-verify rescues the frames; the export keeps the recorded digest,
+    // so importing it is refused in turn.
+    dir.ok(&["export", "bad", "--no-verify", "-o", "rescued.jsonl"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("rescued.jsonl")).unwrap(),
+        t.jsonl_with(&TapeSummary {
+            digest: Some(wrong),
+            ..t.summary()
+        })
+    );
+    let err = dir.fails(&["import", "--new-id", "rescued.jsonl"], 1);
+    assert!(err.contains("do not match the digest"), "{err}");
+    assert!(
+        dir.ok(&["show", "bad", "--no-verify"])
+            .ends_with("integrity not verified: check skipped\n")
+    );
+}
+
+#[test]
+fn import_refuses_frames_that_do_not_match_their_digest() {
+    let dir = Dir::new();
+    // A payload altered to one of the same length: the totals still agree.
+    let t = Tape::new("t", "s", &[], T0, &[INIT, CALL, RESULT]);
+    let altered = String::from_utf8(t.jsonl())
+        .unwrap()
+        .replace("sunny", "rainy");
+    dir.write("altered.jsonl", altered.as_bytes());
+    let err = dir.fails(&["import", "altered.jsonl"], 1);
+    assert!(
+        err.contains(
+            "error: cannot import altered.jsonl: its frames do not match the digest of its end line (expected "
+        ) && err.contains(" over 3 frames): a frame was altered, reordered, added or removed"),
+        "{err}"
+    );
+
+    // A tape large enough to be streamed: refused before it is finished,
+    // and the partial tape deleted.
+    let payloads: Vec<Vec<u8>> = (0..10_001)
+        .map(|i| format!(r#"{{"n":{i:05}}}"#).into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    let big = Tape::new("big", "s", &[], T0, &refs);
+    let altered = String::from_utf8(big.jsonl())
+        .unwrap()
+        .replace(r#"{"n":10000}"#, r#"{"n":99999}"#);
+    dir.write("big.jsonl", altered.as_bytes());
+    let err = dir.fails(&["import", "big.jsonl"], 1);
+    assert!(
+        err.contains("cannot import big.jsonl: its frames do not match the digest")
+            && err.contains("over 10001 frames")
+            && err.contains("the partial tape was deleted"),
+        "{err}"
+    );
+    assert_eq!(dir.json(&["list", "--json"]), serde_json::json!([]));
 }
 
 #[test]

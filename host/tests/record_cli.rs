@@ -479,6 +479,16 @@ fn show_json_export_and_import_hold_the_recorded_session_exactly() {
     assert_eq!(shown["id"], id.as_str());
     assert_eq!(shown["frames"], frames.len() as u64);
     assert_eq!(shown["digest"].as_str(), info.digest.as_deref());
+    // A freshly recorded tape verifies against its digest.
+    assert_eq!(
+        shown["integrity"]["verified"], true,
+        "{}",
+        shown["integrity"]
+    );
+    assert_eq!(
+        shown["integrity"]["detail"],
+        format!("verified (sha256 chain over {} frames)", frames.len())
+    );
     let listed = shown["frame_list"].as_array().unwrap();
     assert_eq!(listed.len(), frames.len());
     for (f, j) in frames.iter().zip(listed) {

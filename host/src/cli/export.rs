@@ -4,13 +4,22 @@
 //! of any size exports in bounded memory. With `-o`, the file appears only
 //! when complete (written to a temporary file in the same directory, then
 //! renamed).
+//!
+//! The frames are verified as they stream (see [`tapedeck::integrity`]):
+//! with `-o`, a tape that fails leaves no file; on stdout, the output stops
+//! without its end line and the error is reported (exit 1). `--no-verify`
+//! exports whatever the provider returns, to rescue a damaged tape: the end
+//! line then has the totals of the frames written, and the digest recorded
+//! with the tape (an import checks it, so a damaged tape cannot pass as
+//! intact).
 
-use super::{Context, output, read_frames, resolve_id, tape_error};
+use super::{Context, output, read_tape, resolve_id, tape_error};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tapedeck::integrity::Verification;
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::sandbox::WasmProvider;
 use tapedeck::store::TapeStore;
@@ -24,6 +33,10 @@ pub struct ExportArgs {
     /// Write to FILE instead of stdout (`-` is stdout).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Do not check the frames against the tape's totals and digest: export
+    /// whatever the provider returns, to rescue data from a damaged tape.
+    #[arg(long)]
+    no_verify: bool,
 }
 
 pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -39,8 +52,9 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
             id
         );
     }
+    let verify = !args.no_verify;
     match args.output.as_deref().filter(|p| *p != Path::new("-")) {
-        None => drop(write(&store, &info, std::io::stdout().lock()).await?),
+        None => drop(write(&store, &info, verify, std::io::stdout().lock()).await?),
         Some(path) => {
             let dir = match path.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
@@ -61,7 +75,8 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
             let tmp = builder
                 .tempfile_in(dir)
                 .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-            let tmp = write(&store, &info, tmp).await?;
+            // Dropped, so removed, if the tape fails verification.
+            let (tmp, summary, verification) = write(&store, &info, verify, tmp).await?;
             tmp.as_file()
                 .sync_all()
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -71,16 +86,17 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
                 output::print_json(&serde_json::json!({
                     "id": info.header.id,
                     "file": path,
-                    "frames": info.frame_count,
-                    "bytes": info.byte_count,
+                    "frames": summary.frame_count,
+                    "bytes": summary.byte_count,
                     "state": info.state.as_str(),
+                    "integrity": output::integrity_json(Ok(&verification)),
                 }))?;
             } else {
                 eprintln!(
-                    "exported tape {} ({} frames, {}, {}) to {}",
+                    "exported tape {} ({} frames, {}, {}) to {}: {verification}",
                     info.header.id,
-                    info.frame_count,
-                    output::size(info.byte_count),
+                    summary.frame_count,
+                    output::size(summary.byte_count),
                     info.state.as_str(),
                     path.display()
                 );
@@ -90,35 +106,36 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Streams `info`'s tape into `out` as JSONL and returns `out`.
-async fn write<W: Write>(store: &WasmProvider, info: &TapeInfo, out: W) -> anyhow::Result<W> {
-    let id = &info.header.id;
+/// Streams `info`'s tape into `out` as JSONL, verifying it unless `verify`
+/// is false, and returns `out`, the summary written and the verification.
+/// On an error the end line is not written.
+async fn write<W: Write>(
+    store: &WasmProvider,
+    info: &TapeInfo,
+    verify: bool,
+    out: W,
+) -> anyhow::Result<(W, TapeSummary, Verification)> {
     let mut writer = JsonlWriter::new(std::io::BufWriter::new(out), &info.header)?;
     let mut bytes = 0u64;
-    let frames = read_frames(store, id, Some(info.frame_count), |page| {
-        for f in page {
+    let verification = read_tape(store, info, verify, |page| {
+        for f in &page {
             bytes += f.payload.len() as u64;
             writer.frame(f)?;
         }
         Ok(())
     })
     .await?;
-    if frames != info.frame_count || bytes != info.byte_count {
-        bail!(
-            "provider {} returned {frames} frames ({bytes} bytes) for tape {id:?}, which has {} frames ({} bytes); the export is incomplete",
-            store.name(),
-            info.frame_count,
-            info.byte_count
-        );
-    }
+    // Verified, these are the tape's totals; unverified, those of the
+    // frames written, so that the file is consistent.
     let summary = TapeSummary {
-        frame_count: info.frame_count,
-        byte_count: info.byte_count,
+        frame_count: verification.frames(),
+        byte_count: bytes,
         ended_at_us: info.ended_at_us.unwrap_or(info.header.created_at_us),
         digest: info.digest.clone(),
     };
-    writer
+    let out = writer
         .finish(info.state, &summary)?
         .into_inner()
-        .map_err(|e| anyhow!("cannot write the export: {}", e.error()))
+        .map_err(|e| anyhow!("cannot write the export: {}", e.error()))?;
+    Ok((out, summary, verification))
 }

@@ -6,6 +6,12 @@
 //! line's summary and reason, so memory stays bounded; if the file turns out
 //! to be broken half-way, the partial tape is deleted (or, without the
 //! `delete` capability, left `aborted`).
+//!
+//! The frames are checked against the digest of the end line before the
+//! tape is stored (saved, or finished when streaming; a streamed tape that
+//! fails is cleaned up as above): a file whose frames were altered is
+//! refused. A file whose end line has no digest gets one computed from its
+//! frames, so the stored tape can be verified from then on.
 
 use super::{Context, output};
 use anyhow::{Context as _, anyhow, bail};
@@ -13,10 +19,12 @@ use clap::Args;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tapedeck::integrity::check_digest;
 use tapedeck::jsonl::{JsonlError, JsonlReader};
+use tapedeck::recorder::DigestChain;
 use tapedeck::sandbox::WasmProvider;
 use tapedeck::store::{TapeStore, TapeWriter};
-use tapedeck::types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo};
+use tapedeck::types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeSummary};
 
 /// Largest tape (in frames) stored with one `save`.
 const SAVE_MAX_FRAMES: usize = 10_000;
@@ -41,10 +49,12 @@ pub struct ImportArgs {
     new_id: bool,
 }
 
-/// The JSONL input and its name in messages.
+/// The JSONL input, its name in messages and the digest chain over the
+/// frames read so far.
 struct Input {
     name: String,
     reader: JsonlReader<Box<dyn BufRead>>,
+    chain: DigestChain,
 }
 
 impl Input {
@@ -57,13 +67,47 @@ impl Input {
             (name, Box::new(std::io::BufReader::new(file)))
         };
         let reader = JsonlReader::new(raw).map_err(|e| read_error(&name, 1, e))?;
-        Ok(Input { name, reader })
+        Ok(Input {
+            name,
+            reader,
+            chain: DigestChain::new(),
+        })
     }
 
     fn next(&mut self) -> anyhow::Result<Option<Frame>> {
-        self.reader
+        let frame = self
+            .reader
             .next_frame()
-            .map_err(|e| read_error(&self.name, self.reader.line_number(), e))
+            .map_err(|e| read_error(&self.name, self.reader.line_number(), e))?;
+        if let Some(f) = &frame {
+            self.chain.push(f);
+        }
+        Ok(frame)
+    }
+
+    /// Once every frame is read: the reason the tape ended and its summary,
+    /// whose digest the frames read must reproduce; a summary without a
+    /// digest gets the one computed over the frames.
+    fn end(&self) -> anyhow::Result<(EndReason, TapeSummary)> {
+        let end = self.reader.end().expect("read to the end");
+        let reason = EndReason::for_state(end.state)
+            .ok_or_else(|| anyhow!("a tape cannot be imported in state {}", end.state.as_str()))?;
+        let mut summary = end.summary.clone();
+        match &summary.digest {
+            Some(digest) => check_digest(&self.chain, digest).map_err(|m| {
+                anyhow!(
+                    "cannot import {}: its frames do not match the digest of its end line \
+                     (expected {}, computed {} over {} frames): a frame was altered, \
+                     reordered, added or removed",
+                    self.name,
+                    m.expected,
+                    m.computed,
+                    m.frames
+                )
+            })?,
+            None => summary.digest = Some(self.chain.hex()),
+        }
+        Ok((reason, summary))
     }
 }
 
@@ -103,12 +147,15 @@ async fn import(
     // starting the provider: a broken file is reported at once).
     let mut frames = Vec::new();
     let mut bytes = 0u64;
-    let mut small = true;
-    while let Some(f) = input.next()? {
+    let mut small = None;
+    loop {
+        let Some(f) = input.next()? else {
+            small = Some(input.end()?);
+            break;
+        };
         bytes += f.payload.len() as u64;
         frames.push(f);
         if frames.len() > SAVE_MAX_FRAMES || bytes > SAVE_MAX_BYTES {
-            small = false;
             break;
         }
     }
@@ -128,11 +175,9 @@ async fn import(
         Err(e) => return Err(e.into()),
     }
 
-    let info = if small {
-        let end = input.reader.end().expect("read to the end").clone();
-        let reason = end_reason(&end.state)?;
+    let info = if let Some((reason, summary)) = small {
         store
-            .save(header.clone(), &frames, end.summary, reason)
+            .save(header.clone(), &frames, summary, reason)
             .await
             .map_err(|e| match e.storage_kind() {
                 Some(ErrorKind::AlreadyExists) => exists(store, &header.id),
@@ -151,11 +196,6 @@ async fn import(
             )?
     };
     report(ctx, store, &info, &source_id)
-}
-
-fn end_reason(state: &tapedeck::types::TapeState) -> anyhow::Result<EndReason> {
-    EndReason::for_state(*state)
-        .ok_or_else(|| anyhow!("a tape cannot be imported in state {}", state.as_str()))
 }
 
 /// Streams a large tape: `create`, `append` in batches, `finish`. Cleans up
@@ -192,11 +232,10 @@ async fn stream(
                 break;
             }
         }
-        let end = input.reader.end().expect("read to the end").clone();
         // `finish` with reason `aborted` ends the tape as `abort` would, but
         // keeps the summary's end time and digest.
-        let reason = end_reason(&end.state)?;
-        Ok::<_, anyhow::Error>(writer.finish(end.summary, reason).await?)
+        let (reason, summary) = input.end()?;
+        Ok::<_, anyhow::Error>(writer.finish(summary, reason).await?)
     }
     .await;
     let Err(e) = result else { return result };

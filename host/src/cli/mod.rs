@@ -26,16 +26,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
+use tapedeck::integrity::{ReadError, TapeReader, Verification};
 use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
 use tapedeck::spool::{ENV_SPOOL_DIR, ProviderKey, Spool};
 use tapedeck::store::TapeStore;
-use tapedeck::types::{ErrorKind, Frame, TapeFilter, validate_tape_id};
-
-/// Most frames asked for in one `read-frames` call.
-const PAGE_FRAMES: u32 = 1000;
-/// Most payload bytes asked for in one `read-frames` call (the provider may
-/// exceed it by one frame).
-const PAGE_BYTES: u64 = 4 << 20;
+use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
 
 const AFTER_HELP: &str = "\
 Configuration: --config FILE, else ./tapedeck.toml if it exists, else the embedded
@@ -89,13 +84,15 @@ enum Command {
     Record(record::RecordArgs),
     /// List tapes, newest first.
     List(list::ListArgs),
-    /// Show one tape: header, state, totals, digest; --frames for its frames.
+    /// Show one tape: header, state, totals, digest, whether its frames
+    /// verify against the digest; --frames for its frames.
     Show(show::ShowArgs),
     /// Find tapes by session, tag, time, JSON-RPC method or text.
     Search(search::SearchArgs),
-    /// Write a tape as JSONL (stdout, or a file with -o).
+    /// Write a tape as JSONL (stdout, or a file with -o), verified against
+    /// its digest.
     Export(export::ExportArgs),
-    /// Store a tape from a JSONL export.
+    /// Store a tape from a JSONL export, checked against its digest.
     Import(import::ImportArgs),
     /// Delete a tape (needs a provider with the `delete` capability).
     Delete(delete::DeleteArgs),
@@ -342,28 +339,31 @@ pub fn require_capability(
     ))
 }
 
-/// Reads the frames of tape `id` in pages, from the first, handing each page
-/// to `each`, until the provider has no more or `until` frames were read.
-/// Returns the number of frames read.
-pub async fn read_frames(
+/// Reads the frames of the tape `info` describes in pages, from the first,
+/// handing each page to `each`. With `verify`, checks them as
+/// [`TapeReader::read_verified`] does (the digest only after the last page,
+/// so commit output only on `Ok`; a mismatch is an
+/// [`IntegrityError`](tapedeck::integrity::IntegrityError) in
+/// the error); without, passes on whatever the provider returns
+/// ([`TapeReader::read_unverified`], to rescue a damaged tape).
+pub async fn read_tape(
     store: &WasmProvider,
-    id: &str,
-    until: Option<u64>,
-    mut each: impl FnMut(&[Frame]) -> anyhow::Result<()>,
-) -> anyhow::Result<u64> {
-    let mut next = 0u64;
-    while until.is_none_or(|u| next < u) {
-        let page = store
-            .read_frames(id, next, PAGE_FRAMES, PAGE_BYTES)
-            .await
-            .map_err(|e| tape_error(e, store, id))?;
-        if page.is_empty() {
-            break;
-        }
-        next += page.len() as u64;
-        each(&page)?;
-    }
-    Ok(next)
+    info: &TapeInfo,
+    verify: bool,
+    each: impl FnMut(Vec<Frame>) -> anyhow::Result<()>,
+) -> anyhow::Result<Verification> {
+    let reader = TapeReader::new(store).provider_name(store.name());
+    let id = &info.header.id;
+    let result = if verify {
+        reader.read_verified(info, each).await
+    } else {
+        reader.read_unverified(id, each).await
+    };
+    result.map_err(|e| match e {
+        ReadError::Provider(e) => tape_error(e, store, id),
+        ReadError::Integrity(e) => anyhow::Error::new(e),
+        ReadError::Page(e) => e,
+    })
 }
 
 /// True if `e` comes from writing to a closed pipe (`tapedeck list | head`).

@@ -5,6 +5,7 @@ use super::time::Utc;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::io::Write;
+use tapedeck::integrity::{IntegrityError, Verification};
 use tapedeck::types::{Capabilities, TapeInfo};
 
 /// `2026-11-24 10:03:12 UTC`.
@@ -115,6 +116,23 @@ pub fn tape_json(t: &TapeInfo) -> serde_json::Value {
         "ended": t.ended_at_us.map(rfc3339),
         "ended_us": t.ended_at_us,
         "digest": t.digest,
+    })
+}
+
+/// The `"integrity"` field of `show --json` and `export --json`:
+/// `{"verified": bool, "status": …, "detail": …}`, where `status` is
+/// `verified`, `still-recording`, `no-digest`, `skipped` or `failed`, and
+/// `detail` the sentence `show` prints (or the error).
+pub fn integrity_json(result: Result<&Verification, &IntegrityError>) -> serde_json::Value {
+    let (status, detail) = match result {
+        Ok(v @ Verification::Verified { .. }) => ("verified", v.to_string()),
+        Ok(v @ Verification::Unverified { reason, .. }) => (reason.as_str(), v.to_string()),
+        Err(e) => ("failed", e.to_string()),
+    };
+    serde_json::json!({
+        "verified": status == "verified",
+        "status": status,
+        "detail": detail,
     })
 }
 

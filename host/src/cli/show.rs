@@ -1,10 +1,13 @@
-//! `tapedeck show ID [--frames]`: one tape's header, state, totals and
-//! digest, and optionally its frames.
+//! `tapedeck show ID [--frames] [--no-verify]`: one tape's header, state,
+//! totals and digest, optionally its frames, and whether the frames the
+//! provider returns are intact (see [`tapedeck::integrity`]; a mismatch is
+//! an error, exit 1).
 
-use super::{Context, output, read_frames, resolve_id, tape_error};
+use super::{Context, output, read_tape, resolve_id, tape_error};
 use clap::Args;
 use std::io::Write;
 use std::process::ExitCode;
+use tapedeck::integrity::IntegrityError;
 use tapedeck::jsonl::EncodedFrame;
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeInfo};
@@ -19,6 +22,10 @@ pub struct ShowArgs {
     /// a "frame_list" array of frames encoded as in the JSONL export.
     #[arg(long)]
     frames: bool,
+    /// Do not check the frames against the tape's totals and digest: show
+    /// whatever the provider returns, to rescue data from a damaged tape.
+    #[arg(long)]
+    no_verify: bool,
 }
 
 pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -28,6 +35,7 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
         .get(&id)
         .await
         .map_err(|e| tape_error(e, &store, &id))?;
+    let verify = !args.no_verify;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if ctx.json {
         let serde_json::Value::Object(fields) = output::tape_json(&info) else {
@@ -43,11 +51,11 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
             out.write_all(b":")?;
             serde_json::to_writer(&mut out, value)?;
         }
-        if args.frames {
+        let result = if args.frames {
             out.write_all(b",\"frame_list\":[")?;
             let mut first = true;
-            read_frames(&store, &id, None, |page| {
-                for f in page {
+            let result = read_tape(&store, &info, verify, |page| {
+                for f in &page {
                     if !std::mem::take(&mut first) {
                         out.write_all(b",")?;
                     }
@@ -55,25 +63,51 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
                 }
                 Ok(())
             })
-            .await?;
+            .await;
             out.write_all(b"]")?;
-        }
+            result
+        } else {
+            read_tape(&store, &info, verify, |_| Ok(())).await
+        };
+        // A failed check still ends the document, saying what failed.
+        let integrity = match &result {
+            Ok(v) => output::integrity_json(Ok(v)),
+            Err(e) => match e.downcast_ref::<IntegrityError>() {
+                Some(e) => output::integrity_json(Err(e)),
+                // The provider failed: nothing to conclude.
+                None => return Err(result.unwrap_err()),
+            },
+        };
+        out.write_all(b",\"integrity\":")?;
+        serde_json::to_writer(&mut out, &integrity)?;
         out.write_all(b"}\n")?;
+        out.flush()?;
+        result?;
     } else {
         out.write_all(header(&info).as_bytes())?;
-        if args.frames {
+        let result = if args.frames {
             writeln!(out)?;
-            let n = read_frames(&store, &id, None, |page| {
-                for f in page {
+            let result = read_tape(&store, &info, verify, |page| {
+                for f in &page {
                     writeln!(out, "{}", frame_line(f))?;
                 }
                 Ok(())
             })
-            .await?;
-            if n == 0 {
-                writeln!(out, "(no frames)")?;
+            .await;
+            if let Ok(v) = &result {
+                if v.frames() == 0 {
+                    writeln!(out, "(no frames)")?;
+                }
+                writeln!(out)?;
             }
-        }
+            result
+        } else {
+            read_tape(&store, &info, verify, |_| Ok(())).await
+        };
+        // What was printed stays printed; an error goes to stderr.
+        out.flush()?;
+        let verification = result?;
+        writeln!(out, "{}", line("integrity", &verification.to_string()))?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -108,10 +142,12 @@ fn header(t: &TapeInfo) -> String {
         ),
         ("digest", t.digest.clone().unwrap_or_else(|| "none".into())),
     ]);
-    lines
-        .into_iter()
-        .map(|(k, v)| format!("{k:<8} {v}\n"))
-        .collect()
+    lines.into_iter().map(|(k, v)| line(k, &v) + "\n").collect()
+}
+
+/// One `key  value` line of the header block (without the newline).
+fn line(key: &str, value: &str) -> String {
+    format!("{key:<9} {value}")
 }
 
 /// `     3  2026-11-24 10:03:12.123  →  {"jsonrpc":…}`; a payload that is
@@ -188,9 +224,9 @@ mod tests {
         };
         assert_eq!(
             header(&info),
-            "tape     t1\nname     demo\nsession  s1\ntags     env=ci\n\
-             created  2026-11-24 10:03:12 UTC\nended    2026-11-24 10:05:00 UTC (after 1m 48s)\n\
-             state    finished\nframes   3\nbytes    2.0 KiB (2048 bytes)\ndigest   none\n"
+            "tape      t1\nname      demo\nsession   s1\ntags      env=ci\n\
+             created   2026-11-24 10:03:12 UTC\nended     2026-11-24 10:05:00 UTC (after 1m 48s)\n\
+             state     finished\nframes    3\nbytes     2.0 KiB (2048 bytes)\ndigest    none\n"
         );
     }
 }
