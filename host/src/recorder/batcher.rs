@@ -138,6 +138,7 @@ pub(crate) struct Batcher<S: TapeStore> {
     interval: Duration,
     sync_interval: Duration,
     end_timeout: Duration,
+    verify_on_finish: bool,
     /// Frames `stored..` received but not yet acknowledged, in order.
     pending: VecDeque<Frame>,
     pending_bytes: u64,
@@ -180,6 +181,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
             interval: options.flush_interval.as_duration(),
             sync_interval: options.spool_sync.as_duration(),
             end_timeout: options.end_timeout.as_duration(),
+            verify_on_finish: options.verify_on_finish,
             pending: VecDeque::new(),
             pending_bytes: 0,
             window_start: None,
@@ -644,7 +646,8 @@ impl<S: TapeStore + 'static> Batcher<S> {
     }
 
     /// Ends the tape: `finish` (reason `completed`) or `abort`, retried until
-    /// the deadline; checks the answer; releases the spool file.
+    /// the deadline; checks the answer (and, with `verify_on_finish`, reads
+    /// the tape back against its digest); releases the spool file.
     async fn end(
         mut self,
         reason: EndReason,
@@ -725,6 +728,18 @@ impl<S: TapeStore + 'static> Batcher<S> {
                         provider: self.store.provider_info().name.clone(),
                         call: "finish",
                         detail: why,
+                    };
+                    return Err(self.incomplete(error));
+                }
+                if self.verify_on_finish
+                    && let Err(e) = crate::integrity::TapeReader::new(&*self.store)
+                        .read_verified(&tape, |_| Ok::<(), std::convert::Infallible>(()))
+                        .await
+                {
+                    let error = ProviderError::Contract {
+                        provider: self.store.provider_info().name.clone(),
+                        call: "read-frames",
+                        detail: format!("reading the finished tape back: {e}"),
                     };
                     return Err(self.incomplete(error));
                 }

@@ -61,6 +61,11 @@ pub struct RecorderOptions {
     /// Once a recording ends, how long delivery and `finish` are retried
     /// before the rest is left to recovery (in the spool). Default 10 s.
     pub end_timeout: Millis,
+    /// After `finish`, read the tape back and check it against its digest
+    /// before the spool lets go of it, so a provider that stores something
+    /// else than it was given is caught while the frames still exist.
+    /// Default true.
+    pub verify_on_finish: bool,
 }
 
 impl Default for RecorderOptions {
@@ -72,6 +77,7 @@ impl Default for RecorderOptions {
             spool_dir: None,
             spool_sync: Millis(20),
             end_timeout: Millis(10_000),
+            verify_on_finish: true,
         }
     }
 }

@@ -138,6 +138,7 @@ pub async fn recover_entry<S: TapeStore>(
     let writer = match store.get(&id).await {
         Ok(info) if info.state != TapeState::Recording => {
             check_ended(&entry, &info)?;
+            verify(store, &info, path).await?;
             release(path, lock)?;
             return Ok(Some(Recovered {
                 reason: EndReason::for_state(info.state).unwrap_or(reason),
@@ -215,6 +216,7 @@ pub async fn recover_entry<S: TapeStore>(
         .finish(summary.clone(), reason)
         .await
         .map_err(provider_err)?;
+    verify(store, &tape, path).await?;
     if tape.state != reason.end_state() || tape.frame_count != total {
         return Err(RecoveryError::Conflict {
             tape: id,
@@ -236,6 +238,23 @@ pub async fn recover_entry<S: TapeStore>(
         already_ended: false,
         damage: entry.damage,
     }))
+}
+
+/// Reads the ended tape back and checks it against its digest: the spool
+/// file is kept if the provider returns anything else.
+async fn verify<S: TapeStore>(store: &S, tape: &TapeInfo, path: &Path) -> Result<(), RecoveryError> {
+    if tape.state == TapeState::Aborted {
+        return Ok(());
+    }
+    crate::integrity::TapeReader::new(store)
+        .read_verified(tape, |_| Ok::<(), std::convert::Infallible>(()))
+        .await
+        .map(drop)
+        .map_err(|e| RecoveryError::Conflict {
+            tape: tape.header.id.clone(),
+            path: path.to_path_buf(),
+            why: format!("reading it back: {e}"),
+        })
 }
 
 /// An ended tape must hold the spooled frames (a power loss may have cost
