@@ -42,6 +42,7 @@ impl Dir {
             .env_remove("TAPEDECK_PROVIDER")
             .env_remove("TAPEDECK_TAPES_DIR")
             .env_remove("RUST_LOG")
+            .env("TAPEDECK_SPOOL_DIR", self.path().join("spool"))
             .env("TAPEDECK_CACHE_DIR", cache_dir());
         for (k, v) in env {
             cmd.env(k, v);

@@ -36,6 +36,7 @@ fn record(dir: &Path, args: &[&str], input: &[u8]) -> Run {
         .env_remove("TAPEDECK_PROVIDER")
         .env_remove("TAPEDECK_TAPES_DIR")
         .env_remove("RUST_LOG")
+        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -423,6 +424,7 @@ fn tapedeck(dir: &Path, args: &[&str]) -> Vec<u8> {
         .env_remove("TAPEDECK_CONFIG")
         .env_remove("TAPEDECK_PROVIDER")
         .env_remove("TAPEDECK_TAPES_DIR")
+        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
         .output()
         .expect("run tapedeck");
     assert!(

@@ -35,6 +35,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .env_remove("TAPEDECK_PROVIDER")
         .env_remove("TAPEDECK_TAPES_DIR")
         .env_remove("RUST_LOG")
+        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
         // Compiled components are cached under the target directory.
         .env(
             "TAPEDECK_CACHE_DIR",
