@@ -95,6 +95,16 @@ pub(crate) enum Ended {
     Dropped,
 }
 
+/// What [`Batcher::rewind`] found.
+enum Rewind {
+    /// The provider had lost acknowledged frames; they are queued again.
+    Done,
+    /// The provider holds what it acknowledged: the refusal stands.
+    Stands,
+    /// The provider's state could not be told; try again later.
+    Unsure,
+}
+
 /// When the next attempt may be made after a failure.
 struct Retry {
     at: Instant,
@@ -513,8 +523,16 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 if gap {
                     // Says nothing about the provider's health.
                     permit.success();
-                    if Box::pin(self.rewind(&error)).await {
-                        return;
+                    match Box::pin(self.rewind(&error)).await {
+                        Rewind::Done => return,
+                        Rewind::Stands => {}
+                        Rewind::Unsure => {
+                            // Ask again later rather than give up on an
+                            // answer we could not check.
+                            self.last_error = Some(error);
+                            self.schedule_retry(None);
+                            return;
+                        }
                     }
                 } else if is_permanent(&error) {
                     permit.success();
@@ -548,19 +566,22 @@ impl<S: TapeStore + 'static> Batcher<S> {
     }
 
     /// After an append was refused as invalid: if the provider lost frames
-    /// it had acknowledged, queue them again from the spool and return true;
-    /// false if the refusal stands.
-    async fn rewind(&mut self, error: &ProviderError) -> bool {
+    /// it had acknowledged, queue them again from the spool.
+    async fn rewind(&mut self, error: &ProviderError) -> Rewind {
         let Some(spool) = self.spool_usable().cloned() else {
-            return false;
+            return Rewind::Stands;
         };
         let fresh = match Box::pin(self.store.resume(&self.header.id)).await {
             Ok(w) => w,
-            Err(_) => return false,
+            Err(_) => return Rewind::Unsure,
         };
         let has = fresh.next_seq();
-        if has >= self.stored {
-            return false;
+        if has == self.stored {
+            return Rewind::Stands;
+        }
+        if has > self.stored {
+            // More than it acknowledged: an answer not to act on.
+            return Rewind::Unsure;
         }
         tracing::warn!(
             target: "tapedeck::recorder",
@@ -582,13 +603,13 @@ impl<S: TapeStore + 'static> Batcher<S> {
             Ok(Ok(f)) if f.len() as u64 == missing => f,
             Ok(Ok(f)) => {
                 tracing::error!(target: "tapedeck::recorder", "spool: {} holds only {} of the {missing} frames to deliver again", path.display(), f.len());
-                return false;
+                return Rewind::Stands;
             }
             Ok(Err(e)) => {
                 tracing::error!(target: "tapedeck::recorder", "spool: cannot read {}: {e}", path.display());
-                return false;
+                return Rewind::Stands;
             }
-            Err(_) => return false,
+            Err(_) => return Rewind::Stands,
         };
         for f in frames.into_iter().rev() {
             self.pending_bytes += f.payload.len() as u64;
@@ -599,7 +620,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
         self.stored = has;
         self.writer = Some(fresh);
         self.retry = None;
-        true
+        Rewind::Done
     }
 
     /// Stops delivering: queued and later frames are only counted (and
@@ -722,8 +743,17 @@ impl<S: TapeStore + 'static> Batcher<S> {
             }
         };
         let tape = match info {
-            Some(tape) => {
-                if let Err(why) = self.check_end(&tape, &summary, reason) {
+            Some(answered) => {
+                // Trust what a fresh `get` says, not the answer to `finish`
+                // (a provider may claim an end it did not store).
+                let tape = match self.store.get(&self.header.id).await {
+                    Ok(tape) => tape,
+                    Err(error) => return Err(self.incomplete(error)),
+                };
+                let checked = self
+                    .check_end(&answered, &summary, reason)
+                    .and_then(|()| self.check_end(&tape, &summary, reason));
+                if let Err(why) = checked {
                     let error = ProviderError::Contract {
                         provider: self.store.provider_info().name.clone(),
                         call: "finish",

@@ -300,8 +300,14 @@ impl TapeStore for WasmProvider {
 
     async fn stats(&self) -> ProviderResult<StorageStats> {
         let mut g = self.pool.enter(self.pool.pick(), "stats").await?;
-        let s = guest_call!(g, |store, guest| guest.call_stats(store))?;
-        Ok(convert::stats_from_wit(s))
+        let s = convert::stats_from_wit(guest_call!(g, |store, guest| guest.call_stats(store))?);
+        if s.recording_count > s.tape_count || (s.frame_count == 0 && s.byte_count > 0) {
+            return Err(g.violation(format!(
+                "stats cannot be true: {} tapes of which {} recording, {} frames holding {} bytes",
+                s.tape_count, s.recording_count, s.frame_count, s.byte_count
+            )));
+        }
+        Ok(s)
     }
 }
 

@@ -212,10 +212,12 @@ pub async fn recover_entry<S: TapeStore>(
             .unwrap_or(entry.begin.header.created_at_us),
         digest: Some(chain.hex()),
     };
-    let tape = writer
+    writer
         .finish(summary.clone(), reason)
         .await
         .map_err(provider_err)?;
+    // Check what a fresh `get` says, not the answer to `finish`.
+    let tape = store.get(&id).await.map_err(provider_err)?;
     verify(store, &tape, path).await?;
     if tape.state != reason.end_state() || tape.frame_count != total {
         return Err(RecoveryError::Conflict {
@@ -242,7 +244,11 @@ pub async fn recover_entry<S: TapeStore>(
 
 /// Reads the ended tape back and checks it against its digest: the spool
 /// file is kept if the provider returns anything else.
-async fn verify<S: TapeStore>(store: &S, tape: &TapeInfo, path: &Path) -> Result<(), RecoveryError> {
+async fn verify<S: TapeStore>(
+    store: &S,
+    tape: &TapeInfo,
+    path: &Path,
+) -> Result<(), RecoveryError> {
     if tape.state == TapeState::Aborted {
         return Ok(());
     }
