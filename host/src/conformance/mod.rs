@@ -311,6 +311,7 @@ suite! {
     "write/drop-leaves-recording", Gate::ALWAYS, write::drop_leaves_recording;
     "write/resume", Gate::ALWAYS, write::resume;
     "write/resume-ended-rejected", Gate::ALWAYS, write::resume_ended_rejected;
+    "write/redelivery-after-resume", Gate::ALWAYS, write::redelivery_after_resume;
     "read/paging-max-frames", Gate::ALWAYS, read::paging_max_frames;
     "read/paging-max-bytes", Gate::ALWAYS, read::paging_max_bytes;
     "read/oversized-frame", Gate::ALWAYS, read::oversized_frame;
