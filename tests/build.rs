@@ -65,9 +65,17 @@ fn build_wat(root: &Path, wat: &str, out: &Path) {
     std::fs::write(out, component).unwrap();
 }
 
+/// Sources some guests compile in besides their own: the fs store (used by
+/// the faulty provider) and the fs provider's conversions (compiled into it).
+const SHARED_SOURCES: &[&str] = &["guest-examples/fs-store", "guest-examples/fs-provider/src"];
+
 fn main() {
     let packages: Vec<&str> = GUESTS.iter().map(|(p, _)| *p).collect();
-    let watch: Vec<&str> = GUESTS.iter().map(|(_, w)| *w).collect();
+    let watch: Vec<&str> = GUESTS
+        .iter()
+        .map(|(_, w)| *w)
+        .chain(SHARED_SOURCES.iter().copied())
+        .collect();
     let mut built = tapedeck_guest_build::build(&packages, &watch);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let root = tapedeck_guest_build::workspace_root();

@@ -634,7 +634,11 @@ pub(crate) async fn redelivery_after_resume<S: TapeStore>(cx: Arc<Ctx<S>>) -> Ca
     drop(w);
 
     let mut w = cx.resume(&id).await?;
-    eq(w.next_seq(), 6, "next_seq() after resuming a tape of 6 frames")?;
+    eq(
+        w.next_seq(),
+        6,
+        "next_seq() after resuming a tape of 6 frames",
+    )?;
     // Redelivery from the start, as recovery reads the spool: the first
     // batches are entirely below next_seq (and altered: skipped unseen), one
     // straddles it, the last is new.
@@ -648,7 +652,11 @@ pub(crate) async fn redelivery_after_resume<S: TapeStore>(cx: Arc<Ctx<S>>) -> Ca
     finish(&mut w, summary_of(&frames), EndReason::Crashed).await?;
 
     let info = cx.get(&id).await?;
-    eq(info.state, TapeState::Crashed, "state after finish(crashed)")?;
+    eq(
+        info.state,
+        TapeState::Crashed,
+        "state after finish(crashed)",
+    )?;
     eq(info.frame_count, 11, "frame_count after redelivery")?;
     let read = cx.read_all(&id, 0, 1000, u64::MAX).await?;
     check::frames_eq(&read, &frames, "read_frames after redelivery from frame 0")
