@@ -97,7 +97,7 @@ fn payload(k: u64) -> Vec<u8> {
 }
 
 fn direction(k: u64) -> Direction {
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         Direction::ClientToServer
     } else {
         Direction::ServerToClient

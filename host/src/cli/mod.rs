@@ -242,7 +242,7 @@ impl Context {
         let store = start_provider(&spec, &base_dir).await?;
         let key = ProviderKey::of(&spec, &base_dir);
         match self.spool() {
-            Ok(spool) => recover::quietly(&spool, &store, &key, self.json).await,
+            Ok(spool) => recover::quietly(&spool, &store, &key).await,
             Err(e) => tracing::warn!("{e:#}"),
         }
         Ok(store)

@@ -35,9 +35,9 @@ fn describe(r: &Recovered, provider: &str) -> String {
     s
 }
 
-/// Recovers `key`'s spooled recordings into `store`, reporting on stderr;
-/// never fails the command that called it.
-pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey, json: bool) {
+/// Recovers `key`'s spooled recordings into `store`, reporting on stderr
+/// (so `--json` output stays clean); never fails the command that called it.
+pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey) {
     let report = match recover_all(spool, store, key).await {
         Ok(r) => r,
         Err(e) => {
@@ -45,7 +45,6 @@ pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey, jso
             return;
         }
     };
-    let _ = json;
     for r in &report.recovered {
         eprintln!("tapedeck: {}", describe(r, store.name()));
     }
