@@ -175,6 +175,27 @@ fn sigkill_at_random_points_loses_no_frame_the_client_saw() {
         let pause_us = 200 + rng.below(3000);
         let seen = killed_session(dir, &name, Duration::from_millis(kill_ms), pause_us);
 
+        // The spool shows the orphaned recording, waiting, with at least
+        // every frame the client saw.
+        let status = json(&run(dir, &["spool", "status", "--json"]));
+        let waiting = status["tapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name.as_str())
+            .cloned();
+        match &waiting {
+            Some(t) => {
+                assert_eq!(t["state"], "waiting", "run {n}: {t}");
+                assert!(
+                    t["frames"].as_u64().unwrap() >= 2 * seen.len() as u64,
+                    "run {n}: spool status {t} but the client saw {} responses",
+                    seen.len()
+                );
+            }
+            None => assert!(seen.is_empty(), "run {n}: nothing in the spool: {status}"),
+        }
+
         // The next command recovers the tape; then read it.
         let recovered = json(&run(dir, &["recover", "--json"]));
         assert!(

@@ -9,8 +9,9 @@ use crate::error::ProviderError;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
-    /// Some frames could not be stored: appending kept failing (or failed in
-    /// a way retrying cannot fix). The recorder then tried to mark the tape
+    /// Some frames could not be stored, and the recorder has no spool to keep
+    /// them in: appending kept failing until `end-timeout` (or failed in a
+    /// way retrying cannot fix). The recorder then tried to mark the tape
     /// `aborted`, keeping the frames that were stored.
     #[error(
         "tape {id}: {not_stored} of {recorded} recorded frames were not stored \

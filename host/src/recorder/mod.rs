@@ -5,10 +5,14 @@
 //! - [`Recorder`] starts recordings on one store; any number may run at once
 //!   in one process (each is a [`Recording`] handle plus one small tokio task,
 //!   no thread).
-//! - [`Recording::record`] numbers, stamps and queues a frame and returns at
-//!   once; the task (`batcher.rs`) batches frames to the provider and retries
-//!   failed appends; [`Recording::finish`] stores the rest and finishes the
-//!   tape with its [`DigestChain`] digest.
+//! - [`Recording::record`] numbers and stamps a frame, writes it to the
+//!   tape's spool file (with [`Recorder::with_spool`]; see [`crate::spool`]
+//!   for the durability guarantee) and queues it, and returns at once; the
+//!   task (`batcher.rs`) batches frames to the provider, retries failed calls
+//!   with jittered backoff behind a shared [`CircuitBreaker`], and redelivers
+//!   frames a provider lost; [`Recording::finish`] stores the rest, finishes
+//!   the tape with its [`DigestChain`] digest, checks it and releases the
+//!   spool file.
 //! - [`proxy::run_proxy`] runs an MCP server over stdio, forwarding and
 //!   recording every line both ways.
 

@@ -51,7 +51,8 @@ struct Sequencer {
 /// the frames to the provider. End the tape with [`finish`](Recording::finish)
 /// or [`abort`](Recording::abort). Dropping a `Recording` without either
 /// stores the frames already recorded (as far as the provider allows) and
-/// leaves the tape `recording`, to be recovered later with `resume`.
+/// leaves the tape `recording`, and its spool file (if any) for recovery
+/// ([`crate::spool::recover_all`]), which ends it `crashed`.
 ///
 /// `Recording` is `Send + Sync`: several tasks may record into the same tape;
 /// frames are numbered in the order their `record` calls took the handle's
