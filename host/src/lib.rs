@@ -10,6 +10,7 @@ pub mod error;
 pub mod integrity;
 pub mod jsonl;
 pub mod recorder;
+pub mod rlimit;
 pub mod signing;
 pub mod spool;
 pub mod store;

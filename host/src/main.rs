@@ -8,6 +8,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
+    // Recording holds files open; do not stop at the common soft limit.
+    tapedeck::rlimit::raise_open_files();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -161,7 +161,9 @@ pub(crate) struct Batcher<S: TapeStore> {
     /// Set when delivery stopped for good; frames are only counted after
     /// (they stay in the spool, if there is one).
     gave_up: bool,
-    /// Set once the end was requested: the last moment to keep trying.
+    /// Set once the end was requested: the last moment to keep trying,
+    /// moved on by every successful call (`end-timeout` bounds the time
+    /// without progress, not a busy provider's queue).
     deadline: Option<Instant>,
     /// When the end was requested (µs since the Unix epoch).
     ended_at_us: Option<u64>,
@@ -546,6 +548,10 @@ impl<S: TapeStore + 'static> Batcher<S> {
 
     /// The provider holds frames `0..next`.
     fn acknowledged(&mut self, next: u64) {
+        if let Some(d) = &mut self.deadline {
+            // Progress: the end deadline counts from the last success.
+            *d = Instant::now() + self.end_timeout;
+        }
         while self.pending.front().is_some_and(|f| f.seq < next) {
             let f = self.pending.pop_front().expect("front exists");
             self.pending_bytes -= f.payload.len() as u64;
@@ -636,8 +642,12 @@ impl<S: TapeStore + 'static> Batcher<S> {
     fn last_error(&self) -> ProviderError {
         self.last_error
             .clone()
-            .unwrap_or_else(|| ProviderError::Closed {
+            .unwrap_or_else(|| ProviderError::Unavailable {
                 provider: self.store.provider_info().name.clone(),
+                detail: format!(
+                    "no progress within the recorder's end-timeout of {} ms",
+                    self.end_timeout.as_millis()
+                ),
             })
     }
 
@@ -674,9 +684,9 @@ impl<S: TapeStore + 'static> Batcher<S> {
         reason: EndReason,
         abort_reason: String,
     ) -> Result<RecordingOutcome, RecordError> {
-        let deadline = self
-            .deadline
-            .unwrap_or_else(|| Instant::now() + self.end_timeout);
+        // A fresh deadline for the ending calls: the last delivery was a
+        // success (or there was nothing left to deliver).
+        let deadline = Instant::now() + self.end_timeout;
         if self.stored < self.recorded {
             let err = self.incomplete(self.last_error());
             if matches!(err, RecordError::NotStored { .. })

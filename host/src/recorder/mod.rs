@@ -62,8 +62,9 @@ pub struct RecorderOptions {
     /// a power loss can cost. Frames are delivered to the provider only once
     /// synced. Default 20 ms.
     pub spool_sync: Millis,
-    /// Once a recording ends, how long delivery and `finish` are retried
-    /// before the rest is left to recovery (in the spool). Default 10 s.
+    /// Once a recording ends, how long delivery and `finish` may go without
+    /// a successful call before the rest is left to recovery (in the spool).
+    /// Default 10 s.
     pub end_timeout: Millis,
     /// After `finish`, read the tape back and check it against its digest
     /// before the spool lets go of it, so a provider that stores something
