@@ -16,7 +16,7 @@ pub fn raise_open_files() -> Option<u64> {
         let target = limit.maximum.unwrap_or(1 << 20);
         if limit.current.is_some_and(|c| c < target) {
             limit.current = Some(target);
-            if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+            if let Err(e) = setrlimit(Resource::Nofile, limit) {
                 tracing::debug!("cannot raise the open-files limit: {e}");
             }
         }
