@@ -53,6 +53,15 @@ impl Row {
     }
 }
 
+/// Provider starts measured for the warm-start median.
+const START_SAMPLES: usize = 9;
+
+/// The median of `times`.
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
 struct Sizes {
     append_frames: u64,
     small_ops: usize,
@@ -311,12 +320,20 @@ async fn run(sizes: &Sizes) -> Vec<Row> {
     let t = Instant::now();
     drop(wasm(&sandbox, &tmp.path().join("start-cold")).await);
     let cold = t.elapsed();
-    let t = Instant::now();
-    drop(wasm(&sandbox, &tmp.path().join("start-warm")).await);
-    let warm = t.elapsed();
-    let t = Instant::now();
-    drop(native(&tmp.path().join("start-native")));
-    let native_open = t.elapsed();
+    // Warm start and native open: the median of several, as one sample is
+    // noisy.
+    let mut warm = Vec::new();
+    let mut native_open = Vec::new();
+    for i in 0..START_SAMPLES {
+        let t = Instant::now();
+        drop(wasm(&sandbox, &tmp.path().join(format!("start-warm-{i}"))).await);
+        warm.push(t.elapsed());
+        let t = Instant::now();
+        drop(native(&tmp.path().join(format!("start-native-{i}"))));
+        native_open.push(t.elapsed());
+    }
+    let warm = median(warm);
+    let native_open = median(native_open);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     rows.push(Row {
         name: "provider start, cold (compile)".into(),
