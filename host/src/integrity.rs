@@ -509,7 +509,8 @@ impl<'a> Check<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ProviderResult, TapeWriter};
+    use crate::store::ProviderResult;
+    use crate::store::fake::{NoWriter, unsupported};
     use tapedeck_types::{
         Capabilities, Direction, EndReason, ProviderInfo, SearchQuery, StorageError, StorageStats,
         TapeFilter, TapeHeader, TapePage, TapeSummary,
@@ -522,33 +523,6 @@ mod tests {
         provider: ProviderInfo,
         info: TapeInfo,
         frames: Vec<Frame>,
-    }
-
-    fn unsupported<T>() -> ProviderResult<T> {
-        Err(ProviderError::Storage {
-            provider: "fake".into(),
-            error: StorageError::unsupported("fake"),
-        })
-    }
-
-    struct NoWriter;
-
-    impl TapeWriter for NoWriter {
-        fn id(&self) -> &str {
-            ""
-        }
-        fn next_seq(&self) -> u64 {
-            0
-        }
-        async fn append(&mut self, _: &[Frame]) -> ProviderResult<u64> {
-            unsupported()
-        }
-        async fn finish(&mut self, _: TapeSummary, _: EndReason) -> ProviderResult<TapeInfo> {
-            unsupported()
-        }
-        async fn abort(&mut self, _: &str) -> ProviderResult<()> {
-            unsupported()
-        }
     }
 
     impl TapeStore for Fake {

@@ -100,3 +100,40 @@ pub trait TapeWriter: Send {
     /// Give up the recording; the tape becomes `aborted`.
     fn abort(&mut self, reason: &str) -> impl Future<Output = ProviderResult<()>> + Send;
 }
+
+/// Pieces for the unit tests' fake stores.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::{ProviderResult, TapeWriter};
+    use crate::error::ProviderError;
+    use tapedeck_types::{EndReason, Frame, StorageError, TapeInfo, TapeSummary};
+
+    /// The `unsupported` storage error of a fake provider called `fake`.
+    pub(crate) fn unsupported<T>() -> ProviderResult<T> {
+        Err(ProviderError::Storage {
+            provider: "fake".into(),
+            error: StorageError::unsupported("fake"),
+        })
+    }
+
+    /// A writer that refuses everything, for fakes that never write.
+    pub(crate) struct NoWriter;
+
+    impl TapeWriter for NoWriter {
+        fn id(&self) -> &str {
+            "fake"
+        }
+        fn next_seq(&self) -> u64 {
+            0
+        }
+        async fn append(&mut self, _: &[Frame]) -> ProviderResult<u64> {
+            unsupported()
+        }
+        async fn finish(&mut self, _: TapeSummary, _: EndReason) -> ProviderResult<TapeInfo> {
+            unsupported()
+        }
+        async fn abort(&mut self, _: &str) -> ProviderResult<()> {
+            unsupported()
+        }
+    }
+}

@@ -2,11 +2,11 @@
 //! store that supports nothing and hangs in `get`.
 
 use super::*;
-use crate::error::ProviderError;
-use crate::store::{ProviderResult, TapeWriter};
+use crate::store::ProviderResult;
+use crate::store::fake::{NoWriter, unsupported};
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeSummary,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
+    TapePage, TapeSummary,
 };
 
 struct Fake {
@@ -25,42 +25,15 @@ impl Fake {
     }
 }
 
-fn unsupported<T>() -> ProviderResult<T> {
-    Err(ProviderError::Storage {
-        provider: "fake".into(),
-        error: StorageError::unsupported("fake"),
-    })
-}
-
-struct FakeWriter;
-
-impl TapeWriter for FakeWriter {
-    fn id(&self) -> &str {
-        "fake"
-    }
-    fn next_seq(&self) -> u64 {
-        0
-    }
-    async fn append(&mut self, _: &[Frame]) -> ProviderResult<u64> {
-        unsupported()
-    }
-    async fn finish(&mut self, _: TapeSummary, _: EndReason) -> ProviderResult<TapeInfo> {
-        unsupported()
-    }
-    async fn abort(&mut self, _: &str) -> ProviderResult<()> {
-        unsupported()
-    }
-}
-
 impl TapeStore for Fake {
-    type Writer = FakeWriter;
+    type Writer = NoWriter;
     fn provider_info(&self) -> &ProviderInfo {
         &self.info
     }
-    async fn create(&self, _: TapeHeader) -> ProviderResult<FakeWriter> {
+    async fn create(&self, _: TapeHeader) -> ProviderResult<NoWriter> {
         unsupported()
     }
-    async fn resume(&self, _: &str) -> ProviderResult<FakeWriter> {
+    async fn resume(&self, _: &str) -> ProviderResult<NoWriter> {
         unsupported()
     }
     async fn save(
