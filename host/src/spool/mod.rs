@@ -261,16 +261,12 @@ impl Spool {
         )
     }
 
-    /// Every spool file, as `(path, provider key hex if readable)`, sorted.
+    /// Every spool file, of every provider, sorted.
     pub fn files(&self) -> Result<Vec<PathBuf>, SpoolError> {
         let mut out = Vec::new();
         for sub in read_dir(&self.dir)? {
             if sub.is_dir() {
-                for f in read_dir(&sub)? {
-                    if f.extension().is_some_and(|e| e == EXTENSION) {
-                        out.push(f);
-                    }
-                }
+                out.extend(spool_files_in(&sub)?);
             }
         }
         out.sort();
@@ -284,13 +280,18 @@ impl Spool {
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let mut out: Vec<PathBuf> = read_dir(&dir)?
-            .into_iter()
-            .filter(|f| f.extension().is_some_and(|e| e == EXTENSION))
-            .collect();
+        let mut out = spool_files_in(&dir)?;
         out.sort();
         Ok(out)
     }
+}
+
+/// The spool files directly in `dir`.
+fn spool_files_in(dir: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    Ok(read_dir(dir)?
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == EXTENSION))
+        .collect())
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, SpoolError> {

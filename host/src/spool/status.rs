@@ -3,6 +3,7 @@
 
 use super::entry::SpoolEntry;
 use super::{Spool, SpoolError};
+use std::collections::BTreeMap;
 use std::fs::File;
 
 /// Whether a spool file belongs to a live recording.
@@ -67,37 +68,25 @@ impl SpoolStatus {
         Ok(status)
     }
 
-    /// Totals per provider: `(provider name, provider key, tapes, frames
-    /// pending, bytes spooled)`, by name.
+    /// Totals per provider (name and key), sorted by name then key.
     pub fn per_provider(&self) -> Vec<ProviderTotals> {
-        let mut out: Vec<ProviderTotals> = Vec::new();
+        let mut totals: BTreeMap<(&str, &str), ProviderTotals> = BTreeMap::new();
         for e in &self.entries {
             let b = &e.entry.begin;
-            let i = match out
-                .iter()
-                .position(|t| t.provider == b.provider && t.provider_key == b.provider_key)
-            {
-                Some(i) => i,
-                None => {
-                    out.push(ProviderTotals {
-                        provider: b.provider.clone(),
-                        provider_key: b.provider_key.clone(),
-                        ..ProviderTotals::default()
-                    });
-                    out.len() - 1
-                }
-            };
-            let t = &mut out[i];
+            let t = totals
+                .entry((&b.provider, &b.provider_key))
+                .or_insert_with(|| ProviderTotals {
+                    provider: b.provider.clone(),
+                    provider_key: b.provider_key.clone(),
+                    ..ProviderTotals::default()
+                });
             t.tapes += 1;
-            if e.state == EntryState::Live {
-                t.live += 1;
-            }
+            t.live += u64::from(e.state == EntryState::Live);
             t.frames += e.entry.frames;
             t.pending += e.entry.pending();
             t.file_bytes += e.entry.file_bytes;
         }
-        out.sort_by(|a, b| (&a.provider, &a.provider_key).cmp(&(&b.provider, &b.provider_key)));
-        out
+        totals.into_values().collect()
     }
 }
 
