@@ -208,15 +208,9 @@ async fn pump(
         // other side saw is always in the spool, and nothing the other side
         // sends in reaction can be recorded before it (both directions run
         // on this task).
-        let terminated = line.last() == Some(&b'\n');
-        if terminated {
-            line.pop();
-        }
-        recording.record_at(direction, line.clone(), read_at);
+        let payload = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
+        recording.record_at(direction, payload, read_at);
         if forwarding {
-            if terminated {
-                line.push(b'\n');
-            }
             let flushed = match to.write_all(&line).await {
                 Ok(()) => to.flush().await,
                 Err(e) => Err(e),
