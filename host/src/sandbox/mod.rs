@@ -9,7 +9,9 @@
 pub mod bindings;
 pub mod cache;
 mod convert;
+pub mod deadline;
 pub mod engine;
+pub mod file_streams;
 pub mod grants;
 pub mod limits;
 pub mod load;
@@ -60,6 +62,9 @@ impl Sandbox {
         // Opening a FIFO, socket or device node (which could block the
         // runtime thread past every timeout) is refused.
         special_files::add_to_linker(&mut linker)?;
+        // File output streams write in place rather than on tokio's
+        // blocking pool (a thread hand-off per write).
+        file_streams::add_to_linker(&mut linker)?;
         // Name lookups ask the network grants; outgoing HTTP goes through
         // the grants' send-request hook. Both refuse everything ungranted.
         network::lookup::add_to_linker(&mut linker)?;

@@ -6,6 +6,7 @@
 
 use super::bindings::{Provider, wit};
 use super::convert;
+use super::deadline::{self, Elapsed};
 use super::engine::{SandboxEngine, ticks_for};
 use super::grants::Grants;
 use super::limits::Limits;
@@ -22,7 +23,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tapedeck_types::ProviderInfo;
 use tokio::sync::{Mutex, MutexGuard};
-use tokio::time::error::Elapsed;
 use wasmtime::component::{ResourceAny, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -148,26 +148,22 @@ impl Pool {
         begin(&mut store, &self.limits);
         self.counters.instantiations.fetch_add(1, Ordering::Relaxed);
         let timeout = self.limits.timeout();
-        let bindings = match tokio::time::timeout(
-            timeout,
-            self.loaded.pre.instantiate_async(&mut store),
-        )
-        .await
-        {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                let err = self.classify("instantiate", &mut store, e);
-                return Err(unavailable(format!("instantiation failed: {err}")));
-            }
-            Err(_) => {
-                self.record(Protection::Timeout, 1);
-                return Err(unavailable(format!(
-                    "instantiation did not complete within {timeout:?}"
-                )));
-            }
-        };
+        let bindings =
+            match deadline::timeout(timeout, self.loaded.pre.instantiate_async(&mut store)).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    let err = self.classify("instantiate", &mut store, e);
+                    return Err(unavailable(format!("instantiation failed: {err}")));
+                }
+                Err(_) => {
+                    self.record(Protection::Timeout, 1);
+                    return Err(unavailable(format!(
+                        "instantiation did not complete within {timeout:?}"
+                    )));
+                }
+            };
         begin(&mut store, &self.limits);
-        let init = tokio::time::timeout(
+        let init = deadline::timeout(
             timeout,
             bindings
                 .tapedeck_storage_tape_storage()
@@ -234,7 +230,7 @@ impl Pool {
             if g == generation {
                 begin(&mut live.store, &self.limits);
                 // Best effort: a failure here surfaces on the next real call.
-                let _ = tokio::time::timeout(
+                let _ = deadline::timeout(
                     self.limits.timeout(),
                     handle.resource_drop_async(&mut live.store),
                 )
@@ -508,7 +504,7 @@ macro_rules! guest_call {
         let r = {
             let ($store, bindings) = $g.parts();
             let $guest = bindings.tapedeck_storage_tape_storage();
-            tokio::time::timeout(limit, $body).await
+            $crate::sandbox::deadline::timeout(limit, $body).await
         };
         $g.settle(r)
     }};

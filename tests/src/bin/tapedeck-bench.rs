@@ -165,37 +165,54 @@ async fn fill<S: TapeStore>(store: &S, tapes: u64) {
     }
 }
 
+/// The small operations, by the name `--profile` knows them and the name
+/// the table prints.
+const SMALL_OPS: [(&str, &str); 3] = [
+    ("read", "read a 10-frame tape"),
+    ("list", "list 100 tapes"),
+    ("search", "search by session"),
+];
+
+/// One small operation on a store of 200 ten-frame tapes, checked.
+async fn small_op<S: TapeStore>(store: &S, op: &str) {
+    match op {
+        "read" => {
+            let f = store
+                .read_frames("t0000007", 0, 10, u64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(f.len(), 10);
+        }
+        "list" => {
+            let page = store.list(&TapeFilter::default(), None, 100).await.unwrap();
+            assert_eq!(page.tapes.len(), 100);
+        }
+        "search" => {
+            let page = store.search(&by_session(), None, 100).await.unwrap();
+            assert_eq!(page.tapes.len(), 2);
+        }
+        other => panic!("unknown operation {other:?}: read, list, search or append"),
+    }
+}
+
+/// A search for one session's tapes.
+fn by_session() -> SearchQuery {
+    SearchQuery {
+        filter: TapeFilter {
+            session_id: Some("session-42".into()),
+            ..TapeFilter::default()
+        },
+        ..SearchQuery::default()
+    }
+}
+
 /// Small operations on a store of 200 ten-frame tapes: (name, p50, p99).
 async fn small_ops<S: TapeStore>(store: &S, iters: usize) -> Vec<(&'static str, f64, f64)> {
     let mut out = Vec::new();
-    let (p50, p99) = latency(iters, || async {
-        let f = store
-            .read_frames("t0000007", 0, 10, u64::MAX)
-            .await
-            .unwrap();
-        assert_eq!(f.len(), 10);
-    })
-    .await;
-    out.push(("read a 10-frame tape", p50, p99));
-    let (p50, p99) = latency(iters, || async {
-        let page = store.list(&TapeFilter::default(), None, 100).await.unwrap();
-        assert_eq!(page.tapes.len(), 100);
-    })
-    .await;
-    out.push(("list 100 tapes", p50, p99));
-    let (p50, p99) = latency(iters, || async {
-        let q = SearchQuery {
-            filter: TapeFilter {
-                session_id: Some("session-42".into()),
-                ..TapeFilter::default()
-            },
-            ..SearchQuery::default()
-        };
-        let page = store.search(&q, None, 100).await.unwrap();
-        assert_eq!(page.tapes.len(), 2);
-    })
-    .await;
-    out.push(("search by session", p50, p99));
+    for (op, name) in SMALL_OPS {
+        let (p50, p99) = latency(iters, || small_op(store, op)).await;
+        out.push((name, p50, p99));
+    }
     out
 }
 
@@ -222,14 +239,7 @@ async fn export<S: TapeStore>(store: &S, bytes: u64) -> f64 {
 /// µs for one search by session over a store of many tapes (median of 20).
 async fn search_many<S: TapeStore>(store: &S) -> f64 {
     let (p50, _) = latency(20, || async {
-        let q = SearchQuery {
-            filter: TapeFilter {
-                session_id: Some("session-42".into()),
-                ..TapeFilter::default()
-            },
-            ..SearchQuery::default()
-        };
-        store.search(&q, None, 10).await.unwrap();
+        store.search(&by_session(), None, 10).await.unwrap();
     })
     .await;
     p50
@@ -253,6 +263,11 @@ async fn wasm(sandbox: &Sandbox, dir: &Path) -> WasmProvider {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        let op = args.get(i + 1).map(String::as_str).unwrap_or("read");
+        let native = args.iter().any(|a| a == "--native");
+        return profile(op, native);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
     let sizes = if quick {
@@ -402,4 +417,61 @@ async fn run(sizes: &Sizes) -> Vec<Row> {
         higher_is_better: false,
     });
     rows
+}
+
+/// `--profile OP [--native]`: runs one operation in a loop for about ten
+/// seconds, on one side only, so a profiler (`perf record`, `valgrind
+/// --tool=callgrind`) sees nothing else. OP is `read`, `list`, `search` or
+/// `append`.
+fn profile(op: &str, native_side: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let iters: usize = std::env::var("TAPEDECK_PROFILE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    rt.block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        if native_side {
+            let n = native(&tmp.path().join("native"));
+            profile_on(&n, op, iters).await;
+        } else {
+            let sandbox = Sandbox::new().unwrap();
+            let w = wasm(&sandbox, &tmp.path().join("wasm")).await;
+            profile_on(&w, op, iters).await;
+        }
+    });
+}
+
+async fn profile_on<S: TapeStore>(store: &S, op: &str, iters: usize) {
+    fill(store, 200).await;
+    let start = Instant::now();
+    match op {
+        "append" => {
+            let all = frames(256, 1024);
+            let mut w = store.create(header("append", "s")).await.unwrap();
+            let mut seq = 0;
+            for _ in 0..iters / 10 {
+                let batch: Vec<Frame> = all
+                    .iter()
+                    .map(|f| {
+                        let mut f = f.clone();
+                        f.seq = seq;
+                        seq += 1;
+                        f
+                    })
+                    .collect();
+                w.append(&batch).await.unwrap();
+            }
+        }
+        _ => {
+            for _ in 0..iters {
+                small_op(store, op).await;
+            }
+        }
+    }
+    eprintln!("{op}: {iters} iterations in {:?}", start.elapsed());
 }
