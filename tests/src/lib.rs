@@ -6,3 +6,5 @@
 pub mod artifacts;
 pub mod log_capture;
 pub mod native;
+pub mod timed;
+pub mod workload;

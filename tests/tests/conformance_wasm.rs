@@ -11,7 +11,11 @@ use tapedeck::sandbox::{ComponentSource, Limits, ProviderSpec, Sandbox, WasmProv
 use tapedeck_tests::artifacts;
 
 async fn run(spec: &ProviderSpec, options: &SuiteOptions) -> SuiteReport {
-    let sandbox = Sandbox::new().unwrap();
+    // Pooled, as `tapedeck provider test` runs it.
+    let sandbox = Sandbox::builder()
+        .pooling_for([&spec.limits])
+        .build()
+        .unwrap();
     let provider = WasmProvider::start(&sandbox, spec, Path::new("."))
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -29,7 +29,8 @@ use tapedeck::embedded;
 use tapedeck::error::ProviderError;
 use tapedeck::recorder::{DigestChain, Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::{
-    ComponentSource, DirGrant, Grants, Limits, Protection, ProviderSpec, Sandbox, WasmProvider,
+    Allocator, ComponentSource, DirGrant, Grants, Limits, Protection, ProviderSpec, Sandbox,
+    WasmProvider,
 };
 use tapedeck::store::{ProviderResult, TapeStore};
 use tapedeck::units::{ByteSize, Millis};
@@ -72,7 +73,18 @@ impl Env {
         std::os::unix::fs::symlink("../other", data.join("host-up")).unwrap();
         std::os::unix::fs::symlink("/etc", ro.join("host-etc")).unwrap();
         std::os::unix::fs::symlink(&other, ro.join("host-abs")).unwrap();
-        let sandbox = Sandbox::new().unwrap();
+        // The pooling allocator, as `tapedeck` itself uses: every attack here
+        // must be stopped by it too. Sized for a few providers at once.
+        let d = Limits::default();
+        let sandbox = Sandbox::builder()
+            .pooling_for([&d, &d, &d, &d])
+            .build()
+            .unwrap();
+        assert!(
+            matches!(sandbox.engine().allocator(), Allocator::Pooling(_)),
+            "this machine should allow the pooling allocator: {}",
+            sandbox.engine().allocator()
+        );
         let healthy = WasmProvider::start(&sandbox, &embedded::fs_provider_spec(&other), &root)
             .await
             .unwrap();

@@ -264,7 +264,15 @@ pub async fn start_provider(
     spec: &ProviderSpec,
     base_dir: &std::path::Path,
 ) -> anyhow::Result<WasmProvider> {
-    let sandbox = Sandbox::new().map_err(|e| anyhow!("cannot create the sandbox: {e:#}"))?;
+    let sandbox = Sandbox::builder()
+        .pooling_for([&spec.limits])
+        .build()
+        .map_err(|e| anyhow!("cannot create the sandbox: {e:#}"))?;
+    tracing::debug!(
+        "provider `{}`: instances allocated {}",
+        spec.name,
+        sandbox.engine().allocator()
+    );
     WasmProvider::start(&sandbox, spec, base_dir)
         .await
         .map_err(|e| match e {

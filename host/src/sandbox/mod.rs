@@ -25,7 +25,7 @@ pub mod spec;
 pub mod special_files;
 pub mod state;
 
-pub use engine::{EPOCH_TICK, SandboxEngine};
+pub use engine::{Allocator, EPOCH_TICK, PoolingPlan, SandboxEngine};
 pub use grants::{DirGrant, DirMode, Grants};
 pub use limits::Limits;
 pub use load::{LoadError, LoadedComponent};
@@ -49,12 +49,28 @@ impl Sandbox {
     /// compiled-component cache at its default location
     /// ([`cache::ComponentCache::from_env`]).
     pub fn new() -> Result<Sandbox, wasmtime::Error> {
-        Self::with_cache(cache::ComponentCache::from_env())
+        Sandbox::builder().build()
     }
 
     /// Like [`Sandbox::new`] with the given cache (`None`: compile every time).
     pub fn with_cache(cache: Option<cache::ComponentCache>) -> Result<Sandbox, wasmtime::Error> {
-        let engine = SandboxEngine::new()?;
+        Sandbox::builder().cache(cache).build()
+    }
+
+    /// A builder: the default cache and the on-demand allocator unless told
+    /// otherwise.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder {
+            cache: cache::ComponentCache::from_env(),
+            pooling: None,
+        }
+    }
+
+    fn build(
+        cache: Option<cache::ComponentCache>,
+        pooling: Option<PoolingPlan>,
+    ) -> Result<Sandbox, wasmtime::Error> {
+        let engine = SandboxEngine::with_pooling(pooling)?;
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         // Random bytes are charged to a per-request and a per-call budget.
@@ -77,7 +93,7 @@ impl Sandbox {
         })
     }
 
-    /// The engine.
+    /// The engine (and, through it, which allocator is in use).
     pub fn engine(&self) -> &SandboxEngine {
         &self.engine
     }
@@ -85,5 +101,32 @@ impl Sandbox {
     /// Compiles and checks a component (see [`load::load_component`]).
     pub fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
         load::load_component(&self.engine, &self.linker, self.cache.as_ref(), what, bytes)
+    }
+}
+
+/// Configuration of a [`Sandbox`] (`Sandbox::builder()`).
+pub struct SandboxBuilder {
+    cache: Option<cache::ComponentCache>,
+    pooling: Option<PoolingPlan>,
+}
+
+impl SandboxBuilder {
+    /// The compiled-component cache (`None`: compile every time).
+    pub fn cache(mut self, cache: Option<cache::ComponentCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Use the pooling allocator sized for providers with these limits
+    /// ([`PoolingPlan::for_limits`]), falling back to on-demand allocation
+    /// if the machine refuses the reservation.
+    pub fn pooling_for<'a>(mut self, limits: impl IntoIterator<Item = &'a Limits>) -> Self {
+        self.pooling = PoolingPlan::for_limits(limits);
+        self
+    }
+
+    /// Creates the engine (with its epoch ticker) and the linker.
+    pub fn build(self) -> Result<Sandbox, wasmtime::Error> {
+        Sandbox::build(self.cache, self.pooling)
     }
 }

@@ -118,18 +118,15 @@ impl Pool {
             .push((generation, handle));
     }
 
-    /// Creates and initialises a fresh instance, returning it and what `init` said.
-    async fn instantiate(&self) -> Result<(Live, ProviderInfo), ProviderError> {
-        let unavailable = |detail: String| ProviderError::Unavailable {
-            provider: self.name.to_string(),
-            detail,
-        };
+    /// A fresh store for one instance: its WASI context from the grants, the
+    /// limiter, return-size fuel, handle cap and CPU meter.
+    fn new_store(&self) -> Result<Store<HostState>, String> {
         let log = ProviderLog::new(
             &self.name,
             self.limits.log_line.0 as usize,
             self.limits.log_lines_per_call,
         );
-        let state = HostState::new(&self.grants, &self.limits, log).map_err(unavailable)?;
+        let state = HostState::new(&self.grants, &self.limits, log)?;
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.max_return.0 as usize);
@@ -145,6 +142,17 @@ impl Pool {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
+        Ok(store)
+    }
+
+    /// Instantiates the component from its `InstancePre` in a fresh store,
+    /// under the call limits, without calling `init`.
+    async fn instantiate_bare(&self) -> Result<(Store<HostState>, Provider), ProviderError> {
+        let unavailable = |detail: String| ProviderError::Unavailable {
+            provider: self.name.to_string(),
+            detail,
+        };
+        let mut store = self.new_store().map_err(unavailable)?;
         begin(&mut store, &self.limits);
         self.counters.instantiations.fetch_add(1, Ordering::Relaxed);
         let timeout = self.limits.timeout();
@@ -162,6 +170,29 @@ impl Pool {
                     )));
                 }
             };
+        Ok((store, bindings))
+    }
+
+    /// Times instantiations from the `InstancePre` alone (a fresh store and
+    /// the component's start functions, no `init`), each instance dropped
+    /// right away: what a replacement instance costs before its provider
+    /// code runs.
+    pub async fn time_instantiation(&self) -> Result<std::time::Duration, ProviderError> {
+        let start = std::time::Instant::now();
+        let instance = self.instantiate_bare().await?;
+        let took = start.elapsed();
+        drop(instance);
+        Ok(took)
+    }
+
+    /// Creates and initialises a fresh instance, returning it and what `init` said.
+    async fn instantiate(&self) -> Result<(Live, ProviderInfo), ProviderError> {
+        let unavailable = |detail: String| ProviderError::Unavailable {
+            provider: self.name.to_string(),
+            detail,
+        };
+        let (mut store, bindings) = self.instantiate_bare().await?;
+        let timeout = self.limits.timeout();
         begin(&mut store, &self.limits);
         let init = deadline::timeout(
             timeout,

@@ -111,6 +111,14 @@ impl WasmProvider {
         )
     }
 
+    /// The time one instantiation from the provider's `InstancePre` takes: a
+    /// fresh store and the component's start, without `init`. The instance is
+    /// dropped at once. For benchmarks and diagnostics; calls in flight are
+    /// not affected.
+    pub async fn time_instantiation(&self) -> Result<std::time::Duration, ProviderError> {
+        self.pool.time_instantiation().await
+    }
+
     /// What the host enforced on this provider so far, by protection: traps,
     /// CPU and wall-clock limits, memory, table, instance, resource, random
     /// and return-size limits, contract violations and log lines dropped.

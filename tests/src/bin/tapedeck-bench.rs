@@ -5,61 +5,81 @@
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench            # every figure
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --quick # smaller sizes
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --json  # machine-readable
+//! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --plot bench.png
+//! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --profile read [--native]
 //! ```
 //!
-//! The same `fs-store` code runs twice: natively behind
-//! [`NativeFsStore`], and as the embedded fs provider component in the
-//! sandbox ([`WasmProvider`]); each figure is printed for both with the
-//! ratio. Both use `fsync = false`, so the disk's sync latency does not hide
-//! the sandbox's cost. Figures:
+//! The same `fs-store` code runs natively behind [`NativeFsStore`] and as the
+//! embedded fs provider component in the sandbox ([`WasmProvider`]); each
+//! figure is printed for both with the ratio wasm ÷ native. Both use
+//! `fsync = false`, so the disk's sync latency does not hide the sandbox's
+//! cost. The figures are listed in BENCHMARKS.md. `--profile OP` runs one
+//! operation in a loop for a profiler instead.
 //!
-//! * append throughput: 1 KiB frames in batches of 256 (as the recorder
-//!   batches them);
-//! * latency of small operations: read a 10-frame tape, list 100 tapes,
-//!   search by session (median and p99 of many calls);
-//! * export of a 10 MiB tape, verified against its digest (MiB/s);
-//! * search over many tapes (100,000; 10,000 with `--quick`);
-//! * provider start: cold (compiling, no cache) and warm (from the cache).
-//!
-//! Not yet here (see BENCHMARKS.md once written): 1,000 concurrent
-//! recordings, the recorder proxy round trip, instantiation alone, the plot.
+//! [`NativeFsStore`]: tapedeck_tests::native::NativeFsStore
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tapedeck::integrity::TapeReader;
-use tapedeck::recorder::DigestChain;
-use tapedeck::sandbox::{Sandbox, WasmProvider};
+use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta, run_proxy};
+use tapedeck::sandbox::{Limits, Sandbox};
+use tapedeck::spool::{ProviderKey, Spool};
 use tapedeck::store::{TapeStore, TapeWriter};
-use tapedeck::types::{
-    Direction, EndReason, Frame, SearchQuery, TapeFilter, TapeHeader, TapeSummary,
-};
-use tapedeck_tests::native::NativeFsStore;
+use tapedeck::types::{Direction, Frame};
+use tapedeck::units::Millis;
+use tapedeck_tests::timed::TimedStore;
+use tapedeck_tests::workload::{self, SMALL_OPS, fill, frames, native, small_op, wasm};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// One measured figure, for both runs.
+/// One measured figure.
 struct Row {
     name: String,
     unit: &'static str,
-    native: f64,
+    /// The baseline: the native store, or the server run directly.
+    native: Option<f64>,
     wasm: f64,
-    /// True when bigger is better (throughput); false for times.
-    higher_is_better: bool,
+    /// The goal the issue sets, as printed.
+    goal: &'static str,
 }
 
 impl Row {
+    fn new(name: impl Into<String>, unit: &'static str, native: f64, wasm: f64) -> Row {
+        Row {
+            name: name.into(),
+            unit,
+            native: Some(native),
+            wasm,
+            goal: "",
+        }
+    }
+
+    fn goal(mut self, goal: &'static str) -> Row {
+        self.goal = goal;
+        self
+    }
+
     /// wasm ÷ native of the figure itself: a throughput ratio below 1 and a
     /// time ratio above 1 both mean the sandbox costs.
-    fn ratio(&self) -> f64 {
-        self.wasm / self.native
+    fn ratio(&self) -> Option<f64> {
+        self.native.map(|n| self.wasm / n)
     }
 }
 
 /// Provider starts measured for the warm-start median.
 const START_SAMPLES: usize = 9;
+/// Instantiations measured for the instantiation median.
+const INSTANTIATIONS: usize = 200;
 
-/// The median of `times`.
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
+}
+
+/// The `q` quantile (0..=1) of sorted `times`, in µs.
+fn quantile_us(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
 }
 
 struct Sizes {
@@ -67,70 +87,279 @@ struct Sizes {
     small_ops: usize,
     export_bytes: u64,
     search_tapes: u64,
+    recordings: usize,
+    frames_per_recording: usize,
+    round_trips: usize,
 }
 
-fn header(id: &str, session: &str) -> TapeHeader {
-    TapeHeader {
-        id: id.to_string(),
-        session_id: session.to_string(),
-        name: format!("bench {id}"),
-        tags: vec![("bench".into(), "yes".into())],
-        created_at_us: 1_700_000_000_000_000,
+const FULL: Sizes = Sizes {
+    append_frames: 50_000,
+    small_ops: 2_000,
+    export_bytes: 10 << 20,
+    search_tapes: 100_000,
+    recordings: 1_000,
+    frames_per_recording: 100,
+    round_trips: 5_000,
+};
+
+const QUICK: Sizes = Sizes {
+    append_frames: 5_000,
+    small_ops: 200,
+    export_bytes: 2 << 20,
+    search_tapes: 10_000,
+    recordings: 1_000,
+    frames_per_recording: 10,
+    round_trips: 500,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg_after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    if args.first().map(String::as_str) == Some("--serve-echo") {
+        return serve_echo();
+    }
+    if args.iter().any(|a| a == "--profile") {
+        let op = arg_after("--profile").unwrap_or_else(|| "read".into());
+        return profile(&op, args.iter().any(|a| a == "--native"));
+    }
+    let sizes = if args.iter().any(|a| a == "--quick") {
+        QUICK
+    } else {
+        FULL
+    };
+    // The cold start must compile: a private, empty component cache.
+    let cache = tempfile::tempdir().unwrap();
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("TAPEDECK_CACHE_DIR", cache.path()) };
+    tapedeck::rlimit::raise_open_files();
+    let rt = runtime();
+    let rows = rt.block_on(run(&sizes));
+    if args.iter().any(|a| a == "--json") {
+        print_json(&rows);
+    } else {
+        print_table(&rows);
+    }
+    if let Some(png) = arg_after("--plot") {
+        match plot(&rows, Path::new(&png)) {
+            Ok(()) => eprintln!("plot written to {png}"),
+            Err(e) => eprintln!("no plot: {e}"),
+        }
     }
 }
 
-fn frames(n: u64, size: usize) -> Vec<Frame> {
-    (0..n)
-        .map(|seq| {
-            let mut payload =
-                format!(r#"{{"jsonrpc":"2.0","id":{seq},"method":"tools/call","params":{{"pad":""#)
-                    .into_bytes();
-            payload.resize(size.saturating_sub(3), b'x');
-            payload.extend_from_slice(b"\"}}");
-            Frame {
-                seq,
-                timestamp_us: 1_700_000_000_000_000 + seq,
-                direction: if seq % 2 == 0 {
-                    Direction::ClientToServer
-                } else {
-                    Direction::ServerToClient
-                },
-                payload,
-                not_json: false,
-            }
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<46} {:>12} {:>12} {:>9}  {:<9} goal",
+        "figure", "native", "wasm", "wasm/nat", "unit"
+    );
+    for r in rows {
+        let native = r.native.map_or("—".into(), |n| format!("{n:.1}"));
+        let ratio = r.ratio().map_or("—".into(), |q| format!("{q:.2}"));
+        println!(
+            "{:<46} {:>12} {:>12.1} {:>9}  {:<9} {}",
+            r.name, native, r.wasm, ratio, r.unit, r.goal
+        );
+    }
+}
+
+fn print_json(rows: &[Row]) {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name, "unit": r.unit, "native": r.native,
+                "wasm": r.wasm, "ratio": r.ratio(), "goal": r.goal,
+            })
         })
-        .collect()
+        .collect();
+    println!("{}", serde_json::Value::Array(rows));
 }
 
-fn summary(frames: &[Frame]) -> TapeSummary {
-    TapeSummary {
-        frame_count: frames.len() as u64,
-        byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
-        ended_at_us: 1_700_000_000_000_000 + frames.len() as u64,
-        digest: Some(DigestChain::over(frames).hex()),
+async fn run(sizes: &Sizes) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    // The allocator `tapedeck` itself uses: pooling, sized for the provider.
+    let pooled = Sandbox::builder()
+        .pooling_for([&Limits::default()])
+        .build()
+        .unwrap();
+    let on_demand = Sandbox::new().unwrap();
+    eprintln!("allocator: {}", pooled.engine().allocator());
+
+    // Start: cold (compiles, fills the cache), then warm (from the cache).
+    // Native: opening the store.
+    let t = Instant::now();
+    drop(wasm(&pooled, &tmp.path().join("start-cold")).await);
+    let cold = t.elapsed();
+    let mut warm = Vec::new();
+    let mut native_open = Vec::new();
+    for i in 0..START_SAMPLES {
+        let t = Instant::now();
+        drop(wasm(&pooled, &tmp.path().join(format!("start-warm-{i}"))).await);
+        warm.push(t.elapsed());
+        let t = Instant::now();
+        drop(native(&tmp.path().join(format!("start-native-{i}"))));
+        native_open.push(t.elapsed());
     }
-}
-
-/// Frames per second appending `n` 1 KiB frames in batches of 256.
-async fn append_throughput<S: TapeStore>(store: &S, n: u64) -> f64 {
-    let all = frames(n, 1024);
-    let mut w = store.create(header("append", "s")).await.unwrap();
-    let start = Instant::now();
-    for batch in all.chunks(256) {
-        w.append(batch).await.unwrap();
+    let native_open = median(native_open);
+    rows.push(Row::new(
+        "provider start, cold (compile)",
+        "ms",
+        ms(native_open),
+        ms(cold),
+    ));
+    rows.push(
+        Row::new(
+            "provider start, warm (cache)",
+            "ms",
+            ms(native_open),
+            ms(median(warm)),
+        )
+        .goal("< 10 ms"),
+    );
+    for (name, sandbox) in [("pooling", &pooled), ("on demand", &on_demand)] {
+        let p = wasm(sandbox, &tmp.path().join(format!("inst-{name}"))).await;
+        let mut times = Vec::new();
+        for _ in 0..INSTANTIATIONS {
+            times.push(p.time_instantiation().await.unwrap());
+        }
+        rows.push(Row {
+            name: format!("instantiation from InstancePre, {name}"),
+            unit: "µs",
+            native: None,
+            wasm: us(median(times)),
+            goal: "< 100 µs",
+        });
     }
-    let took = start.elapsed();
-    w.finish(summary(&all), EndReason::Completed).await.unwrap();
-    n as f64 / took.as_secs_f64()
+
+    let n = native(&tmp.path().join("native"));
+    let w = wasm(&pooled, &tmp.path().join("wasm")).await;
+
+    let all = frames(sizes.append_frames, 1024);
+    let per_s = |d: Duration| sizes.append_frames as f64 / d.as_secs_f64();
+    rows.push(
+        Row::new(
+            format!("append, 1 KiB frames x{}", sizes.append_frames),
+            "frames/s",
+            per_s(workload::append_tape(&n, "append", &all).await),
+            per_s(workload::append_tape(&w, "append", &all).await),
+        )
+        .goal("ratio ≥ 0.75"),
+    );
+
+    fill(&n, 200).await;
+    fill(&w, 200).await;
+    for (op, name) in SMALL_OPS {
+        let (n50, n99) = latency(sizes.small_ops, || small_op(&n, op)).await;
+        let (w50, w99) = latency(sizes.small_ops, || small_op(&w, op)).await;
+        rows.push(Row::new(format!("{name}, p50"), "µs", n50, w50).goal("ratio ≤ 1.3"));
+        rows.push(Row::new(format!("{name}, p99"), "µs", n99, w99));
+    }
+
+    let all = frames(sizes.export_bytes / 1024, 1024);
+    workload::append_tape(&n, "export", &all).await;
+    workload::append_tape(&w, "export", &all).await;
+    rows.push(Row::new(
+        format!("export {} MiB, verified", sizes.export_bytes >> 20),
+        "MiB/s",
+        export_rate(&n).await,
+        export_rate(&w).await,
+    ));
+    drop((n, w));
+
+    let n_big = native(&tmp.path().join("native-many"));
+    let w_big = wasm(&pooled, &tmp.path().join("wasm-many")).await;
+    fill(&n_big, sizes.search_tapes).await;
+    fill(&w_big, sizes.search_tapes).await;
+    rows.push(
+        Row::new(
+            format!("search by session over {} tapes", sizes.search_tapes),
+            "µs",
+            search_p50(&n_big).await,
+            search_p50(&w_big).await,
+        )
+        .goal("< 10 ms"),
+    );
+    drop((n_big, w_big));
+
+    let nat = recordings(
+        native(&tmp.path().join("rec-native")),
+        &tmp.path().join("rec-native"),
+        sizes,
+    )
+    .await;
+    let was = recordings(
+        wasm(&pooled, &tmp.path().join("rec-wasm")).await,
+        &tmp.path().join("rec-wasm"),
+        sizes,
+    )
+    .await;
+    let label = format!("{} concurrent recordings", sizes.recordings);
+    rows.push(Row::new(
+        format!("{label}: throughput"),
+        "frames/s",
+        nat.throughput,
+        was.throughput,
+    ));
+    rows.push(Row::new(
+        format!("{label}: append p50"),
+        "µs",
+        nat.p50,
+        was.p50,
+    ));
+    rows.push(Row::new(
+        format!("{label}: append p99"),
+        "µs",
+        nat.p99,
+        was.p99,
+    ));
+    rows.push(
+        Row::new(
+            format!("{label}: host RSS per recording"),
+            "KiB",
+            nat.rss_kib,
+            was.rss_kib,
+        )
+        .goal("< 64 KiB"),
+    );
+
+    let direct = round_trips(None, sizes.round_trips, tmp.path()).await;
+    let proxied = round_trips(Some(&pooled), sizes.round_trips, tmp.path()).await;
+    for (i, q) in ["p50", "p95", "p99"].into_iter().enumerate() {
+        let mut row = Row::new(
+            format!("proxy round trip {q} (native: direct)"),
+            "µs",
+            direct[i],
+            proxied[i],
+        );
+        if q == "p95" {
+            row = row.goal("adds < 1%");
+        }
+        rows.push(row);
+    }
+    rows
 }
 
-/// Median and p99 of `iters` runs of `op`, in µs.
+/// Median and p99 of `iters` runs of `op`, in µs, after a warm-up.
 async fn latency<F, Fut>(iters: usize, mut op: F) -> (f64, f64)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    // Warm up.
     for _ in 0..iters.min(20) {
         op().await;
     }
@@ -141,307 +370,224 @@ where
         times.push(t.elapsed());
     }
     times.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    (
-        us(times[times.len() / 2]),
-        us(times[times.len() * 99 / 100]),
-    )
+    (quantile_us(&times, 0.5), quantile_us(&times, 0.99))
 }
 
-/// Fills a store with `tapes` ten-frame tapes over 100 sessions.
-async fn fill<S: TapeStore>(store: &S, tapes: u64) {
-    let ten = frames(10, 200);
-    let s = summary(&ten);
-    for t in 0..tapes {
+/// Median µs of a search by session (20 runs).
+async fn search_p50<S: TapeStore>(store: &S) -> f64 {
+    let (p50, _) = latency(20, || async {
         store
-            .save(
-                header(&format!("t{t:07}"), &format!("session-{}", t % 100)),
-                &ten,
-                s.clone(),
-                EndReason::Completed,
-            )
+            .search(&workload::by_session(), None, 10)
             .await
             .unwrap();
-    }
-}
-
-/// The small operations, by the name `--profile` knows them and the name
-/// the table prints.
-const SMALL_OPS: [(&str, &str); 3] = [
-    ("read", "read a 10-frame tape"),
-    ("list", "list 100 tapes"),
-    ("search", "search by session"),
-];
-
-/// One small operation on a store of 200 ten-frame tapes, checked.
-async fn small_op<S: TapeStore>(store: &S, op: &str) {
-    match op {
-        "read" => {
-            let f = store
-                .read_frames("t0000007", 0, 10, u64::MAX)
-                .await
-                .unwrap();
-            assert_eq!(f.len(), 10);
-        }
-        "list" => {
-            let page = store.list(&TapeFilter::default(), None, 100).await.unwrap();
-            assert_eq!(page.tapes.len(), 100);
-        }
-        "search" => {
-            let page = store.search(&by_session(), None, 100).await.unwrap();
-            assert_eq!(page.tapes.len(), 2);
-        }
-        other => panic!("unknown operation {other:?}: read, list, search or append"),
-    }
-}
-
-/// A search for one session's tapes.
-fn by_session() -> SearchQuery {
-    SearchQuery {
-        filter: TapeFilter {
-            session_id: Some("session-42".into()),
-            ..TapeFilter::default()
-        },
-        ..SearchQuery::default()
-    }
-}
-
-/// Small operations on a store of 200 ten-frame tapes: (name, p50, p99).
-async fn small_ops<S: TapeStore>(store: &S, iters: usize) -> Vec<(&'static str, f64, f64)> {
-    let mut out = Vec::new();
-    for (op, name) in SMALL_OPS {
-        let (p50, p99) = latency(iters, || small_op(store, op)).await;
-        out.push((name, p50, p99));
-    }
-    out
-}
-
-/// MiB/s reading (and verifying) a tape of `bytes` in 1 KiB frames.
-async fn export<S: TapeStore>(store: &S, bytes: u64) -> f64 {
-    let all = frames(bytes / 1024, 1024);
-    let mut w = store.create(header("export", "s")).await.unwrap();
-    for batch in all.chunks(256) {
-        w.append(batch).await.unwrap();
-    }
-    let info = w.finish(summary(&all), EndReason::Completed).await.unwrap();
-    let start = Instant::now();
-    let mut read = 0u64;
-    TapeReader::new(store)
-        .read_verified(&info, |page| {
-            read += page.iter().map(|f| f.payload.len() as u64).sum::<u64>();
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .await
-        .unwrap();
-    read as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64()
-}
-
-/// µs for one search by session over a store of many tapes (median of 20).
-async fn search_many<S: TapeStore>(store: &S) -> f64 {
-    let (p50, _) = latency(20, || async {
-        store.search(&by_session(), None, 10).await.unwrap();
     })
     .await;
     p50
 }
 
-fn native(dir: &Path) -> NativeFsStore {
-    NativeFsStore::open(fs_store::FsConfig {
-        root: dir.to_path_buf(),
-        fsync: false,
-    })
-    .unwrap()
+/// MiB/s reading (and verifying) the tape `export`.
+async fn export_rate<S: TapeStore>(store: &S) -> f64 {
+    let start = Instant::now();
+    let read = workload::export(store, "export").await;
+    read as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn wasm(sandbox: &Sandbox, dir: &Path) -> WasmProvider {
-    let spec = tapedeck::embedded::fs_provider_spec(dir)
-        .with_config(serde_json::json!({ "root": "/tapes", "fsync": false }));
-    WasmProvider::start(sandbox, &spec, Path::new("."))
-        .await
-        .unwrap()
+/// The 1,000-recordings figures for one store.
+struct Recordings {
+    throughput: f64,
+    p50: f64,
+    p99: f64,
+    rss_kib: f64,
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(i) = args.iter().position(|a| a == "--profile") {
-        let op = args.get(i + 1).map(String::as_str).unwrap_or("read");
-        let native = args.iter().any(|a| a == "--native");
-        return profile(op, native);
-    }
-    let quick = args.iter().any(|a| a == "--quick");
-    let json = args.iter().any(|a| a == "--json");
-    let sizes = if quick {
-        Sizes {
-            append_frames: 5_000,
-            small_ops: 200,
-            export_bytes: 2 << 20,
-            search_tapes: 10_000,
-        }
-    } else {
-        Sizes {
-            append_frames: 50_000,
-            small_ops: 2_000,
-            export_bytes: 10 << 20,
-            search_tapes: 100_000,
-        }
+/// Resident set size of this process, in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * rustix::param::page_size() as u64
+}
+
+/// `sizes.recordings` recordings through one [`Recorder`] with its spool, all
+/// open at once, each recording `sizes.frames_per_recording` 1 KiB frames.
+async fn recordings<S: TapeStore + 'static>(store: S, dir: &Path, sizes: &Sizes) -> Recordings {
+    let timed = Arc::new(TimedStore::new(store));
+    let spool = Spool::open(dir.join("spool")).unwrap();
+    let key = ProviderKey::of(&tapedeck::embedded::fs_provider_spec(dir), dir);
+    let options = RecorderOptions {
+        // Hundreds of recordings share two threads: the end waits its turn.
+        end_timeout: Millis(600_000),
+        ..RecorderOptions::default()
     };
-    // The cold start must compile: a private, empty component cache.
-    let cache = tempfile::tempdir().unwrap();
-    // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("TAPEDECK_CACHE_DIR", cache.path()) };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rows = rt.block_on(run(&sizes));
-    if json {
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "name": r.name, "unit": r.unit, "native": r.native,
-                    "wasm": r.wasm, "ratio": r.ratio(),
-                    "higher_is_better": r.higher_is_better,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
-        return;
+    let recorder = Recorder::new(timed.clone(), options).with_spool(spool, key);
+    let payload = frames(1, 1024).remove(0).payload;
+    let before = rss();
+    let start = Instant::now();
+    let mut open = Vec::new();
+    for t in 0..sizes.recordings {
+        let meta = TapeMeta {
+            session_id: format!("session-{t}"),
+            name: format!("load {t}"),
+            tags: Vec::new(),
+        };
+        open.push(recorder.start(meta).await.unwrap());
     }
-    println!(
-        "{:<40} {:>14} {:>14} {:>10}  unit",
-        "figure", "native", "wasm", "wasm/nat"
-    );
-    for r in &rows {
-        println!(
-            "{:<40} {:>14.1} {:>14.1} {:>10.2}  {}",
-            r.name,
-            r.native,
-            r.wasm,
-            r.ratio(),
-            r.unit
+    // Everyone records; RSS is read with all of them open and busy.
+    let mut peak = 0;
+    for k in 0..sizes.frames_per_recording {
+        for (t, r) in open.iter().enumerate() {
+            let d = if (t + k) % 2 == 0 {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            };
+            r.record(d, payload.clone());
+        }
+        tokio::task::yield_now().await;
+        if k == sizes.frames_per_recording / 2 {
+            peak = rss();
+        }
+    }
+    let mut tasks = Vec::new();
+    for r in open {
+        tasks.push(tokio::spawn(async move { r.finish().await.unwrap() }));
+    }
+    for t in tasks {
+        let outcome = t.await.unwrap();
+        assert_eq!(
+            outcome.summary.frame_count,
+            sizes.frames_per_recording as u64
         );
     }
+    let took = start.elapsed();
+    let mut appends = timed.take();
+    appends.sort();
+    Recordings {
+        throughput: (sizes.recordings * sizes.frames_per_recording) as f64 / took.as_secs_f64(),
+        p50: quantile_us(&appends, 0.5),
+        p99: quantile_us(&appends, 0.99),
+        rss_kib: peak.saturating_sub(before) as f64 / 1024.0 / sizes.recordings as f64,
+    }
 }
 
-async fn run(sizes: &Sizes) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::new().unwrap();
-
-    // Start: cold (compiles, fills the cache), then warm (from the cache).
-    // Native: opening the store.
-    let t = Instant::now();
-    drop(wasm(&sandbox, &tmp.path().join("start-cold")).await);
-    let cold = t.elapsed();
-    // Warm start and native open: the median of several, as one sample is
-    // noisy.
-    let mut warm = Vec::new();
-    let mut native_open = Vec::new();
-    for i in 0..START_SAMPLES {
-        let t = Instant::now();
-        drop(wasm(&sandbox, &tmp.path().join(format!("start-warm-{i}"))).await);
-        warm.push(t.elapsed());
-        let t = Instant::now();
-        drop(native(&tmp.path().join(format!("start-native-{i}"))));
-        native_open.push(t.elapsed());
+/// p50, p95 and p99 (µs) of `n` JSON-RPC round trips with the echo server:
+/// directly, or (with a sandbox) through the recorder proxy that `tapedeck
+/// record` runs, recording into the embedded fs provider with its spool.
+async fn round_trips(sandbox: Option<&Sandbox>, n: usize, dir: &Path) -> [f64; 3] {
+    let exe = std::env::current_exe().unwrap();
+    let command: Vec<OsString> = vec![exe.into(), "--serve-echo".into()];
+    let mut times = Vec::with_capacity(n);
+    match sandbox {
+        None => {
+            let mut child = tokio::process::Command::new(&command[0])
+                .args(&command[1..])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut to = child.stdin.take().unwrap();
+            let mut from = BufReader::new(child.stdout.take().unwrap());
+            exchange(&mut to, &mut from, n, &mut times).await;
+            drop(to);
+            child.wait().await.unwrap();
+        }
+        Some(sandbox) => {
+            let store_dir: PathBuf = dir.join("proxy");
+            let provider = wasm(sandbox, &store_dir).await;
+            let spool = Spool::open(store_dir.join("spool")).unwrap();
+            let key = ProviderKey::of(&tapedeck::embedded::fs_provider_spec(&store_dir), dir);
+            let recorder = Recorder::new(Arc::new(provider), RecorderOptions::default())
+                .with_spool(spool, key);
+            let (mut to, proxy_in) = tokio::io::duplex(1 << 16);
+            let (proxy_out, from) = tokio::io::duplex(1 << 16);
+            let meta = TapeMeta {
+                session_id: "bench".into(),
+                name: "proxy round trips".into(),
+                tags: Vec::new(),
+            };
+            let proxy = tokio::spawn(async move {
+                run_proxy(&recorder, &command, meta, proxy_in, proxy_out).await
+            });
+            let mut from = BufReader::new(from);
+            exchange(&mut to, &mut from, n, &mut times).await;
+            drop(to);
+            proxy.await.unwrap().unwrap();
+        }
     }
-    let warm = median(warm);
-    let native_open = median(native_open);
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    rows.push(Row {
-        name: "provider start, cold (compile)".into(),
-        unit: "ms",
-        native: ms(native_open),
-        wasm: ms(cold),
-        higher_is_better: false,
-    });
-    rows.push(Row {
-        name: "provider start, warm (cache)".into(),
-        unit: "ms",
-        native: ms(native_open),
-        wasm: ms(warm),
-        higher_is_better: false,
-    });
+    times.sort();
+    [0.5, 0.95, 0.99].map(|q| quantile_us(&times, q))
+}
 
-    let n = native(&tmp.path().join("native"));
-    let w = wasm(&sandbox, &tmp.path().join("wasm")).await;
-
-    rows.push(Row {
-        name: format!("append, 1 KiB frames x{}", sizes.append_frames),
-        unit: "frames/s",
-        native: append_throughput(&n, sizes.append_frames).await,
-        wasm: append_throughput(&w, sizes.append_frames).await,
-        higher_is_better: true,
-    });
-
-    fill(&n, 200).await;
-    fill(&w, 200).await;
-    let ns = small_ops(&n, sizes.small_ops).await;
-    let ws = small_ops(&w, sizes.small_ops).await;
-    for ((name, n50, n99), (_, w50, w99)) in ns.into_iter().zip(ws) {
-        rows.push(Row {
-            name: format!("{name}, p50"),
-            unit: "µs",
-            native: n50,
-            wasm: w50,
-            higher_is_better: false,
-        });
-        rows.push(Row {
-            name: format!("{name}, p99"),
-            unit: "µs",
-            native: n99,
-            wasm: w99,
-            higher_is_better: false,
-        });
+/// Sends `n` requests one at a time and times each answer.
+async fn exchange(
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    from: &mut (impl tokio::io::AsyncBufRead + Unpin),
+    n: usize,
+    times: &mut Vec<Duration>,
+) {
+    let mut line = String::new();
+    for i in 0..n + 50 {
+        let req = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{i},\"method\":\"tools/call\",\"params\":{{\"name\":\"echo\",\"arguments\":{{\"text\":\"hello\"}}}}}}\n"
+        );
+        let t = Instant::now();
+        to.write_all(req.as_bytes()).await.unwrap();
+        to.flush().await.unwrap();
+        line.clear();
+        from.read_line(&mut line).await.unwrap();
+        // The first 50 warm up.
+        if i >= 50 {
+            times.push(t.elapsed());
+        }
+        assert!(line.contains(&format!("\"id\":{i},")), "{line}");
     }
+}
 
-    rows.push(Row {
-        name: format!("export {} MiB, verified", sizes.export_bytes >> 20),
-        unit: "MiB/s",
-        native: export(&n, sizes.export_bytes).await,
-        wasm: export(&w, sizes.export_bytes).await,
-        higher_is_better: true,
-    });
-
-    let n_big = native(&tmp.path().join("native-many"));
-    let w_big = wasm(&sandbox, &tmp.path().join("wasm-many")).await;
-    fill(&n_big, sizes.search_tapes).await;
-    fill(&w_big, sizes.search_tapes).await;
-    rows.push(Row {
-        name: format!("search by session over {} tapes", sizes.search_tapes),
-        unit: "µs",
-        native: search_many(&n_big).await,
-        wasm: search_many(&w_big).await,
-        higher_is_better: false,
-    });
-    rows
+/// `--serve-echo`: a minimal JSON-RPC server on stdio answering each request
+/// line with a result carrying its id, for the proxy round trip.
+fn serve_echo() {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lines() {
+        let line = line.unwrap();
+        let id = line
+            .split("\"id\":")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap_or("null");
+        writeln!(
+            out,
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"hello\"}}]}}}}"
+        )
+        .unwrap();
+        out.flush().unwrap();
+    }
 }
 
 /// `--profile OP [--native]`: runs one operation in a loop for about ten
 /// seconds, on one side only, so a profiler (`perf record`, `valgrind
 /// --tool=callgrind`) sees nothing else. OP is `read`, `list`, `search` or
-/// `append`.
+/// `append`; `TAPEDECK_PROFILE_ITERS` sets the number of iterations.
 fn profile(op: &str, native_side: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let iters: usize = std::env::var("TAPEDECK_PROFILE_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    rt.block_on(async {
+    runtime().block_on(async {
         let tmp = tempfile::tempdir().unwrap();
         if native_side {
-            let n = native(&tmp.path().join("native"));
-            profile_on(&n, op, iters).await;
+            profile_on(&native(&tmp.path().join("native")), op, iters).await;
         } else {
-            let sandbox = Sandbox::new().unwrap();
-            let w = wasm(&sandbox, &tmp.path().join("wasm")).await;
-            profile_on(&w, op, iters).await;
+            let sandbox = Sandbox::builder()
+                .pooling_for([&Limits::default()])
+                .build()
+                .unwrap();
+            profile_on(&wasm(&sandbox, &tmp.path().join("wasm")).await, op, iters).await;
         }
     });
 }
@@ -449,29 +595,107 @@ fn profile(op: &str, native_side: bool) {
 async fn profile_on<S: TapeStore>(store: &S, op: &str, iters: usize) {
     fill(store, 200).await;
     let start = Instant::now();
-    match op {
-        "append" => {
-            let all = frames(256, 1024);
-            let mut w = store.create(header("append", "s")).await.unwrap();
-            let mut seq = 0;
-            for _ in 0..iters / 10 {
-                let batch: Vec<Frame> = all
-                    .iter()
-                    .map(|f| {
-                        let mut f = f.clone();
-                        f.seq = seq;
-                        seq += 1;
-                        f
-                    })
-                    .collect();
-                w.append(&batch).await.unwrap();
-            }
+    if op == "append" {
+        let all = frames(256, 1024);
+        let mut w = store.create(workload::header("append", "s")).await.unwrap();
+        let mut seq = 0;
+        for _ in 0..iters / 10 {
+            let batch: Vec<Frame> = all
+                .iter()
+                .map(|f| {
+                    let f = Frame { seq, ..f.clone() };
+                    seq += 1;
+                    f
+                })
+                .collect();
+            w.append(&batch).await.unwrap();
         }
-        _ => {
-            for _ in 0..iters {
-                small_op(store, op).await;
-            }
+    } else {
+        for _ in 0..iters {
+            small_op(store, op).await;
         }
     }
     eprintln!("{op}: {iters} iterations in {:?}", start.elapsed());
+}
+
+/// Draws the ratio of every figure with a baseline as a bar from 1 (as fast
+/// as native) on a log scale, for BENCHMARKS.md: right of 1 the sandbox
+/// costs, left of it the sandbox does better.
+fn plot(rows: &[Row], png: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    use plotters::style::{FontStyle, register_font};
+    const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    let font = std::fs::read(FONT)
+        .map_err(|e| format!("cannot read {FONT} ({e}); apt-get install fonts-dejavu-core"))?;
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| "the font could not be loaded".to_string())?;
+    // Every ratio as "times slower" (> 1 means the sandbox costs), whichever
+    // direction the figure runs.
+    let bars: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let q = r.ratio()?;
+            let slower = if r.unit.ends_with("/s") { 1.0 / q } else { q };
+            Some((r.name.clone(), slower))
+        })
+        .collect();
+    let height = 120 + 28 * bars.len() as u32;
+    let root = BitMapBackend::new(png, (1100, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let max = bars.iter().map(|b| b.1).fold(2.0f64, f64::max) * 1.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "tapedeck: sandbox cost (wasm ÷ native, 1 = native speed)",
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(380)
+        .build_cartesian_2d(
+            (0.1f64..max).log_scale(),
+            (0..bars.len() as i32).into_segmented(),
+        )
+        .map_err(|e| e.to_string())?;
+    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(bars.len())
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .x_desc("times slower than native (log scale)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let i = i as i32;
+            let color = if *v <= 1.3 {
+                GREEN.mix(0.7)
+            } else {
+                RED.mix(0.6)
+            };
+            Rectangle::new(
+                [
+                    (1.0, SegmentValue::Exact(i)),
+                    (*v, SegmentValue::Exact(i + 1)),
+                ],
+                color.filled(),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![
+                (1.0, SegmentValue::Exact(0)),
+                (1.0, SegmentValue::Exact(bars.len() as i32)),
+            ],
+            BLACK.stroke_width(2),
+        )))
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
 }
