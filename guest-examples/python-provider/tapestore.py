@@ -1,0 +1,645 @@
+"""The storage logic of tapedeck's Python provider, in plain Python.
+
+Layout under the granted root (the ``root`` setting, ``/tapes`` by default)::
+
+    tapes/<id>/header.json   the header and a creation stamp, written once
+    tapes/<id>/frames        append-only frame records (below)
+    tapes/<id>/methods       the tape's JSON-RPC methods, one per line (index)
+    tapes/<id>/seek          (seq, offset) of every 1024th frame (index)
+    tapes/<id>/end.json      how the tape ended, written once, atomically
+    trash/                   tapes being deleted
+
+A frame record is a 28-byte header ``<IIQQBBxx`` (payload length, CRC-32 of
+everything after the CRC, seq, timestamp, direction, flags) followed by the
+payload. A torn record at the end of ``frames`` (an instance stopped
+mid-append) is ignored by readers and cut off by the next writer.
+
+Every fact lives in a file, so any instance (the host runs several, and may
+replace one at any time) sees what another acknowledged. Creation is the
+atomic ``mkdir`` of the tape's directory, the end is the atomic rename of
+``end.json`` into place, and deletion the atomic rename of the directory
+into ``trash/``. Nothing here imports the component bindings, so the module
+also runs under plain CPython.
+"""
+
+import json
+import os
+import struct
+import time
+import zlib
+
+FORMAT = 1
+RECORD = struct.Struct("<IIQQBBxx")
+MAX_LIMIT = 1000
+SEEK = struct.Struct("<QQ")
+SEEK_EVERY = 1024
+CHUNK = 256 * 1024
+CURSOR_PREFIX = "py1"
+
+# Error kinds, mapped to `storage-error` cases by the export layer.
+NOT_FOUND = "not-found"
+ALREADY_EXISTS = "already-exists"
+INVALID_INPUT = "invalid-input"
+UNSUPPORTED = "unsupported"
+IO = "io"
+
+# States and end reasons, as the WIT spells them.
+RECORDING, FINISHED, ABORTED, CRASHED = "recording", "finished", "aborted", "crashed"
+COMPLETED = "completed"
+
+
+class StoreError(Exception):
+    """A failure to report as a `storage-error`: ``kind`` and a message."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def fail(kind, message):
+    raise StoreError(kind, message)
+
+
+ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def check_id(tape_id):
+    """Refuses any string that is not a valid tape id, before it names a path."""
+    ok = (
+        1 <= len(tape_id.encode("utf-8")) <= 128
+        and all(c in ID_CHARS for c in tape_id)
+        and not tape_id.startswith(".")
+        and ".." not in tape_id
+    )
+    if not ok:
+        fail(INVALID_INPUT, f"invalid tape id {tape_id!r}: 1 to 128 of A-Z a-z 0-9 - _ ., "
+             "not starting with '.' and without '..'")
+
+
+def json_rpc_method(payload):
+    """The string ``"method"`` of a JSON object payload, else None."""
+    stripped = payload.lstrip()
+    if not stripped.startswith(b"{"):
+        return None
+    try:
+        value = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(value, dict):
+        method = value.get("method")
+        if isinstance(method, str):
+            return method
+    return None
+
+
+class Frame:
+    """One frame: seq, timestamp (µs), direction (0 or 1), payload, flags."""
+
+    __slots__ = ("seq", "timestamp", "direction", "payload", "flags")
+
+    def __init__(self, seq, timestamp, direction, payload, flags):
+        self.seq = seq
+        self.timestamp = timestamp
+        self.direction = direction
+        self.payload = payload
+        self.flags = flags
+
+
+def encode(frame):
+    head = struct.pack("<QQBB", frame.seq, frame.timestamp, frame.direction, frame.flags)
+    crc = zlib.crc32(frame.payload, zlib.crc32(head))
+    return RECORD.pack(len(frame.payload), crc, frame.seq, frame.timestamp,
+                       frame.direction, frame.flags) + frame.payload
+
+
+def scan(data, offset=0):
+    """Yields ``(end_offset, Frame)`` for each intact record from ``offset``;
+    stops at the first torn or corrupt one."""
+    size = RECORD.size
+    while offset + size <= len(data):
+        length, crc, seq, ts, direction, flags = RECORD.unpack_from(data, offset)
+        end = offset + size + length
+        if end > len(data):
+            return
+        payload = bytes(data[offset + size:end])
+        head = struct.pack("<QQBB", seq, ts, direction, flags)
+        if zlib.crc32(payload, zlib.crc32(head)) != crc:
+            return
+        yield end, Frame(seq, ts, direction, payload, flags)
+        offset = end
+
+
+def iter_records(f, offset):
+    """Yields the intact frames of open file `f` from `offset`, reading in
+    chunks, so a page costs what it returns rather than the whole file."""
+    f.seek(offset)
+    buf, i, size = b"", 0, RECORD.size
+    while True:
+        if len(buf) - i < size:
+            more = f.read(CHUNK)
+            if not more:
+                return
+            buf, i = buf[i:] + more, 0
+            continue
+        length = RECORD.unpack_from(buf, i)[0]
+        if len(buf) - i < size + length:
+            more = f.read(max(CHUNK, size + length - (len(buf) - i)))
+            if not more:
+                return
+            buf, i = buf[i:] + more, 0
+            continue
+        records = list(scan(memoryview(buf)[i:i + size + length]))
+        if not records:
+            return
+        yield records[0][1]
+        i += size + length
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_atomic(path, data, fsync):
+    tmp = f"{path}.tmp{os.getpid()}-{time.time_ns()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class FrameLog:
+    """What an intact prefix of a tape's ``frames`` file holds."""
+
+    __slots__ = ("count", "bytes", "valid_len")
+
+    def __init__(self):
+        self.count = 0
+        self.bytes = 0
+        self.valid_len = 0
+
+
+class Store:
+    """The tapes under one root directory."""
+
+    def __init__(self, config_json):
+        try:
+            config = json.loads(config_json or "{}")
+        except ValueError as e:
+            fail(INVALID_INPUT, f"config is not JSON: {e}")
+        if not isinstance(config, dict):
+            fail(INVALID_INPUT, "config must be a JSON object")
+        unknown = sorted(set(config) - {"root", "fsync"})
+        if unknown:
+            fail(INVALID_INPUT, f"unknown setting `{unknown[0]}` (known: root, fsync)")
+        root = config.get("root", "/tapes")
+        if not isinstance(root, str) or not root:
+            fail(INVALID_INPUT, "setting `root` must be a non-empty string")
+        fsync = config.get("fsync", True)
+        if not isinstance(fsync, bool):
+            fail(INVALID_INPUT, "setting `fsync` must be true or false")
+        self.root = root
+        self.fsync = fsync
+        self.tapes = os.path.join(root, "tapes")
+        self.trash = os.path.join(root, "trash")
+        try:
+            os.makedirs(self.tapes, exist_ok=True)
+            os.makedirs(self.trash, exist_ok=True)
+        except OSError as e:
+            fail(IO, f"cannot create {self.tapes}: {e} (is `{root}` granted read-write?)")
+        # Per instance: what was already scanned of each frames file, keyed by
+        # (id, creation stamp) so a deleted and re-created id starts afresh.
+        self._logs = {}
+
+    # -- paths and files ---------------------------------------------------
+
+    def _dir(self, tape_id):
+        return os.path.join(self.tapes, tape_id)
+
+    def _header(self, tape_id):
+        """The stored header dict, or None if there is no such tape."""
+        try:
+            return json.loads(read_file(os.path.join(self._dir(tape_id), "header.json")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            fail(IO, f"cannot read the header of tape {tape_id!r}: {e}")
+
+    def _end(self, tape_id):
+        try:
+            return json.loads(read_file(os.path.join(self._dir(tape_id), "end.json")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            fail(IO, f"cannot read the end of tape {tape_id!r}: {e}")
+
+    def _log(self, tape_id, header):
+        """Counts the intact frames of a tape, reading only what is new."""
+        key = (tape_id, header["stamp"])
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = FrameLog()
+        path = os.path.join(self._dir(tape_id), "frames")
+        try:
+            with open(path, "rb") as f:
+                f.seek(log.valid_len)
+                data = f.read()
+        except FileNotFoundError:
+            fail(NOT_FOUND, f"no tape {tape_id!r}")
+        consumed = 0
+        for end, frame in scan(data):
+            log.count += 1
+            log.bytes += len(frame.payload)
+            consumed = end
+        log.valid_len += consumed
+        return log
+
+    def _require(self, tape_id):
+        check_id(tape_id)
+        header = self._header(tape_id)
+        if header is None:
+            fail(NOT_FOUND, f"no tape {tape_id!r}")
+        return header
+
+    def info(self, tape_id, header=None):
+        """The tape's info dict: header, state, counts, end, digest."""
+        if header is None:
+            header = self._require(tape_id)
+        end = self._end(tape_id)
+        if end is not None:
+            return {"header": header["header"], "state": end["state"],
+                    "frame_count": end["frame_count"], "byte_count": end["byte_count"],
+                    "ended_at": end["ended_at"], "digest": end["digest"],
+                    "stamp": header["stamp"]}
+        log = self._log(tape_id, header)
+        return {"header": header["header"], "state": RECORDING,
+                "frame_count": log.count, "byte_count": log.bytes,
+                "ended_at": None, "digest": None, "stamp": header["stamp"]}
+
+    # -- writing -----------------------------------------------------------
+
+    def create(self, header):
+        """Creates an empty recording tape; returns its writer."""
+        tape_id = header["id"]
+        check_id(tape_id)
+        d = self._dir(tape_id)
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
+        except OSError as e:
+            fail(IO, f"cannot create tape {tape_id!r}: {e}")
+        stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
+        try:
+            open(os.path.join(d, "frames"), "wb").close()
+            open(os.path.join(d, "methods"), "wb").close()
+            write_atomic(os.path.join(d, "header.json"), json.dumps(stored).encode(), self.fsync)
+        except OSError as e:
+            fail(IO, f"cannot create tape {tape_id!r}: {e}")
+        return Writer(self, tape_id, stored, FrameLog())
+
+    def resume(self, tape_id):
+        header = self._require(tape_id)
+        if self._end(tape_id) is not None:
+            fail(INVALID_INPUT, f"tape {tape_id!r} has ended; only a recording tape can be resumed")
+        log = self._log(tape_id, header)
+        # Cut off a torn record left by an instance that stopped mid-append.
+        path = os.path.join(self._dir(tape_id), "frames")
+        try:
+            if os.stat(path).st_size > log.valid_len:
+                os.truncate(path, log.valid_len)
+                drop_seek_entries_past(os.path.join(self._dir(tape_id), "seek"), log.valid_len)
+        except OSError as e:
+            fail(IO, f"cannot repair tape {tape_id!r}: {e}")
+        resumed = FrameLog()
+        resumed.count, resumed.bytes, resumed.valid_len = log.count, log.bytes, log.valid_len
+        return Writer(self, tape_id, header, resumed)
+
+    def save(self, header, frames, summary, reason):
+        """Stores a whole tape at once: all of it or nothing."""
+        tape_id = header["id"]
+        check_id(tape_id)
+        check_frames(frames, 0)
+        check_summary(summary, len(frames), sum(len(f.payload) for f in frames), tape_id)
+        if self._header(tape_id) is not None:
+            fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
+        # Built in the trash, then renamed into place: atomic.
+        staging = os.path.join(self.trash, f"save-{tape_id}-{time.time_ns()}")
+        stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
+        try:
+            os.mkdir(staging)
+            with open(os.path.join(staging, "frames"), "wb") as f:
+                f.write(b"".join(encode(fr) for fr in frames))
+                if self.fsync:
+                    os.fsync(f.fileno())
+            write_methods(os.path.join(staging, "methods"), frames, set())
+            write_seek(os.path.join(staging, "seek"), frames, 0)
+            write_atomic(os.path.join(staging, "header.json"), json.dumps(stored).encode(), self.fsync)
+            write_atomic(os.path.join(staging, "end.json"),
+                         json.dumps(end_record(summary, reason)).encode(), self.fsync)
+            os.rename(staging, self._dir(tape_id))
+        except OSError as e:
+            remove_tree(staging)
+            if self._header(tape_id) is not None:
+                fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
+            fail(IO, f"cannot save tape {tape_id!r}: {e}")
+        return self.info(tape_id)
+
+    def delete(self, tape_id):
+        self._require(tape_id)
+        gone = os.path.join(self.trash, f"{tape_id}-{time.time_ns()}")
+        try:
+            os.rename(self._dir(tape_id), gone)
+        except FileNotFoundError:
+            fail(NOT_FOUND, f"no tape {tape_id!r}")
+        except OSError as e:
+            fail(IO, f"cannot delete tape {tape_id!r}: {e}")
+        remove_tree(gone)
+
+    # -- reading -----------------------------------------------------------
+
+    def read_frames(self, tape_id, from_seq, max_frames, max_bytes):
+        if max_frames < 1:
+            fail(INVALID_INPUT, f"read of tape {tape_id!r}: max-frames must be at least 1")
+        self._require(tape_id)
+        d = self._dir(tape_id)
+        out, total = [], 0
+        try:
+            with open(os.path.join(d, "frames"), "rb") as f:
+                start = self._seek_start(d, f, from_seq)
+                for frame in iter_records(f, start):
+                    if frame.seq < from_seq:
+                        continue
+                    if out and total + len(frame.payload) > max_bytes:
+                        break
+                    out.append(frame)
+                    total += len(frame.payload)
+                    if len(out) >= max_frames or total >= max_bytes:
+                        break
+        except FileNotFoundError:
+            fail(NOT_FOUND, f"no tape {tape_id!r}")
+        return out
+
+    def _seek_start(self, d, f, from_seq):
+        """The offset of the last indexed frame at or before `from_seq`, if
+        the record there really is that frame; else 0 (scan from the start)."""
+        try:
+            data = read_file(os.path.join(d, "seek"))
+        except FileNotFoundError:
+            return 0
+        best = None
+        for k in range(len(data) // SEEK.size):
+            seq, offset = SEEK.unpack_from(data, k * SEEK.size)
+            if seq > from_seq:
+                break
+            best = (seq, offset)
+        if best is None:
+            return 0
+        first = next(iter_records(f, best[1]), None)
+        return best[1] if first is not None and first.seq == best[0] else 0
+
+    def all_infos(self):
+        """Every tape's info (tapes disappearing meanwhile are skipped)."""
+        infos = []
+        for tape_id in os.listdir(self.tapes):
+            try:
+                header = self._header(tape_id)
+                if header is not None:
+                    infos.append(self.info(tape_id, header))
+            except StoreError as e:
+                if e.kind != NOT_FOUND:
+                    raise
+        return infos
+
+    def page(self, matches, cursor, limit):
+        """One page of matching tapes, newest first, with stable paging."""
+        if not 1 <= limit <= MAX_LIMIT:
+            fail(INVALID_INPUT, f"limit {limit} is out of range 1..={MAX_LIMIT}")
+        snapshot, after = time.time_ns(), None
+        if cursor is not None:
+            snapshot, after = parse_cursor(cursor)
+        infos = [i for i in self.all_infos() if i["stamp"] <= snapshot and matches(i)]
+        infos.sort(key=order_key, reverse=True)
+        if after is not None:
+            infos = [i for i in infos if order_key(i) < after]
+        page = infos[:limit]
+        next_cursor = None
+        if len(infos) > limit:
+            last = order_key(page[-1])
+            next_cursor = f"{CURSOR_PREFIX}:{snapshot}:{last[0]}:{last[1]}"
+        return page, next_cursor
+
+    def stats(self):
+        infos = self.all_infos()
+        stored = 0
+        for root, _, files in os.walk(self.root):
+            for name in files:
+                try:
+                    stored += os.stat(os.path.join(root, name)).st_size
+                except OSError:
+                    pass
+        return {
+            "tape_count": len(infos),
+            "recording_count": sum(1 for i in infos if i["state"] == RECORDING),
+            "frame_count": sum(i["frame_count"] for i in infos),
+            "byte_count": sum(i["byte_count"] for i in infos),
+            "stored_bytes": stored,
+        }
+
+    def methods(self, tape_id):
+        try:
+            text = read_file(os.path.join(self._dir(tape_id), "methods")).decode("utf-8")
+        except FileNotFoundError:
+            return set()
+        return set(json.loads(line) for line in text.splitlines() if line)
+
+    def contains_text(self, tape_id, needle):
+        try:
+            data = read_file(os.path.join(self._dir(tape_id), "frames"))
+        except FileNotFoundError:
+            return False
+        return any(needle in frame.payload for _, frame in scan(memoryview(data)))
+
+
+def order_key(info):
+    return (info["header"]["created_at"], info["header"]["id"])
+
+
+def parse_cursor(cursor):
+    parts = cursor.split(":", 3)
+    try:
+        if len(parts) != 4 or parts[0] != CURSOR_PREFIX:
+            raise ValueError
+        snapshot, created = int(parts[1]), int(parts[2])
+        check_id(parts[3])
+    except (ValueError, StoreError):
+        fail(INVALID_INPUT, f"cursor {cursor!r} was not issued by this provider")
+    return snapshot, (created, parts[3])
+
+
+def check_frames(frames, first):
+    for i, frame in enumerate(frames):
+        if frame.seq != first + i:
+            fail(INVALID_INPUT, f"frame {i} of the batch has seq {frame.seq}, expected {first + i} "
+                 "(sequence numbers must be consecutive)")
+
+
+def check_summary(summary, count, nbytes, tape_id):
+    if summary["frame_count"] != count or summary["byte_count"] != nbytes:
+        fail(INVALID_INPUT, f"summary of tape {tape_id!r} says {summary['frame_count']} frames and "
+             f"{summary['byte_count']} bytes; stored are {count} frames and {nbytes} bytes")
+
+
+STATE_OF = {COMPLETED: FINISHED, CRASHED: CRASHED, ABORTED: ABORTED}
+
+
+def end_record(summary, reason):
+    return {"state": STATE_OF[reason], "frame_count": summary["frame_count"],
+            "byte_count": summary["byte_count"], "ended_at": summary["ended_at"],
+            "digest": summary["digest"]}
+
+
+def write_methods(path, frames, known):
+    new = []
+    for frame in frames:
+        if frame.flags & 1:
+            continue
+        m = json_rpc_method(frame.payload)
+        if m is not None and m not in known:
+            known.add(m)
+            new.append(json.dumps(m))
+    if new:
+        with open(path, "ab") as f:
+            f.write(("\n".join(new) + "\n").encode("utf-8"))
+
+
+def write_seek(path, frames, offset):
+    """Indexes every SEEK_EVERY-th of `frames`, written from `offset` on."""
+    entries = []
+    for frame in frames:
+        if frame.seq % SEEK_EVERY == 0:
+            entries.append(SEEK.pack(frame.seq, offset))
+        offset += RECORD.size + len(frame.payload)
+    if entries:
+        with open(path, "ab") as f:
+            f.write(b"".join(entries))
+
+
+def drop_seek_entries_past(path, length):
+    """Forgets index entries for records cut off a torn tail."""
+    try:
+        data = read_file(path)
+    except FileNotFoundError:
+        return
+    kept = [data[k:k + SEEK.size] for k in range(0, len(data) - SEEK.size + 1, SEEK.size)
+            if SEEK.unpack_from(data, k)[1] < length]
+    write_atomic(path, b"".join(kept), False)
+
+
+def remove_tree(path):
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            try:
+                os.remove(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+class Writer:
+    """Appends to one recording tape."""
+
+    def __init__(self, store, tape_id, header, log):
+        self.store = store
+        self.tape_id = tape_id
+        self.header = header
+        self.log = log
+        self.methods = None
+        self.path = os.path.join(store._dir(tape_id), "frames")
+
+    def _check_recording(self):
+        end = self.store._end(self.tape_id)
+        if self.store._header(self.tape_id) is None:
+            fail(NOT_FOUND, f"tape {self.tape_id!r} was deleted")
+        return end
+
+    def append(self, frames):
+        if not frames:
+            return self.log.count
+        if self._check_recording() is not None:
+            fail(INVALID_INPUT, f"tape {self.tape_id!r} has ended; nothing can be appended")
+        check_frames(frames, frames[0].seq)
+        new = [f for f in frames if f.seq >= self.log.count]
+        if not new:
+            return self.log.count
+        if new[0].seq != self.log.count:
+            fail(INVALID_INPUT, f"append to tape {self.tape_id!r}: first new frame has seq "
+                 f"{new[0].seq}, expected {self.log.count} (a gap)")
+        data = b"".join(encode(f) for f in new)
+        try:
+            with open(self.path, "r+b") as f:
+                f.seek(self.log.valid_len)
+                f.write(data)
+                f.flush()
+        except OSError as e:
+            try:
+                os.truncate(self.path, self.log.valid_len)
+            except OSError:
+                pass
+            fail(IO, f"cannot append to tape {self.tape_id!r}: {e}")
+        write_seek(os.path.join(self.store._dir(self.tape_id), "seek"), new, self.log.valid_len)
+        if self.methods is None:
+            self.methods = self.store.methods(self.tape_id)
+        try:
+            write_methods(os.path.join(self.store._dir(self.tape_id), "methods"), new, self.methods)
+        except OSError as e:
+            fail(IO, f"cannot index tape {self.tape_id!r}: {e}")
+        self.log.count += len(new)
+        self.log.bytes += sum(len(f.payload) for f in new)
+        self.log.valid_len += len(data)
+        return self.log.count
+
+    def finish(self, summary, reason):
+        if reason == ABORTED:
+            self.abort("finished with reason aborted")
+            return self.store.info(self.tape_id)
+        end = self._check_recording()
+        if end is not None:
+            if end["state"] == STATE_OF[reason] and end["frame_count"] == summary["frame_count"] \
+                    and end["byte_count"] == summary["byte_count"] and end["digest"] == summary["digest"]:
+                return self.store.info(self.tape_id)
+            fail(INVALID_INPUT, f"tape {self.tape_id!r} has ended already, differently")
+        check_summary(summary, self.log.count, self.log.bytes, self.tape_id)
+        d = self.store._dir(self.tape_id)
+        try:
+            if self.store.fsync:
+                with open(self.path, "rb") as f:
+                    os.fsync(f.fileno())
+            write_atomic(os.path.join(d, "end.json"),
+                         json.dumps(end_record(summary, reason)).encode(), self.store.fsync)
+        except OSError as e:
+            fail(IO, f"cannot finish tape {self.tape_id!r}: {e}")
+        return self.store.info(self.tape_id)
+
+    def abort(self, reason):
+        end = self._check_recording()
+        if end is not None:
+            return
+        summary = {"frame_count": self.log.count, "byte_count": self.log.bytes,
+                   "ended_at": time.time_ns() // 1000, "digest": None}
+        try:
+            write_atomic(os.path.join(self.store._dir(self.tape_id), "end.json"),
+                         json.dumps(end_record(summary, ABORTED)).encode(), self.store.fsync)
+        except OSError as e:
+            fail(IO, f"cannot abort tape {self.tape_id!r}: {e}")
