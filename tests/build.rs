@@ -65,6 +65,11 @@ fn build_wat(root: &Path, wat: &str, out: &Path) {
     std::fs::write(out, component).unwrap();
 }
 
+/// Providers in other languages: (package name, source directory). Each is
+/// built by its toolchain; when that is missing, its constant holds the
+/// error naming the install step, and the tests that use it fail with it.
+const PYTHON_GUESTS: &[(&str, &str)] = &[("python-provider", "guest-examples/python-provider")];
+
 /// Sources some guests compile in besides their own: the fs store (used by
 /// the faulty provider) and the fs provider's conversions (compiled into it).
 const SHARED_SOURCES: &[&str] = &["guest-examples/fs-store", "guest-examples/fs-provider/src"];
@@ -85,6 +90,21 @@ fn main() {
         built.push((name.to_string(), out));
     }
     let mut out = String::new();
+    for (name, src) in PYTHON_GUESTS {
+        let file = out_dir.join(format!("{}.wasm", name.replace('-', "_")));
+        let konst = name.to_uppercase().replace('-', "_");
+        let value = match tapedeck_guest_build::python::build(src, &file) {
+            Ok(path) => format!("Ok({:?})", path.display().to_string()),
+            Err(e) => format!("Err({e:?})"),
+        };
+        writeln!(
+            out,
+            "/// Path of the `{name}` component, built from `{src}`, or why it \
+             could not be built (the toolchain's install step)."
+        )
+        .unwrap();
+        writeln!(out, "pub const {konst}: Result<&str, &str> = {value};").unwrap();
+    }
     for (name, path) in &built {
         let konst = name.to_uppercase().replace('-', "_");
         writeln!(

@@ -251,3 +251,24 @@ fn commands_say_which_capability_a_provider_lacks() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "[]");
 }
+
+/// `tapedeck provider test` passes the providers written in other languages
+/// (quick mode: the library test runs the large cases), as a provider author
+/// would check them.
+#[test]
+fn provider_test_passes_the_providers_in_other_languages() {
+    for (name, artifact) in [("python", artifacts::PYTHON_PROVIDER)] {
+        let path =
+            artifact.unwrap_or_else(|why| panic!("the {name} provider was not built: {why}"));
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(dir.path(), &["provider", "test", path, "--quick"]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: provider test failed:\n{stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains(", 0 failed,"), "{name}:\n{stdout}");
+        assert!(!stdout.contains("FAIL "), "{name}:\n{stdout}");
+    }
+}

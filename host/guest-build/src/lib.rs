@@ -109,3 +109,5 @@ pub fn build(packages: &[&str], watch: &[&str]) -> Vec<(String, PathBuf)> {
         })
         .collect()
 }
+
+pub mod python;
