@@ -105,6 +105,25 @@ fn main() {
         .unwrap();
         writeln!(out, "pub const {konst}: Result<&str, &str> = {value};").unwrap();
     }
+    writeln!(
+        out,
+        "/// Every provider in another language: (package, built component or why not)."
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "pub const OTHER_LANGUAGES: &[(&str, Result<&str, &str>)] = &["
+    )
+    .unwrap();
+    for (name, _) in PYTHON_GUESTS {
+        writeln!(
+            out,
+            "    ({name:?}, {}),",
+            name.to_uppercase().replace('-', "_")
+        )
+        .unwrap();
+    }
+    writeln!(out, "];").unwrap();
     for (name, path) in &built {
         let konst = name.to_uppercase().replace('-', "_");
         writeln!(

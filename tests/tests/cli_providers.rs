@@ -257,7 +257,7 @@ fn commands_say_which_capability_a_provider_lacks() {
 /// would check them.
 #[test]
 fn provider_test_passes_the_providers_in_other_languages() {
-    for (name, artifact) in [("python", artifacts::PYTHON_PROVIDER)] {
+    for (name, artifact) in artifacts::OTHER_LANGUAGES {
         let path =
             artifact.unwrap_or_else(|why| panic!("the {name} provider was not built: {why}"));
         let dir = tempfile::tempdir().unwrap();
