@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the toolchains that build the non-Rust guest
 # providers, under target/guest-tools (nothing global but Debian packages):
-#   Python: componentize-py, pinned in guest-examples/python-provider/requirements.txt
+#   Python:     componentize-py, pinned in guest-examples/python-provider/requirements.txt
+#   JavaScript: jco (StarlingMonkey), pinned in guest-examples/js-provider/package(-lock).json,
+#               installed into that directory's node_modules
 # A second run changes nothing and takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +23,17 @@ if ! "$py/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py
     -r guest-examples/python-provider/requirements.txt
 fi
 echo "python: $("$py/bin/componentize-py" --version)"
+
+# --- JavaScript -------------------------------------------------------------
+js="guest-examples/js-provider"
+lock_sum="$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$js/node_modules/.tapedeck-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
+  command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 (apt-get install nodejs npm)" >&2; exit 1; }
+  # `npm install` with the committed lock installs exactly the locked
+  # versions and leaves the lock unchanged. (`npm ci` refuses this lock: the
+  # registry it was made with has no entries for other platforms' optional
+  # binaries, which `npm ci` wants listed.)
+  (cd "$js" && npm install --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > "$js/node_modules/.tapedeck-lock-sha256"
+fi
+echo "javascript: jco $("$js/node_modules/.bin/jco" --version)"

@@ -68,7 +68,19 @@ fn build_wat(root: &Path, wat: &str, out: &Path) {
 /// Providers in other languages: (package name, source directory). Each is
 /// built by its toolchain; when that is missing, its constant holds the
 /// error naming the install step, and the tests that use it fail with it.
-const PYTHON_GUESTS: &[(&str, &str)] = &[("python-provider", "guest-examples/python-provider")];
+#[allow(clippy::type_complexity)]
+const LANGUAGE_GUESTS: &[(&str, &str, fn(&str, &Path) -> Result<PathBuf, String>)] = &[
+    (
+        "python-provider",
+        "guest-examples/python-provider",
+        tapedeck_guest_build::languages::python,
+    ),
+    (
+        "js-provider",
+        "guest-examples/js-provider",
+        tapedeck_guest_build::languages::javascript,
+    ),
+];
 
 /// Sources some guests compile in besides their own: the fs store (used by
 /// the faulty provider) and the fs provider's conversions (compiled into it).
@@ -90,10 +102,10 @@ fn main() {
         built.push((name.to_string(), out));
     }
     let mut out = String::new();
-    for (name, src) in PYTHON_GUESTS {
+    for (name, src, build) in LANGUAGE_GUESTS {
         let file = out_dir.join(format!("{}.wasm", name.replace('-', "_")));
         let konst = name.to_uppercase().replace('-', "_");
-        let value = match tapedeck_guest_build::python::build(src, &file) {
+        let value = match build(src, &file) {
             Ok(path) => format!("Ok({:?})", path.display().to_string()),
             Err(e) => format!("Err({e:?})"),
         };
@@ -115,7 +127,7 @@ fn main() {
         "pub const OTHER_LANGUAGES: &[(&str, Result<&str, &str>)] = &["
     )
     .unwrap();
-    for (name, _) in PYTHON_GUESTS {
+    for (name, _, _) in LANGUAGE_GUESTS {
         writeln!(
             out,
             "    ({name:?}, {}),",

@@ -15,13 +15,15 @@ payload. A torn record at the end of ``frames`` (an instance stopped
 mid-append) is ignored by readers and cut off by the next writer.
 
 Every fact lives in a file, so any instance (the host runs several, and may
-replace one at any time) sees what another acknowledged. Creation is the
-atomic ``mkdir`` of the tape's directory, the end is the atomic rename of
-``end.json`` into place, and deletion the atomic rename of the directory
-into ``trash/``. Nothing here imports the component bindings, so the module
+replace one at any time) sees what another acknowledged. Creation and
+``save`` build the tape's directory in ``trash/`` and rename it into place
+(a rename never replaces a non-empty directory, so one of two racers wins),
+the end is the atomic rename of ``end.json`` into place, and deletion the
+atomic rename of the directory into ``trash/``. Nothing here imports the component bindings, so the module
 also runs under plain CPython.
 """
 
+import errno
 import json
 import os
 import struct
@@ -282,22 +284,28 @@ class Store:
     # -- writing -----------------------------------------------------------
 
     def create(self, header):
-        """Creates an empty recording tape; returns its writer."""
+        """Creates an empty recording tape; returns its writer.
+
+        The tape's directory is built in the trash and renamed into place, as
+        `save` does: a rename never replaces a non-empty directory, so of two
+        instances creating (or saving) the same id exactly one wins, and no
+        reader ever sees a half-made tape."""
         tape_id = header["id"]
         check_id(tape_id)
-        d = self._dir(tape_id)
-        try:
-            os.mkdir(d)
-        except FileExistsError:
+        if self._header(tape_id) is not None:
             fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
-        except OSError as e:
-            fail(IO, f"cannot create tape {tape_id!r}: {e}")
+        staging = os.path.join(self.trash, f"create-{tape_id}-{time.time_ns()}")
         stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
         try:
-            open(os.path.join(d, "frames"), "wb").close()
-            open(os.path.join(d, "methods"), "wb").close()
-            write_atomic(os.path.join(d, "header.json"), json.dumps(stored).encode(), self.fsync)
+            os.mkdir(staging)
+            for name in ("frames", "methods", "seek"):
+                open(os.path.join(staging, name), "wb").close()
+            write_atomic(os.path.join(staging, "header.json"), json.dumps(stored).encode(), self.fsync)
+            os.rename(staging, self._dir(tape_id))
         except OSError as e:
+            remove_tree(staging)
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY) or self._header(tape_id) is not None:
+                fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
             fail(IO, f"cannot create tape {tape_id!r}: {e}")
         return Writer(self, tape_id, stored, FrameLog())
 
@@ -343,7 +351,9 @@ class Store:
             os.rename(staging, self._dir(tape_id))
         except OSError as e:
             remove_tree(staging)
-            if self._header(tape_id) is not None:
+            # The rename refuses an existing directory: another instance
+            # created or saved the id meanwhile (maybe still writing its header).
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY) or self._header(tape_id) is not None:
                 fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
             fail(IO, f"cannot save tape {tape_id!r}: {e}")
         return self.info(tape_id)

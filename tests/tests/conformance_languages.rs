@@ -3,7 +3,8 @@
 //! with its own toolchain, and a missing toolchain fails its test with the
 //! install step (never a silent skip).
 //!
-//! The components are big (the Python one carries an interpreter, 18 MB):
+//! The components are big (each carries an interpreter: Python 18 MB,
+//! JavaScript on StarlingMonkey 15 MB):
 //! compiled code is cached in the target directory, shared with the CLI
 //! tests, so only the first run after a change compiles it.
 
@@ -58,4 +59,9 @@ async fn passes_the_whole_suite(name: &str, artifact: Result<&str, &str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_provider_passes_the_whole_suite() {
     passes_the_whole_suite("python", artifacts::PYTHON_PROVIDER).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_provider_passes_the_whole_suite() {
+    passes_the_whole_suite("js", artifacts::JS_PROVIDER).await;
 }

@@ -110,4 +110,4 @@ pub fn build(packages: &[&str], watch: &[&str]) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-pub mod python;
+pub mod languages;
