@@ -7,6 +7,7 @@
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --json  # machine-readable
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --plot bench.png
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --runs 3  # median of 3 runs
+//! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --languages  # providers per language
 //! cargo run --release -p tapedeck-tests --bin tapedeck-bench -- --profile read [--native]
 //! ```
 //!
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta, run_proxy};
 use tapedeck::sandbox::cache::ComponentCache;
-use tapedeck::sandbox::{Limits, Sandbox};
+use tapedeck::sandbox::{ComponentSource, Limits, Sandbox, WasmProvider};
 use tapedeck::spool::{ProviderKey, Spool};
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{Direction, Frame};
@@ -124,6 +125,9 @@ fn main() {
     };
     if args.first().map(String::as_str) == Some("--serve-echo") {
         return serve_echo();
+    }
+    if args.iter().any(|a| a == "--languages") {
+        return languages();
     }
     if args.iter().any(|a| a == "--profile") {
         let op = arg_after("--profile").unwrap_or_else(|| "read".into());
@@ -746,4 +750,89 @@ fn plot(rows: &[Row], png: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// `--languages`: the same operations on the provider of each language, in
+/// the sandbox, against the Rust fs provider: component size, cold start
+/// (compiling, empty cache), warm start, append throughput and the latency
+/// of reading a 10-frame tape.
+fn languages() {
+    tapedeck::rlimit::raise_open_files();
+    let mut sources: Vec<(String, ComponentSource)> =
+        vec![("rust (fs)".into(), tapedeck::embedded::fs_provider_source())];
+    for (name, artifact) in tapedeck_tests::artifacts::OTHER_LANGUAGES {
+        match artifact {
+            Ok(path) => sources.push((
+                name.trim_end_matches("-provider").into(),
+                ComponentSource::File(path.into()),
+            )),
+            Err(why) => eprintln!("{name} is missing: {why}"),
+        }
+    }
+    println!(
+        "{:<12} {:>9} {:>10} {:>9} {:>12} {:>8} {:>10} {:>8}",
+        "language", "size MB", "cold ms", "warm ms", "append f/s", "vs rust", "read µs", "vs rust"
+    );
+    let rt = runtime();
+    let mut base: Option<(f64, f64)> = None;
+    for (name, source) in sources {
+        let size = match &source {
+            ComponentSource::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            ComponentSource::Bytes { bytes, .. } => bytes.len() as u64,
+        };
+        let (cold, warm, append, read) = rt.block_on(language_figures(source));
+        let (a0, r0) = *base.get_or_insert((append, read));
+        println!(
+            "{:<12} {:>9.1} {:>10.0} {:>9.1} {:>12.0} {:>8.2} {:>10.1} {:>8.2}",
+            name,
+            size as f64 / 1e6,
+            cold.as_secs_f64() * 1e3,
+            warm.as_secs_f64() * 1e3,
+            append,
+            append / a0,
+            read,
+            read / r0
+        );
+    }
+}
+
+/// Cold start, warm start, append frames/s (5,000 1 KiB frames) and the
+/// median µs of reading a 10-frame tape (200 reads) for one component.
+async fn language_figures(source: ComponentSource) -> (Duration, Duration, f64, f64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = ComponentCache::at(tmp.path().join("cache"));
+    let sandbox = Sandbox::builder()
+        .cache(Some(cache))
+        .pooling_for([&Limits::default()])
+        .build()
+        .unwrap();
+    let start = |dir: &str| {
+        let mut spec = tapedeck::embedded::fs_provider_spec(tmp.path().join(dir))
+            .with_config(serde_json::json!({ "root": "/tapes", "fsync": false }));
+        spec.component = source.clone();
+        let sandbox = sandbox.clone();
+        async move {
+            let t = Instant::now();
+            let p = WasmProvider::start(&sandbox, &spec, Path::new("."))
+                .await
+                .unwrap();
+            (p, t.elapsed())
+        }
+    };
+    let (_, cold) = start("cold").await;
+    let mut warm = Vec::new();
+    for i in 0..5 {
+        warm.push(start(&format!("warm-{i}")).await.1);
+    }
+    let (p, _) = start("work").await;
+    let all = frames(5_000, 1024);
+    let took = workload::append_tape(&p, "append", &all).await;
+    fill(&p, 200).await;
+    let (read, _) = latency(200, || small_op(&p, "read")).await;
+    (
+        cold,
+        median(warm),
+        all.len() as f64 / took.as_secs_f64(),
+        read,
+    )
 }
