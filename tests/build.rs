@@ -28,6 +28,8 @@ const GUESTS: &[(&str, &str)] = &[
         "guest-examples/test-providers/net-attacker",
     ),
     ("faulty-provider", "guest-examples/test-providers/faulty"),
+    // The Rust template of docs/writing-a-provider.md: must pass the suite.
+    ("rust-template-provider", "guest-examples/rust-template"),
 ];
 
 /// Test guests written in WebAssembly text: (package name, `.wat` core module).

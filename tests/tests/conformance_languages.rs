@@ -1,5 +1,5 @@
-//! Providers written in other languages pass the same full conformance suite
-//! as the Rust fs provider: each is built from source by `tests/build.rs`
+//! The provider templates of `docs/writing-a-provider.md` (Rust, Python,
+//! JavaScript) pass the same full conformance suite as the fs provider: each is built from source by `tests/build.rs`
 //! with its own toolchain, and a missing toolchain fails its test with the
 //! install step (never a silent skip).
 //!
@@ -54,6 +54,12 @@ async fn passes_the_whole_suite(name: &str, artifact: Result<&str, &str>) {
         .collect();
     assert!(bad.is_empty(), "{name} provider:\n{}", bad.join("\n"));
     assert!(report.passed() >= 70, "{} cases passed", report.passed());
+}
+
+/// The Rust template a provider author copies (`docs/writing-a-provider.md`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_template_passes_the_whole_suite() {
+    passes_the_whole_suite("rust-template", Ok(artifacts::RUST_TEMPLATE_PROVIDER)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
