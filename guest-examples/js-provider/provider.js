@@ -606,8 +606,17 @@ class Store {
   stats() {
     const infos = this.allInfos();
     let stored = 0;
+    // A tape deleted while we walk (its directory renamed away) is skipped,
+    // not the rest of the walk.
     const walk = (path) => {
-      for (const e of listDir(this.dir, path)) {
+      let entries;
+      try {
+        entries = listDir(this.dir, path);
+      } catch (err) {
+        if (missing(err)) return;
+        throw err;
+      }
+      for (const e of entries) {
         const p = `${path}/${e.name}`;
         if (e.type === 'directory') walk(p);
         else {
@@ -619,11 +628,7 @@ class Store {
         }
       }
     };
-    try {
-      walk(`${this.base}tapes`);
-    } catch (err) {
-      if (!missing(err)) throw err;
-    }
+    walk(`${this.base}tapes`);
     return {
       tapeCount: BigInt(infos.length),
       recordingCount: BigInt(infos.filter((i) => i.state === 'recording').length),
