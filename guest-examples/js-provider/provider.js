@@ -230,7 +230,7 @@ function writeAt(d, bytes, offset) {
 // Writes `bytes` to `path` through a temporary file and a rename: readers
 // see the old file or the new one, never a part.
 function writeAtomic(dir, path, bytes, fsync) {
-  const tmp = `${path}.tmp-${nowNs()}`;
+  const tmp = `${path}.tmp-${unique()}`;
   withFile(dir, tmp, { create: true, truncate: true }, WRITE, (d) => {
     writeAt(d, bytes, 0);
     if (fsync) d.syncData();
@@ -266,6 +266,17 @@ function removeTree(dir, path) {
   } catch (e) {
     if (!missing(e)) throw e;
   }
+}
+
+// A name no other instance picks at the same moment (instances race).
+const unique = () => `${nowNs()}-${Math.floor(Math.random() * 2 ** 32).toString(16)}`;
+
+// Removes what a failed step left behind; a failure here must not hide the
+// failure being reported.
+function cleanUp(dir, path) {
+  try {
+    removeTree(dir, path);
+  } catch {}
 }
 
 function nowNs() {
@@ -418,7 +429,7 @@ class Store {
   create(header) {
     checkId(header.id);
     if (this.header(header.id) !== null) fail('already-exists', `tape ${header.id} exists already`);
-    const staging = `${this.base}trash/create-${header.id}-${nowNs()}`;
+    const staging = `${this.base}trash/create-${header.id}-${unique()}`;
     const stored = { format: 1, header: plainHeader(header), stamp: nowNs() };
     try {
       this.dir.createDirectoryAt(staging);
@@ -428,7 +439,7 @@ class Store {
       writeAtomic(this.dir, `${staging}/header.json`, toJson(stored), this.fsync);
       this.dir.renameAt(staging, this.dir, this.path(header.id));
     } catch (e) {
-      removeTree(this.dir, staging);
+      cleanUp(this.dir, staging);
       const taken = ['exist', 'not-empty'].includes(codeOf(e)) || this.header(header.id) !== null;
       if (taken) fail('already-exists', `tape ${header.id} exists already`);
       throw e;
@@ -451,7 +462,7 @@ class Store {
     checkConsecutive(frames, 0);
     checkSummary(summary, frames.length, frames.reduce((n, f) => n + f.payload.length, 0), header.id);
     if (this.header(header.id) !== null) fail('already-exists', `tape ${header.id} exists already`);
-    const staging = `${this.base}trash/save-${header.id}-${nowNs()}`;
+    const staging = `${this.base}trash/save-${header.id}-${unique()}`;
     const stored = { format: 1, header: plainHeader(header), stamp: nowNs() };
     try {
       this.dir.createDirectoryAt(staging);
@@ -466,7 +477,7 @@ class Store {
       writeAtomic(this.dir, `${staging}/end.json`, (toJson(endRecord(summary, reason))), this.fsync);
       this.dir.renameAt(staging, this.dir, this.path(header.id));
     } catch (e) {
-      removeTree(this.dir, staging);
+      cleanUp(this.dir, staging);
       // The rename refuses an existing directory: another instance created
       // or saved the id meanwhile (maybe still writing its header).
       const taken = ['exist', 'not-empty'].includes(codeOf(e)) || this.header(header.id) !== null;
@@ -478,14 +489,14 @@ class Store {
 
   delete(id) {
     this.require(id);
-    const gone = `${this.base}trash/${id}-${nowNs()}`;
+    const gone = `${this.base}trash/${id}-${unique()}`;
     try {
       this.dir.renameAt(this.path(id), this.dir, gone);
     } catch (e) {
       if (missing(e)) fail('not-found', `no tape ${id}`);
       throw e;
     }
-    removeTree(this.dir, gone);
+    cleanUp(this.dir, gone);
   }
 
   readFrames(id, fromSeq, maxFrames, maxBytes) {

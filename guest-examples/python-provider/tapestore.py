@@ -163,8 +163,13 @@ def read_file(path):
         return f.read()
 
 
+def unique():
+    """A name no other instance picks at the same moment (instances race)."""
+    return f"{time.time_ns()}-{os.urandom(4).hex()}"
+
+
 def write_atomic(path, data, fsync):
-    tmp = f"{path}.tmp{os.getpid()}-{time.time_ns()}"
+    tmp = f"{path}.tmp-{unique()}"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
@@ -294,7 +299,7 @@ class Store:
         check_id(tape_id)
         if self._header(tape_id) is not None:
             fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
-        staging = os.path.join(self.trash, f"create-{tape_id}-{time.time_ns()}")
+        staging = os.path.join(self.trash, f"create-{tape_id}-{unique()}")
         stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
         try:
             os.mkdir(staging)
@@ -335,7 +340,7 @@ class Store:
         if self._header(tape_id) is not None:
             fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
         # Built in the trash, then renamed into place: atomic.
-        staging = os.path.join(self.trash, f"save-{tape_id}-{time.time_ns()}")
+        staging = os.path.join(self.trash, f"save-{tape_id}-{unique()}")
         stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
         try:
             os.mkdir(staging)
@@ -360,7 +365,7 @@ class Store:
 
     def delete(self, tape_id):
         self._require(tape_id)
-        gone = os.path.join(self.trash, f"{tape_id}-{time.time_ns()}")
+        gone = os.path.join(self.trash, f"{tape_id}-{unique()}")
         try:
             os.rename(self._dir(tape_id), gone)
         except FileNotFoundError:

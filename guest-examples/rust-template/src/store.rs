@@ -49,6 +49,16 @@ fn not_found(id: &str) -> StorageError {
     StorageError::NotFound(format!("no tape {id:?}"))
 }
 
+/// A name no other instance picks at the same moment (instances race): the
+/// time and 64 random bits (std's hasher keys come from `wasi:random`).
+fn unique() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{}-{random:016x}", now_ns())
+}
+
 fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -144,7 +154,7 @@ fn read_opt(path: &PathBuf) -> Result<Option<Vec<u8>>> {
 }
 
 fn write_atomic(path: &PathBuf, bytes: &[u8], fsync: bool) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", now_ns()));
+    let tmp = path.with_extension(format!("tmp-{}", unique()));
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
     if fsync {
@@ -428,7 +438,7 @@ impl Store {
             )));
         }
         let stamp = now_ns();
-        let staging = self.trash.join(format!("new-{id}-{stamp}"));
+        let staging = self.trash.join(format!("new-{id}-{}", unique()));
         let r = fs::create_dir(&staging)
             .and_then(|_| fill(&staging))
             .and_then(|_| fs::rename(&staging, self.tapes.join(id)));
@@ -557,7 +567,7 @@ impl Store {
         if self.header(id)?.is_none() {
             return Err(not_found(id));
         }
-        let gone = self.trash.join(format!("{id}-{}", now_ns()));
+        let gone = self.trash.join(format!("{id}-{}", unique()));
         fs::rename(self.tapes.join(id), &gone).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => not_found(id),
             _ => io_err(&format!("delete tape {id:?}"), e),
