@@ -200,12 +200,13 @@ function withFile(dir, path, open, flags, f) {
 }
 const missing = (e) => codeOf(e) === 'no-entry';
 
-// The whole file at `path` (relative to `dir`), or null if it does not exist.
-function readAll(dir, path) {
+// The file at `path` (relative to `dir`) from offset `from` to its end, or
+// null if it does not exist.
+function readAll(dir, path, from = 0) {
   try {
     return withFile(dir, path, {}, READ, (d) => {
       const parts = [];
-      let off = 0;
+      let off = from;
       for (;;) {
         const [chunk, eof] = rd(d, CHUNK, off);
         parts.push(chunk);
@@ -383,23 +384,8 @@ class Store {
     const key = `${id}/${stored.stamp}`;
     let log = this.logs.get(key);
     if (!log) this.logs.set(key, (log = { count: 0, bytes: 0, validLen: 0 }));
-    let data;
-    try {
-      data = withFile(this.dir, this.path(id, 'frames'), {}, READ, (d) => {
-        const parts = [];
-        let off = log.validLen;
-        for (;;) {
-          const [chunk, eof] = rd(d, CHUNK, off);
-          parts.push(chunk);
-          off += chunk.length;
-          if (eof || chunk.length === 0) break;
-        }
-        return concat(parts);
-      });
-    } catch (e) {
-      if (missing(e)) fail('not-found', `no tape ${id}`);
-      throw e;
-    }
+    const data = readAll(this.dir, this.path(id, 'frames'), log.validLen);
+    if (data === null) fail('not-found', `no tape ${id}`);
     let at = 0;
     for (;;) {
       const r = decodeAt(data, at);

@@ -226,22 +226,21 @@ class Store:
     def _dir(self, tape_id):
         return os.path.join(self.tapes, tape_id)
 
+    def _read_json(self, tape_id, name, what):
+        """A tape's JSON file, or None if it does not exist."""
+        try:
+            return json.loads(read_file(os.path.join(self._dir(tape_id), name)))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            fail(IO, f"cannot read the {what} of tape {tape_id!r}: {e}")
+
     def _header(self, tape_id):
         """The stored header dict, or None if there is no such tape."""
-        try:
-            return json.loads(read_file(os.path.join(self._dir(tape_id), "header.json")))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as e:
-            fail(IO, f"cannot read the header of tape {tape_id!r}: {e}")
+        return self._read_json(tape_id, "header.json", "header")
 
     def _end(self, tape_id):
-        try:
-            return json.loads(read_file(os.path.join(self._dir(tape_id), "end.json")))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as e:
-            fail(IO, f"cannot read the end of tape {tape_id!r}: {e}")
+        return self._read_json(tape_id, "end.json", "end")
 
     def _log(self, tape_id, header):
         """Counts the intact frames of a tape, reading only what is new."""
