@@ -4,6 +4,7 @@
 #   Python:     componentize-py, pinned in guest-examples/python-provider/requirements.txt
 #   JavaScript: jco (StarlingMonkey), pinned in guest-examples/js-provider/package(-lock).json,
 #               installed into that directory's node_modules
+#   C:          Debian's clang-19, lld-19, wasi-libc and libclang-rt-19-dev-wasm32 (apt)
 # A second run changes nothing and takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,3 +38,16 @@ if [ "$(cat "$js/node_modules/.tapedeck-lock-sha256" 2>/dev/null)" != "$lock_sum
   echo "$lock_sum" > "$js/node_modules/.tapedeck-lock-sha256"
 fi
 echo "javascript: jco $("$js/node_modules/.bin/jco" --version)"
+
+# --- C ----------------------------------------------------------------------
+# Debian's clang and wasi-libc (WASI preview 1; the build adds the adapter).
+c_packages="clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32"
+c_installed() {
+  [ "$(dpkg-query -W -f='${Status}\n' $c_packages 2>/dev/null | grep -c '^install ok installed$')" -eq 4 ]
+}
+if ! c_installed; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -qq && $as_root apt-get install -y -qq $c_packages
+fi
+echo "c: $(clang-19 --version | head -1)"

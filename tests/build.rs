@@ -82,6 +82,11 @@ const LANGUAGE_GUESTS: &[(&str, &str, fn(&str, &Path) -> Result<PathBuf, String>
         "guest-examples/js-provider",
         tapedeck_guest_build::languages::javascript,
     ),
+    (
+        "c-provider",
+        "guest-examples/c-provider",
+        tapedeck_guest_build::languages::c,
+    ),
 ];
 
 /// Sources some guests compile in besides their own: the fs store (used by

@@ -1,5 +1,5 @@
 //! The provider templates of `docs/writing-a-provider.md` (Rust, Python,
-//! JavaScript) pass the same full conformance suite as the fs provider: each is built from source by `tests/build.rs`
+//! JavaScript, C) pass the same full conformance suite as the fs provider: each is built from source by `tests/build.rs`
 //! with its own toolchain, and a missing toolchain fails its test with the
 //! install step (never a silent skip).
 //!
@@ -70,4 +70,9 @@ async fn the_python_provider_passes_the_whole_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_javascript_provider_passes_the_whole_suite() {
     passes_the_whole_suite("js", artifacts::JS_PROVIDER).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_provider_passes_the_whole_suite() {
+    passes_the_whole_suite("c", artifacts::C_PROVIDER).await;
 }

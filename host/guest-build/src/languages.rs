@@ -4,7 +4,9 @@
 //!
 //! * Python: `componentize-py`, pinned in the guest's `requirements.txt`;
 //! * JavaScript: `jco componentize` (StarlingMonkey), pinned in the guest's
-//!   `package.json` and `package-lock.json`.
+//!   `package.json` and `package-lock.json`;
+//! * C: Debian's `clang-19` and `wasi-libc` packages, driven by the guest's
+//!   `Makefile`, then made a component here ([`crate::c_guest`]).
 //!
 //! A missing toolchain is not a build failure: the result is an error
 //! message naming the install step, which the tests turn into a failure of
@@ -52,6 +54,39 @@ pub fn javascript(src: &str, out: &Path) -> Result<PathBuf, String> {
     })
 }
 
+/// The C compiler C guests are built with (`TAPEDECK_CLANG` overrides it).
+const CLANG: &str = "clang-19";
+
+/// Builds the C provider in `src` (workspace-relative; its `Makefile` builds
+/// the core module `$(CORE)` with clang from its sources and the committed
+/// bindings in `gen/`) into the component `out`.
+pub fn c(src: &str, out: &Path) -> Result<PathBuf, String> {
+    println!("cargo:rerun-if-env-changed=TAPEDECK_CLANG");
+    let clang = std::env::var("TAPEDECK_CLANG").unwrap_or_else(|_| CLANG.into());
+    let installed = Command::new(&clang)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return Err(format!(
+            "{clang} is not installed: run `{INSTALL}`, which installs Debian's clang-19, \
+             lld-19, wasi-libc and libclang-rt-19-dev-wasm32"
+        ));
+    }
+    let core = out.with_extension("core.wasm");
+    build(src, &core, Path::new("make"), "Makefile", |cmd| {
+        cmd.arg("-s")
+            .arg("-B")
+            .arg(format!("CLANG={clang}"))
+            .arg(format!("CORE={}", core.display()))
+            .arg(&core);
+    })?;
+    let module = std::fs::read(&core).map_err(|e| format!("{}: {e}", core.display()))?;
+    let component = crate::c_guest::componentize(&module)?;
+    std::fs::write(out, component).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out.to_path_buf())
+}
+
 /// Runs `tool` (configured by `args`) in `src` to produce `out`, unless the
 /// stamp says nothing changed. `pin` names the file that pins the tool.
 fn build(
@@ -95,7 +130,8 @@ fn build(
         .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
     if !output.status.success() || !out.is_file() {
         return Err(format!(
-            "{} ({version}) failed to build {}:\n{}{}",
+            "{} ({version}) failed to build {} (if a tool or library is missing, run \
+             `{INSTALL}`):\n{}{}",
             tool.display(),
             dir.display(),
             String::from_utf8_lossy(&output.stdout),

@@ -110,4 +110,5 @@ pub fn build(packages: &[&str], watch: &[&str]) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+pub mod c_guest;
 pub mod languages;

@@ -1,0 +1,45 @@
+/* A small, strict JSON reader (RFC 8259: UTF-8 checked, nesting bounded)
+ * and the writer side: string escaping. Enough for the provider's config,
+ * its own header and end files, and finding the JSON-RPC "method". */
+#ifndef TAPESTORE_JSON_H
+#define TAPESTORE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+typedef enum { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT } json_kind;
+
+/* A parsed value. Strings are decoded and NUL-terminated (they may also
+ * contain NUL: use `len`). Numbers keep an exact `u64` when they are a
+ * non-negative integer that fits. */
+typedef struct json {
+  json_kind kind;
+  bool boolean;
+  bool is_u64;
+  uint64_t u64;
+  char *str;
+  size_t len;         /* string length, or number of items / members */
+  struct json *items; /* array items or member values */
+  char **keys;        /* member names (objects) */
+  size_t *key_lens;
+} json;
+
+/* Parses all of `p[0..n]` (whitespace around one value). On failure returns
+ * false with `*why` naming the problem and its byte offset (malloc'ed). */
+bool json_parse(const uint8_t *p, size_t n, json *out, char **why);
+void json_free(json *v);
+/* The member `key` of an object (the last one, if repeated), or NULL. */
+const json *json_get(const json *obj, const char *key);
+
+/* The string member "method" of a payload that is a JSON object, as
+ * serde_json reads it (malloc'ed, NUL-terminated, length in *len), or NULL
+ * when the payload is not valid JSON, not an object or has no such string. */
+char *json_rpc_method(const uint8_t *p, size_t n, size_t *len);
+
+/* Appends `s[0..n]` as a JSON string literal. */
+void buf_json_string(buf_t *b, const char *s, size_t n);
+
+#endif
