@@ -5,6 +5,7 @@
 #   JavaScript: jco (StarlingMonkey), pinned in guest-examples/js-provider/package(-lock).json,
 #               installed into that directory's node_modules
 #   C:          Debian's clang-19, lld-19, wasi-libc and libclang-rt-19-dev-wasm32 (apt)
+#   PostgreSQL: Debian's postgresql (apt), for the postgres provider's tests
 # A second run changes nothing and takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,3 +52,12 @@ if ! c_installed; then
   $as_root apt-get update -qq && $as_root apt-get install -y -qq $c_packages
 fi
 echo "c: $(clang-19 --version | head -1)"
+
+# --- PostgreSQL (not a guest toolchain: the postgres provider's tests start
+# a throwaway server of their own on 127.0.0.1) ------------------------------
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -qq && $as_root apt-get install -y -qq postgresql
+fi
+echo "postgresql: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"

@@ -30,6 +30,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("faulty-provider", "guest-examples/test-providers/faulty"),
     // The Rust template of docs/writing-a-provider.md: must pass the suite.
     ("rust-template-provider", "guest-examples/rust-template"),
+    // The PostgreSQL provider (its tests start a real server).
+    ("postgres-provider", "guest-examples/postgres-provider"),
 ];
 
 /// Test guests written in WebAssembly text: (package name, `.wat` core module).

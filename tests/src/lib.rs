@@ -4,7 +4,10 @@
 #![deny(missing_docs)]
 
 pub mod artifacts;
+pub mod cli;
 pub mod log_capture;
 pub mod native;
+pub mod postgres;
+pub mod suite;
 pub mod timed;
 pub mod workload;

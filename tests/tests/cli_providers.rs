@@ -6,41 +6,15 @@
 //! The binary is the one cargo built next to this test
 //! (`<target>/<profile>/tapedeck`); `cargo test --workspace` builds it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use tapedeck_tests::artifacts;
 
-/// `<target>/<profile>/tapedeck`, from this test's own path
-/// (`<target>/<profile>/deps/<test>`).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in <target>/<profile>/deps");
-    let bin = profile_dir.join(format!("tapedeck{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the tapedeck binary is missing at {}: build it first (`cargo build -p tapedeck`, or run `cargo test --workspace`)",
-        bin.display()
-    );
-    bin
-}
-
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
+    // Compiled components are cached under the target directory.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    tapedeck_tests::cli::command(dir, &cache)
         .args(args)
-        .current_dir(dir)
-        .env_remove("TAPEDECK_CONFIG")
-        .env_remove("TAPEDECK_PROVIDER")
-        .env_remove("TAPEDECK_TAPES_DIR")
-        .env_remove("RUST_LOG")
-        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
-        // Compiled components are cached under the target directory.
-        .env(
-            "TAPEDECK_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-        )
         .output()
         .unwrap()
 }

@@ -9,8 +9,6 @@
 //! tests, so only the first run after a change compiles it.
 
 use std::path::Path;
-use std::sync::Arc;
-use tapedeck::conformance::{self, SuiteOptions};
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, DirGrant, Grants, ProviderSpec, Sandbox, WasmProvider};
 use tapedeck_tests::artifacts;
@@ -36,24 +34,7 @@ async fn passes_the_whole_suite(name: &str, artifact: Result<&str, &str>) {
     let provider = WasmProvider::start(&sandbox, &spec, Path::new("."))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let report = conformance::run(Arc::new(provider), &SuiteOptions::default(), |case| {
-        println!(
-            "{name}: {:<45} {:>9.1?} {}",
-            case.name, case.duration, case.status
-        );
-    })
-    .await;
-    let bad: Vec<String> = report
-        .outcomes
-        .iter()
-        .filter(|o| {
-            o.status.is_failed()
-                || (o.status.is_skipped() && !o.name.starts_with("errors/undeclared-"))
-        })
-        .map(|o| format!("{}: {}", o.name, o.status))
-        .collect();
-    assert!(bad.is_empty(), "{name} provider:\n{}", bad.join("\n"));
-    assert!(report.passed() >= 70, "{} cases passed", report.passed());
+    tapedeck_tests::suite::assert_passes_whole_suite(name, provider).await;
 }
 
 /// The Rust template a provider author copies (`docs/writing-a-provider.md`).

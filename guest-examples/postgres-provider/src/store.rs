@@ -1,0 +1,988 @@
+//! The storage operations, in SQL over one connection per instance (see
+//! `schema.rs` for the tables). Every acknowledged change is committed, so
+//! every instance, in any recorder process, sees it.
+//!
+//! A call that loses its connection (a server restart, a network blip)
+//! reconnects and retries until `retry_ms` has passed. Every operation is
+//! safe to retry: appends are checked against the stored frame count (a
+//! batch that was committed before the reply was lost is recognized and
+//! skipped), and creations carry a random token, so a retried `create`
+//! knows its own row from someone else's.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tapedeck_types::{
+    EndReason, Frame, SearchQuery, StorageError, StorageStats, TapeFilter, TapeHeader, TapeInfo,
+    TapePage, TapeState, TapeSummary, json_rpc_method, validate_tape_id,
+};
+
+use crate::config::Config;
+use crate::schema;
+use crate::wire::{Conn, Outcome, Param, PgError, Row, Statement, oid};
+
+const MAX_LIMIT: u32 = 1000;
+const INFO: &str =
+    "id, session_id, name, tags, created_at, state, frame_count, byte_count, ended_at, digest";
+
+/// Why an operation failed: a database error (mapped by [`PgStore::run`])
+/// or a contract error decided here.
+enum Fail {
+    Pg(PgError),
+    Storage(StorageError),
+}
+
+impl From<PgError> for Fail {
+    fn from(e: PgError) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StorageError> for Fail {
+    fn from(e: StorageError) -> Self {
+        Fail::Storage(e)
+    }
+}
+
+type Op<T> = Result<T, Fail>;
+
+/// The named statements, built once with the schema's names.
+struct Statements {
+    get: Statement,
+    create: Statement,
+    creator: Statement,
+    save: Statement,
+    exists: Statement,
+    check_append: Statement,
+    insert_frame: Statement,
+    count_frames: Statement,
+    resume: Statement,
+    finish: Statement,
+    abort: Statement,
+    read: Statement,
+    delete: Statement,
+    stats: Statement,
+}
+
+impl Statements {
+    fn new() -> Statements {
+        use oid::*;
+        let s = Statement::named;
+        Statements {
+            get: s("get", format!("SELECT {INFO} FROM tapes WHERE id = $1"), &[TEXT]),
+            create: s(
+                "create",
+                "INSERT INTO tapes (id, session_id, name, tags, created_at, state, creator) \
+                 VALUES ($1, $2, $3, $4, $5, 'recording', $6)"
+                    .into(),
+                &[TEXT, TEXT, TEXT, JSONB, INT8, TEXT],
+            ),
+            creator: s("creator", "SELECT creator FROM tapes WHERE id = $1".into(), &[TEXT]),
+            save: s(
+                "save",
+                "INSERT INTO tapes (id, session_id, name, tags, created_at, state, frame_count, \
+                 byte_count, ended_at, digest, creator) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    .into(),
+                &[TEXT, TEXT, TEXT, JSONB, INT8, TEXT, INT8, INT8, INT8, TEXT, TEXT],
+            ),
+            exists: s("exists", "SELECT 1 FROM tapes WHERE id = $1".into(), &[TEXT]),
+            check_append: s(
+                "check_append",
+                "SELECT check_append($1, $2)".into(),
+                &[TEXT, INT8],
+            ),
+            insert_frame: s(
+                "insert_frame",
+                "INSERT INTO frames (tape_id, seq, ts, direction, flags, payload, method, is_text) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    .into(),
+                &[TEXT, INT8, INT8, INT2, INT2, BYTEA, TEXT, BOOL],
+            ),
+            count_frames: s(
+                "count_frames",
+                "UPDATE tapes SET frame_count = $2, byte_count = byte_count + $3 WHERE id = $1"
+                    .into(),
+                &[TEXT, INT8, INT8],
+            ),
+            resume: s(
+                "resume",
+                "SELECT state, frame_count FROM tapes WHERE id = $1".into(),
+                &[TEXT],
+            ),
+            finish: s(
+                "finish",
+                "SELECT finish_tape($1, $2, $3, $4, $5, $6)".into(),
+                &[TEXT, TEXT, INT8, INT8, INT8, TEXT],
+            ),
+            abort: s("abort", "SELECT abort_tape($1, $2)".into(), &[TEXT, INT8]),
+            // The frame that reaches max-bytes is included, the first frame
+            // always; the window runs over at most max-frames rows.
+            read: s(
+                "read",
+                "SELECT seq, ts, direction, flags, payload FROM ( \
+                   SELECT seq, ts, direction, flags, payload, \
+                          row_number() OVER w AS n, \
+                          sum(octet_length(payload)) OVER w - octet_length(payload) AS before \
+                   FROM frames WHERE tape_id = $1 AND seq >= $2 \
+                   WINDOW w AS (ORDER BY seq) ORDER BY seq LIMIT $3) f \
+                 WHERE n = 1 OR before < $4 ORDER BY seq"
+                    .into(),
+                &[TEXT, INT8, INT8, INT8],
+            ),
+            delete: s("delete", "DELETE FROM tapes WHERE id = $1".into(), &[TEXT]),
+            stats: s(
+                "stats",
+                "SELECT count(*), count(*) FILTER (WHERE state = 'recording'), \
+                        coalesce(sum(frame_count), 0)::bigint, coalesce(sum(byte_count), 0)::bigint, \
+                        pg_total_relation_size('tapes'::regclass) \
+                          + pg_total_relation_size('frames'::regclass) \
+                 FROM tapes"
+                    .into(),
+                &[],
+            ),
+        }
+    }
+}
+
+/// An open recording: the tape and the number of frames stored.
+pub struct WriterState {
+    id: String,
+    count: u64,
+}
+
+impl WriterState {
+    /// The sequence number the next frame must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.count
+    }
+}
+
+/// The tapes in one PostgreSQL schema.
+pub struct PgStore {
+    cfg: Config,
+    conn: Option<Conn>,
+    stmts: Statements,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// 128 random bits (std's hasher keys come from `wasi:random`), as hex.
+fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let r = || {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    };
+    format!("{:016x}{:016x}", r(), r())
+}
+
+/// u64 values are stored in bigint with the same bits.
+fn i(v: u64) -> i64 {
+    v as i64
+}
+
+fn u(v: i64) -> u64 {
+    v as u64
+}
+
+fn check_id(id: &str) -> Result<(), StorageError> {
+    validate_tape_id(id).map_err(StorageError::invalid_input)
+}
+
+/// PostgreSQL text cannot hold NUL, and header times must sort as bigint.
+fn check_header(h: &TapeHeader) -> Result<(), StorageError> {
+    check_id(&h.id)?;
+    let strings = [("session-id", &h.session_id), ("name", &h.name)];
+    if let Some((field, _)) = strings.iter().find(|(_, s)| s.contains('\0')) {
+        return Err(StorageError::invalid_input(format!(
+            "tape {:?}: {field} contains a NUL character, which PostgreSQL text cannot store",
+            h.id
+        )));
+    }
+    if h.tags
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(StorageError::invalid_input(format!(
+            "tape {:?}: a tag contains a NUL character, which PostgreSQL text cannot store",
+            h.id
+        )));
+    }
+    if h.created_at_us > i64::MAX as u64 {
+        return Err(StorageError::invalid_input(format!(
+            "tape {:?}: created-at {} is beyond what this provider stores (at most 2^63 - 1 µs)",
+            h.id, h.created_at_us
+        )));
+    }
+    Ok(())
+}
+
+fn tags_json(tags: &[(String, String)]) -> String {
+    serde_json::Value::Array(
+        tags.iter()
+            .map(|(k, v)| serde_json::json!({ "k": k, "v": v }))
+            .collect(),
+    )
+    .to_string()
+}
+
+fn tags_from(json: &str) -> Result<Vec<(String, String)>, PgError> {
+    let tags: Vec<serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| PgError::Protocol(format!("tags: {e}")))?;
+    tags.into_iter()
+        .map(|t| match (t.get("k"), t.get("v")) {
+            (Some(serde_json::Value::String(k)), Some(serde_json::Value::String(v))) => {
+                Ok((k.clone(), v.clone()))
+            }
+            _ => Err(PgError::Protocol("a stored tag is not {k, v}".into())),
+        })
+        .collect()
+}
+
+fn info_from(row: &Row) -> Result<TapeInfo, PgError> {
+    let state = row.text(5)?;
+    Ok(TapeInfo {
+        header: TapeHeader {
+            id: row.text(0)?,
+            session_id: row.text(1)?,
+            name: row.text(2)?,
+            tags: tags_from(&row.json(3)?)?,
+            created_at_us: u(row.i64(4)?),
+        },
+        state: TapeState::parse(&state)
+            .ok_or_else(|| PgError::Protocol(format!("unknown state {state:?}")))?,
+        frame_count: u(row.i64(6)?),
+        byte_count: u(row.i64(7)?),
+        ended_at_us: if row.is_null(8) {
+            None
+        } else {
+            Some(u(row.i64(8)?))
+        },
+        digest: if row.is_null(9) {
+            None
+        } else {
+            Some(row.text(9)?)
+        },
+    })
+}
+
+fn not_found(id: &str) -> StorageError {
+    StorageError::not_found(format!("no tape {id:?}"))
+}
+
+fn check_consecutive(frames: &[Frame], first: u64) -> Result<(), StorageError> {
+    for (n, f) in frames.iter().enumerate() {
+        if f.seq != first + n as u64 {
+            return Err(StorageError::invalid_input(format!(
+                "frame {n} of the batch has seq {}, expected {} (sequence numbers must be consecutive)",
+                f.seq,
+                first + n as u64
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a frame row needs besides the frame: its method and whether its
+/// payload is text.
+struct FrameExtras {
+    method: Option<String>,
+    is_text: bool,
+}
+
+fn extras(f: &Frame) -> FrameExtras {
+    let text = std::str::from_utf8(&f.payload)
+        .ok()
+        .filter(|s| !s.contains('\0'));
+    FrameExtras {
+        method: if f.not_json {
+            None
+        } else {
+            json_rpc_method(&f.payload).filter(|m| !m.contains('\0'))
+        },
+        is_text: text.is_some(),
+    }
+}
+
+fn frame_params<'a>(id: &'a str, f: &'a Frame, x: &'a FrameExtras) -> [Param<'a>; 8] {
+    [
+        Param::Text(id),
+        Param::I64(i(f.seq)),
+        Param::I64(i(f.timestamp_us)),
+        Param::I16(match f.direction {
+            tapedeck_types::Direction::ClientToServer => 0,
+            tapedeck_types::Direction::ServerToClient => 1,
+        }),
+        Param::I16(i16::from(f.not_json)),
+        Param::Bytes(&f.payload),
+        x.method.as_deref().map_or(Param::Null, Param::Text),
+        Param::Bool(x.is_text),
+    ]
+}
+
+fn frame_from(mut row: Row) -> Result<Frame, PgError> {
+    Ok(Frame {
+        seq: u(row.i64(0)?),
+        timestamp_us: u(row.i64(1)?),
+        direction: if row.i16(2)? == 0 {
+            tapedeck_types::Direction::ClientToServer
+        } else {
+            tapedeck_types::Direction::ServerToClient
+        },
+        not_json: row.i16(3)? & 1 == 1,
+        payload: row.take_bytes(4)?,
+    })
+}
+
+/// `LIKE` pattern for a substring: `%`, `_` and `\` escaped.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A listing cursor: the first page's snapshot and the last tape shown.
+struct Cursor {
+    snapshot: String,
+    created_at: u64,
+    id: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        format!("pg1;{};{};{}", self.snapshot, self.created_at, self.id)
+    }
+
+    fn parse(c: &str) -> Result<Cursor, StorageError> {
+        let bad =
+            || StorageError::invalid_input(format!("cursor {c:?} was not issued by this provider"));
+        let mut parts = c.splitn(4, ';');
+        if parts.next() != Some("pg1") {
+            return Err(bad());
+        }
+        let snapshot = parts.next().ok_or_else(bad)?;
+        // xmin:xmax:xip,xip,...
+        let mut sp = snapshot.splitn(3, ':');
+        let number = |s: Option<&str>| {
+            s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let xip_ok = |x: Option<&str>| {
+            x.is_some_and(|x| x.is_empty() || x.split(',').all(|n| number(Some(n))))
+        };
+        if !number(sp.next()) || !number(sp.next()) || !xip_ok(sp.next()) {
+            return Err(bad());
+        }
+        let created_at = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let id = parts.next().ok_or_else(bad)?;
+        check_id(id).map_err(|_| bad())?;
+        Ok(Cursor {
+            snapshot: snapshot.into(),
+            created_at,
+            id: id.into(),
+        })
+    }
+}
+
+/// Builds the dynamic `list` / `search` query.
+struct Query {
+    sql: String,
+    types: Vec<u32>,
+    texts: Vec<String>,
+    ints: Vec<(usize, i64)>,
+    bytes: Vec<(usize, Vec<u8>)>,
+}
+
+impl Query {
+    fn new() -> Query {
+        Query {
+            sql: format!("SELECT {INFO}, pg_current_snapshot()::text FROM tapes t WHERE true"),
+            types: Vec::new(),
+            texts: Vec::new(),
+            ints: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter; returns its `$n`.
+    fn text(&mut self, v: &str) -> String {
+        self.types.push(oid::TEXT);
+        self.texts.push(v.into());
+        format!("${}", self.types.len())
+    }
+
+    fn int(&mut self, v: u64) -> String {
+        self.types.push(oid::INT8);
+        self.ints.push((self.types.len() - 1, i(v)));
+        self.texts.push(String::new());
+        format!("${}", self.types.len())
+    }
+
+    fn bytes(&mut self, v: &[u8]) -> String {
+        self.types.push(oid::BYTEA);
+        self.bytes.push((self.types.len() - 1, v.to_vec()));
+        self.texts.push(String::new());
+        format!("${}", self.types.len())
+    }
+
+    fn and(&mut self, cond: String) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&cond);
+    }
+
+    fn filter(&mut self, f: &TapeFilter) {
+        if let Some(s) = &f.session_id {
+            let p = self.text(s);
+            self.and(format!("t.session_id = {p}"));
+        }
+        if let Some(n) = &f.name_contains {
+            let p = self.text(n);
+            self.and(format!("strpos(lower(t.name), lower({p})) > 0"));
+        }
+        if !f.tags.is_empty() {
+            self.types.push(oid::JSONB);
+            self.texts.push(tags_json(&f.tags));
+            let p = format!("${}", self.types.len());
+            self.and(format!("t.tags @> {p}"));
+        }
+        if let Some(t) = f.created_since_us {
+            if t > i64::MAX as u64 {
+                self.and("false".into());
+            } else {
+                let p = self.int(t);
+                self.and(format!("t.created_at >= {p}"));
+            }
+        }
+        if let Some(t) = f.created_until_us.filter(|t| *t <= i64::MAX as u64) {
+            let p = self.int(t);
+            self.and(format!("t.created_at < {p}"));
+        }
+        if let Some(s) = f.state {
+            let p = self.text(s.as_str());
+            self.and(format!("t.state = {p}"));
+        }
+    }
+
+    fn params(&self) -> Vec<Param<'_>> {
+        (0..self.types.len())
+            .map(|n| {
+                if let Some((_, v)) = self.ints.iter().find(|(k, _)| *k == n) {
+                    Param::I64(*v)
+                } else if let Some((_, b)) = self.bytes.iter().find(|(k, _)| *k == n) {
+                    Param::Bytes(b)
+                } else if self.types[n] == oid::JSONB {
+                    Param::Json(&self.texts[n])
+                } else {
+                    Param::Text(&self.texts[n])
+                }
+            })
+            .collect()
+    }
+}
+
+impl PgStore {
+    /// Connects (unless the server is unreachable: then the first call
+    /// connects) and brings the schema up to date.
+    pub fn open(cfg: Config) -> Result<PgStore, StorageError> {
+        let mut store = PgStore {
+            cfg,
+            conn: None,
+            stmts: Statements::new(),
+        };
+        match store.connect() {
+            Ok(()) => {}
+            // The server may be restarting: recording must not fail to
+            // start for that; the first call retries.
+            Err(PgError::Connection(e)) if e.kind() != std::io::ErrorKind::PermissionDenied => {
+                crate::log_warn(&format!(
+                    "postgres at {} is not reachable yet ({e}); calls will retry",
+                    store.cfg.endpoint()
+                ));
+            }
+            Err(e) => return Err(store.error(e)),
+        }
+        Ok(store)
+    }
+
+    fn connect(&mut self) -> Result<(), PgError> {
+        let mut conn = Conn::connect(&self.cfg)?;
+        schema::migrate(&mut conn, &self.cfg.schema)?;
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// The server's error as a contract error, naming the endpoint; never
+    /// the password.
+    fn error(&self, e: PgError) -> StorageError {
+        let at = format!("postgres at {}", self.cfg.endpoint());
+        match e {
+            PgError::Server { code, message } => match code.as_str() {
+                "TD404" => StorageError::not_found(message),
+                "TD409" | "TD422" => StorageError::invalid_input(message),
+                c if c.starts_with("53") => {
+                    StorageError::quota_exceeded(format!("{at}: {message}"))
+                }
+                c if c.starts_with("28") => StorageError::io(format!(
+                    "{at}: login as {:?} to database {:?} failed: {message}",
+                    self.cfg.user, self.cfg.database
+                )),
+                "3D000" => StorageError::invalid_input(format!("{at}: {message}")),
+                _ => StorageError::io(format!("{at}: {message} (SQLSTATE {code})")),
+            },
+            PgError::Connection(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                StorageError::io(format!(
+                    "{at}: connection refused by the sandbox: the provider's network grant \
+                     must allow tcp://{}",
+                    self.cfg.endpoint()
+                ))
+            }
+            e => StorageError::io(format!("{at}: {e}")),
+        }
+    }
+
+    /// Runs `op` on the connection, reconnecting and retrying while the
+    /// connection fails, up to `retry_ms`.
+    fn run<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Conn, &Statements) -> Op<T>,
+    ) -> Result<T, StorageError> {
+        let deadline = Instant::now() + self.cfg.retry_for;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let result = match self.conn.as_mut() {
+                Some(conn) => op(conn, &self.stmts),
+                None => match self.connect() {
+                    Ok(()) => continue,
+                    Err(e) => Err(Fail::Pg(e)),
+                },
+            };
+            let e = match result {
+                Ok(v) => return Ok(v),
+                Err(Fail::Storage(e)) => return Err(e),
+                Err(Fail::Pg(e)) => e,
+            };
+            let sandbox_refused = matches!(&e, PgError::Connection(io) if io.kind() == std::io::ErrorKind::PermissionDenied);
+            if !e.is_connection() {
+                return Err(self.error(e));
+            }
+            self.conn = None;
+            if sandbox_refused || Instant::now() + pause > deadline {
+                return Err(self.error(e));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Header, state and totals of a tape.
+    pub fn get(&mut self, id: &str) -> Result<TapeInfo, StorageError> {
+        check_id(id)?;
+        self.run(|c, s| get(c, s, id))
+    }
+
+    /// A new, empty recording tape.
+    pub fn create(&mut self, header: &TapeHeader) -> Result<WriterState, StorageError> {
+        check_header(header)?;
+        let token = token();
+        let tags = tags_json(&header.tags);
+        self.run(|c, s| {
+            let h = header;
+            let inserted = c.query(
+                &s.create,
+                &[
+                    Param::Text(&h.id),
+                    Param::Text(&h.session_id),
+                    Param::Text(&h.name),
+                    Param::Json(&tags),
+                    Param::I64(i(h.created_at_us)),
+                    Param::Text(&token),
+                ],
+            );
+            mine_or_exists(c, s, inserted, &h.id, &token)
+        })?;
+        Ok(WriterState {
+            id: header.id.clone(),
+            count: 0,
+        })
+    }
+
+    /// Continues a recording tape.
+    pub fn resume(&mut self, id: &str) -> Result<WriterState, StorageError> {
+        check_id(id)?;
+        self.run(|c, s| {
+            let out = c.query(&s.resume, &[Param::Text(id)])?;
+            let row = out.rows.first().ok_or_else(|| not_found(id))?;
+            if row.text(0)? != "recording" {
+                return Err(StorageError::invalid_input(format!(
+                    "tape {id:?} has ended; only a recording tape can be resumed"
+                ))
+                .into());
+            }
+            Ok(WriterState {
+                id: id.into(),
+                count: u(row.i64(1)?),
+            })
+        })
+    }
+
+    /// Appends the frames at or after the writer's count, in one
+    /// transaction: all of them or none.
+    pub fn append(&mut self, w: &mut WriterState, frames: &[Frame]) -> Result<u64, StorageError> {
+        let Some(first) = frames.first() else {
+            return Ok(w.count);
+        };
+        check_consecutive(frames, first.seq)?;
+        let extras: Vec<FrameExtras> = frames.iter().map(extras).collect();
+        let id = w.id.clone();
+        let count = self.run(|c, s| {
+            let mut count = w.count;
+            // At most twice: a TD412 tells the stored count (another
+            // instance appended, or our last reply was lost).
+            for _ in 0..2 {
+                let skip = frames.iter().take_while(|f| f.seq < count).count();
+                let fresh = &frames[skip..];
+                let Some(f0) = fresh.first() else {
+                    return Ok(count);
+                };
+                if f0.seq != count {
+                    return Err(StorageError::invalid_input(format!(
+                        "append to tape {id:?}: first new frame has seq {}, expected {count} (a gap)",
+                        f0.seq
+                    ))
+                    .into());
+                }
+                let bytes: u64 = fresh.iter().map(|f| f.payload.len() as u64).sum();
+                let new_count = count + fresh.len() as u64;
+                let check = [Param::Text(&id), Param::I64(i(count))];
+                let rows: Vec<[Param; 8]> = fresh
+                    .iter()
+                    .zip(&extras[skip..])
+                    .map(|(f, x)| frame_params(&id, f, x))
+                    .collect();
+                let update = [Param::Text(&id), Param::I64(i(new_count)), Param::I64(i(bytes))];
+                let mut steps: Vec<(&Statement, &[Param])> = Vec::with_capacity(rows.len() + 2);
+                steps.push((&s.check_append, &check));
+                steps.extend(rows.iter().map(|r| (&s.insert_frame, &r[..])));
+                steps.push((&s.count_frames, &update));
+                match c.pipeline(&steps) {
+                    Ok(_) => return Ok(new_count),
+                    Err(PgError::Server { code, message }) if code == "TD412" => {
+                        count = message.parse().map_err(|_| {
+                            PgError::Protocol(format!("bad stored count {message:?}"))
+                        })?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(StorageError::io(format!(
+                "append to tape {id:?}: its frame count keeps changing (another writer?)"
+            ))
+            .into())
+        })?;
+        w.count = count;
+        Ok(count)
+    }
+
+    /// Ends the tape, checking the summary against what is stored.
+    pub fn finish(
+        &mut self,
+        w: &WriterState,
+        summary: &TapeSummary,
+        reason: EndReason,
+    ) -> Result<TapeInfo, StorageError> {
+        if reason == EndReason::Aborted {
+            self.abort(w)?;
+            return self.get(&w.id);
+        }
+        let id = w.id.as_str();
+        let state = reason.end_state().as_str();
+        self.run(|c, s| {
+            let args = [
+                Param::Text(id),
+                Param::Text(state),
+                Param::I64(i(summary.frame_count)),
+                Param::I64(i(summary.byte_count)),
+                Param::I64(i(summary.ended_at_us)),
+                summary.digest.as_deref().map_or(Param::Null, Param::Text),
+            ];
+            let out = c.pipeline(&[(&s.finish, &args), (&s.get, &[Param::Text(id)])])?;
+            first_info(&out[1], id)
+        })
+    }
+
+    /// Gives up the recording, keeping its frames. Idempotent.
+    pub fn abort(&mut self, w: &WriterState) -> Result<(), StorageError> {
+        let ended = now_us();
+        self.run(|c, s| {
+            c.query(&s.abort, &[Param::Text(&w.id), Param::I64(i(ended))])?;
+            Ok(())
+        })
+    }
+
+    /// Stores a whole tape at once, in one transaction.
+    pub fn save(
+        &mut self,
+        header: &TapeHeader,
+        frames: &[Frame],
+        summary: &TapeSummary,
+        reason: EndReason,
+    ) -> Result<TapeInfo, StorageError> {
+        check_header(header)?;
+        check_consecutive(frames, 0)?;
+        let bytes: u64 = frames.iter().map(|f| f.payload.len() as u64).sum();
+        if summary.frame_count != frames.len() as u64 || summary.byte_count != bytes {
+            return Err(StorageError::invalid_input(format!(
+                "summary of tape {:?} says {} frames and {} bytes; given are {} frames and {bytes} bytes",
+                header.id,
+                summary.frame_count,
+                summary.byte_count,
+                frames.len()
+            )));
+        }
+        let token = token();
+        let tags = tags_json(&header.tags);
+        let extras: Vec<FrameExtras> = frames.iter().map(extras).collect();
+        let h = header;
+        let state = reason.end_state().as_str();
+        self.run(|c, s| {
+            let tape = [
+                Param::Text(&h.id),
+                Param::Text(&h.session_id),
+                Param::Text(&h.name),
+                Param::Json(&tags),
+                Param::I64(i(h.created_at_us)),
+                Param::Text(state),
+                Param::I64(i(summary.frame_count)),
+                Param::I64(i(summary.byte_count)),
+                Param::I64(i(summary.ended_at_us)),
+                summary.digest.as_deref().map_or(Param::Null, Param::Text),
+                Param::Text(&token),
+            ];
+            let rows: Vec<[Param; 8]> = frames
+                .iter()
+                .zip(&extras)
+                .map(|(f, x)| frame_params(&h.id, f, x))
+                .collect();
+            let mut steps: Vec<(&Statement, &[Param])> = Vec::with_capacity(rows.len() + 1);
+            steps.push((&s.save, &tape));
+            steps.extend(rows.iter().map(|r| (&s.insert_frame, &r[..])));
+            let saved = c.pipeline(&steps).map(|_| Outcome::default());
+            mine_or_exists(c, s, saved, &h.id, &token)?;
+            get(c, s, &h.id)
+        })
+    }
+
+    /// Frames from `from_seq` on, bounded by count and bytes.
+    pub fn read_frames(
+        &mut self,
+        id: &str,
+        from_seq: u64,
+        max_frames: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<Frame>, StorageError> {
+        if max_frames == 0 {
+            return Err(StorageError::invalid_input(format!(
+                "read of tape {id:?}: max-frames must be at least 1"
+            )));
+        }
+        check_id(id)?;
+        let from = i(from_seq.min(i64::MAX as u64));
+        let max_bytes = i(max_bytes.min(i64::MAX as u64));
+        self.run(|c, s| {
+            let key = [Param::Text(id)];
+            let args = [
+                Param::Text(id),
+                Param::I64(from),
+                Param::I64(i64::from(max_frames)),
+                Param::I64(max_bytes),
+            ];
+            let mut out = c.pipeline(&[(&s.exists, &key), (&s.read, &args)])?;
+            if out[0].rows.is_empty() {
+                return Err(not_found(id).into());
+            }
+            let rows = std::mem::take(&mut out[1].rows);
+            Ok(rows
+                .into_iter()
+                .map(frame_from)
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Removes a tape and its frames.
+    pub fn delete(&mut self, id: &str) -> Result<(), StorageError> {
+        check_id(id)?;
+        self.run(|c, s| {
+            if c.query(&s.delete, &[Param::Text(id)])?.affected == 0 {
+                return Err(not_found(id).into());
+            }
+            Ok(())
+        })
+    }
+
+    /// Tapes matching `filter`, newest first.
+    pub fn list(
+        &mut self,
+        filter: &TapeFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<TapePage, StorageError> {
+        self.page(
+            &SearchQuery {
+                filter: filter.clone(),
+                method: None,
+                text: None,
+            },
+            cursor,
+            limit,
+        )
+    }
+
+    /// Tapes matching `query`, newest first.
+    pub fn search(
+        &mut self,
+        query: &SearchQuery,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<TapePage, StorageError> {
+        self.page(query, cursor, limit)
+    }
+
+    fn page(
+        &mut self,
+        query: &SearchQuery,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<TapePage, StorageError> {
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(StorageError::invalid_input(format!(
+                "limit {limit} is out of range 1..={MAX_LIMIT}"
+            )));
+        }
+        let cursor = cursor.map(Cursor::parse).transpose()?;
+        let mut q = Query::new();
+        q.filter(&query.filter);
+        if let Some(m) = &query.method {
+            if m.contains('\0') {
+                q.and("false".into());
+            } else {
+                let p = q.text(m);
+                q.and(format!(
+                    "EXISTS (SELECT 1 FROM frames f WHERE f.tape_id = t.id AND f.method = {p})"
+                ));
+            }
+        }
+        if let Some(text) = &query.text {
+            let needle = q.bytes(text.as_bytes());
+            let binary = format!(
+                "t.id IN (SELECT f.tape_id FROM frames f WHERE NOT f.is_text AND position({needle} in f.payload) > 0)"
+            );
+            if text.contains('\0') {
+                // Text payloads hold no NUL: only binary ones can match.
+                q.and(binary);
+            } else {
+                let pattern = q.text(&like_pattern(text));
+                q.and(format!(
+                    "(t.id IN (SELECT f.tape_id FROM frames f WHERE f.is_text AND payload_text(f.payload) LIKE {pattern}) OR {binary})"
+                ));
+            }
+        }
+        if let Some(c) = &cursor {
+            let snap = q.text(&c.snapshot);
+            let created = q.int(c.created_at);
+            let id = q.text(&c.id);
+            q.and(format!(
+                "pg_visible_in_snapshot(t.created_xid, {snap}::pg_snapshot) AND (t.created_at, t.id) < ({created}, {id})"
+            ));
+        }
+        q.sql.push_str(&format!(
+            " ORDER BY t.created_at DESC, t.id DESC LIMIT {}",
+            limit + 1
+        ));
+        let stmt = Statement::unnamed(q.sql.clone(), q.types.clone());
+        let params = q.params();
+        let rows = self.run(|c, _| Ok(c.query(&stmt, &params)?.rows))?;
+        let mut tapes = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut snapshot = cursor.as_ref().map(|c| c.snapshot.clone());
+        for row in rows.iter().take(limit as usize) {
+            tapes.push(info_from(row).map_err(|e| self.error(e))?);
+            if snapshot.is_none() {
+                snapshot = Some(row.text(10).map_err(|e| self.error(e))?);
+            }
+        }
+        let next_cursor = match (rows.len() > limit as usize, tapes.last(), snapshot) {
+            (true, Some(last), Some(snapshot)) => Some(
+                Cursor {
+                    snapshot,
+                    created_at: last.header.created_at_us,
+                    id: last.header.id.clone(),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Ok(TapePage { tapes, next_cursor })
+    }
+
+    /// Totals over all tapes.
+    pub fn stats(&mut self) -> Result<StorageStats, StorageError> {
+        self.run(|c, s| {
+            let out = c.query(&s.stats, &[])?;
+            let r = out
+                .rows
+                .first()
+                .ok_or_else(|| PgError::Protocol("stats returned no row".into()))?;
+            Ok(StorageStats {
+                tape_count: u(r.i64(0)?),
+                recording_count: u(r.i64(1)?),
+                frame_count: u(r.i64(2)?),
+                byte_count: u(r.i64(3)?),
+                stored_bytes: u(r.i64(4)?),
+            })
+        })
+    }
+}
+
+fn get(c: &mut Conn, s: &Statements, id: &str) -> Op<TapeInfo> {
+    let out = c.query(&s.get, &[Param::Text(id)])?;
+    first_info(&out, id)
+}
+
+fn first_info(out: &Outcome, id: &str) -> Op<TapeInfo> {
+    let row = out.rows.first().ok_or_else(|| not_found(id))?;
+    Ok(info_from(row)?)
+}
+
+/// A unique violation on the tape is `already-exists`, unless the row is
+/// our own (a retry after a reply we never got).
+fn mine_or_exists(
+    c: &mut Conn,
+    s: &Statements,
+    result: Result<Outcome, PgError>,
+    id: &str,
+    token: &str,
+) -> Op<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(PgError::Server { code, .. }) if code == "23505" => {
+            let out = c.query(&s.creator, &[Param::Text(id)])?;
+            let ours = out.rows.first().map(|r| r.text(0)).transpose()?.as_deref() == Some(token);
+            if ours {
+                Ok(())
+            } else {
+                Err(StorageError::already_exists(format!("tape {id:?} exists already")).into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
