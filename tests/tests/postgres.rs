@@ -70,6 +70,14 @@ async fn the_postgres_provider_passes_the_whole_suite() {
         .psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM conformance.schema_migrations")
         .unwrap();
     assert_eq!(versions, "1,2");
+    // A second deployment in another schema of the same database works
+    // (the text index's extension is shared by the database).
+    let other = start(&pg, "second").await;
+    assert_eq!(other.stats().await.unwrap().tape_count, 0);
+    // A second deployment in another schema of the same database works
+    // (the text index's extension is shared by the database).
+    let other = start(&pg, "second").await;
+    assert_eq!(other.stats().await.unwrap().tape_count, 0);
     let log = std::fs::read_to_string(pg.dir().join("server.log")).unwrap_or_default();
     assert!(
         !log.contains(pg.password()),

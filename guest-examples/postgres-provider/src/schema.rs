@@ -130,10 +130,11 @@ END $$;
         name: "text index over payloads",
         // Trigram GIN index: `LIKE '%needle%'` over payloads that are text
         // uses it. pg_trgm ships with PostgreSQL (a trusted extension, so
-        // a database owner may create it).
+        // a database owner may create it). It is installed once per
+        // database, in whatever schema it was first created in, so its
+        // operator class is named with that schema (`{trgm}`).
         sql: r#"
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX frames_text ON frames USING gin (payload_text(payload) gin_trgm_ops) WHERE is_text;
+CREATE INDEX frames_text ON frames USING gin (payload_text(payload) {trgm}.gin_trgm_ops) WHERE is_text;
 "#,
     },
 ];
@@ -179,10 +180,11 @@ pub fn migrate(conn: &mut Conn, schema: &str) -> Result<(), PgError> {
             )));
         }
         for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-            conn.simple(&format!(
-                "SET LOCAL search_path = {schema}, public; {}",
-                m.sql
-            ))?;
+            let mut sql = m.sql.to_string();
+            if sql.contains("{trgm}") {
+                sql = sql.replace("{trgm}", &trigram_schema(conn)?);
+            }
+            conn.simple(&format!("SET LOCAL search_path = {schema}, public; {sql}"))?;
             conn.simple(&format!(
                 "INSERT INTO {schema}.schema_migrations (version, name) VALUES ({}, '{}')",
                 m.version, m.name
@@ -194,4 +196,24 @@ pub fn migrate(conn: &mut Conn, schema: &str) -> Result<(), PgError> {
         let _ = conn.simple("ROLLBACK");
     }
     result
+}
+
+/// Creates pg_trgm in `public` unless the database has it already, and
+/// returns the (quoted) schema it lives in.
+fn trigram_schema(conn: &mut Conn) -> Result<String, PgError> {
+    conn.simple("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")?;
+    let out = conn.query(
+        &Statement::unnamed(
+            "SELECT quote_ident(n.nspname) FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+                .into(),
+            vec![],
+        ),
+        &[],
+    )?;
+    out.rows
+        .first()
+        .map(|r| r.text(0))
+        .transpose()?
+        .ok_or_else(|| PgError::Protocol("pg_trgm was created but is not listed".into()))
 }
