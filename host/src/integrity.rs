@@ -318,6 +318,19 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
         self
     }
 
+    /// The frames of the tape `info` describes (as `get` returned it), as a
+    /// [`FrameStream`] that checks each page before handing it out and the
+    /// totals and digest at [`FrameStream::finish`] (see the module docs).
+    pub fn stream<'a>(&'a self, info: &'a TapeInfo) -> FrameStream<'a, S> {
+        FrameStream::new(self, &info.header.id, Some(Check::new(info)))
+    }
+
+    /// The frames of tape `id` as a [`FrameStream`] that checks only their
+    /// order (see [`read_unverified`](Self::read_unverified)).
+    pub fn stream_unverified<'a>(&'a self, id: &'a str) -> FrameStream<'a, S> {
+        FrameStream::new(self, id, None)
+    }
+
     /// Reads the frames of the tape `info` describes (as `get` returned it),
     /// checks them (see the module docs) and hands each page to `each` once
     /// its frames passed the structural checks. The digest is compared after
@@ -328,15 +341,9 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
     pub async fn read_verified<E>(
         &self,
         info: &TapeInfo,
-        mut each: impl FnMut(Vec<Frame>) -> Result<(), E>,
+        each: impl FnMut(Vec<Frame>) -> Result<(), E>,
     ) -> Result<Verification, ReadError<E>> {
-        let mut check = Check::new(info);
-        self.pages(&info.header.id, |page| {
-            check.page(&page).map_err(|m| self.error(info, m))?;
-            each(page).map_err(ReadError::Page)
-        })
-        .await?;
-        Ok(check.finish().map_err(|m| self.error(info, m))?)
+        drain(self.stream(info), each).await
     }
 
     /// Reads every frame the provider returns for tape `id`, handing each
@@ -347,18 +354,9 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
     pub async fn read_unverified<E>(
         &self,
         id: &str,
-        mut each: impl FnMut(Vec<Frame>) -> Result<(), E>,
+        each: impl FnMut(Vec<Frame>) -> Result<(), E>,
     ) -> Result<Verification, ReadError<E>> {
-        let frames = self
-            .pages(id, |page| {
-                each(page).map_err(ReadError::Page)?;
-                Ok(())
-            })
-            .await?;
-        Ok(Verification::Unverified {
-            reason: UnverifiedReason::Skipped,
-            frames,
-        })
+        drain(self.stream_unverified(id), each).await
     }
 
     /// Reads tape `id` (`get`, then every frame) into memory and verifies it
@@ -378,75 +376,164 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
             verification,
         })
     }
+}
 
-    /// The page loop: reads from seq 0 until the provider returns an empty
-    /// page, checking that each page continues the sequence, and hands the
-    /// pages to `each`. Returns the number of frames read.
-    async fn pages<E>(
-        &self,
-        id: &str,
-        mut each: impl FnMut(Vec<Frame>) -> Result<(), ReadError<E>>,
-    ) -> Result<u64, ReadError<E>> {
-        let mut next = 0u64;
-        loop {
-            let page = self
-                .store
-                .read_frames(id, next, self.page_frames, self.page_bytes)
-                .await?;
-            if page.is_empty() {
-                return Ok(next);
-            }
-            for f in &page {
-                if f.seq != next {
-                    return Err(IntegrityError {
-                        tape: id.to_string(),
-                        provider: self.provider.clone(),
-                        mismatch: Mismatch::Seq {
-                            position: next,
-                            seq: f.seq,
-                        },
-                    }
-                    .into());
-                }
-                next += 1;
-            }
-            each(page)?;
+/// Hands every page of `stream` to `each`, then finishes the stream.
+async fn drain<S: TapeStore, E>(
+    mut stream: FrameStream<'_, S>,
+    mut each: impl FnMut(Vec<Frame>) -> Result<(), E>,
+) -> Result<Verification, ReadError<E>> {
+    let widen = |e: LoadError| match e {
+        ReadError::Provider(e) => ReadError::Provider(e),
+        ReadError::Integrity(e) => ReadError::Integrity(e),
+        ReadError::Page(never) => match never {},
+    };
+    while let Some(page) = stream.next_page().await.map_err(widen)? {
+        each(page).map_err(ReadError::Page)?;
+    }
+    Ok(stream.finish()?)
+}
+
+/// One tape's frames, read from the provider a page at a time when the
+/// caller asks ([`TapeReader::stream`]), so that the caller may await
+/// between pages (e.g. write each page elsewhere) while memory stays
+/// bounded by one page.
+///
+/// Pages start at seq 0. Each page is checked before it is handed out:
+/// sequence numbers continue without a gap and, for a verified stream, no
+/// frame lies beyond the count of an ended tape. The digest chain over the
+/// frames handed out so far is kept whether or not there is a digest to
+/// compare ([`chain`](Self::chain)). After the last page (`None`),
+/// [`finish`](Self::finish) compares the totals and the digest.
+pub struct FrameStream<'a, S: TapeStore> {
+    store: &'a S,
+    provider: &'a str,
+    page_frames: u32,
+    page_bytes: u64,
+    id: &'a str,
+    /// Frames handed out so far: the seq of the next one.
+    next: u64,
+    chain: DigestChain,
+    /// `None` for an unverified stream.
+    check: Option<Check<'a>>,
+    /// The provider returned an empty page.
+    ended: bool,
+}
+
+impl<'a, S: TapeStore> FrameStream<'a, S> {
+    fn new<'s>(reader: &'a TapeReader<'s, S>, id: &'a str, check: Option<Check<'a>>) -> Self {
+        FrameStream {
+            store: reader.store,
+            provider: &reader.provider,
+            page_frames: reader.page_frames,
+            page_bytes: reader.page_bytes,
+            id,
+            next: 0,
+            chain: DigestChain::new(),
+            check,
+            ended: false,
         }
     }
 
-    fn error(&self, info: &TapeInfo, mismatch: Mismatch) -> IntegrityError {
+    /// The tape's id.
+    pub fn id(&self) -> &str {
+        self.id
+    }
+
+    /// Frames handed out so far (the sequence number of the next one).
+    pub fn frames_read(&self) -> u64 {
+        self.next
+    }
+
+    /// The digest chain over the frames handed out so far.
+    pub fn chain(&self) -> &DigestChain {
+        &self.chain
+    }
+
+    /// The next page (at most the reader's page size), checked; `None` once
+    /// the provider has no more frames.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Frame>>, LoadError> {
+        self.next_page_max(self.page_frames).await
+    }
+
+    /// Like [`next_page`](Self::next_page), asking for at most `max_frames`
+    /// frames (at least 1, at most the reader's page size): to stop exactly
+    /// at a given frame.
+    pub async fn next_page_max(
+        &mut self,
+        max_frames: u32,
+    ) -> Result<Option<Vec<Frame>>, LoadError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let max_frames = max_frames.clamp(1, self.page_frames);
+        let page = self
+            .store
+            .read_frames(self.id, self.next, max_frames, self.page_bytes)
+            .await?;
+        if page.is_empty() {
+            self.ended = true;
+            return Ok(None);
+        }
+        for (position, f) in (self.next..).zip(&page) {
+            if f.seq != position {
+                return Err(self
+                    .error(Mismatch::Seq {
+                        position,
+                        seq: f.seq,
+                    })
+                    .into());
+            }
+        }
+        let checked = match &mut self.check {
+            Some(check) => check.page(&page),
+            None => Ok(()),
+        };
+        checked.map_err(|m| self.error(m))?;
+        for f in &page {
+            self.chain.push(f);
+        }
+        self.next += page.len() as u64;
+        Ok(Some(page))
+    }
+
+    /// After the last page: for a verified stream, compares the totals,
+    /// then the digest; an unverified one is [`UnverifiedReason::Skipped`].
+    pub fn finish(self) -> Result<Verification, IntegrityError> {
+        match &self.check {
+            None => Ok(Verification::Unverified {
+                reason: UnverifiedReason::Skipped,
+                frames: self.next,
+            }),
+            Some(check) => check.finish(&self.chain).map_err(|m| self.error(m)),
+        }
+    }
+
+    fn error(&self, mismatch: Mismatch) -> IntegrityError {
         IntegrityError {
-            tape: info.header.id.clone(),
-            provider: self.provider.clone(),
+            tape: self.id.to_string(),
+            provider: self.provider.to_string(),
             mismatch,
         }
     }
 }
 
 /// The running check of one tape's frames against its [`TapeInfo`]; frames
-/// arrive in sequence (the page loop checks that).
+/// arrive in sequence (the stream checks that).
 struct Check<'a> {
     info: &'a TapeInfo,
     /// Frames seen so far.
     frames: u64,
     /// Payload bytes of the first `info.frame_count` frames seen.
     bytes: u64,
-    /// The chain and the digest it must reproduce, when there is one to
-    /// check.
-    chain: Option<(DigestChain, &'a str)>,
 }
 
 impl<'a> Check<'a> {
     fn new(info: &'a TapeInfo) -> Self {
-        let chain = match (info.state, &info.digest) {
-            (TapeState::Recording, _) | (_, None) => None,
-            (_, Some(digest)) => Some((DigestChain::new(), digest.as_str())),
-        };
         Check {
             info,
             frames: 0,
             bytes: 0,
-            chain,
         }
     }
 
@@ -462,16 +549,14 @@ impl<'a> Check<'a> {
             } else {
                 self.bytes += f.payload.len() as u64;
             }
-            if let Some((chain, _)) = &mut self.chain {
-                chain.push(f);
-            }
             self.frames += 1;
         }
         Ok(())
     }
 
-    /// After the last page: compares the totals, then the digest.
-    fn finish(self) -> Result<Verification, Mismatch> {
+    /// After the last page: compares the totals, then `chain` (over every
+    /// frame taken in) with the digest of an ended tape that has one.
+    fn finish(&self, chain: &DigestChain) -> Result<Verification, Mismatch> {
         let info = self.info;
         if self.frames < info.frame_count {
             return Err(Mismatch::MissingFrames {
@@ -487,15 +572,18 @@ impl<'a> Check<'a> {
             });
         }
         let frames = self.frames;
-        let Some((chain, expected)) = self.chain else {
-            let reason = if info.state == TapeState::Recording {
-                UnverifiedReason::Recording
-            } else {
-                UnverifiedReason::NoDigest
-            };
-            return Ok(Verification::Unverified { reason, frames });
+        let expected = match (info.state, &info.digest) {
+            (TapeState::Recording, _) => {
+                let reason = UnverifiedReason::Recording;
+                return Ok(Verification::Unverified { reason, frames });
+            }
+            (_, None) => {
+                let reason = UnverifiedReason::NoDigest;
+                return Ok(Verification::Unverified { reason, frames });
+            }
+            (_, Some(digest)) => digest,
         };
-        check_digest(&chain, expected).map_err(|mismatch| Mismatch::Digest {
+        check_digest(chain, expected).map_err(|mismatch| Mismatch::Digest {
             state: info.state,
             mismatch,
         })?;
@@ -509,97 +597,21 @@ impl<'a> Check<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ProviderResult;
-    use crate::store::fake::{NoWriter, unsupported};
-    use tapedeck_types::{
-        Capabilities, Direction, EndReason, ProviderInfo, SearchQuery, StorageError, StorageStats,
-        TapeFilter, TapeHeader, TapePage, TapeSummary,
-    };
+    use crate::store::fake::{MemStore, sample_frames};
+    use tapedeck_types::TapeHeader;
 
-    /// One tape in memory, served as stored: `read_frames` pages by
-    /// position, whatever the frames' sequence numbers say (as a provider
-    /// that damaged or tampered with a tape would).
+    /// One tape, served by a [`MemStore`] as stored: `read_frames` pages
+    /// by position, whatever the frames' sequence numbers say (as a
+    /// provider that damaged or tampered with a tape would).
     struct Fake {
-        provider: ProviderInfo,
         info: TapeInfo,
         frames: Vec<Frame>,
-    }
-
-    impl TapeStore for Fake {
-        type Writer = NoWriter;
-        fn provider_info(&self) -> &ProviderInfo {
-            &self.provider
-        }
-        async fn create(&self, _: TapeHeader) -> ProviderResult<NoWriter> {
-            unsupported()
-        }
-        async fn resume(&self, _: &str) -> ProviderResult<NoWriter> {
-            unsupported()
-        }
-        async fn save(
-            &self,
-            _: TapeHeader,
-            _: &[Frame],
-            _: TapeSummary,
-            _: EndReason,
-        ) -> ProviderResult<TapeInfo> {
-            unsupported()
-        }
-        async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
-            self.check_id(id)?;
-            Ok(self.info.clone())
-        }
-        async fn read_frames(
-            &self,
-            id: &str,
-            from_seq: u64,
-            max_frames: u32,
-            _: u64,
-        ) -> ProviderResult<Vec<Frame>> {
-            self.check_id(id)?;
-            Ok(self
-                .frames
-                .iter()
-                .skip(from_seq as usize)
-                .take(max_frames as usize)
-                .cloned()
-                .collect())
-        }
-        async fn delete(&self, _: &str) -> ProviderResult<()> {
-            unsupported()
-        }
-        async fn list(&self, _: &TapeFilter, _: Option<&str>, _: u32) -> ProviderResult<TapePage> {
-            unsupported()
-        }
-        async fn search(
-            &self,
-            _: &SearchQuery,
-            _: Option<&str>,
-            _: u32,
-        ) -> ProviderResult<TapePage> {
-            unsupported()
-        }
-        async fn stats(&self) -> ProviderResult<StorageStats> {
-            unsupported()
-        }
     }
 
     impl Fake {
         /// A finished tape `t1` of five frames with its digest.
         fn intact() -> Fake {
-            let frames: Vec<Frame> = (0..5u64)
-                .map(|seq| Frame {
-                    seq,
-                    timestamp_us: 1_700_000_000_000_000 + seq * 10,
-                    direction: if seq % 2 == 0 {
-                        Direction::ClientToServer
-                    } else {
-                        Direction::ServerToClient
-                    },
-                    payload: format!("{{\"id\":{seq}}}").into_bytes(),
-                    not_json: false,
-                })
-                .collect();
+            let frames = sample_frames(5, |seq| format!("{{\"id\":{seq}}}").into_bytes());
             let info = TapeInfo {
                 header: TapeHeader {
                     id: "t1".into(),
@@ -614,26 +626,14 @@ mod tests {
                 ended_at_us: Some(1_700_000_000_100_000),
                 digest: Some(DigestChain::over(&frames).hex()),
             };
-            Fake {
-                provider: ProviderInfo {
-                    name: "fake".into(),
-                    version: "0".into(),
-                    capabilities: Capabilities::default(),
-                },
-                info,
-                frames,
-            }
+            Fake { info, frames }
         }
 
-        fn check_id(&self, id: &str) -> ProviderResult<()> {
-            if id == self.info.header.id {
-                Ok(())
-            } else {
-                Err(ProviderError::Storage {
-                    provider: "fake".into(),
-                    error: StorageError::not_found(id),
-                })
-            }
+        /// A store holding the tape as it is now.
+        fn store(&self) -> MemStore {
+            let store = MemStore::new("fake");
+            store.put(self.info.clone(), self.frames.clone());
+            store
         }
 
         /// Makes `get` agree with the frames now stored (a provider that
@@ -656,7 +656,8 @@ mod tests {
         /// handed out.
         async fn read(&self) -> (Result<Verification, ReadError<Infallible>>, Vec<Vec<u64>>) {
             let mut pages = Vec::new();
-            let result = TapeReader::new(self)
+            let store = self.store();
+            let result = TapeReader::new(&store)
                 .page_size(2, 1 << 20)
                 .read_verified(&self.info, |page| {
                     pages.push(page.iter().map(|f| f.seq).collect());
@@ -704,7 +705,7 @@ mod tests {
         assert_eq!(v.to_string(), "verified (sha256 chain over 5 frames)");
         assert_eq!(pages, [vec![0, 1], vec![2, 3], vec![4]]);
 
-        let loaded = load_tape(&fake, "t1").await.unwrap();
+        let loaded = load_tape(&fake.store(), "t1").await.unwrap();
         assert_eq!(loaded.frames, fake.frames);
         assert_eq!(loaded.info, fake.info);
         assert!(loaded.verification.is_verified());
@@ -889,7 +890,7 @@ mod tests {
         fake.frames.remove(1);
         let fake = fake.renumber();
         let mut seqs = Vec::new();
-        let v = TapeReader::new(&fake)
+        let v = TapeReader::new(&fake.store())
             .page_size(3, 1 << 20)
             .read_unverified("t1", |page| {
                 seqs.extend(page.iter().map(|f| f.seq));
@@ -910,14 +911,15 @@ mod tests {
     #[tokio::test]
     async fn errors_of_the_provider_and_the_callback_pass_through() {
         let fake = Fake::intact();
-        let err = load_tape(&fake, "nope").await.unwrap_err();
+        let store = fake.store();
+        let err = load_tape(&store, "nope").await.unwrap_err();
         assert!(
             matches!(&err, ReadError::Provider(p) if p.storage_kind() == Some(tapedeck_types::ErrorKind::NotFound)),
             "{err:?}"
         );
 
         let mut calls = 0;
-        let err = TapeReader::new(&fake)
+        let err = TapeReader::new(&store)
             .provider_name("configured")
             .page_size(2, 1 << 20)
             .read_verified(&fake.info, |_| {
@@ -934,7 +936,7 @@ mod tests {
     async fn errors_name_the_provider_as_told() {
         let mut fake = Fake::intact();
         fake.frames.pop();
-        let err = TapeReader::new(&fake)
+        let err = TapeReader::new(&fake.store())
             .provider_name("fs")
             .read_verified(&fake.info, |_| Ok::<(), Infallible>(()))
             .await

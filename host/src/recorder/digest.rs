@@ -159,21 +159,10 @@ pub struct DigestMismatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::fake::sample_frames;
 
     fn frames() -> Vec<Frame> {
-        (0..5u64)
-            .map(|seq| Frame {
-                seq,
-                timestamp_us: 1_700_000_000_000_000 + seq * 10,
-                direction: if seq % 2 == 0 {
-                    Direction::ClientToServer
-                } else {
-                    Direction::ServerToClient
-                },
-                payload: format!("{{\"id\":{seq}}}").into_bytes(),
-                not_json: false,
-            })
-            .collect()
+        sample_frames(5, |seq| format!("{{\"id\":{seq}}}").into_bytes())
     }
 
     #[test]
