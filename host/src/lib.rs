@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod error;
 pub mod integrity;
 pub mod jsonl;
+pub mod migrate;
 pub mod recorder;
 pub mod rlimit;
 pub mod signing;

@@ -58,6 +58,16 @@ pub struct PageArgs {
     all: bool,
 }
 
+impl PageArgs {
+    /// Every matching tape, as `--all` asks.
+    pub fn every() -> Self {
+        PageArgs {
+            limit: 1,
+            all: true,
+        }
+    }
+}
+
 fn parse_time_arg(s: &str) -> Result<u64, String> {
     time::parse_time(s, time::now_us())
 }

@@ -9,6 +9,7 @@ mod export;
 mod import;
 mod inspect;
 mod list;
+mod migrate;
 mod output;
 mod provider_test;
 mod record;
@@ -96,6 +97,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Delete a tape (needs a provider with the `delete` capability).
     Delete(delete::DeleteArgs),
+    /// Copy tapes from one configured provider to another: streamed,
+    /// verified against their digests, resumable after an interruption.
+    Migrate(migrate::MigrateArgs),
     /// Totals over all tapes of the provider.
     Stats,
     /// Deliver spooled recordings whose recorder is gone (it crashed or was
@@ -240,12 +244,40 @@ impl Context {
     pub async fn store(&mut self) -> anyhow::Result<WasmProvider> {
         let (spec, base_dir) = self.provider_spec()?;
         let store = start_provider(&spec, &base_dir).await?;
-        let key = ProviderKey::of(&spec, &base_dir);
+        self.recover_quietly(&spec, &base_dir, &store).await;
+        Ok(store)
+    }
+
+    /// Starts the configured providers `names` (whatever `--provider`
+    /// says) in one sandbox, and first delivers what the spool holds for
+    /// each, as [`store`](Self::store) does.
+    pub async fn named_stores(&mut self, names: &[&str]) -> anyhow::Result<Vec<WasmProvider>> {
+        let config = self.config()?;
+        let specs = names
+            .iter()
+            .map(|name| config.provider_spec(Some(name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<_> = specs.iter().map(|(s, b)| (s, b.as_path())).collect();
+        let stores = start_providers(&refs).await?;
+        for ((spec, base_dir), store) in specs.iter().zip(&stores) {
+            self.recover_quietly(spec, base_dir, store).await;
+        }
+        Ok(stores)
+    }
+
+    /// Delivers what the spool holds for `spec`'s provider, reporting on
+    /// stderr and never failing ([`recover::quietly`]).
+    async fn recover_quietly(
+        &mut self,
+        spec: &ProviderSpec,
+        base_dir: &std::path::Path,
+        store: &WasmProvider,
+    ) {
+        let key = ProviderKey::of(spec, base_dir);
         match self.spool() {
-            Ok(spool) => recover::quietly(&spool, &store, &key).await,
+            Ok(spool) => recover::quietly(&spool, store, &key).await,
             Err(e) => tracing::warn!("{e:#}"),
         }
-        Ok(store)
     }
 
     /// Starts the chosen provider for recording: with its spool and key, and
@@ -264,22 +296,36 @@ pub async fn start_provider(
     spec: &ProviderSpec,
     base_dir: &std::path::Path,
 ) -> anyhow::Result<WasmProvider> {
+    let mut started = start_providers(&[(spec, base_dir)]).await?;
+    Ok(started.pop().expect("one provider started"))
+}
+
+/// Creates one sandbox (its allocator sized for all of them) and starts
+/// each `(spec, base_dir)`'s provider in it.
+pub async fn start_providers(
+    specs: &[(&ProviderSpec, &std::path::Path)],
+) -> anyhow::Result<Vec<WasmProvider>> {
     let sandbox = Sandbox::builder()
-        .pooling_for([&spec.limits])
+        .pooling_for(specs.iter().map(|(spec, _)| &spec.limits))
         .build()
         .map_err(|e| anyhow!("cannot create the sandbox: {e:#}"))?;
-    tracing::debug!(
-        "provider `{}`: instances allocated {}",
-        spec.name,
-        sandbox.engine().allocator()
-    );
-    WasmProvider::start(&sandbox, spec, base_dir)
-        .await
-        .map_err(|e| match e {
-            // Already names the provider.
-            StartError::Config { .. } => anyhow!(e),
-            e => anyhow!(e).context(format!("cannot start provider `{}`", spec.name)),
-        })
+    let mut started = Vec::with_capacity(specs.len());
+    for (spec, base_dir) in specs {
+        tracing::debug!(
+            "provider `{}`: instances allocated {}",
+            spec.name,
+            sandbox.engine().allocator()
+        );
+        let store = WasmProvider::start(&sandbox, spec, base_dir)
+            .await
+            .map_err(|e| match e {
+                // Already names the provider.
+                StartError::Config { .. } => anyhow!(e),
+                e => anyhow!(e).context(format!("cannot start provider `{}`", spec.name)),
+            })?;
+        started.push(store);
+    }
+    Ok(started)
 }
 
 /// A provider error about tape `id`: `not-found` becomes
@@ -409,6 +455,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&mut ctx, args).await,
         Command::Import(args) => import::run(&mut ctx, args).await,
         Command::Delete(args) => delete::run(&mut ctx, args).await,
+        Command::Migrate(args) => migrate::run(&mut ctx, args).await,
         Command::Stats => stats::run(&mut ctx).await,
         Command::Recover => recover::run(&mut ctx).await,
         Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
