@@ -986,3 +986,89 @@ fn mine_or_exists(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+        assert_eq!(like_pattern(""), "%%");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        let c = Cursor {
+            snapshot: "100:105:101,103".into(),
+            created_at: 42,
+            id: "tape-1".into(),
+        };
+        let back = Cursor::parse(&c.encode()).unwrap();
+        assert_eq!(
+            (back.snapshot.as_str(), back.created_at, back.id.as_str()),
+            ("100:105:101,103", 42, "tape-1")
+        );
+        assert!(Cursor::parse("pg1;7:7:;0;x").is_ok());
+        for bad in [
+            "",
+            "rs1:1:2:x",
+            "pg1;1:2;3;x",
+            "pg1;1:2:;3;../x",
+            "pg1;1:2:a;3;x",
+            "pg1;1:2:;-3;x",
+            "pg1;1:2:;3",
+            "pg1;1:2:3'); DROP TABLE tapes;--;3;x",
+        ] {
+            let e = Cursor::parse(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(e.message.contains("not issued"), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn headers_postgres_cannot_hold_are_refused_by_name() {
+        let h = |name: &str, created: u64| TapeHeader {
+            id: "t".into(),
+            session_id: String::new(),
+            name: name.into(),
+            tags: vec![],
+            created_at_us: created,
+        };
+        assert!(check_header(&h("fine ☃", 1)).is_ok());
+        assert!(
+            check_header(&h("nul\0", 1))
+                .unwrap_err()
+                .message
+                .contains("name")
+        );
+        assert!(
+            check_header(&h("x", u64::MAX))
+                .unwrap_err()
+                .message
+                .contains("created-at")
+        );
+    }
+
+    #[test]
+    fn frames_know_their_method_and_whether_they_are_text() {
+        let f = |payload: &[u8], not_json| Frame {
+            seq: 0,
+            timestamp_us: 0,
+            direction: tapedeck_types::Direction::ClientToServer,
+            payload: payload.to_vec(),
+            not_json,
+        };
+        let x = extras(&f(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            false,
+        ));
+        assert_eq!((x.method.as_deref(), x.is_text), (Some("tools/call"), true));
+        let x = extras(&f(br#"{"method":"x"}"#, true));
+        assert_eq!(x.method, None);
+        assert!(!extras(&f(b"a\0b", false)).is_text);
+        assert!(!extras(&f(&[0xff, 0xfe], false)).is_text);
+        assert_eq!(extras(&f(br#"{"method":"a\u0000b"}"#, false)).method, None);
+    }
+}
