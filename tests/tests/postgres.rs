@@ -299,3 +299,88 @@ async fn a_server_restart_mid_recording_loses_no_frame() {
     let status = SpoolStatus::read(&spool).unwrap();
     assert!(status.entries.is_empty(), "spool not empty: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_moves_tapes_to_postgres_and_back_verified() {
+    let pg = server();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "provider = \"fs\"\n\
+         [providers.fs]\ncomponent = \"embedded:fs\"\nconfig = {{ root = \"/tapes\" }}\n\
+         [[providers.fs.grants.dirs]]\nhost = \"a\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n\
+         [providers.back]\ncomponent = \"embedded:fs\"\nconfig = {{ root = \"/tapes\" }}\n\
+         [[providers.back.grants.dirs]]\nhost = \"b\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n\
+         [providers.pg]\ncomponent = {:?}\nconfig = {}\ngrants.network = [{:?}]\n",
+        artifacts::POSTGRES_PROVIDER,
+        toml_inline(&pg.provider_config("migrated")),
+        pg.grant()
+    );
+    std::fs::write(dir.path().join("tapedeck.toml"), config).unwrap();
+    let tapedeck = |args: &[&str]| {
+        let out = tapedeck_tests::cli::command(dir.path(), &cache_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tapedeck {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let echo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/echo_server.py");
+    for p in 0..3 {
+        let input = dir.path().join(format!("session-{p}.jsonl"));
+        std::fs::write(&input, session(20 + p * 10, p)).unwrap();
+        let out = tapedeck_tests::cli::command(dir.path(), &cache_dir())
+            .args(["record", "--name", &format!("local-{p}"), "--", "python3"])
+            .arg(&echo)
+            .stdin(std::fs::File::open(&input).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    tapedeck(&["migrate", "--from", "fs", "--to", "pg", "--json"]);
+    // Again: nothing left to do, nothing changed.
+    tapedeck(&["migrate", "--from", "fs", "--to", "pg", "--json"]);
+    tapedeck(&["migrate", "--from", "pg", "--to", "back", "--json"]);
+
+    let fs_store = |sub: &str| {
+        let spec = tapedeck::embedded::fs_provider_spec(dir.path().join(sub));
+        let sandbox = sandbox();
+        async move {
+            WasmProvider::start(&sandbox, &spec, Path::new("."))
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = (fs_store("a").await, fs_store("b").await);
+    let db = start(&pg, "migrated").await;
+    let originals = a
+        .list(&TapeFilter::default(), None, 100)
+        .await
+        .unwrap()
+        .tapes;
+    assert_eq!(originals.len(), 3);
+    for info in originals {
+        let id = &info.header.id;
+        let source = load_tape(&a, id).await.unwrap();
+        for (label, copy) in [
+            ("postgres", load_tape(&db, id).await),
+            ("back", load_tape(&b, id).await),
+        ] {
+            let copy = copy.unwrap_or_else(|e| panic!("{label}: {id}: {e}"));
+            assert!(
+                copy.verification.is_verified(),
+                "{label}: {}",
+                copy.verification
+            );
+            assert_eq!(copy.info, source.info, "{label}: {id}: info differs");
+            assert_eq!(copy.frames, source.frames, "{label}: {id}: frames differ");
+        }
+    }
+}
