@@ -231,6 +231,14 @@ impl fmt::Display for MigrateError {
         match self.copy {
             CopyLeft::Nothing => Ok(()),
             CopyLeft::Untouched => write!(f, "; left untouched"),
+            // It holds the frames as the source returned them.
+            CopyLeft::Recording if matches!(self.kind, MigrateErrorKind::SourceIntegrity(_)) => {
+                write!(
+                    f,
+                    "; the copy in provider {to} is left recording, not finished, with the \
+                     frames as read: delete it"
+                )
+            }
             CopyLeft::Recording => write!(
                 f,
                 "; the copy in provider {to} is left recording, not finished: \
@@ -1052,7 +1060,10 @@ mod tests {
                 msg.starts_with("tape fin: integrity check failed: the frames provider src returned do not match the digest recorded when the tape was finished"),
                 "{msg}"
             );
-            assert!(msg.ends_with("left recording, not finished: run the migration again to resume it, or delete it"), "{msg}");
+            assert!(
+                msg.ends_with("; the copy in provider dst is left recording, not finished, with the frames as read: delete it"),
+                "{msg}"
+            );
             let (copy, _) = dst.tape("fin").unwrap();
             assert_eq!(copy.state, TapeState::Recording);
         }

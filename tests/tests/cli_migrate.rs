@@ -1,0 +1,532 @@
+//! `tapedeck migrate` end to end, with the binary: tapes imported into one
+//! embedded fs provider are migrated to another directory and back, equal
+//! in every byte of their exports (header, frames, end state, end time,
+//! digest); an interrupted migration (an injected `append` failure at the
+//! destination) resumes where it stopped; a conflicting tape is reported
+//! and left alone; a source that lies about a tape (the `faulty` provider's
+//! tampering) is caught and its copy not finished; live tapes are skipped
+//! unless asked for, then continued; `--json` gives one object per tape.
+//! And the same tapes from the fs provider to PostgreSQL (a throwaway
+//! server, see `tapedeck_tests::postgres`) and back.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use tapedeck::embedded::fs_provider_spec;
+use tapedeck::jsonl::JsonlWriter;
+use tapedeck::recorder::DigestChain;
+use tapedeck::sandbox::cache::ComponentCache;
+use tapedeck::sandbox::{Sandbox, WasmProvider};
+use tapedeck::store::{TapeStore, TapeWriter};
+use tapedeck::types::{Direction, EndReason, Frame, TapeHeader, TapeState, TapeSummary};
+use tapedeck_tests::postgres::{self, PgServer};
+use tapedeck_tests::{artifacts, cli};
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}
+
+/// A `[providers.NAME]` table: `component` granted `./DIR` read-write at
+/// `/tapes`, with `root = "/tapes"` and `config` added to its config.
+fn provider(name: &str, component: &str, dir: &str, config: &str) -> String {
+    format!(
+        "[providers.{name}]\ncomponent = {component:?}\nconfig = {{ root = \"/tapes\"{config} }}\n\
+         [[providers.{name}.grants.dirs]]\nhost = \"{dir}\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n\n"
+    )
+}
+
+/// A working directory whose `tapedeck.toml` configures providers `a`, `b`
+/// and `c` (the embedded fs provider in `./a`, `./b`, `./c`) and `extra`.
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new(extra: &str) -> Dir {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config = String::new();
+        for p in ["a", "b", "c"] {
+            config.push_str(&provider(p, "embedded:fs", p, ""));
+        }
+        config.push_str(extra);
+        std::fs::write(tmp.path().join("tapedeck.toml"), config).unwrap();
+        Dir { tmp }
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        cli::command(self.path(), &cache_dir())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs, expects exit `code`; returns stdout and stderr.
+    fn expect(&self, args: &[&str], code: i32) -> (String, String) {
+        let out = self.run(args);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "tapedeck {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        (stdout, stderr)
+    }
+
+    /// Runs, expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        self.expect(args, 0).0
+    }
+
+    /// `export ID` from `provider`: the whole tape, verified.
+    fn export(&self, provider: &str, id: &str) -> String {
+        self.ok(&["--provider", provider, "export", id])
+    }
+
+    /// Imports `tapes` into `provider`.
+    fn import(&self, provider: &str, tapes: &[Tape]) {
+        let mut args = vec!["--provider".to_string(), provider.into(), "import".into()];
+        for t in tapes {
+            let file = self.path().join(format!("{}.jsonl", t.header.id));
+            std::fs::write(&file, t.jsonl()).unwrap();
+            args.push(file.display().to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ok(&args);
+    }
+
+    /// The fs provider over `./DIR`, for writing what the CLI cannot (a
+    /// tape left recording).
+    async fn store(&self, dir: &str) -> WasmProvider {
+        let sandbox = Sandbox::builder()
+            .cache(Some(ComponentCache::at(cache_dir())))
+            .build()
+            .unwrap();
+        WasmProvider::start(
+            &sandbox,
+            &fs_provider_spec(self.path().join(dir)),
+            Path::new("."),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The `error: …` lines of `stderr` (a test provider also logs there).
+fn errors(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// One object per line.
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A tape to import.
+struct Tape {
+    header: TapeHeader,
+    frames: Vec<Frame>,
+    state: TapeState,
+}
+
+/// 2026-11-24T10:00:00Z.
+const T0: u64 = 1_795_514_400_000_000;
+
+impl Tape {
+    /// `n` frames: JSON, plain text and binary payloads in turn.
+    fn new(id: &str, state: TapeState, n: u64, created: u64) -> Tape {
+        let frames = (0..n)
+            .map(|seq| {
+                let (payload, not_json) = match seq % 3 {
+                    0 => (
+                        format!(r#"{{"jsonrpc":"2.0","id":{seq}}}"#).into_bytes(),
+                        false,
+                    ),
+                    1 => (format!("line {seq} of {id}").into_bytes(), true),
+                    _ => (vec![0xff, 0xfe, seq as u8], true),
+                };
+                Frame {
+                    seq,
+                    timestamp_us: created + 100 * seq,
+                    direction: if seq % 2 == 0 {
+                        Direction::ClientToServer
+                    } else {
+                        Direction::ServerToClient
+                    },
+                    payload,
+                    not_json,
+                }
+            })
+            .collect();
+        Tape {
+            header: TapeHeader {
+                id: id.into(),
+                session_id: format!("session of {id}"),
+                name: format!("tape {id}"),
+                tags: vec![("env".into(), "ci".into()), ("env".into(), "eu".into())],
+                created_at_us: created,
+            },
+            frames,
+            state,
+        }
+    }
+
+    fn summary(&self) -> TapeSummary {
+        TapeSummary {
+            frame_count: self.frames.len() as u64,
+            byte_count: self.frames.iter().map(|f| f.payload.len() as u64).sum(),
+            ended_at_us: self.header.created_at_us + 60_000_000,
+            digest: Some(DigestChain::over(&self.frames).hex()),
+        }
+    }
+
+    fn jsonl(&self) -> Vec<u8> {
+        let mut w = JsonlWriter::new(Vec::new(), &self.header).unwrap();
+        for f in &self.frames {
+            w.frame(f).unwrap();
+        }
+        w.finish(self.state, &self.summary()).unwrap()
+    }
+}
+
+/// A tape in every end state, an empty one, and one of three pages (the
+/// migration reads and appends 1,000 frames at a time).
+fn tapes() -> Vec<Tape> {
+    vec![
+        Tape::new("t-fin", TapeState::Finished, 5, T0),
+        Tape::new("t-crash", TapeState::Crashed, 3, T0 + 1),
+        Tape::new("t-abort", TapeState::Aborted, 2, T0 + 2),
+        Tape::new("t-empty", TapeState::Finished, 0, T0 + 3),
+        Tape::new("t-big", TapeState::Finished, 2500, T0 + 4),
+    ]
+}
+
+const IDS: [&str; 5] = ["t-fin", "t-crash", "t-abort", "t-empty", "t-big"];
+
+#[test]
+fn tapes_migrate_both_ways_unchanged_and_a_second_run_skips_them() {
+    let dir = Dir::new("");
+    dir.import("a", &tapes());
+
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "b"]);
+    for id in IDS {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("migrated tape {id} (")))
+            .unwrap_or_else(|| panic!("no line for {id}:\n{out}"));
+        assert!(
+            line.contains("): source verified (sha256 chain over ")
+                && line.ends_with(", copy read back and matched"),
+            "{line}"
+        );
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("migrated tape t-abort (2 frames, ")
+                && l.contains(", aborted): ")),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("a → b: 5 migrated, 0 skipped, 0 conflicts, 0 failed")
+    );
+    for id in IDS {
+        assert_eq!(dir.export("b", id), dir.export("a", id), "tape {id} in b");
+    }
+
+    // Back, into a fresh provider.
+    dir.ok(&["migrate", "--from", "b", "--to", "c"]);
+    for id in IDS {
+        assert_eq!(dir.export("c", id), dir.export("a", id), "tape {id} in c");
+    }
+
+    // Again: every tape is there already.
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "b", "--json"]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), IDS.len() + 1, "{out}");
+    for v in &lines[..IDS.len()] {
+        assert_eq!(v["status"], "skipped", "{v}");
+        assert_eq!(v["reason"], "already-migrated", "{v}");
+        assert_eq!((&v["from"], &v["to"]), (&"a".into(), &"b".into()));
+    }
+    assert_eq!(
+        lines[IDS.len()],
+        serde_json::json!({"summary": {"from": "a", "to": "b", "migrated": 0,
+            "skipped": 5, "conflicts": 0, "failed": 0}})
+    );
+}
+
+#[test]
+fn tapes_migrate_to_postgresql_and_back() {
+    let pg = PgServer::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let table = format!(
+        "[providers.pg]\ncomponent = {:?}\ngrants.network = [{:?}]\nconfig = {{ host = \"127.0.0.1\", \
+         port = {}, database = \"postgres\", user = {:?}, password = {:?}, schema = \"migrate\" }}\n",
+        artifacts::POSTGRES_PROVIDER,
+        pg.grant(),
+        pg.port(),
+        postgres::USER,
+        pg.password()
+    );
+    let dir = Dir::new(&table);
+    dir.import("a", &tapes());
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "pg"]);
+    assert_eq!(
+        out.lines().last(),
+        Some("a → pg: 5 migrated, 0 skipped, 0 conflicts, 0 failed")
+    );
+    // The PostgreSQL provider ends a tape finished with reason `aborted` as
+    // `abort` does (the contract allows it): without the end time and
+    // digest given.
+    let aborted = out
+        .lines()
+        .find(|l| l.starts_with("migrated tape t-abort "))
+        .unwrap();
+    assert!(
+        aborted.ends_with(
+            "(note: the destination kept neither the end time nor the digest of this \
+             aborted tape (the contract lets `finish` with reason aborted behave as `abort`))"
+        ),
+        "{aborted}"
+    );
+    dir.ok(&["migrate", "--from", "pg", "--to", "c"]);
+    let without_end = |export: String| {
+        export
+            .lines()
+            .take_while(|l| !l.contains(r#""type":"end""#))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for id in IDS {
+        let original = dir.export("a", id);
+        if id == "t-abort" {
+            assert_eq!(
+                without_end(dir.export("pg", id)),
+                without_end(original.clone())
+            );
+            assert_eq!(
+                dir.export("c", id),
+                dir.export("pg", id),
+                "tape {id} back in c"
+            );
+            continue;
+        }
+        assert_eq!(dir.export("pg", id), original, "tape {id} in pg");
+        assert_eq!(dir.export("c", id), original, "tape {id} back in c");
+    }
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "pg"]);
+    assert_eq!(
+        out.lines().last(),
+        Some("a → pg: 0 migrated, 5 skipped, 0 conflicts, 0 failed")
+    );
+}
+
+#[test]
+fn an_interrupted_migration_resumes_and_a_conflict_is_left_alone() {
+    // `b2` is `./b` behind the faulty provider: its second `append` fails
+    // (once: the counters persist in `./b/.faults`).
+    let faults = r#", faults = [{ call = "append", fault = "error", after = 1 }]"#;
+    let dir = Dir::new(&provider("b2", artifacts::FAULTY_PROVIDER, "b", faults));
+    dir.import("a", &tapes());
+    // A different tape under the id of t-fin, already in b.
+    let mut other = Tape::new("t-fin", TapeState::Finished, 4, T0);
+    other.header.name = "another tape".into();
+    dir.import("b", std::slice::from_ref(&other));
+    let other_export = dir.export("b", "t-fin");
+
+    // Interrupted after the first page of t-big.
+    let (out, err) = dir.expect(
+        &["migrate", "--from", "a", "--to", "b2", "--tape", "t-big"],
+        1,
+    );
+    let err = errors(&err);
+    assert!(
+        err.starts_with(
+            "error: tape t-big: `append` on provider b2 (the destination) failed: \
+             provider `b2`: io: injected fault: append #2"
+        ) && err.contains(
+            "; the copy in provider b2 is left recording, not finished: run the migration \
+             again to resume it, or delete it"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("a → b2: 0 migrated, 0 skipped, 0 conflicts, 1 failed")
+    );
+    let listed = dir.ok(&["--provider", "b", "list", "--json", "--state", "recording"]);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["id"], "t-big");
+    assert_eq!(listed[0]["frames"], 1000);
+
+    // Everything: t-big resumes, t-fin conflicts, the rest are copied.
+    let (out, err) = dir.expect(&["migrate", "--from", "a", "--to", "b", "--json"], 1);
+    let lines = json_lines(&out);
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|v| v["id"] == id)
+            .unwrap_or_else(|| panic!("no line for {id}:\n{out}"))
+    };
+    let big = by_id("t-big");
+    assert_eq!(big["status"], "migrated", "{big}");
+    assert_eq!(big["resumed_from"], 1000);
+    assert_eq!(big["frames_sent"], 1500);
+    assert_eq!(big["frames"], 2500);
+    assert_eq!(big["state"], "finished");
+    assert_eq!(big["read_back"], true);
+    assert_eq!(big["integrity"]["status"], "verified");
+    let fin = by_id("t-fin");
+    assert_eq!(fin["status"], "conflict", "{fin}");
+    assert_eq!(fin["copy"], "untouched");
+    let msg = fin["error"].as_str().unwrap();
+    assert!(
+        msg.starts_with(
+            "tape t-fin: provider b already has a different tape with this id: name \
+             \"another tape\" (source: \"tape t-fin\"); frames 4 (source: 5); "
+        ) && msg.ends_with("; left untouched"),
+        "{msg}"
+    );
+    assert_eq!(errors(&err), "", "with --json, errors are in the JSON only");
+    for id in ["t-crash", "t-abort", "t-empty"] {
+        assert_eq!(by_id(id)["status"], "migrated");
+    }
+    assert_eq!(
+        lines.last().unwrap()["summary"],
+        serde_json::json!({"from": "a", "to": "b", "migrated": 4, "skipped": 0,
+            "conflicts": 1, "failed": 0})
+    );
+    assert_eq!(
+        dir.export("b", "t-fin"),
+        other_export,
+        "the conflict is untouched"
+    );
+    for id in ["t-big", "t-crash", "t-abort", "t-empty"] {
+        assert_eq!(dir.export("b", id), dir.export("a", id), "tape {id} in b");
+    }
+}
+
+#[test]
+fn a_source_that_lies_about_a_tape_is_caught_and_the_copy_not_finished() {
+    // `a2` is `./a` behind the faulty provider, altering frame 1 of every
+    // ended tape it reads (same length: only the digest can tell).
+    let tamper = r#", tamper = { mode = "alter", frame = 1 }"#;
+    let dir = Dir::new(&provider("a2", artifacts::FAULTY_PROVIDER, "a", tamper));
+    dir.import("a", &tapes()[..1]);
+    let (_, err) = dir.expect(&["migrate", "--from", "a2", "--to", "b"], 1);
+    let err = errors(&err);
+    assert!(
+        err.starts_with(
+            "error: tape t-fin: integrity check failed: the frames provider a2 returned do \
+             not match the digest recorded when the tape was finished"
+        ) && err.ends_with(
+            "; the copy in provider b is left recording, not finished, with the frames as \
+             read: delete it\n"
+        ),
+        "{err}"
+    );
+    let copy: Value =
+        serde_json::from_str(&dir.ok(&["--provider", "b", "list", "--json"])).unwrap();
+    assert_eq!(copy[0]["state"], "recording");
+
+    // From the intact source, that copy (with the altered frame) is a
+    // conflict; once it is deleted, the tape migrates.
+    let (_, err) = dir.expect(&["migrate", "--from", "a", "--to", "b"], 1);
+    assert_eq!(
+        err,
+        "error: tape t-fin: provider b already has a different tape with this id: it is \
+         recording, and its 5 frames are not the source's first 5; left untouched\n"
+    );
+    dir.ok(&["--provider", "b", "delete", "t-fin"]);
+    dir.ok(&["migrate", "--from", "a", "--to", "b"]);
+    assert_eq!(dir.export("b", "t-fin"), dir.export("a", "t-fin"));
+}
+
+#[test]
+fn live_tapes_are_skipped_unless_asked_then_continued() {
+    let dir = Dir::new("");
+    let live = Tape::new("t-live", TapeState::Finished, 5, T0);
+    block_on(async {
+        let a = dir.store("a").await;
+        let mut w = a.create(live.header.clone()).await.unwrap();
+        w.append(&live.frames[..3]).await.unwrap();
+        // Dropped without finish: the tape stays recording.
+    });
+
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "b"]);
+    assert!(
+        out.starts_with(
+            "skipped tape t-live: still recording at the source (--include-recording copies \
+             its frames so far)"
+        ),
+        "{out}"
+    );
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "b", "--include-recording"]);
+    assert!(
+        out.starts_with("copied tape t-live so far (3 frames, "),
+        "{out}"
+    );
+
+    block_on(async {
+        let a = dir.store("a").await;
+        let mut w = a.resume("t-live").await.unwrap();
+        w.append(&live.frames[3..]).await.unwrap();
+        w.finish(live.summary(), EndReason::Completed)
+            .await
+            .unwrap();
+    });
+    let out = dir.ok(&["migrate", "--from", "a", "--to", "b", "--tape", "latest"]);
+    assert!(
+        out.starts_with("migrated tape t-live (5 frames, ")
+            && out.contains("(resumed at frame 3: 2 frames sent)"),
+        "{out}"
+    );
+    assert_eq!(dir.export("b", "t-live"), dir.export("a", "t-live"));
+}
+
+#[test]
+fn bad_arguments_name_the_problem() {
+    let dir = Dir::new("");
+    let (_, err) = dir.expect(&["migrate", "--from", "a", "--to", "a"], 1);
+    assert!(
+        err.contains("--from and --to both name provider a"),
+        "{err}"
+    );
+    let (_, err) = dir.expect(&["migrate", "--from", "a", "--to", "zz"], 1);
+    assert!(err.contains("zz") && err.contains("a, b, c, fs"), "{err}");
+    let (_, err) = dir.expect(
+        &["migrate", "--from", "a", "--to", "b", "--tape", "../x"],
+        1,
+    );
+    assert!(err.contains("../x"), "{err}");
+    let (out, err) = dir.expect(
+        &["migrate", "--from", "a", "--to", "b", "--tape", "nope"],
+        1,
+    );
+    assert_eq!(
+        err,
+        "error: tape nope: no such tape in provider a (the source)\n"
+    );
+    assert_eq!(out, "a → b: 0 migrated, 0 skipped, 0 conflicts, 1 failed\n");
+}
