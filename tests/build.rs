@@ -95,6 +95,11 @@ const LANGUAGE_GUESTS: &[(&str, &str, fn(&str, &Path) -> Result<PathBuf, String>
 /// the faulty provider) and the fs provider's conversions (compiled into it).
 const SHARED_SOURCES: &[&str] = &["guest-examples/fs-store", "guest-examples/fs-provider/src"];
 
+/// The artifact constant of package `name`: `c-provider` -> `C_PROVIDER`.
+fn const_name(name: &str) -> String {
+    name.to_uppercase().replace('-', "_")
+}
+
 fn main() {
     let packages: Vec<&str> = GUESTS.iter().map(|(p, _)| *p).collect();
     let watch: Vec<&str> = GUESTS
@@ -113,7 +118,7 @@ fn main() {
     let mut out = String::new();
     for (name, src, build) in LANGUAGE_GUESTS {
         let file = out_dir.join(format!("{}.wasm", name.replace('-', "_")));
-        let konst = name.to_uppercase().replace('-', "_");
+        let konst = const_name(name);
         let value = match build(src, &file) {
             Ok(path) => format!("Ok({:?})", path.display().to_string()),
             Err(e) => format!("Err({e:?})"),
@@ -137,16 +142,11 @@ fn main() {
     )
     .unwrap();
     for (name, _, _) in LANGUAGE_GUESTS {
-        writeln!(
-            out,
-            "    ({name:?}, {}),",
-            name.to_uppercase().replace('-', "_")
-        )
-        .unwrap();
+        writeln!(out, "    ({name:?}, {}),", const_name(name)).unwrap();
     }
     writeln!(out, "];").unwrap();
     for (name, path) in &built {
-        let konst = name.to_uppercase().replace('-', "_");
+        let konst = const_name(name);
         writeln!(
             out,
             "/// Path of the `{name}` component, built from source."
@@ -162,12 +162,7 @@ fn main() {
     writeln!(out, "/// Every test component: (package, path).").unwrap();
     writeln!(out, "pub const ALL: &[(&str, &str)] = &[").unwrap();
     for (name, _) in &built {
-        writeln!(
-            out,
-            "    ({name:?}, {}),",
-            name.to_uppercase().replace('-', "_")
-        )
-        .unwrap();
+        writeln!(out, "    ({name:?}, {}),", const_name(name)).unwrap();
     }
     writeln!(out, "];").unwrap();
     let dest = out_dir.join("artifacts.rs");

@@ -18,12 +18,12 @@ struct exports_tapedeck_storage_tape_storage_tape_writer_t {
 
 static bool ready;
 
-/* Every call but `init` needs the store open (the host calls `init` first). */
-#define NEED_INIT(err)                                                                   \
-  do {                                                                                   \
-    if (!ready) return fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,          \
-                            "the provider was called before init");                     \
-  } while (0)
+/* Every call but `init` needs the store open (the host calls `init` first):
+ * `(ready || not_ready(err)) && ...`. */
+static bool not_ready(err_t *err) {
+  return fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
+              "the provider was called before init");
+}
 
 /* An id argument, checked, as a C string; frees the argument. */
 static char *take_id(provider_string_t *id, err_t *err) {
@@ -90,9 +90,7 @@ bool exports_tapedeck_storage_tape_storage_method_tape_writer_abort(
 bool exports_tapedeck_storage_tape_storage_create(header_t *header, own_writer_t *ret,
                                                   err_t *err) {
   writer_t *w = NULL;
-  bool ok = ready ? store_create(header, &w, err)
-                  : fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
-                         "the provider was called before init");
+  bool ok = (ready || not_ready(err)) && store_create(header, &w, err);
   tapedeck_storage_types_tape_header_free(header);
   if (ok) *ret = new_resource(w);
   return ok;
@@ -102,8 +100,7 @@ bool exports_tapedeck_storage_tape_storage_resume(provider_string_t *id, own_wri
                                                   err_t *err) {
   char *tape = take_id(id, err);
   writer_t *w = NULL;
-  bool ok = tape && (ready || fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
-                                   "the provider was called before init")) &&
+  bool ok = tape && (ready || not_ready(err)) &&
             store_resume(tape, &w, err);
   free(tape);
   if (ok) *ret = new_resource(w);
@@ -113,9 +110,7 @@ bool exports_tapedeck_storage_tape_storage_resume(provider_string_t *id, own_wri
 bool exports_tapedeck_storage_tape_storage_save(
     header_t *header, exports_tapedeck_storage_tape_storage_list_frame_t *frames,
     summary_t *summary, uint8_t reason, info_t *ret, err_t *err) {
-  bool ok = ready ? store_save(header, frames->ptr, frames->len, summary, reason, ret, err)
-                  : fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
-                         "the provider was called before init");
+  bool ok = (ready || not_ready(err)) && store_save(header, frames->ptr, frames->len, summary, reason, ret, err);
   tapedeck_storage_types_tape_header_free(header);
   exports_tapedeck_storage_tape_storage_list_frame_free(frames);
   tapedeck_storage_types_tape_summary_free(summary);
@@ -125,9 +120,7 @@ bool exports_tapedeck_storage_tape_storage_save(
 bool exports_tapedeck_storage_tape_storage_get(provider_string_t *id, info_t *ret, err_t *err) {
   char *tape = take_id(id, err);
   if (!tape) return false;
-  bool ok = ready ? store_info(tape, ret, err)
-                  : fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
-                         "the provider was called before init");
+  bool ok = (ready || not_ready(err)) && store_info(tape, ret, err);
   free(tape);
   return ok;
 }
@@ -137,9 +130,7 @@ bool exports_tapedeck_storage_tape_storage_read_frames(
     exports_tapedeck_storage_tape_storage_list_frame_t *ret, err_t *err) {
   char *tape = take_id(id, err);
   if (!tape) return false;
-  bool ok = ready ? store_read(tape, from_seq, max_frames, max_bytes, &ret->ptr, &ret->len, err)
-                  : fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
-                         "the provider was called before init");
+  bool ok = (ready || not_ready(err)) && store_read(tape, from_seq, max_frames, max_bytes, &ret->ptr, &ret->len, err);
   free(tape);
   return ok;
 }
@@ -147,9 +138,7 @@ bool exports_tapedeck_storage_tape_storage_read_frames(
 bool exports_tapedeck_storage_tape_storage_delete(provider_string_t *id, err_t *err) {
   char *tape = take_id(id, err);
   if (!tape) return false;
-  bool ok = ready ? store_delete(tape, err)
-                  : fail(err, TAPEDECK_STORAGE_TYPES_STORAGE_ERROR_INTERNAL,
-                         "the provider was called before init");
+  bool ok = (ready || not_ready(err)) && store_delete(tape, err);
   free(tape);
   return ok;
 }
@@ -160,8 +149,7 @@ static bool match_filter(const info_t *info, void *filter) {
 
 bool exports_tapedeck_storage_tape_storage_list(filter_t *filter, provider_string_t *cursor,
                                                 uint32_t limit, page_t *ret, err_t *err) {
-  NEED_INIT(err);
-  bool ok = store_page(match_filter, filter, cursor, limit, ret, err);
+  bool ok = (ready || not_ready(err)) && store_page(match_filter, filter, cursor, limit, ret, err);
   tapedeck_storage_types_tape_filter_free(filter);
   if (cursor) provider_string_free(cursor);
   return ok;
@@ -180,14 +168,12 @@ static bool match_query(const info_t *info, void *ctx) {
 bool exports_tapedeck_storage_tape_storage_search(
     tapedeck_storage_types_search_query_t *query, provider_string_t *cursor, uint32_t limit,
     page_t *ret, err_t *err) {
-  NEED_INIT(err);
-  bool ok = store_page(match_query, query, cursor, limit, ret, err);
+  bool ok = (ready || not_ready(err)) && store_page(match_query, query, cursor, limit, ret, err);
   tapedeck_storage_types_search_query_free(query);
   if (cursor) provider_string_free(cursor);
   return ok;
 }
 
 bool exports_tapedeck_storage_tape_storage_stats(stats_t *ret, err_t *err) {
-  NEED_INIT(err);
-  return store_stats(ret, err);
+  return (ready || not_ready(err)) && store_stats(ret, err);
 }

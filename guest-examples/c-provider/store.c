@@ -90,18 +90,6 @@ static uint8_t state_from(const json *v) {
 
 /* ---- frame records ----------------------------------------------------- */
 
-static uint32_t record_crc(const uint8_t *head, const uint8_t *payload, size_t n) {
-  /* CRC-32 of header bytes 8..28 and the payload, computed in one pass over
-   * a contiguous copy only when they are not already contiguous. */
-  if (head + HEADER == payload) return crc32(head + 8, HEADER - 8 + n);
-  buf_t b = {0};
-  buf_put(&b, head + 8, HEADER - 8);
-  buf_put(&b, payload, n);
-  uint32_t c = crc32(b.ptr, b.len);
-  buf_free(&b);
-  return c;
-}
-
 static void encode(const frame_t *f, buf_t *out) {
   size_t start = out->len;
   buf_u32le(out, (uint32_t)f->payload.len);
@@ -170,7 +158,8 @@ static bool record_at(frames_reader *r, uint64_t off, const uint8_t **head, uint
   uint32_t n = get_u32le(h);
   const uint8_t *all = reader_get(r, off, (uint64_t)HEADER + n);
   if (!all) return false;
-  if (record_crc(all, all + HEADER, n) != get_u32le(all + 4)) return false;
+  /* The CRC covers header bytes 8..28 and the payload. */
+  if (crc32(all + 8, HEADER - 8 + (size_t)n) != get_u32le(all + 4)) return false;
   *head = all;
   *len = n;
   return true;
@@ -295,11 +284,14 @@ static int read_header(const char *id, header_t *h, uint64_t *stamp, err_t *err)
   return 1;
 }
 
+/* Does the tape exist: 1, 0, or -1 (err set)? Its header file is written
+ * before the directory is renamed into place, so its presence is enough;
+ * the hot paths (append, read) need not read and parse it. */
 static int tape_exists(const char *id, err_t *err) {
-  header_t h;
-  uint64_t stamp;
-  int r = read_header(id, &h, &stamp, err);
-  if (r > 0) tapedeck_storage_types_tape_header_free(&h);
+  char *path = file_of(id, "header.json");
+  int r = access(path, F_OK) == 0 ? 1 : errno == ENOENT ? 0 : -1;
+  if (r < 0) fail_errno(err, "stat %s", path);
+  free(path);
   return r;
 }
 
@@ -571,7 +563,9 @@ static bool build(const header_t *h, const contents *c, err_t *err) {
     int e = errno;
     remove_tree(staging);
     err_t ignored;
-    bool taken = e == EEXIST || e == ENOTEMPTY || tape_exists(id, &ignored) > 0;
+    int exists = tape_exists(id, &ignored);
+    if (exists < 0) err_clear(&ignored);
+    bool taken = e == EEXIST || e == ENOTEMPTY || exists > 0;
     if (taken)
       fail(err, E_EXISTS, "tape \"%s\" exists already", id);
     else {

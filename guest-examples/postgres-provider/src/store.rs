@@ -395,45 +395,44 @@ impl Cursor {
     }
 }
 
+/// A parameter of the dynamic query, owned.
+enum Value {
+    Text(String),
+    Json(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
 /// Builds the dynamic `list` / `search` query.
 struct Query {
     sql: String,
-    types: Vec<u32>,
-    texts: Vec<String>,
-    ints: Vec<(usize, i64)>,
-    bytes: Vec<(usize, Vec<u8>)>,
+    values: Vec<Value>,
 }
 
 impl Query {
     fn new() -> Query {
         Query {
             sql: format!("SELECT {INFO}, pg_current_snapshot()::text FROM tapes t WHERE true"),
-            types: Vec::new(),
-            texts: Vec::new(),
-            ints: Vec::new(),
-            bytes: Vec::new(),
+            values: Vec::new(),
         }
     }
 
     /// Adds a parameter; returns its `$n`.
+    fn push(&mut self, v: Value) -> String {
+        self.values.push(v);
+        format!("${}", self.values.len())
+    }
+
     fn text(&mut self, v: &str) -> String {
-        self.types.push(oid::TEXT);
-        self.texts.push(v.into());
-        format!("${}", self.types.len())
+        self.push(Value::Text(v.into()))
     }
 
     fn int(&mut self, v: u64) -> String {
-        self.types.push(oid::INT8);
-        self.ints.push((self.types.len() - 1, i(v)));
-        self.texts.push(String::new());
-        format!("${}", self.types.len())
+        self.push(Value::Int(i(v)))
     }
 
     fn bytes(&mut self, v: &[u8]) -> String {
-        self.types.push(oid::BYTEA);
-        self.bytes.push((self.types.len() - 1, v.to_vec()));
-        self.texts.push(String::new());
-        format!("${}", self.types.len())
+        self.push(Value::Bytes(v.to_vec()))
     }
 
     fn and(&mut self, cond: String) {
@@ -451,9 +450,7 @@ impl Query {
             self.and(format!("strpos(lower(t.name), lower({p})) > 0"));
         }
         if !f.tags.is_empty() {
-            self.types.push(oid::JSONB);
-            self.texts.push(tags_json(&f.tags));
-            let p = format!("${}", self.types.len());
+            let p = self.push(Value::Json(tags_json(&f.tags)));
             self.and(format!("t.tags @> {p}"));
         }
         if let Some(t) = f.created_since_us {
@@ -474,18 +471,26 @@ impl Query {
         }
     }
 
+    fn types(&self) -> Vec<u32> {
+        self.values
+            .iter()
+            .map(|v| match v {
+                Value::Text(_) => oid::TEXT,
+                Value::Json(_) => oid::JSONB,
+                Value::Int(_) => oid::INT8,
+                Value::Bytes(_) => oid::BYTEA,
+            })
+            .collect()
+    }
+
     fn params(&self) -> Vec<Param<'_>> {
-        (0..self.types.len())
-            .map(|n| {
-                if let Some((_, v)) = self.ints.iter().find(|(k, _)| *k == n) {
-                    Param::I64(*v)
-                } else if let Some((_, b)) = self.bytes.iter().find(|(k, _)| *k == n) {
-                    Param::Bytes(b)
-                } else if self.types[n] == oid::JSONB {
-                    Param::Json(&self.texts[n])
-                } else {
-                    Param::Text(&self.texts[n])
-                }
+        self.values
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => Param::Text(t),
+                Value::Json(j) => Param::Json(j),
+                Value::Int(n) => Param::I64(*n),
+                Value::Bytes(b) => Param::Bytes(b),
             })
             .collect()
     }
@@ -909,7 +914,7 @@ impl PgStore {
             " ORDER BY t.created_at DESC, t.id DESC LIMIT {}",
             limit + 1
         ));
-        let stmt = Statement::unnamed(q.sql.clone(), q.types.clone());
+        let stmt = Statement::unnamed(q.sql.clone(), q.types());
         let params = q.params();
         let rows = self.run(|c, _| Ok(c.query(&stmt, &params)?.rows))?;
         let mut tapes = Vec::with_capacity(rows.len().min(limit as usize));

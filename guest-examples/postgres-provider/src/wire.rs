@@ -354,29 +354,32 @@ impl Conn {
     /// round trip, one implicit transaction (unless a `BEGIN` is open). On a
     /// server error nothing of the pipeline is kept.
     pub fn pipeline(&mut self, steps: &[(&Statement, &[Param])]) -> Result<Vec<Outcome>, PgError> {
+        // Checked before anything is written, so a refused pipeline leaves
+        // nothing half-encoded in the buffer.
+        if let Some((stmt, params)) = steps.iter().find(|(s, p)| p.len() != s.types.len()) {
+            return Err(PgError::Protocol(format!(
+                "{} parameters for a statement with {}",
+                params.len(),
+                stmt.types.len()
+            )));
+        }
         let mut parsing = Vec::new();
         for (stmt, params) in steps {
-            if stmt.name.is_empty() || !self.prepared.contains(&stmt.name) {
-                if !stmt.name.is_empty() && !parsing.contains(&stmt.name) {
+            let named = !stmt.name.is_empty();
+            let ready =
+                named && (self.prepared.contains(&stmt.name) || parsing.contains(&stmt.name));
+            if !ready {
+                if named {
                     // It may exist from a pipeline that failed after its Parse.
                     frontend::close(b'S', &stmt.name, &mut self.wb)?;
                 }
-                if stmt.name.is_empty() || !parsing.contains(&stmt.name) {
-                    frontend::parse(
-                        &stmt.name,
-                        &stmt.sql,
-                        stmt.types.iter().copied(),
-                        &mut self.wb,
-                    )?;
-                    parsing.push(stmt.name.clone());
-                }
-            }
-            if params.len() != stmt.types.len() {
-                return Err(PgError::Protocol(format!(
-                    "{} parameters for a statement with {}",
-                    params.len(),
-                    stmt.types.len()
-                )));
+                frontend::parse(
+                    &stmt.name,
+                    &stmt.sql,
+                    stmt.types.iter().copied(),
+                    &mut self.wb,
+                )?;
+                parsing.push(stmt.name.clone());
             }
             frontend::bind(
                 "",
