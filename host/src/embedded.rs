@@ -11,9 +11,43 @@ pub static FS_PROVIDER_WASM: &[u8] = include_bytes!(env!("TAPEDECK_FS_PROVIDER_W
 /// Name of the embedded provider in configuration and messages.
 pub const DEFAULT_PROVIDER: &str = "fs";
 
-/// Host directory the default provider is granted (relative to the working
-/// directory), read-write.
+/// Host directory the default provider is granted when it exists (relative
+/// to the working directory, or to the configuration file's directory),
+/// read-write; see [`default_tapes_dir`].
 pub const DEFAULT_TAPES_DIR: &str = "tapes";
+
+/// Where the default provider keeps tapes when nothing says otherwise
+/// (`--tapes-dir`, `TAPEDECK_TAPES_DIR` or an `fs` provider in the
+/// configuration do):
+///
+/// 1. `tapes` under `base` (the working directory, or the configuration
+///    file's directory), if that directory exists: a project's own tapes;
+/// 2. else the user's data directory, `$XDG_DATA_HOME/tapedeck/tapes`, else
+///    `~/.local/share/tapedeck/tapes` (created on first use): the same place
+///    whichever directory an MCP client starts tapedeck in;
+/// 3. else (no `HOME`) `tapes` under `base`.
+pub fn default_tapes_dir(base: &std::path::Path) -> std::path::PathBuf {
+    let local = base.join(DEFAULT_TAPES_DIR);
+    if local.is_dir() {
+        return std::path::PathBuf::from(DEFAULT_TAPES_DIR);
+    }
+    user_data_dir().map_or_else(
+        || std::path::PathBuf::from(DEFAULT_TAPES_DIR),
+        |d| d.join("tapedeck").join(DEFAULT_TAPES_DIR),
+    )
+}
+
+/// `$XDG_DATA_HOME` (if absolute), else `~/.local/share`.
+fn user_data_dir() -> Option<std::path::PathBuf> {
+    let xdg = std::env::var_os("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute());
+    xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| std::path::PathBuf::from(h).join(".local/share"))
+    })
+}
 
 /// Guest path of that directory.
 pub const DEFAULT_GUEST_DIR: &str = "/tapes";

@@ -84,6 +84,16 @@ pub enum ProviderError {
         /// Why.
         detail: String,
     },
+    /// The provider could not be started at all in this process (its
+    /// configuration, component or grants); retrying cannot help. What was
+    /// recorded for it waits in the spool.
+    #[error("provider `{provider}` did not start: {detail}")]
+    NotStarted {
+        /// Provider name.
+        provider: String,
+        /// Why.
+        detail: String,
+    },
     /// The provider was shut down.
     #[error("provider `{provider}` is shut down")]
     Closed {
@@ -124,6 +134,7 @@ impl ProviderError {
             ProviderError::ResourceLimit { .. } => "resource-limit",
             ProviderError::Contract { .. } => "contract-violation",
             ProviderError::Unavailable { .. } => "unavailable",
+            ProviderError::NotStarted { .. } => "not-started",
             ProviderError::Closed { .. } => "closed",
         }
     }

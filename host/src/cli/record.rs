@@ -1,7 +1,12 @@
 //! `tapedeck record`: run an MCP stdio server between this process's stdin /
 //! stdout and the server, recording the session as a tape.
+//!
+//! The session starts at once: signals are caught first, then the spool is
+//! opened and checked, and the provider is started in the background
+//! ([`Starting`]), so a provider that is slow to start (a component compiled
+//! on first use) or cannot start delays nothing; frames wait in the spool.
 
-use super::parse_tag;
+use super::{Context, output, parse_tag, recover, start_provider};
 use anyhow::Context as _;
 use clap::Args;
 use std::ffi::OsString;
@@ -10,9 +15,9 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Poll, ready};
-use tapedeck::recorder::{ProxyError, RecordError, Recorder, RecorderOptions, TapeMeta, run_proxy};
-use tapedeck::sandbox::WasmProvider;
-use tapedeck::spool::{ProviderKey, Spool};
+use tapedeck::recorder::{Proxy, Recorder, Signals, Stored, TapeMeta};
+use tapedeck::spool::ProviderKey;
+use tapedeck::store::Starting;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -34,19 +39,45 @@ pub struct RecordArgs {
 }
 
 /// Runs the server given after `--`, forwarding this process's stdin and
-/// stdout to it line by line and recording every line into `store` through
-/// `spool`. Prints one summary line to stderr and exits with the server's
-/// exit code (also when the provider could not take the whole tape in time:
-/// then the summary says where the frames wait).
-pub async fn run(
-    args: RecordArgs,
-    store: WasmProvider,
-    spool: Spool,
-    key: ProviderKey,
-    options: RecorderOptions,
-) -> anyhow::Result<ExitCode> {
-    let provider = store.name().to_string();
-    let recorder = Recorder::new(Arc::new(store), options).with_spool(spool, key);
+/// stdout to it line by line and recording every line through the spool
+/// into the chosen provider. Prints one summary line to stderr and exits
+/// with the server's exit code.
+pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode> {
+    // First, so that a SIGTERM from the client while anything below runs
+    // ends the session cleanly instead of killing tapedeck.
+    let signals = Signals::listen().context("cannot catch termination signals")?;
+    let options = ctx.config()?.recorder.clone();
+    let (spec, base_dir) = ctx.provider_spec()?;
+    let spool = ctx.spool()?;
+    spool.check_not_granted(&spec, &base_dir)?;
+    let key = ProviderKey::of(&spec, &base_dir);
+    let provider = spec.name.clone();
+
+    let starting = Starting::spawn(&provider, async move {
+        start_provider(&spec, &base_dir)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    });
+    // Once the provider is up, deliver what earlier sessions left in the
+    // spool (this session's own file is locked, so left alone); if it
+    // cannot start, say so now: the session goes on into the spool.
+    tokio::spawn({
+        let starting = starting.clone();
+        let spool = spool.clone();
+        let key = key.clone();
+        async move {
+            match starting.started().await {
+                Ok(store) => recover::quietly(&spool, &store, &key).await,
+                Err(e) => eprintln!(
+                    "tapedeck: warning: {}; the session is recorded into the spool ({}) and delivered by the next tapedeck command that can start it",
+                    output::printable(&e.to_string()),
+                    spool.dir().display()
+                ),
+            }
+        }
+    });
+
+    let recorder = Recorder::new(Arc::new(starting), options).with_spool(spool, key);
     let meta = TapeMeta {
         session_id: args
             .session
@@ -54,35 +85,53 @@ pub async fn run(
         name: args.name.unwrap_or_default(),
         tags: args.tags,
     };
-    // Ctrl-C reaches the server too (same process group); let it decide to
-    // exit, then finish the tape, instead of dying with the tape open.
-    tokio::spawn(async {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            tracing::debug!("interrupt: waiting for the server to exit");
-        }
-    });
     let stdin = ThreadStdin::spawn().context("cannot read stdin")?;
-    let outcome = match run_proxy(&recorder, &args.command, meta, stdin, tokio::io::stdout()).await
-    {
-        Ok(outcome) => outcome,
-        Err(ProxyError::Record {
-            exit_code: code,
-            error: error @ RecordError::Spooled { .. },
-            ..
-        }) => {
-            // Nothing is lost: say where the frames wait, and pass the
-            // server's exit code through.
-            eprintln!("tapedeck: warning: {error}");
-            return Ok(exit_code(code));
+    let outcome = Proxy::new(&recorder, &args.command, meta)
+        .signals(signals)
+        .run(stdin, tokio::io::stdout())
+        .await?;
+    let id = &outcome.tape_id;
+    if outcome.failed_to_start {
+        let mut msg = format!(
+            "tapedeck: error: the server `{}` {} before writing anything: it did not start",
+            output::printable(&display_command(&args.command)),
+            outcome.server
+        );
+        if !outcome.stderr_tail.is_empty() {
+            msg.push_str("; its last stderr lines:");
+            for line in &outcome.stderr_tail {
+                msg.push_str("\n  ");
+                msg.push_str(&output::printable(line));
+            }
         }
-        Err(e) => return Err(e.into()),
-    };
-    let tape = &outcome.tape;
-    eprintln!(
-        "tapedeck: recorded tape {} ({} frames, {} bytes) in {provider}",
-        tape.header.id, tape.frame_count, tape.byte_count
-    );
+        msg.push_str(&format!(
+            "\ntapedeck: the tape {id} keeps what was sent and is marked aborted"
+        ));
+        eprintln!("{msg}");
+        return Ok(exit_code(outcome.exit_code));
+    }
+    match &outcome.stored {
+        Stored::Ended(tape) => eprintln!(
+            "tapedeck: recorded tape {id} ({} frames, {} bytes) in {provider}",
+            tape.frame_count, tape.byte_count
+        ),
+        Stored::Spooled { spool, reason } => eprintln!(
+            "tapedeck: recorded tape {id} ({} frames) into the spool ({}); {provider} does not have it yet ({}): the next tapedeck command using {provider}, or `tapedeck recover`, delivers and ends it",
+            outcome.frames,
+            spool.display(),
+            output::printable(reason)
+        ),
+    }
     Ok(exit_code(outcome.exit_code))
+}
+
+/// The command line, for messages.
+fn display_command(command: &[OsString]) -> String {
+    command
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The process exit code for a child's exit code (0..=255 on Unix).

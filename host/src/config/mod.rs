@@ -198,12 +198,14 @@ fn embedded_fs(host_dir: PathBuf) -> ProviderConfig {
 
 impl Config {
     /// The configuration used when there is no file: the embedded fs
-    /// provider, granted `./tapes` read-write at `/tapes`.
+    /// provider, granted read-write at `/tapes` the directory
+    /// [`embedded::default_tapes_dir`] picks (`./tapes` if it exists, else
+    /// the user's data directory).
     pub fn embedded_default() -> Config {
         let mut providers = BTreeMap::new();
         providers.insert(
             embedded::DEFAULT_PROVIDER.to_string(),
-            embedded_fs(PathBuf::from(embedded::DEFAULT_TAPES_DIR)),
+            embedded_fs(embedded::default_tapes_dir(Path::new("."))),
         );
         Config {
             provider: embedded::DEFAULT_PROVIDER.to_string(),
@@ -279,7 +281,7 @@ impl Config {
         if implicit_fs {
             providers.insert(
                 embedded::DEFAULT_PROVIDER.to_string(),
-                embedded_fs(PathBuf::from(embedded::DEFAULT_TAPES_DIR)),
+                embedded_fs(embedded::default_tapes_dir(&base_dir)),
             );
         }
         let provider = match raw.provider {

@@ -49,11 +49,29 @@ fn an_empty_file_is_the_embedded_default_next_to_the_file() {
     assert_eq!(spec.name, "fs");
     assert!(matches!(spec.component, ComponentSource::Bytes { .. }));
     assert_eq!(spec.config, serde_json::json!({"root": "/tapes"}));
-    assert_eq!(spec.grants.dirs[0].host, Path::new("tapes"));
+    // /etc/td/tapes does not exist: the user's data directory.
+    assert_eq!(
+        spec.grants.dirs[0].host,
+        embedded::default_tapes_dir(Path::new("/etc/td"))
+    );
     assert_eq!(base, Path::new("/etc/td"));
     let d = Config::embedded_default();
     assert_eq!(d.base_dir, Path::new("."));
-    assert_eq!(d.providers["fs"], c.providers["fs"]);
+}
+
+#[test]
+fn the_default_tapes_dir_is_a_local_tapes_dir_else_the_users_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fallback = embedded::default_tapes_dir(tmp.path());
+    if std::env::var_os("HOME").is_some() {
+        assert!(fallback.is_absolute(), "{}", fallback.display());
+        assert!(fallback.ends_with("tapedeck/tapes"), "{}", fallback.display());
+    }
+    std::fs::create_dir(tmp.path().join("tapes")).unwrap();
+    assert_eq!(embedded::default_tapes_dir(tmp.path()), Path::new("tapes"));
+    let c = Config::parse("", &tmp.path().join("tapedeck.toml")).unwrap();
+    let (spec, base) = c.provider_spec(None).unwrap();
+    assert_eq!(base.join(&spec.grants.dirs[0].host), tmp.path().join("tapes"));
 }
 
 #[test]

@@ -45,7 +45,7 @@ use super::digest::DigestChain;
 use super::error::RecordError;
 use super::recording::{RecordingOutcome, WriteStats};
 use crate::error::ProviderError;
-use crate::spool::{EndRecord, SpoolFile};
+use crate::spool::SpoolFile;
 use crate::store::{TapeStore, TapeWriter};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -62,8 +62,10 @@ const IDLE_QUEUE_CAPACITY: usize = 32;
 pub(crate) enum Msg {
     /// The next frame, in sequence order.
     Frame(Frame),
-    /// No more frames: store the rest and end the tape.
-    End(End),
+    /// No more frames: store the rest and end the tape (the end is already
+    /// in the spool, written by the handle, at this time: µs since the
+    /// Unix epoch).
+    End(End, u64),
 }
 
 /// How to end the tape.
@@ -75,7 +77,7 @@ pub(crate) enum End {
 }
 
 impl End {
-    fn reason(&self) -> EndReason {
+    pub(crate) fn reason(&self) -> EndReason {
         match self {
             End::Finish => EndReason::Completed,
             End::Abort(_) => EndReason::Aborted,
@@ -88,7 +90,7 @@ pub(crate) enum Ended {
     /// The tape was finished.
     Finished(Box<RecordingOutcome>),
     /// The tape was aborted.
-    Aborted,
+    Aborted(Box<RecordingOutcome>),
     /// The handle was dropped without ending the tape: the queued frames were
     /// stored (as far as possible) and the tape left `recording` (and its
     /// spool file for recovery).
@@ -114,7 +116,7 @@ struct Retry {
 /// True if retrying `error` cannot help.
 pub(crate) fn is_permanent(error: &ProviderError) -> bool {
     match error {
-        ProviderError::Closed { .. } => true,
+        ProviderError::Closed { .. } | ProviderError::NotStarted { .. } => true,
         ProviderError::Storage { error, .. } => matches!(
             error.kind,
             ErrorKind::InvalidInput
@@ -226,7 +228,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 .map(|o| Ended::Finished(Box::new(o))),
             Some(End::Abort(reason)) => Box::pin(self.end(EndReason::Aborted, reason))
                 .await
-                .map(|_| Ended::Aborted),
+                .map(|o| Ended::Aborted(Box::new(o))),
             None => {
                 // Leave the spool file to recovery; sync it first.
                 if let Some(spool) = &self.spool {
@@ -267,8 +269,8 @@ impl<S: TapeStore + 'static> Batcher<S> {
             while open && taken < self.max_frames {
                 match rx.try_recv() {
                     Ok(Msg::Frame(f)) => self.push(f),
-                    Ok(Msg::End(e)) => {
-                        self.ending(&e);
+                    Ok(Msg::End(e, at)) => {
+                        self.ending(at);
                         end = Some(e);
                         open = false;
                     }
@@ -299,8 +301,8 @@ impl<S: TapeStore + 'static> Batcher<S> {
                     biased;
                     msg = rx.recv() => match msg {
                         Some(Msg::Frame(f)) => self.push(f),
-                        Some(Msg::End(e)) => {
-                            self.ending(&e);
+                        Some(Msg::End(e, at)) => {
+                            self.ending(at);
                             end = Some(e);
                             open = false;
                         }
@@ -314,21 +316,11 @@ impl<S: TapeStore + 'static> Batcher<S> {
         }
     }
 
-    /// The end was requested: note it in the spool (so recovery ends the
-    /// tape the same way) and start the end deadline.
-    fn ending(&mut self, end: &End) {
+    /// The end was requested (the handle already wrote it to the spool, so
+    /// recovery ends the tape the same way): start the end deadline.
+    fn ending(&mut self, ended_at_us: u64) {
         self.deadline = Some(Instant::now() + self.end_timeout);
-        let ended_at_us = super::line::now_us();
         self.ended_at_us = Some(ended_at_us);
-        if let Some(spool) = self.spool_usable() {
-            let record = EndRecord {
-                reason: end.reason(),
-                ended_at_us,
-            };
-            if let Err(e) = spool.write_end(&record) {
-                tracing::error!(target: "tapedeck::recorder", tape = %self.header.id, "spool: {e}");
-            }
-        }
     }
 
     fn past_deadline(&self) -> bool {

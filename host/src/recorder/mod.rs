@@ -21,17 +21,21 @@ mod batcher;
 mod breaker;
 pub mod digest;
 mod error;
+pub mod event;
 mod line;
 mod meta;
 pub mod proxy;
 mod recording;
 
+#[cfg(test)]
+pub(crate) use batcher::is_permanent as is_permanent_error;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use digest::{DigestChain, DigestMismatch};
 pub use error::RecordError;
+pub use event::{EndCause, HostEvent, ServerExit};
 pub use meta::TapeMeta;
-pub use proxy::{ProxyError, ProxyOutcome, run_proxy};
-pub use recording::{Recording, RecordingOutcome, WriteStats};
+pub use proxy::{Proxy, ProxyError, ProxyOptions, ProxyOutcome, SignalSender, Signals, Stored, run_proxy};
+pub use recording::{Finishing, Recording, RecordingOutcome, WriteStats};
 
 use crate::error::ProviderError;
 use crate::spool::{ProviderKey, Spool, SpoolError};
@@ -71,6 +75,15 @@ pub struct RecorderOptions {
     /// else than it was given is caught while the frames still exist.
     /// Default true.
     pub verify_on_finish: bool,
+    /// `tapedeck record`: once tapedeck has passed a termination signal
+    /// (`SIGTERM`, `SIGINT`, `SIGHUP`) on to the server, how long the server
+    /// has to exit before its process group is killed. MCP clients send
+    /// `SIGKILL` 2 s after `SIGTERM`, so tapedeck must be done before that.
+    /// Default 1 s.
+    pub exit_grace: Millis,
+    /// `tapedeck record`: most bytes of the server's stderr kept in the tape
+    /// (as host events); the rest is only passed through. Default 64 KiB.
+    pub stderr_capture: ByteSize,
 }
 
 impl Default for RecorderOptions {
@@ -83,6 +96,8 @@ impl Default for RecorderOptions {
             spool_sync: Millis(20),
             end_timeout: Millis(10_000),
             verify_on_finish: true,
+            exit_grace: Millis(1000),
+            stderr_capture: ByteSize(64 << 10),
         }
     }
 }
@@ -146,6 +161,29 @@ impl<S: TapeStore + 'static> Recorder<S> {
         &self.options
     }
 
+    /// Starts a recording without waiting for the provider, when the
+    /// recorder has a spool: the spool file is created (and synced) and the
+    /// recording's task creates the tape at the provider, retrying until it
+    /// can (a provider still starting, or down, costs no time here).
+    /// Without a spool this is [`start`](Recorder::start).
+    pub async fn start_spooled(&self, meta: TapeMeta) -> Result<Recording, StartError> {
+        let Some((spool, key)) = &self.spool else {
+            return self.start(meta).await;
+        };
+        let header = new_header(meta);
+        let spool = Arc::new(spool.create_file(key, &header)?);
+        Ok(Recording::spawn(
+            batcher::Setup {
+                store: self.store.clone(),
+                header,
+                writer: None,
+                spool: Some(spool),
+                breaker: self.breaker.clone(),
+            },
+            &self.options,
+        ))
+    }
+
     /// Creates a tape (id: a new UUIDv7; created now) in state `recording`
     /// and returns its handle.
     ///
@@ -155,13 +193,7 @@ impl<S: TapeStore + 'static> Recorder<S> {
     /// Fails if the spool file cannot be created, or the provider refuses
     /// `create` for good (or fails it, without a spool).
     pub async fn start(&self, meta: TapeMeta) -> Result<Recording, StartError> {
-        let header = TapeHeader {
-            id: uuid::Uuid::now_v7().to_string(),
-            session_id: meta.session_id,
-            name: meta.name,
-            tags: meta.tags,
-            created_at_us: line::now_us(),
-        };
+        let header = new_header(meta);
         let spool = match &self.spool {
             Some((spool, key)) => Some(Arc::new(spool.create_file(key, &header)?)),
             None => None,
@@ -193,6 +225,17 @@ impl<S: TapeStore + 'static> Recorder<S> {
             },
             &self.options,
         ))
+    }
+}
+
+/// The header of a new tape: a fresh UUIDv7, created now.
+fn new_header(meta: TapeMeta) -> TapeHeader {
+    TapeHeader {
+        id: uuid::Uuid::now_v7().to_string(),
+        session_id: meta.session_id,
+        name: meta.name,
+        tags: meta.tags,
+        created_at_us: line::now_us(),
     }
 }
 

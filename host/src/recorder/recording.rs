@@ -3,11 +3,15 @@
 use super::RecorderOptions;
 use super::batcher::{Batcher, End, Ended, Msg, Setup};
 use super::error::RecordError;
+use super::event::HostEvent;
 use super::line::{is_json, now_us};
-use crate::spool::SpoolFile;
+use crate::spool::{EndRecord, SpoolFile};
 use crate::store::TapeStore;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use tapedeck_types::{Direction, Frame, TapeInfo, TapeSummary};
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
@@ -130,7 +134,8 @@ impl Recording {
     /// Like [`record`](Recording::record), with the time the line was read
     /// (µs since the Unix epoch). Timestamps never go backwards within a
     /// tape: one earlier than the previous frame's is raised to it.
-    pub fn record_at(&self, direction: Direction, line: Vec<u8>, timestamp_us: u64) {
+    /// Returns the frame's sequence number.
+    pub fn record_at(&self, direction: Direction, line: Vec<u8>, timestamp_us: u64) -> u64 {
         let not_json = !is_json(&line);
         let mut s = self.seq.lock().unwrap_or_else(PoisonError::into_inner);
         let timestamp_us = timestamp_us.max(s.last_ts);
@@ -155,9 +160,17 @@ impl Recording {
         }
         // The send fails only if the task is gone (it panicked); `finish`
         // reports that, with the count of frames recorded.
+        let seq = frame.seq;
         let _ = s.tx.send(Msg::Frame(frame));
         s.next_seq += 1;
         s.last_ts = timestamp_us;
+        seq
+    }
+
+    /// Records what the host itself observed (see [`HostEvent`]) as a frame,
+    /// stamped now; returns its sequence number.
+    pub fn record_event(&self, event: &HostEvent) -> u64 {
+        self.record_at(event.direction(), event.to_payload(), now_us())
     }
 
     /// Stores every frame recorded and finishes the tape (reason
@@ -169,38 +182,117 @@ impl Recording {
     /// is then marked aborted, best effort), with [`RecordError::Finish`]
     /// when the provider refused `finish`.
     pub async fn finish(self) -> Result<RecordingOutcome, RecordError> {
-        match self.end(End::Finish).await? {
-            Ended::Finished(outcome) => Ok(*outcome),
-            _ => unreachable!("the task answers Finish with Finished"),
-        }
+        self.finish_in_background().await
     }
 
     /// Stores every frame recorded and aborts the tape with `reason`: it
     /// becomes `aborted`, keeping its frames.
     pub async fn abort(self, reason: &str) -> Result<(), RecordError> {
-        self.end(End::Abort(reason.to_string())).await.map(|_| ())
+        self.abort_in_background(reason).await.map(drop)
     }
 
-    async fn end(self, end: End) -> Result<Ended, RecordError> {
-        let Recording { id, seq, task, .. } = self;
-        let recorded = {
-            let s = seq.into_inner().unwrap_or_else(PoisonError::into_inner);
-            let _ = s.tx.send(Msg::End(end));
-            s.next_seq
-            // `s.tx` drops here: the task sees the end of the channel after
-            // the end request.
-        };
-        match task.await {
-            Ok(result) => result,
+    /// Ends the recording now and lets the tape be finished in the
+    /// background: returns once the end is durable in the spool (with a
+    /// spool; recovery then finishes the tape `finished` even if this
+    /// process stops before the provider has it), with a [`Finishing`]
+    /// to await the provider's answer. Dropping the `Finishing` does not
+    /// stop the task (it runs as long as the runtime does).
+    pub fn finish_in_background(self) -> Finishing {
+        self.end(End::Finish)
+    }
+
+    /// Like [`finish_in_background`](Recording::finish_in_background), but
+    /// the tape is aborted with `reason`.
+    pub fn abort_in_background(self, reason: &str) -> Finishing {
+        self.end(End::Abort(reason.to_string()))
+    }
+
+    fn end(self, end: End) -> Finishing {
+        let Recording {
+            id,
+            seq,
+            task,
+            spool_path,
+        } = self;
+        let ended_at_us = now_us();
+        let s = seq.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if let Some(spool) = &s.spool {
+            // Durable before anything else: recovery ends the tape this way.
+            let record = EndRecord {
+                reason: end.reason(),
+                ended_at_us,
+            };
+            if let Err(e) = spool.write_end(&record) {
+                tracing::error!(target: "tapedeck::recorder", tape = %id, "spool: {e}");
+            }
+        }
+        let _ = s.tx.send(Msg::End(end, ended_at_us));
+        // `s.tx` drops here: the task sees the end of the channel after the
+        // end request.
+        Finishing {
+            id,
+            recorded: s.next_seq,
+            spool_path,
+            task,
+        }
+    }
+}
+
+/// A recording whose end is recorded, its tape being finished by its task
+/// ([`Recording::finish_in_background`]). Await it for the outcome.
+pub struct Finishing {
+    id: String,
+    recorded: u64,
+    spool_path: Option<PathBuf>,
+    task: JoinHandle<Result<Ended, RecordError>>,
+}
+
+impl std::fmt::Debug for Finishing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finishing")
+            .field("id", &self.id)
+            .field("recorded", &self.recorded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Finishing {
+    /// The tape's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Frames recorded in all.
+    pub fn frames_recorded(&self) -> u64 {
+        self.recorded
+    }
+
+    /// The tape's spool file (where its frames and end wait), if the
+    /// recorder has a spool.
+    pub fn spool_path(&self) -> Option<&std::path::Path> {
+        self.spool_path.as_deref()
+    }
+}
+
+impl Future for Finishing {
+    type Output = Result<RecordingOutcome, RecordError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let joined = std::task::ready!(Pin::new(&mut this.task).poll(cx));
+        Poll::Ready(match joined {
+            Ok(Ok(Ended::Finished(outcome) | Ended::Aborted(outcome))) => Ok(*outcome),
+            Ok(Ok(Ended::Dropped)) => unreachable!("the task was asked to end the tape"),
+            Ok(Err(e)) => Err(e),
             Err(e) => Err(RecordError::Task {
-                id,
-                recorded,
+                id: this.id.clone(),
+                recorded: this.recorded,
                 detail: if e.is_panic() {
                     "it panicked".to_string()
                 } else {
                     e.to_string()
                 },
             }),
-        }
+        })
     }
 }

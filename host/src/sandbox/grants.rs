@@ -121,7 +121,20 @@ impl Grants {
             };
             if g.create && g.mode == DirMode::ReadWrite && !host.exists() {
                 std::fs::create_dir_all(&host).map_err(|e| {
-                    format!("cannot create granted directory {}: {e}", host.display())
+                    let why = match e.kind() {
+                        std::io::ErrorKind::PermissionDenied => format!(
+                            "this user may not create it ({e}); grant a directory this user can write"
+                        ),
+                        std::io::ErrorKind::ReadOnlyFilesystem => format!(
+                            "the file system is read-only ({e}); grant a directory on a writable one"
+                        ),
+                        _ => e.to_string(),
+                    };
+                    format!(
+                        "cannot create the read-write granted directory {} (guest {}): {why}",
+                        host.display(),
+                        g.guest
+                    )
                 })?;
             }
             let meta = std::fs::metadata(&host).map_err(|e| {
@@ -136,6 +149,17 @@ impl Grants {
                     "granted path {} (guest {}) is not a directory",
                     host.display(),
                     g.guest
+                ));
+            }
+            #[cfg(unix)]
+            if g.mode == DirMode::ReadWrite
+                && let Err(e) = rustix::fs::access(&host, rustix::fs::Access::WRITE_OK)
+            {
+                return Err(format!(
+                    "granted directory {} (guest {}) is granted read-write, but this user cannot write to it ({}); fix its permissions or grant another directory",
+                    host.display(),
+                    g.guest,
+                    std::io::Error::from(e)
                 ));
             }
             out.push(DirGrant { host, ..g.clone() });

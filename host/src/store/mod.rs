@@ -6,6 +6,10 @@
 //! implement it natively over the same storage logic to measure the cost of the
 //! sandbox alone.
 
+mod starting;
+
+pub use starting::Starting;
+
 use crate::error::ProviderError;
 use std::future::Future;
 use tapedeck_types::{
