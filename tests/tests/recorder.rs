@@ -1,21 +1,18 @@
 //! The recorder library: many concurrent recordings against the sandboxed fs
 //! provider, each read back frame by frame; retries after failed appends;
-//! `record` never waiting on a stalled store; and `run_proxy` over real child
-//! processes.
+//! `record` never waiting on a stalled store. The proxy over real child
+//! processes is in `proxy.rs`.
 //!
 //! No timing thresholds: every assertion is about order and completion.
 
 use fs_store::FsConfig;
-use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use tapedeck::embedded;
 use tapedeck::error::ProviderError;
-use tapedeck::recorder::{
-    DigestChain, ProxyError, RecordError, Recorder, RecorderOptions, TapeMeta, run_proxy,
-};
+use tapedeck::recorder::{DigestChain, RecordError, Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::spool::{ProviderKey, Spool};
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
@@ -25,7 +22,6 @@ use tapedeck_types::{
     Direction, EndReason, ErrorKind, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats,
     TapeFilter, TapeHeader, TapeInfo, TapePage, TapeState, TapeSummary,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------
@@ -646,192 +642,4 @@ async fn several_tasks_may_record_into_one_tape() {
             .collect();
         assert_eq!(mine, (0..250).collect::<Vec<_>>());
     }
-}
-
-// ---------------------------------------------------------------------------
-// The proxy
-
-fn cmd(args: &[&str]) -> Vec<OsString> {
-    args.iter().map(OsString::from).collect()
-}
-
-/// Runs `command` through `run_proxy`, writing `input` as the client (then
-/// closing its side unless `keep_open`), and returns the result and what the
-/// client received.
-async fn proxy(
-    recorder: &Recorder<NativeFsStore>,
-    command: &[&str],
-    input: Vec<u8>,
-    keep_open: bool,
-) -> (
-    Result<tapedeck::recorder::ProxyOutcome, ProxyError>,
-    Vec<u8>,
-) {
-    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
-    let (proxy_out, mut client_r) = tokio::io::duplex(4096);
-    let writer = tokio::spawn(async move {
-        // The server may exit before reading everything.
-        let _ = client_w.write_all(&input).await;
-        if keep_open {
-            std::future::pending::<()>().await;
-        }
-        drop(client_w);
-    });
-    let reader = tokio::spawn(async move {
-        let mut out = Vec::new();
-        client_r.read_to_end(&mut out).await.unwrap();
-        out
-    });
-    let result = run_proxy(recorder, &cmd(command), meta("proxy"), proxy_in, proxy_out).await;
-    let received = reader.await.unwrap();
-    writer.abort();
-    (result, received)
-}
-
-fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
-    if bytes.ends_with(b"\n") || bytes.is_empty() {
-        out.pop();
-    }
-    out
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_proxy_forwards_and_records_every_line_byte_exact() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(native_store(tmp.path()));
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
-    let mut input = Vec::new();
-    input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}\n");
-    input.extend_from_slice(b"not json at all\n");
-    input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\r\n");
-    input.extend_from_slice("{\"text\":\"h\u{e9}llo 😀\"}\n".as_bytes());
-    input.extend_from_slice(b"\xff\xfe binary \x00\n");
-    input.extend_from_slice(b"\n");
-    let big = format!("{{\"blob\":\"{}\"}}", "y".repeat(300_000));
-    input.extend_from_slice(big.as_bytes());
-    input.push(b'\n');
-    input.extend_from_slice(b"{\"last\":\"no newline\"}");
-    let (result, received) = proxy(&recorder, &["cat"], input.clone(), false).await;
-    let outcome = result.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(outcome.exit_code, 0);
-    assert_eq!(received, input, "cat echoes the input exactly");
-
-    let sent = lines(&input);
-    let mut expected = Vec::new();
-    let frames = read_all(store.as_ref(), &outcome.tape.header.id).await;
-    // Each direction holds exactly its lines in order; the tape interleaves them.
-    let of = |d: Direction| -> Vec<Vec<u8>> {
-        frames
-            .iter()
-            .filter(|f| f.direction == d)
-            .map(|f| f.payload.clone())
-            .collect()
-    };
-    assert_eq!(of(Direction::ClientToServer), sent);
-    assert_eq!(of(Direction::ServerToClient), sent);
-    for f in &frames {
-        expected.push(Expected {
-            direction: f.direction,
-            payload: f.payload.clone(),
-            not_json: serde_json::from_slice::<serde_json::Value>(&f.payload).is_err(),
-        });
-    }
-    assert_tape(store.as_ref(), &outcome.tape.header.id, &expected).await;
-    // cat echoes line i only after receiving it: the echo comes later.
-    for (i, line) in sent.iter().enumerate() {
-        let nth = |d: Direction| {
-            frames
-                .iter()
-                .filter(|f| f.direction == d)
-                .nth(i)
-                .map(|f| f.seq)
-                .unwrap()
-        };
-        assert!(
-            nth(Direction::ClientToServer) < nth(Direction::ServerToClient),
-            "line {i} ({:?}) echoed before it was sent",
-            String::from_utf8_lossy(&line[..line.len().min(40)])
-        );
-    }
-    assert_eq!(outcome.tape.frame_count, 2 * sent.len() as u64);
-    assert!(outcome.tape.digest.is_some());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_proxy_reports_the_servers_exit_code_and_signal() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(native_store(tmp.path()));
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
-
-    let (result, received) = proxy(
-        &recorder,
-        &["sh", "-c", "cat; exit 3"],
-        b"[1]\n".to_vec(),
-        false,
-    )
-    .await;
-    let outcome = result.unwrap();
-    assert_eq!(outcome.exit_code, 3);
-    assert_eq!(received, b"[1]\n");
-    assert_eq!(outcome.tape.state, TapeState::Finished);
-    assert_eq!(outcome.tape.frame_count, 2);
-
-    let (result, _) = proxy(&recorder, &["sh", "-c", "kill -TERM $$"], Vec::new(), false).await;
-    assert_eq!(result.unwrap().exit_code, 128 + 15);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_server_exits_the_proxy_stops_reading_the_client() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(native_store(tmp.path()));
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
-    // The client never closes its side; the server answers one line and exits.
-    let (result, received) = proxy(
-        &recorder,
-        &["sh", "-c", "read line; echo \"$line\"; exit 5"],
-        b"[\"hello\"]\n".to_vec(),
-        true,
-    )
-    .await;
-    let outcome = result.unwrap();
-    assert_eq!(outcome.exit_code, 5);
-    assert_eq!(received, b"[\"hello\"]\n");
-    let frames = read_all(store.as_ref(), &outcome.tape.header.id).await;
-    let summary: Vec<_> = frames
-        .iter()
-        .map(|f| (f.direction, f.payload.clone()))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![
-            (Direction::ClientToServer, b"[\"hello\"]".to_vec()),
-            (Direction::ServerToClient, b"[\"hello\"]".to_vec()),
-        ]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_that_cannot_start_is_a_clear_error_and_leaves_no_tape() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(native_store(tmp.path()));
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
-    let (result, received) = proxy(
-        &recorder,
-        &["/nonexistent/cmd", "--flag"],
-        b"[1]\n".to_vec(),
-        false,
-    )
-    .await;
-    let err = result.unwrap_err();
-    assert!(matches!(err, ProxyError::Spawn { .. }), "{err:?}");
-    let msg = err.to_string();
-    assert!(msg.contains("/nonexistent/cmd --flag"), "{msg}");
-    assert!(msg.contains("No such file or directory"), "{msg}");
-    assert!(received.is_empty());
-    let page = store.list(&TapeFilter::default(), None, 10).await.unwrap();
-    assert!(page.tapes.is_empty(), "{:?}", page.tapes);
-
-    let (result, _) = proxy(&recorder, &[], Vec::new(), false).await;
-    assert!(matches!(result, Err(ProxyError::NoCommand)));
 }
