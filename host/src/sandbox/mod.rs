@@ -25,7 +25,7 @@ pub mod spec;
 pub mod special_files;
 pub mod state;
 
-pub use engine::{Allocator, EPOCH_TICK, PoolingPlan, SandboxEngine};
+pub use engine::{Allocator, EPOCH_TICK, EnginePlan, MemoryLayout, PoolingPlan, SandboxEngine};
 pub use grants::{DirGrant, DirMode, Grants};
 pub use limits::Limits;
 pub use load::{LoadError, LoadedComponent};
@@ -118,8 +118,10 @@ impl SandboxBuilder {
     }
 
     /// Use the pooling allocator sized for providers with these limits
-    /// ([`PoolingPlan::for_limits`]), falling back to on-demand allocation
-    /// if the machine refuses the reservation.
+    /// ([`PoolingPlan::for_limits`]), shrunk or replaced by on-demand
+    /// allocation to fit a limited address space (`ulimit -v`,
+    /// [`EnginePlan::new`]), and falling back to on-demand allocation if the
+    /// machine refuses the reservation.
     pub fn pooling_for<'a>(mut self, limits: impl IntoIterator<Item = &'a Limits>) -> Self {
         self.pooling = PoolingPlan::for_limits(limits);
         self
