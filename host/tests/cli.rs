@@ -1,6 +1,7 @@
 //! The `tapedeck` binary end to end: every command in a fresh working
-//! directory (so the embedded default provider stores into `./tapes`), with
-//! the `TAPEDECK_*` environment cleared. Tapes are put in place by importing
+//! directory, with the `TAPEDECK_*` environment cleared and the user's data
+//! directory inside it (so the embedded default provider stores there, or
+//! into `./tapes` where a test creates that). Tapes are put in place by importing
 //! JSONL written with the library's own `JsonlWriter`.
 
 use serde_json::Value;
@@ -34,7 +35,8 @@ impl Dir {
         self.tmp.path()
     }
 
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    /// `tapedeck ARGS` to run in this directory, isolated.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.path())
@@ -43,7 +45,15 @@ impl Dir {
             .env_remove("TAPEDECK_TAPES_DIR")
             .env_remove("RUST_LOG")
             .env("TAPEDECK_SPOOL_DIR", self.path().join("spool"))
-            .env("TAPEDECK_CACHE_DIR", cache_dir());
+            .env("TAPEDECK_CACHE_DIR", cache_dir())
+            // Without ./tapes, the default store is in the user's data
+            // directory: this directory's, not the user's.
+            .env("XDG_DATA_HOME", self.path().join("data"));
+        cmd
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -942,4 +952,412 @@ fn signed_components_are_required_once_keys_are_trusted() {
         1,
     );
     assert!(err.contains("SHA-256"), "{err}");
+}
+
+/// The store in `dir/tapes`, through the sandboxed embedded provider (as
+/// the binary opens it).
+async fn open_store(dir: &Dir) -> tapedeck::sandbox::WasmProvider {
+    let cache = tapedeck::sandbox::cache::ComponentCache::at(cache_dir());
+    let sandbox = tapedeck::sandbox::Sandbox::with_cache(Some(cache)).unwrap();
+    let spec = tapedeck::embedded::fs_provider_spec(dir.path().join("tapes"));
+    tapedeck::sandbox::WasmProvider::start(&sandbox, &spec, dir.path())
+        .await
+        .unwrap()
+}
+
+/// Imports `tapes` (one file each).
+fn import(dir: &Dir, tapes: &[Tape]) {
+    let mut args = vec!["import".to_string()];
+    for t in tapes {
+        let name = format!("{}.jsonl", t.header.id);
+        dir.write(&name, &t.jsonl());
+        args.push(name);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    dir.ok(&args);
+}
+
+#[test]
+fn every_command_takes_latest_and_unique_id_prefixes() {
+    let dir = Dir::new();
+    import(
+        &dir,
+        &[
+            Tape::new("ab", "s", &[], T0, &[INIT]),
+            Tape::new("abc-1", "s", &[], T0 + HOUR, &[INIT, CALL]),
+            Tape::new("abc-2", "s", &[], T0 + 2 * HOUR, &[INIT]),
+            Tape::new("xyz", "s", &[], T0 + 3 * HOUR, &[CALL, RESULT]),
+        ],
+    );
+    let shown_id = |args: &[&str]| dir.json(args)["id"].as_str().unwrap().to_string();
+    // An exact id wins over being the prefix of others.
+    assert_eq!(shown_id(&["show", "ab", "--json"]), "ab");
+    // A unique prefix.
+    assert_eq!(shown_id(&["show", "x", "--json"]), "xyz");
+    assert_eq!(shown_id(&["show", "abc-1", "--json"]), "abc-1");
+    assert_eq!(shown_id(&["show", "latest", "--json"]), "xyz");
+    // Ambiguous: names the candidates (newest first) and what to do.
+    let err = dir.fails(&["show", "abc"], 1);
+    assert!(
+        err.contains(
+            r#"error: tape id prefix "abc" matches several tapes in provider fs (abc-2, abc-1): give more characters of the id"#
+        ),
+        "{err}"
+    );
+    let err = dir.fails(&["export", "a"], 1);
+    assert!(err.contains("(abc-2, abc-1, ab)"), "{err}");
+    let err = dir.fails(&["delete", "abc"], 1);
+    assert!(err.contains("matches several tapes"), "{err}");
+    // No match.
+    let err = dir.fails(&["show", "q"], 1);
+    assert!(
+        err.contains(r#"error: no tape "q" in provider fs"#),
+        "{err}"
+    );
+    // Validated as what could be part of an id.
+    let err = dir.fails(&["delete", "ab/"], 1);
+    assert!(err.contains("tape id \"ab/\" contains '/'"), "{err}");
+
+    // export by prefix writes that tape.
+    let exported = dir.ok(&["export", "xy"]);
+    assert!(
+        exported.starts_with(r#"{"type":"header""#) && exported.contains(r#""id":"xyz""#),
+        "{exported}"
+    );
+
+    // delete: latest, then a prefix; each says which tape went.
+    assert!(dir.ok(&["delete", "latest"]).contains("deleted tape xyz"));
+    assert!(dir.ok(&["delete", "abc-2"]).contains("deleted tape abc-2"));
+    let v = dir.json(&["delete", "abc", "--json"]);
+    assert_eq!(v["deleted"], "abc-1");
+    assert_eq!(ids(&dir.json(&["list", "--json"])), ["ab"]);
+    assert!(dir.ok(&["delete", "latest"]).contains("deleted tape ab"));
+    let err = dir.fails(&["delete", "latest"], 1);
+    assert!(err.contains("no tapes yet in provider fs"), "{err}");
+}
+
+#[test]
+fn record_without_dashes_hints_where_they_go() {
+    let dir = Dir::new();
+    let err = dir.fails(&["record", "python3", "srv.py"], 2);
+    assert!(err.contains("unexpected argument 'python3'"), "{err}");
+    assert!(
+        err.contains(
+            "hint: put the server command after --: tapedeck record [OPTIONS] -- python3 srv.py"
+        ),
+        "{err}"
+    );
+    let err = dir.fails(
+        &["record", "--name", "n", "node", "server.js", "--port", "3"],
+        2,
+    );
+    assert!(
+        err.contains("tapedeck record [OPTIONS] -- node server.js --port 3"),
+        "{err}"
+    );
+    // Other usage errors: clap's message alone.
+    let err = dir.fails(&["record", "--nmae", "n", "--", "x"], 2);
+    assert!(!err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn provider_inspect_takes_the_embedded_provider() {
+    let dir = Dir::new();
+    let out = dir.ok(&["provider", "inspect", "embedded:fs"]);
+    for want in [
+        "component  embedded:fs (",
+        "world      tapedeck:storage/provider@0.1.0",
+        "verdict    accepted",
+        "imports (declared) vs grants of the embedded default (./tapes read-write at /tapes)",
+        "/tapes (rw)",
+    ] {
+        assert!(out.contains(want), "{want:?} in\n{out}");
+    }
+    let v = dir.json(&["provider", "inspect", "embedded:fs", "--json"]);
+    assert_eq!(v["accepted"], true);
+    assert_eq!(v["file"], "embedded:fs");
+    assert_eq!(v["bytes"], tapedeck::embedded::FS_PROVIDER_WASM.len());
+    let err = dir.fails(&["provider", "inspect", "embedded:s3"], 1);
+    assert!(
+        err.contains(r#"there is no embedded provider "s3" (available: "embedded:fs""#),
+        "{err}"
+    );
+}
+
+/// The sequence numbers of the frame lines `show --frames` printed.
+fn shown_seqs(out: &str) -> Vec<u64> {
+    out.lines()
+        .filter_map(|l| {
+            let (seq, rest) = l.trim_start().split_once("  ")?;
+            (rest.starts_with("20") && !l.starts_with(seq)).then(|| seq.parse().ok())?
+        })
+        .collect()
+}
+
+/// A session with answers in the right direction: initialize, a tool call
+/// with a progress notification before its result, and a long log line.
+fn session() -> Tape {
+    let long = format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{}"}}}}"#,
+        "x".repeat(500)
+    );
+    let payloads: Vec<Vec<u8>> = vec![
+        INIT.to_vec(),
+        br#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_vec(),
+        CALL.to_vec(),
+        br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#.to_vec(),
+        RESULT.to_vec(),
+        long.into_bytes(),
+    ];
+    let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    let mut t = Tape::new("sess", "s", &[], T0, &refs);
+    for (f, d) in t
+        .frames
+        .iter_mut()
+        .zip(["c2s", "s2c", "c2s", "s2c", "s2c", "s2c"])
+    {
+        f.direction = Direction::from_short(d).unwrap();
+    }
+    t
+}
+
+#[test]
+fn show_filters_frames_and_still_verifies_the_whole_tape() {
+    let dir = Dir::new();
+    import(&dir, &[session()]);
+    let verified = "\nintegrity verified (sha256 chain over 6 frames)\n";
+    let show = |extra: &[&str]| {
+        let mut args = vec!["show", "sess"];
+        args.extend_from_slice(extra);
+        let out = dir.ok(&args);
+        assert!(out.ends_with(verified), "{args:?}:\n{out}");
+        out
+    };
+    let out = show(&["--frames"]);
+    assert_eq!(shown_seqs(&out), [0, 1, 2, 3, 4, 5], "{out}");
+    // Filters imply --frames; a response goes with its request.
+    assert_eq!(shown_seqs(&show(&["--method", "tools/call"])), [2, 4]);
+    assert_eq!(shown_seqs(&show(&["--method", "initialize"])), [0, 1]);
+    assert_eq!(shown_seqs(&show(&["--dir", "c2s"])), [0, 2]);
+    assert_eq!(
+        shown_seqs(&show(&["--dir", "s2c", "--from", "2"])),
+        [3, 4, 5]
+    );
+    assert_eq!(shown_seqs(&show(&["--from", "1", "--limit", "2"])), [1, 2]);
+    let out = show(&["--method", "resources/read"]);
+    assert!(out.contains("\n(no frames match)\n"), "{out}");
+
+    // Not a terminal: payloads whole, with or without --full.
+    let long = String::from_utf8(session().frames[5].payload.clone()).unwrap();
+    for extra in [&["--from", "5"][..], &["--from", "5", "--full"]] {
+        let out = show(extra);
+        assert!(out.contains(&long), "{out}");
+        assert!(!out.contains("… ("), "{out}");
+    }
+
+    // --json: only the matching frames, whole, and the verification.
+    let v = dir.json(&["show", "sess", "--json", "--method", "tools/call"]);
+    let frames = v["frame_list"].as_array().unwrap();
+    let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [2, 4]);
+    assert_eq!(v["frames"], 6);
+    assert_eq!(v["integrity"]["verified"], true);
+
+    let err = dir.fails(&["show", "sess", "--dir", "up"], 2);
+    assert!(err.contains("c2s (client to server)"), "{err}");
+}
+
+/// Reads `child`'s stdout line by line on a thread.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Lines from `rx` until one satisfies `done` (which is returned last).
+fn until(rx: &std::sync::mpsc::Receiver<String>, done: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) => {
+                let stop = done(&line);
+                got.push(line);
+                if stop {
+                    return got;
+                }
+            }
+            Err(e) => panic!("{e} after:\n{}", got.join("\n")),
+        }
+    }
+}
+
+#[test]
+fn show_follow_prints_frames_as_they_arrive_until_the_tape_ends() {
+    use std::process::Stdio;
+    use tapedeck::store::{TapeStore, TapeWriter};
+    let dir = Dir::new();
+    let t = session();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(open_store(&dir));
+    let mut writer = rt.block_on(store.create(t.header.clone())).unwrap();
+    rt.block_on(writer.append(&t.frames[..2])).unwrap();
+
+    let follow = |extra: &[&str]| {
+        let mut args = vec!["show", "sess", "--follow"];
+        args.extend_from_slice(extra);
+        let mut child = dir
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = lines_of(&mut child);
+        (child, rx)
+    };
+    let (mut text, text_rx) = follow(&[]);
+    let (mut json, json_rx) = follow(&["--json", "--dir", "s2c"]);
+    let (stopped, stopped_rx) = follow(&[]);
+
+    // The frames so far, while the tape is recording.
+    let before = until(&text_rx, |l| l.trim_start().starts_with("1  "));
+    assert!(
+        before.contains(&"state     recording".to_string()),
+        "{before:?}"
+    );
+    let first = until(&json_rx, |l| l.contains(r#""type":"frame""#));
+    let head: Value = serde_json::from_str(&first[0]).unwrap();
+    assert_eq!(head["type"], "tape");
+    assert_eq!(head["state"], "recording");
+    let frame: Value = serde_json::from_str(first.last().unwrap()).unwrap();
+    assert_eq!(frame["seq"], 1);
+
+    // Ctrl-C stops following, the tape still recording.
+    until(&stopped_rx, |l| l.trim_start().starts_with("1  "));
+    let pid = stopped.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = stopped.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stopped following tape sess"), "{stderr}");
+
+    // More frames arrive, then the tape ends.
+    rt.block_on(writer.append(&t.frames[2..])).unwrap();
+    let after = until(&text_rx, |l| l.trim_start().starts_with("5  "));
+    assert_eq!(shown_seqs(&after.join("\n")), [2, 3, 4, 5]);
+    let summary = t.summary();
+    rt.block_on(writer.finish(summary.clone(), tapedeck::types::EndReason::Completed))
+        .unwrap();
+
+    let rest = until(&text_rx, |l| l.starts_with("integrity"));
+    let rest = rest.join("\n");
+    assert!(rest.contains("state     finished\nframes    6\n"), "{rest}");
+    assert!(
+        rest.ends_with("integrity verified (sha256 chain over 6 frames)"),
+        "{rest}"
+    );
+    assert!(text.wait().unwrap().success());
+
+    let rest = until(&json_rx, |l| l.contains(r#""integrity""#));
+    let frames: Vec<u64> = rest[..rest.len() - 1]
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(frames, [3, 4, 5], "s2c only");
+    let end: Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    assert_eq!(end["type"], "tape");
+    assert_eq!(end["state"], "finished");
+    assert_eq!(end["digest"], summary.digest.unwrap().as_str());
+    assert_eq!(end["integrity"]["verified"], true);
+    assert!(json.wait().unwrap().success());
+
+    // A tape that already ended: shown whole, at once.
+    let out = dir.ok(&["show", "sess", "--follow", "--limit", "1"]);
+    assert_eq!(shown_seqs(&out), [0]);
+    assert!(
+        out.ends_with("integrity verified (sha256 chain over 6 frames)\n"),
+        "{out}"
+    );
+    let out = dir.ok(&["show", "sess", "--follow", "--json"]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "tape", "frame", "frame", "frame", "frame", "frame", "frame", "tape"
+        ]
+    );
+    assert_eq!(lines[0]["state"], "finished");
+    assert_eq!(lines[7]["integrity"]["verified"], true);
+}
+
+/// Records a session of one request through `tapedeck record` and kills
+/// the recorder (SIGKILL) once the answer came back: its frames stay in the
+/// spool, for the next command to recover.
+fn killed_recording(dir: &Dir, name: &str) {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/echo_server.py");
+    let mut record = dir
+        .command(&["record", "--name", name, "--", "python3"])
+        .arg(&server)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = record.stdin.take().unwrap();
+    writeln!(stdin, "{}", std::str::from_utf8(INIT).unwrap()).unwrap();
+    stdin.flush().unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(record.stdout.take().unwrap())
+        .read_line(&mut answer)
+        .unwrap();
+    assert!(answer.contains(r#""id":1"#), "{answer}");
+    record.kill().unwrap();
+    record.wait().unwrap();
+}
+
+#[test]
+fn recovery_before_a_command_is_logged_not_printed() {
+    let dir = Dir::new();
+    killed_recording(&dir, "killed");
+    let out = dir.run_env(&["list", "--json"], &[]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("recovered"), "{stderr}");
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "killed");
+    assert_eq!(listed[0]["state"], "crashed");
+    assert!(listed[0]["frames"].as_u64().unwrap() >= 2, "{listed}");
+
+    // With -v, it is said.
+    killed_recording(&dir, "killed again");
+    let out = dir.run_env(&["-v", "list"], &[]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recovered tape") && stderr.contains("into fs"),
+        "{stderr}"
+    );
 }

@@ -1,6 +1,8 @@
-//! `tapedeck delete ID`: remove a tape (capability `delete`).
+//! `tapedeck delete TAPE`: remove a tape (capability `delete`). The tape is
+//! named as everywhere else: its id, `latest` or a unique prefix of its id
+//! ([`resolve_id`]).
 
-use super::{Context, check_id, output, require_capability, tape_error};
+use super::{Context, check_id, output, require_capability, resolve_id, tape_error};
 use clap::Args;
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,26 +11,30 @@ use tapedeck::store::TapeStore;
 /// Arguments of `delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// The tape's id.
+    /// The tape: its id, `latest` for the newest tape, or a unique prefix of
+    /// its id.
+    #[arg(value_name = "TAPE")]
     id: String,
 }
 
+/// `tapedeck delete`.
 pub async fn run(ctx: &mut Context, args: DeleteArgs) -> anyhow::Result<ExitCode> {
+    // An id no provider could hold is refused before starting one.
     check_id(&args.id)?;
     let store = ctx.store().await?;
     let can = store.provider_info().capabilities.delete;
     require_capability(&store, can, "delete", "delete tapes")?;
+    let id = resolve_id(&store, &args.id).await?;
     store
-        .delete(&args.id)
+        .delete(&id)
         .await
-        .map_err(|e| tape_error(e, &store, &args.id))?;
+        .map_err(|e| tape_error(e, &store, &id))?;
     if ctx.json {
-        output::print_json(&serde_json::json!({ "deleted": args.id, "provider": store.name() }))?;
+        output::print_json(&serde_json::json!({ "deleted": id, "provider": store.name() }))?;
     } else {
         writeln!(
             std::io::stdout(),
-            "deleted tape {} from provider {}",
-            args.id,
+            "deleted tape {id} from provider {}",
             store.name()
         )?;
     }

@@ -1,4 +1,4 @@
-//! `tapedeck export ID [-o FILE]`: a tape in the JSONL interchange format.
+//! `tapedeck export TAPE [-o FILE]`: a tape in the JSONL interchange format.
 //!
 //! Frames stream from the provider page by page into the writer, so a tape
 //! of any size exports in bounded memory. With `-o`, the file appears only
@@ -13,7 +13,7 @@
 //! with the tape (an import checks it, so a damaged tape cannot pass as
 //! intact).
 
-use super::{Context, output, read_tape, resolve_id, tape_error};
+use super::{Context, output, read_tape, resolve_tape};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use std::io::Write;
@@ -22,13 +22,14 @@ use std::process::ExitCode;
 use tapedeck::integrity::Verification;
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::sandbox::WasmProvider;
-use tapedeck::store::TapeStore;
 use tapedeck::types::{TapeInfo, TapeState, TapeSummary};
 
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The tape's id, or `latest` for the newest tape.
+    /// The tape: its id, `latest` for the newest tape, or a unique prefix
+    /// of its id.
+    #[arg(value_name = "TAPE")]
     id: String,
     /// Write to FILE instead of stdout (`-` is stdout).
     #[arg(short, long, value_name = "FILE")]
@@ -41,15 +42,12 @@ pub struct ExportArgs {
 
 pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
-    let id = resolve_id(&store, &args.id).await?;
-    let info = store
-        .get(&id)
-        .await
-        .map_err(|e| tape_error(e, &store, &id))?;
+    let info = resolve_tape(&store, &args.id).await?;
     if info.state == TapeState::Recording {
         bail!(
-            "tape {:?} is still recording: an export records how a tape ended (finished, aborted or crashed), so wait until its recording ends",
-            id
+            "tape {:?} is still recording: an export records how a tape ended (finished, aborted or crashed), so wait until its recording ends (`tapedeck show {} --follow` shows it as it grows)",
+            info.header.id,
+            info.header.id
         );
     }
     let verify = !args.no_verify;

@@ -2,6 +2,8 @@
 //! exports, which world and WIT version it implements, and whether this
 //! tapedeck accepts it. The component is compiled and type-checked
 //! (`sandbox::load`), never instantiated: none of its code runs.
+//! `embedded:fs` names the provider built into tapedeck (as in a
+//! configuration's `component`); `./embedded:fs` would be a file.
 //!
 //! Exits 1 when the component would be refused (after describing it, when
 //! it is a component at all).
@@ -14,6 +16,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tapedeck::config::EMBEDDED_PREFIX;
+use tapedeck::embedded;
 use tapedeck::sandbox::load::{self, EXPORT_INTERFACE, WIT_VERSION};
 use tapedeck::sandbox::network::Scheme;
 use tapedeck::sandbox::network::allow::parse_entry;
@@ -25,7 +29,9 @@ use wasmtime::component::types::ComponentItem;
 /// Arguments of `provider inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The component (.wasm).
+    /// The component (.wasm), or `embedded:fs` for the provider built into
+    /// tapedeck.
+    #[arg(value_name = "FILE")]
     file: PathBuf,
 }
 
@@ -200,13 +206,40 @@ fn group_imports(imports: &[Item], grants: &Grants) -> Vec<ImportGroup> {
         .collect()
 }
 
+/// The component `name` names when it is `embedded:NAME`: its bytes, or
+/// an error for a name that is not built in. `None` for anything else (a
+/// path).
+fn embedded_component(name: &std::path::Path) -> Option<anyhow::Result<&'static [u8]>> {
+    let which = name.to_str()?.strip_prefix(EMBEDDED_PREFIX)?;
+    Some(if which == embedded::DEFAULT_PROVIDER {
+        Ok(embedded::FS_PROVIDER_WASM)
+    } else {
+        Err(anyhow!(
+            "there is no embedded provider {which:?} (available: \"{EMBEDDED_PREFIX}{}\"; a file named like this would be ./{})",
+            embedded::DEFAULT_PROVIDER,
+            name.display()
+        ))
+    })
+}
+
+/// `tapedeck provider inspect`.
 pub fn run(ctx: &mut Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let embedded = embedded_component(&args.file).transpose()?;
     // Compare with the grants of the provider chosen with --config /
-    // --provider; without one, with what any provider gets by default:
-    // nothing.
+    // --provider; without one, with what the embedded provider gets by
+    // default (for itself), or with what any other provider gets by
+    // default: nothing.
     let (grants, grants_from) = if ctx.chose_provider() {
         let (spec, _) = ctx.provider_spec()?;
         let from = format!("provider `{}`", spec.name);
+        (spec.grants, from)
+    } else if embedded.is_some() {
+        let spec = embedded::fs_provider_spec(embedded::DEFAULT_TAPES_DIR);
+        let from = format!(
+            "the embedded default (./{} read-write at {})",
+            embedded::DEFAULT_TAPES_DIR,
+            embedded::DEFAULT_GUEST_DIR
+        );
         (spec.grants, from)
     } else {
         (
@@ -215,10 +248,13 @@ pub fn run(ctx: &mut Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
         )
     };
     let what = args.file.display().to_string();
-    let bytes = std::fs::read(&args.file).map_err(|e| LoadError::Io {
-        path: what.clone(),
-        detail: e.to_string(),
-    })?;
+    let bytes = match embedded {
+        Some(bytes) => bytes.to_vec(),
+        None => std::fs::read(&args.file).map_err(|e| LoadError::Io {
+            path: what.clone(),
+            detail: e.to_string(),
+        })?,
+    };
     // Not wasm, a core module, precompiled code: nothing more to say.
     load::check_header(&what, &bytes)?;
     let sandbox = Sandbox::new().map_err(|e| anyhow!("cannot create the sandbox: {e:#}"))?;

@@ -32,8 +32,9 @@ pub struct MigrateArgs {
     /// The configured provider to copy to.
     #[arg(long, value_name = "NAME")]
     to: String,
-    /// Copy only this tape (`latest`: the source's newest); repeat for
-    /// several [default: every tape of the source].
+    /// Copy only this tape (`latest`: the source's newest; a unique prefix
+    /// of an id works too); repeat for several [default: every tape of the
+    /// source].
     #[arg(long = "tape", value_name = "ID")]
     tapes: Vec<String>,
     /// Also copy tapes still recording at the source (live): the frames so

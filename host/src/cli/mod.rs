@@ -279,16 +279,6 @@ impl Context {
             Err(e) => tracing::warn!("{e:#}"),
         }
     }
-
-    /// Starts the chosen provider for recording: with its spool and key, and
-    /// refusing a provider granted the spool directory.
-    pub async fn recording_store(&mut self) -> anyhow::Result<(WasmProvider, Spool, ProviderKey)> {
-        let (spec, base_dir) = self.provider_spec()?;
-        let spool = self.spool()?;
-        spool.check_not_granted(&spec, &base_dir)?;
-        let store = self.store().await?;
-        Ok((store, spool, ProviderKey::of(&spec, &base_dir)))
-    }
 }
 
 /// Creates the sandbox and starts `spec`'s provider.
@@ -345,23 +335,81 @@ pub fn check_id(id: &str) -> anyhow::Result<()> {
 /// The word that names the newest tape where a command takes an id.
 pub const LATEST: &str = "latest";
 
-/// The tape `id` names: itself, or for [`LATEST`] (unless a tape has that
-/// very id) the newest tape in the store.
-pub async fn resolve_id(store: &WasmProvider, id: &str) -> anyhow::Result<String> {
+/// How many tapes one `list` call asks for while looking for an id prefix.
+const PREFIX_PAGE: u32 = 200;
+
+/// How many candidates an ambiguous prefix's error names at most.
+const PREFIX_CANDIDATES: usize = 5;
+
+/// The tape that `id`, as typed on the command line, names: every command
+/// that takes a tape resolves it here. In order:
+///
+/// 1. a tape with exactly that id;
+/// 2. for [`LATEST`], the newest tape;
+/// 3. the one tape whose id starts with `id` (a unique prefix). The listing
+///    is paged ([`PREFIX_PAGE`] tapes a call) and stops at the page where a
+///    second match appears; an ambiguous prefix is an error naming a few
+///    candidates.
+///
+/// `id` is first checked like an id ([`check_id`]): a prefix is a fragment
+/// of one. No match is `no tape "abc" in provider fs`.
+pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<TapeInfo> {
     check_id(id)?;
-    if id != LATEST {
-        return Ok(id.to_string());
-    }
     match store.get(id).await {
-        Ok(_) => return Ok(id.to_string()),
+        Ok(info) => return Ok(info),
         Err(e) if e.storage_kind() == Some(ErrorKind::NotFound) => {}
-        Err(e) => return Err(anyhow!(e)),
+        Err(e) => return Err(tape_error(e, store, id)),
     }
-    let page = store.list(&TapeFilter::default(), None, 1).await?;
-    match page.tapes.into_iter().next() {
-        Some(t) => Ok(t.header.id),
-        None => Err(anyhow!("no tapes yet in provider {}", store.name())),
+    if id == LATEST {
+        let page = store.list(&TapeFilter::default(), None, 1).await?;
+        return match page.tapes.into_iter().next() {
+            Some(t) => Ok(t),
+            None => Err(anyhow!("no tapes yet in provider {}", store.name())),
+        };
     }
+    let mut matches: Vec<TapeInfo> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list(&TapeFilter::default(), cursor.as_deref(), PREFIX_PAGE)
+            .await
+            .with_context(|| format!("cannot list the tapes of provider {}", store.name()))?;
+        matches.extend(
+            page.tapes
+                .into_iter()
+                .filter(|t| t.header.id.starts_with(id)),
+        );
+        cursor = page.next_cursor;
+        if matches.len() > 1 || cursor.is_none() {
+            break;
+        }
+    }
+    match matches.len() {
+        0 => Err(anyhow!("no tape {id:?} in provider {}", store.name())),
+        1 => Ok(matches.pop().expect("one match")),
+        n => {
+            let shown: Vec<&str> = matches
+                .iter()
+                .take(PREFIX_CANDIDATES)
+                .map(|t| t.header.id.as_str())
+                .collect();
+            let more = if n > shown.len() || cursor.is_some() {
+                ", …"
+            } else {
+                ""
+            };
+            Err(anyhow!(
+                "tape id prefix {id:?} matches several tapes in provider {} ({}{more}): give more characters of the id",
+                store.name(),
+                shown.join(", ")
+            ))
+        }
+    }
+}
+
+/// The id of the tape `id` names, resolved as [`resolve_tape`] does.
+pub async fn resolve_id(store: &WasmProvider, id: &str) -> anyhow::Result<String> {
+    Ok(resolve_tape(store, id).await?.header.id)
 }
 
 /// Parses a `KEY=VALUE` tag argument.
@@ -444,11 +492,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut ctx = Context::new(&cli);
     match cli.command {
-        Command::Record(args) => {
-            let options = ctx.config()?.recorder.clone();
-            let (store, spool, key) = ctx.recording_store().await?;
-            record::run(args, store, spool, key, options).await
-        }
+        Command::Record(args) => record::run(&mut ctx, args).await,
         Command::List(args) => list::run(&mut ctx, args).await,
         Command::Show(args) => show::run(&mut ctx, args).await,
         Command::Search(args) => search::run(&mut ctx, args).await,

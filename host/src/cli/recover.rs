@@ -35,8 +35,10 @@ fn describe(r: &Recovered, provider: &str) -> String {
     s
 }
 
-/// Recovers `key`'s spooled recordings into `store`, reporting on stderr
-/// (so `--json` output stays clean); never fails the command that called it.
+/// Recovers `key`'s spooled recordings into `store`; never fails the command
+/// that called it. A tape recovered is logged at `info` (shown with `-v`):
+/// the command's own output is what the user asked for. What could not be
+/// recovered is a warning on stderr (so `--json` output stays clean).
 pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey) {
     let report = match recover_all(spool, store, key).await {
         Ok(r) => r,
@@ -46,7 +48,7 @@ pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey) {
         }
     };
     for r in &report.recovered {
-        eprintln!("tapedeck: {}", describe(r, store.name()));
+        tracing::info!("{}", describe(r, store.name()));
     }
     for e in &report.failed {
         eprintln!("tapedeck: warning: {e} (kept in the spool; `tapedeck recover` tries again)");
