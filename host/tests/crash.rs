@@ -34,10 +34,13 @@ fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
 }
 
-/// `tapedeck` in `dir`, with its own spool.
+/// `tapedeck` in `dir`, with its own spool, storing into `dir/tapes` (the
+/// default when it exists; the user's data directory is `dir/data`).
 fn command(dir: &Path) -> Command {
+    std::fs::create_dir_all(dir.join("tapes")).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
         .env_remove("TAPEDECK_CONFIG")
         .env_remove("TAPEDECK_PROVIDER")
         .env_remove("TAPEDECK_TAPES_DIR")

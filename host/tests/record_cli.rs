@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tapedeck::embedded;
-use tapedeck::recorder::DigestChain;
+use tapedeck::recorder::{DigestChain, EndCause, HostEvent, ServerExit};
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeFilter, TapeInfo, TapeState};
@@ -28,8 +28,16 @@ struct Run {
 /// Runs `tapedeck record ARGS` in `dir`, writes `input` to its stdin, closes
 /// it, and collects everything.
 fn record(dir: &Path, args: &[&str], input: &[u8]) -> Run {
+    // `./tapes` exists: the default provider stores there.
+    std::fs::create_dir_all(dir.join("tapes")).unwrap();
+    record_env(dir, args, input, &[])
+}
+
+/// [`record`] with `env` set, and without creating `./tapes`.
+fn record_env(dir: &Path, args: &[&str], input: &[u8], env: &[(&str, &Path)]) -> Run {
     let mut child = Command::new(BIN)
         .current_dir(dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
         .arg("record")
         .args(args)
         .env_remove("TAPEDECK_CONFIG")
@@ -37,6 +45,7 @@ fn record(dir: &Path, args: &[&str], input: &[u8]) -> Run {
         .env_remove("TAPEDECK_TAPES_DIR")
         .env_remove("RUST_LOG")
         .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -282,11 +291,18 @@ fn a_recorded_session_holds_every_message_byte_exact_in_order_with_its_direction
     let sent = lines(&input);
     let sent_bytes: usize = sent.iter().map(Vec::len).sum();
     let received_bytes: usize = received.iter().map(Vec::len).sum();
+    // Every line both ways, and the host's `session-end` event.
+    let end_event = HostEvent::SessionEnd {
+        cause: EndCause::ClientClosed,
+        server: ServerExit::Code(0),
+        failed_to_start: false,
+        stderr_dropped: 0,
+    };
     assert!(
         run.stderr.contains(&format!(
             "tapedeck: recorded tape {id} ({} frames, {} bytes) in fs",
-            sent.len() + received.len(),
-            sent_bytes + received_bytes
+            sent.len() + received.len() + 1,
+            sent_bytes + received_bytes + end_event.to_payload().len()
         )),
         "{}",
         run.stderr
@@ -314,8 +330,13 @@ fn a_recorded_session_holds_every_message_byte_exact_in_order_with_its_direction
                 .windows(2)
                 .all(|w| w[0].timestamp_us <= w[1].timestamp_us)
         );
-        let of =
-            |d: Direction| -> Vec<&Frame> { frames.iter().filter(|f| f.direction == d).collect() };
+        assert_eq!(frames.last().and_then(HostEvent::of), Some(end_event));
+        let of = |d: Direction| -> Vec<&Frame> {
+            frames
+                .iter()
+                .filter(|f| f.direction == d && HostEvent::of(f).is_none())
+                .collect()
+        };
         let c2s = of(Direction::ClientToServer);
         let s2c = of(Direction::ServerToClient);
         // Byte-exact, in order, per direction: what the client wrote (a `\r`
@@ -341,7 +362,8 @@ fn a_recorded_session_holds_every_message_byte_exact_in_order_with_its_direction
                 String::from_utf8_lossy(&f.payload)
             );
         }
-        assert_eq!(frames.iter().filter(|f| f.not_json).count(), 4);
+        // Four lines that were not JSON, and the session-end event.
+        assert_eq!(frames.iter().filter(|f| f.not_json).count(), 5);
         // Every reply is recorded after the request it answers.
         let mut replies = s2c.iter();
         for (line_no, (_, reply)) in session.iter().enumerate() {
@@ -376,7 +398,8 @@ fn tapedeck_exits_with_the_servers_exit_code() {
     assert_eq!(run.code, Some(3), "stderr:\n{}", run.stderr);
     let got: Value = serde_json::from_slice(lines(&run.stdout)[0].as_slice()).unwrap();
     assert_eq!(got, echo_result(1, "bye"));
-    assert!(run.stderr.contains("(2 frames, "), "{}", run.stderr);
+    // The call, its answer and the session's end.
+    assert!(run.stderr.contains("(3 frames, "), "{}", run.stderr);
     tape_id(&run.stderr);
 }
 
@@ -412,7 +435,8 @@ fn a_malformed_tag_is_refused_before_anything_runs() {
     assert!(run.stderr.contains("key"), "{}", run.stderr);
     let run = record(tmp.path(), &[], b"");
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(!tmp.path().join("tapes").exists());
+    let stored = std::fs::read_dir(tmp.path().join("tapes")).unwrap().count();
+    assert_eq!(stored, 0, "nothing was stored");
 }
 
 /// Runs `tapedeck ARGS` (not `record`) in `dir` and returns its stdout,
@@ -420,6 +444,7 @@ fn a_malformed_tag_is_refused_before_anything_runs() {
 fn tapedeck(dir: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new(BIN)
         .current_dir(dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
         .args(args)
         .env_remove("TAPEDECK_CONFIG")
         .env_remove("TAPEDECK_PROVIDER")
@@ -537,4 +562,127 @@ fn show_json_export_and_import_hold_the_recorded_session_exactly() {
     assert_eq!(copy.header.session_id, info.header.session_id);
     assert_eq!(copy.header.created_at_us, info.header.created_at_us);
     assert_eq!(copy.ended_at_us, info.ended_at_us);
+}
+
+/// `tapedeck ARGS` in `dir` with `env`; returns stdout, failing on a
+/// non-zero exit.
+fn tapedeck_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Vec<u8> {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("TAPEDECK_CONFIG")
+        .env_remove("TAPEDECK_PROVIDER")
+        .env_remove("TAPEDECK_TAPES_DIR")
+        .env_remove("RUST_LOG")
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tapedeck {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Without `./tapes`, tapes go to the user's data directory, whatever the
+/// working directory an MCP client starts tapedeck in.
+#[test]
+fn without_a_local_tapes_dir_tapes_go_to_the_users_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let env = [("XDG_DATA_HOME", data.as_path())];
+    let script = fixture();
+    let input = [echo_call(1, "hi"), b"\n".to_vec()].concat();
+    let run = record_env(
+        &one,
+        &["--", "python3", script.to_str().unwrap()],
+        &input,
+        &env,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let id = tape_id(&run.stderr);
+    assert!(
+        !one.join("tapes").exists(),
+        "nothing in the working directory"
+    );
+    assert!(data.join("tapedeck/tapes").is_dir());
+    // Another working directory sees the same tapes (spool shared too).
+    let listed: Value = serde_json::from_slice(&tapedeck_env(
+        &two,
+        &[
+            "list",
+            "--json",
+            "--spool-dir",
+            one.join("spool").to_str().unwrap(),
+        ],
+        &env,
+    ))
+    .unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()]);
+}
+
+/// Storage that cannot start (its directory cannot be created) does not
+/// stop the session: every line is forwarded, the error names the
+/// directory, the tape waits in the spool, and the first command that can
+/// start the provider delivers it, ended as the session ended.
+#[test]
+fn a_provider_that_cannot_start_does_not_stop_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blocker = tmp.path().join("blocker");
+    std::fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let tapes = blocker.join("tapes");
+    let env = [("TAPEDECK_TAPES_DIR", tapes.as_path())];
+    let script = fixture();
+    let input = [
+        echo_call(1, "a"),
+        b"\n".to_vec(),
+        echo_call(2, "b"),
+        b"\n".to_vec(),
+    ]
+    .concat();
+    let run = record_env(
+        tmp.path(),
+        &["--", "python3", script.to_str().unwrap()],
+        &input,
+        &env,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(lines(&run.stdout).len(), 2, "both calls answered");
+    assert!(
+        run.stderr.contains(&tapes.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("into the spool"), "{}", run.stderr);
+    let status: Value = serde_json::from_slice(&tapedeck_env(
+        tmp.path(),
+        &["spool", "status", "--json"],
+        &env,
+    ))
+    .unwrap();
+    assert_eq!(status["tapes"].as_array().unwrap().len(), 1, "{status}");
+
+    // The directory can be made now: the next command delivers the tape.
+    std::fs::remove_file(&blocker).unwrap();
+    std::fs::create_dir_all(&tapes).unwrap();
+    let listed: Value =
+        serde_json::from_slice(&tapedeck_env(tmp.path(), &["list", "--json"], &env)).unwrap();
+    let tape = &listed.as_array().unwrap()[0];
+    assert_eq!(tape["state"], "finished", "{listed}");
+    assert_eq!(
+        tape["frames"], 5,
+        "two calls, two answers, the end: {listed}"
+    );
 }

@@ -23,11 +23,14 @@ pub fn binary() -> PathBuf {
 }
 
 /// A `tapedeck` command run in `dir`: no configuration or provider from the
-/// environment, the spool in `dir/spool`, and compiled components cached in
-/// `cache` (share one per test target so each component compiles once).
+/// environment, the spool in `dir/spool`, the user's data directory in
+/// `dir/data` (where the embedded provider stores unless `dir/tapes`
+/// exists), and compiled components cached in `cache` (share one per test
+/// target so each component compiles once).
 pub fn command(dir: &Path, cache: &Path) -> Command {
     let mut cmd = Command::new(binary());
     cmd.current_dir(dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
         .env_remove("TAPEDECK_CONFIG")
         .env_remove("TAPEDECK_PROVIDER")
         .env_remove("TAPEDECK_TAPES_DIR")

@@ -65,13 +65,20 @@ fn the_default_tapes_dir_is_a_local_tapes_dir_else_the_users_data_dir() {
     let fallback = embedded::default_tapes_dir(tmp.path());
     if std::env::var_os("HOME").is_some() {
         assert!(fallback.is_absolute(), "{}", fallback.display());
-        assert!(fallback.ends_with("tapedeck/tapes"), "{}", fallback.display());
+        assert!(
+            fallback.ends_with("tapedeck/tapes"),
+            "{}",
+            fallback.display()
+        );
     }
     std::fs::create_dir(tmp.path().join("tapes")).unwrap();
     assert_eq!(embedded::default_tapes_dir(tmp.path()), Path::new("tapes"));
     let c = Config::parse("", &tmp.path().join("tapedeck.toml")).unwrap();
     let (spec, base) = c.provider_spec(None).unwrap();
-    assert_eq!(base.join(&spec.grants.dirs[0].host), tmp.path().join("tapes"));
+    assert_eq!(
+        base.join(&spec.grants.dirs[0].host),
+        tmp.path().join("tapes")
+    );
 }
 
 #[test]

@@ -239,10 +239,9 @@ pub fn signal_name(n: i32) -> String {
 
 /// The number of a signal named by [`signal_name`].
 fn signal_number(name: &str) -> Option<i32> {
-    (1..=64).find(|n| signal_name(*n) == name).or_else(|| {
-        name.strip_prefix("signal ")
-            .and_then(|n| n.parse().ok())
-    })
+    (1..=64)
+        .find(|n| signal_name(*n) == name)
+        .or_else(|| name.strip_prefix("signal ").and_then(|n| n.parse().ok()))
 }
 
 #[cfg(test)]
@@ -276,7 +275,10 @@ mod tests {
         ];
         for e in events {
             let payload = e.to_payload();
-            assert!(payload.contains(&b'\n'), "a peer's line never holds a newline");
+            assert!(
+                payload.contains(&b'\n'),
+                "a peer's line never holds a newline"
+            );
             assert!(!crate::recorder::line::is_json(&payload));
             assert_eq!(HostEvent::parse(&payload), Some(e.clone()));
             assert!(HostEvent::is_event(&payload));

@@ -34,7 +34,9 @@ pub use digest::{DigestChain, DigestMismatch};
 pub use error::RecordError;
 pub use event::{EndCause, HostEvent, ServerExit};
 pub use meta::TapeMeta;
-pub use proxy::{Proxy, ProxyError, ProxyOptions, ProxyOutcome, SignalSender, Signals, Stored, run_proxy};
+pub use proxy::{
+    Proxy, ProxyError, ProxyOptions, ProxyOutcome, SignalSender, Signals, Stored, run_proxy,
+};
 pub use recording::{Finishing, Recording, RecordingOutcome, WriteStats};
 
 use crate::error::ProviderError;

@@ -60,12 +60,13 @@ impl<S: TapeStore + 'static> Starting<S> {
         let inner = starting.inner.clone();
         let name = provider.to_string();
         tokio::spawn(async move {
-            let result = start.await.map(Arc::new).map_err(|detail| {
-                ProviderError::NotStarted {
+            let result = start
+                .await
+                .map(Arc::new)
+                .map_err(|detail| ProviderError::NotStarted {
                     provider: name,
                     detail,
-                }
-            });
+                });
             let _ = inner.started.set(result);
             inner.notify.notify_waiters();
         });
@@ -213,8 +214,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_start_fails_every_call_for_good() {
-        let starting: Starting<MemStore> =
-            Starting::spawn("mem", async { Err("cannot create /x: Permission denied".into()) });
+        let starting: Starting<MemStore> = Starting::spawn("mem", async {
+            Err("cannot create /x: Permission denied".into())
+        });
         let e = starting.stats().await.unwrap_err();
         assert!(matches!(e, ProviderError::NotStarted { .. }), "{e:?}");
         assert!(e.to_string().contains("Permission denied"), "{e}");

@@ -56,7 +56,9 @@ impl ServerProcess {
                     ))?;
                     // tapedeck died before the death signal was armed.
                     if rustix::process::getppid() != Some(parent) {
-                        return Err(io::Error::other("tapedeck exited while starting the server"));
+                        return Err(io::Error::other(
+                            "tapedeck exited while starting the server",
+                        ));
                     }
                     Ok(())
                 });

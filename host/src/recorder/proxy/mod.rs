@@ -394,7 +394,9 @@ impl<'a, S: TapeStore + 'static> Proxy<'a, S> {
         recording.record_event(&end);
         let tape_id = recording.id().to_string();
         let finishing = if failed_to_start {
-            recording.abort_in_background(&format!("the server `{command_line}` {exit} before writing anything: it did not start"))
+            recording.abort_in_background(&format!(
+                "the server `{command_line}` {exit} before writing anything: it did not start"
+            ))
         } else {
             recording.finish_in_background()
         };
@@ -426,7 +428,9 @@ impl<'a, S: TapeStore + 'static> Proxy<'a, S> {
             }
             Waited::Stopped(signal) => Stored::Spooled {
                 spool: spool.expect("only a spooled recording stops waiting"),
-                reason: format!("tapedeck received {signal} before the provider had stored the tape"),
+                reason: format!(
+                    "tapedeck received {signal} before the provider had stored the tape"
+                ),
             },
         };
         Ok(ProxyOutcome {
