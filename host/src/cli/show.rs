@@ -22,7 +22,7 @@ use tapedeck::integrity::{
     DEFAULT_PAGE_BYTES, DEFAULT_PAGE_FRAMES, IntegrityError, UnverifiedReason, Verification,
 };
 use tapedeck::jsonl::EncodedFrame;
-use tapedeck::recorder::DigestChain;
+use tapedeck::recorder::{DigestChain, HostEvent};
 use tapedeck::sandbox::WasmProvider;
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeInfo, TapeState};
@@ -560,12 +560,22 @@ fn line(key: &str, value: &str) -> String {
     format!("{key:<9} {value}")
 }
 
-/// `     3  2026-11-24 10:03:12.123  →  {"jsonrpc":…}`; a payload that is
+/// `     3  2026-11-24 10:03:12.123  →  {"jsonrpc":…}`; a host event (see
+/// [`HostEvent`]) shows as `⚑` and what it says; a payload that is
 /// not UTF-8 shows as `<N bytes binary>`, and `[not json]` marks lines that
 /// were not JSON. Control characters are escaped; with `width`, a payload
 /// longer than `width` characters (escaped) is cut there and followed by
 /// `… (N bytes)`.
 fn frame_line(f: &Frame, width: Option<usize>) -> String {
+    if let Some(event) = HostEvent::of(f) {
+        // What tapedeck itself recorded (stderr, signals, the end).
+        return format!(
+            "{:>6}  {}  ⚑  {}",
+            f.seq,
+            output::time_ms(f.timestamp_us),
+            shorten(&output::printable(&event.to_string()), width, f.payload.len())
+        );
+    }
     let arrow = match f.direction {
         Direction::ClientToServer => "→",
         Direction::ServerToClient => "←",
