@@ -34,13 +34,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Do not wait on work left running (a write to a client that stopped
+    // reading, a provider call after `record` was told to stop): what
+    // matters is durable in the spool, and MCP clients kill a process that
+    // lingers.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 /// For `tapedeck record python3 srv.py` (the server command without `--`
