@@ -6,6 +6,7 @@
 pub mod artifacts;
 pub mod cli;
 pub mod log_capture;
+pub mod mcp_sdk;
 pub mod native;
 pub mod postgres;
 pub mod suite;
