@@ -573,7 +573,11 @@ fn frame_line(f: &Frame, width: Option<usize>) -> String {
             "{:>6}  {}  ⚑  {}",
             f.seq,
             output::time_ms(f.timestamp_us),
-            shorten(&output::printable(&event.to_string()), width, f.payload.len())
+            shorten(
+                &output::printable(&event.to_string()),
+                width,
+                f.payload.len()
+            )
         );
     }
     let arrow = match f.direction {

@@ -287,7 +287,10 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 self.sync_spool().await;
                 continue;
             }
-            let due = self.due(open, now);
+            // A store still starting would hold a delivery (and so the
+            // spool's syncs) until it is up: wait for it beside the rest.
+            let starting = self.store.starting();
+            let due = if starting { None } else { self.due(open, now) };
             if due.is_some_and(|at| at <= now) {
                 self.deliver_one().await;
                 continue;
@@ -296,6 +299,12 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 .into_iter()
                 .flatten()
                 .min();
+            let store = starting.then(|| self.store.clone());
+            let started = async {
+                if let Some(s) = &store {
+                    s.until_started().await;
+                }
+            };
             if open {
                 tokio::select! {
                     biased;
@@ -308,10 +317,14 @@ impl<S: TapeStore + 'static> Batcher<S> {
                         }
                         None => open = false,
                     },
+                    () = started, if starting => {}
                     () = sleep_until_opt(wake) => {}
                 }
             } else {
-                sleep_until_opt(wake).await;
+                tokio::select! {
+                    () = started, if starting => {}
+                    () = sleep_until_opt(wake) => {}
+                }
             }
         }
     }

@@ -80,6 +80,21 @@ pub trait TapeStore: Send + Sync {
 
     /// Totals over all tapes.
     fn stats(&self) -> impl Future<Output = ProviderResult<StorageStats>> + Send;
+
+    /// True while the store is still being started ([`Starting`]): calls
+    /// would wait for it. A caller with other work to keep doing meanwhile
+    /// (the recorder syncs its spool) checks this and waits on
+    /// [`until_started`](TapeStore::until_started) beside that work.
+    /// Default: false.
+    fn starting(&self) -> bool {
+        false
+    }
+
+    /// Resolves once [`starting`](TapeStore::starting) is false (the start
+    /// succeeded or failed). Default: at once.
+    fn until_started(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// Streams frames into one tape; see `resource tape-writer` in the WIT contract.

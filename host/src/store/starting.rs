@@ -182,6 +182,14 @@ impl<S: TapeStore + 'static> TapeStore for Starting<S> {
     async fn stats(&self) -> ProviderResult<StorageStats> {
         self.started().await?.stats().await
     }
+
+    fn starting(&self) -> bool {
+        self.inner.started.get().is_none()
+    }
+
+    async fn until_started(&self) {
+        let _ = self.started().await;
+    }
 }
 
 #[cfg(test)]
@@ -206,7 +214,10 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!list.is_finished(), "a call waits while the store starts");
+        assert!(starting.starting());
         tx.send(()).unwrap();
+        starting.until_started().await;
+        assert!(!starting.starting());
         let page = list.await.unwrap().unwrap();
         assert!(page.tapes.is_empty());
         assert!(starting.get().is_some());
