@@ -203,11 +203,11 @@ async fn several_recorder_processes_write_one_database() {
     assert_eq!(page.tapes.len(), PROCESSES, "{:?}", page.tapes);
     for info in &page.tapes {
         assert_eq!(info.state, TapeState::Finished, "{}", info.header.name);
-        // Each call and its answer, the notification, and the line that is
-        // not JSON with its echo.
+        // Each call and its answer, the notification, the line that is not
+        // JSON with its echo, and the host's `session-end` event.
         assert_eq!(
             info.frame_count,
-            (CALLS * 2 + 3) as u64,
+            (CALLS * 2 + 3 + 1) as u64,
             "{}",
             info.header.name
         );

@@ -91,7 +91,10 @@ fn case(name: &'static str, gate: Gate, body: fn(Arc<Ctx<Fake>>) -> CaseFuture) 
 
 fn quick() -> SuiteOptions {
     SuiteOptions {
-        case_timeout: Duration::from_millis(200),
+        // Long enough for a panicking case to capture its backtrace
+        // (RUST_BACKTRACE=1) on a loaded machine; only the hanging case
+        // waits for it.
+        case_timeout: Duration::from_secs(2),
         ..SuiteOptions::default()
     }
 }
