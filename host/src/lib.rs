@@ -15,6 +15,7 @@ pub mod rlimit;
 pub mod signing;
 pub mod spool;
 pub mod store;
+pub mod text;
 pub mod units;
 
 pub use tapedeck_types as types;

@@ -20,6 +20,9 @@
 //! Each test names, in a comment, the protection it depends on: removing
 //! that protection makes the test fail.
 
+#[path = "hostile/text.rs"]
+mod text;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -86,27 +86,29 @@ impl Input {
     }
 
     /// Once every frame is read: the reason the tape ended and its summary,
-    /// whose digest the frames read must reproduce; a summary without a
-    /// digest gets the one computed over the frames.
+    /// whose digest the frames read must reproduce; the summary carries the
+    /// digest computed over the frames (the same, in the host's form).
     fn end(&self) -> anyhow::Result<(EndReason, TapeSummary)> {
         let end = self.reader.end().expect("read to the end");
         let reason = EndReason::for_state(end.state)
             .ok_or_else(|| anyhow!("a tape cannot be imported in state {}", end.state.as_str()))?;
         let mut summary = end.summary.clone();
-        match &summary.digest {
-            Some(digest) => check_digest(&self.chain, digest).map_err(|m| {
+        if let Some(digest) = &summary.digest {
+            check_digest(&self.chain, digest).map_err(|m| {
                 anyhow!(
                     "cannot import {}: its frames do not match the digest of its end line \
                      (expected {}, computed {} over {} frames): a frame was altered, \
                      reordered, added or removed",
                     self.name,
-                    m.expected,
+                    tapedeck::text::quote(&m.expected),
                     m.computed,
                     m.frames
                 )
-            })?,
-            None => summary.digest = Some(self.chain.hex()),
+            })?;
         }
+        // Stored in the host's own form (lowercase hex), whatever case or
+        // spacing the file used: the sandbox holds providers to that form.
+        summary.digest = Some(self.chain.hex());
         Ok((reason, summary))
     }
 }

@@ -3,7 +3,6 @@
 
 use super::time::Utc;
 use serde::Serialize;
-use std::borrow::Cow;
 use std::io::Write;
 use tapedeck::integrity::{IntegrityError, Verification};
 use tapedeck::types::{Capabilities, TapeInfo};
@@ -60,23 +59,9 @@ pub fn duration(us: u64) -> String {
 }
 
 /// `s` on one line: control characters (newlines, tabs, escapes) are shown
-/// escaped, so a name or payload cannot break a table or the terminal.
-pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(
-        s.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().collect()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
+/// escaped, so a name or payload cannot break a table or the terminal (the
+/// library's, which the sandbox also applies to provider text).
+pub use tapedeck::text::printable;
 
 /// `delete, search, text-search`, or `none`.
 pub fn capabilities(c: &Capabilities) -> String {

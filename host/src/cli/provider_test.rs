@@ -130,7 +130,10 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
             };
             let reason = match &case.status {
                 CaseStatus::Passed => String::new(),
-                CaseStatus::Failed(r) | CaseStatus::Skipped(r) => format!("  {r}"),
+                // A reason may quote what the provider answered.
+                CaseStatus::Failed(r) | CaseStatus::Skipped(r) => {
+                    format!("  {}", output::printable(r))
+                }
             };
             let _ = writeln!(
                 out,

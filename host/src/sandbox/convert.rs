@@ -2,6 +2,7 @@
 //! component-model types generated from the WIT contract.
 
 use super::bindings::wit;
+use crate::text::{self, MAX_ERROR_MESSAGE};
 use tapedeck_types as m;
 
 pub(crate) fn frame_to_wit(f: &m::Frame) -> wit::Frame {
@@ -152,6 +153,10 @@ pub(crate) fn info_to_model(p: wit::ProviderInfo) -> m::ProviderInfo {
     }
 }
 
+/// A provider's `storage-error` as the host's [`m::StorageError`]. The
+/// message is provider text on its way to logs and terminals: control
+/// characters are escaped and it is cut at [`MAX_ERROR_MESSAGE`] bytes
+/// (`… (N bytes cut)`), here, once, for every caller.
 pub(crate) fn error_from_wit(e: wit::StorageError) -> m::StorageError {
     use m::ErrorKind as K;
     let (kind, msg) = match e {
@@ -163,5 +168,5 @@ pub(crate) fn error_from_wit(e: wit::StorageError) -> m::StorageError {
         wit::StorageError::Io(s) => (K::Io, s),
         wit::StorageError::Internal(s) => (K::Internal, s),
     };
-    m::StorageError::new(kind, msg)
+    m::StorageError::new(kind, text::bounded(&msg, MAX_ERROR_MESSAGE))
 }

@@ -16,6 +16,7 @@ use super::protection::{Protection, ProtectionCounters};
 use super::random::RandomLimitExceeded;
 use super::state::HostState;
 use crate::error::ProviderError;
+use crate::text;
 use crate::units::ByteSize;
 use std::fmt;
 use std::sync::Arc;
@@ -222,6 +223,17 @@ impl Pool {
                 )));
             }
         };
+        // What `init` says is printed (`stats`, `provider test`) and logged:
+        // a provider that does not say it in the contract's shape is not
+        // started.
+        if let Err(detail) = check_info(&info) {
+            self.record(Protection::ContractViolation, 1);
+            return Err(ProviderError::Contract {
+                provider: self.name.to_string(),
+                call: "init",
+                detail,
+            });
+        }
         Ok((Live { store, bindings }, info))
     }
 
@@ -304,6 +316,49 @@ impl Pool {
     }
 }
 
+/// The longest provider name `init` may return, in bytes.
+pub(crate) const MAX_PROVIDER_NAME: usize = 64;
+
+/// The longest provider version `init` may return, in bytes.
+pub(crate) const MAX_PROVIDER_VERSION: usize = 64;
+
+/// Checks what `init` said against the contract's shape: the name
+/// lowercase letters, digits and hyphens (`fs`, `rust-template`), the
+/// version semver-like (`0-9A-Za-z.+-`, `1.2.0-rc.1+build`), both
+/// non-empty and at most [`MAX_PROVIDER_NAME`] / [`MAX_PROVIDER_VERSION`]
+/// bytes. The error quotes the offending value escaped and cut.
+pub(crate) fn check_info(info: &ProviderInfo) -> Result<(), String> {
+    let name = &info.name;
+    let name_ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if name.is_empty()
+        || name.len() > MAX_PROVIDER_NAME
+        || !name.chars().all(name_ok)
+        || name.starts_with('-')
+        || name.ends_with('-')
+    {
+        return Err(format!(
+            "init returned the provider name `{}` ({} bytes): a name is 1 to \
+             {MAX_PROVIDER_NAME} lowercase letters, digits and inner hyphens (e.g. `fs`)",
+            text::quote(name),
+            name.len()
+        ));
+    }
+    let version = &info.version;
+    let version_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+');
+    if version.is_empty()
+        || version.len() > MAX_PROVIDER_VERSION
+        || !version.chars().all(version_ok)
+    {
+        return Err(format!(
+            "init returned the version `{}` ({} bytes): a version is 1 to \
+             {MAX_PROVIDER_VERSION} of the characters 0-9 A-Z a-z . + - (semver, e.g. `1.2.0`)",
+            text::quote(version),
+            version.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Resets the per-call budgets of a store.
 fn begin(store: &mut Store<HostState>, limits: &Limits) {
     let data = store.data_mut();
@@ -380,10 +435,21 @@ fn classify(
         return (resource(provider, detail), Protection::ResourceLimit);
     }
     if chain.contains("fuel allocated for hostcalls has been exhausted") {
-        let detail = format!(
-            "returned more than {} to the host in one call (limit `max-return`)",
-            ByteSize(store.hostcall_fuel() as u64)
-        );
+        // The same fuel bounds an export's result and the arguments of a
+        // host call (`log`, a file write, ...). A host call's arguments are
+        // lifted while the guest is running, so the error unwinds through
+        // its frames and carries a wasm backtrace (wasmtime's default,
+        // which the engine keeps); a result is lifted after the guest
+        // returned, with no guest frame left to trace.
+        let limit = ByteSize(store.hostcall_fuel() as u64);
+        let detail = if e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
+            format!(
+                "passed more than {limit} of arguments to a host call (limit `max-return`, \
+                 which bounds host-call arguments as well as results)"
+            )
+        } else {
+            format!("returned more than {limit} to the host in one call (limit `max-return`)")
+        };
         return (contract(provider, detail), Protection::MaxReturn);
     }
     if let Some(u) = e.downcast_ref::<std::str::Utf8Error>() {
@@ -433,16 +499,9 @@ fn describe(e: &wasmtime::Error, log: &ProviderLog) -> String {
     if let Some(tail) = log.stderr_tail() {
         out.push_str(&format!("; guest stderr: {tail}"));
     }
-    const MAX: usize = 2048;
-    if out.len() > MAX {
-        let mut cut = MAX;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
+    // The guest's stderr (and any guest text in the error) is provider
+    // text: escaped and bounded like every other.
+    text::bounded(&out, 2048).into_owned()
 }
 
 /// Exclusive use of one slot's instance for one call.
@@ -514,11 +573,17 @@ impl SlotGuard<'_> {
     }
 
     /// Records a contract violation found in an answer: the instance is
-    /// discarded and the error names what was wrong.
+    /// discarded and the error names what was wrong. The detail may quote
+    /// the answer, so it is escaped and bounded here whatever the caller
+    /// did ([`text::bounded`]).
     pub fn violation(&mut self, detail: String) -> ProviderError {
         self.pool.discard(&mut self.slot);
         self.pool.record(Protection::ContractViolation, 1);
         self.slot.in_call = false;
+        let detail = match text::bounded(&detail, text::MAX_ERROR_MESSAGE) {
+            std::borrow::Cow::Borrowed(_) => detail,
+            std::borrow::Cow::Owned(safe) => safe,
+        };
         ProviderError::Contract {
             provider: self.pool.name.to_string(),
             call: self.call,

@@ -12,6 +12,7 @@ use super::pool::{Pool, guest_call};
 use super::spec::{ComponentSource, ProviderSpec};
 use crate::error::ProviderError;
 use crate::store::{ProviderResult, TapeStore, TapeWriter};
+use crate::text;
 use std::path::Path;
 use std::sync::Arc;
 use tapedeck_types::{
@@ -174,6 +175,32 @@ fn check_frames(
     Ok(())
 }
 
+/// The longest tape digest accepted in an answer, in hex digits: a SHA-512,
+/// twice what the host writes (`DigestChain::hex`, 64 digits of SHA-256);
+/// the contract stores digests verbatim, so a longer hash stays possible.
+const MAX_DIGEST_HEX: usize = 128;
+
+/// A tape's digest, if it has one, is what the host gives providers:
+/// lowercase hex (1 to [`MAX_DIGEST_HEX`] digits). Anything else (escape
+/// sequences for `show` to print, a mebibyte of text) is a lie about the
+/// tape; the error quotes it escaped and cut.
+fn check_digest(info: &TapeInfo) -> Result<(), String> {
+    let Some(d) = &info.digest else {
+        return Ok(());
+    };
+    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if d.is_empty() || d.len() > MAX_DIGEST_HEX || !d.bytes().all(hex) {
+        return Err(format!(
+            "returned tape `{}` with the digest `{}` ({} bytes), which is not lowercase hex \
+             of at most {MAX_DIGEST_HEX} digits as the host gave it",
+            text::quote(&info.header.id),
+            text::quote(d),
+            d.len()
+        ));
+    }
+    Ok(())
+}
+
 impl TapeStore for WasmProvider {
     type Writer = WasmWriter;
 
@@ -233,9 +260,11 @@ impl TapeStore for WasmProvider {
         if info.header.id != header.id {
             return Err(g.violation(format!(
                 "saved tape `{}` but reported tape `{}`",
-                header.id, info.header.id
+                header.id,
+                text::quote(&info.header.id)
             )));
         }
+        check_digest(&info).map_err(|d| g.violation(d))?;
         Ok(info)
     }
 
@@ -247,9 +276,10 @@ impl TapeStore for WasmProvider {
         if info.header.id != id {
             return Err(g.violation(format!(
                 "asked for tape `{id}`, answered with tape `{}`",
-                info.header.id
+                text::quote(&info.header.id)
             )));
         }
+        check_digest(&info).map_err(|d| g.violation(d))?;
         Ok(info)
     }
 
@@ -285,6 +315,10 @@ impl TapeStore for WasmProvider {
         let f = convert::filter_to_wit(filter);
         let page = guest_call!(g, |store, guest| guest.call_list(store, &f, cursor, limit))?;
         let page = convert::page_from_wit(page);
+        page.tapes
+            .iter()
+            .try_for_each(check_digest)
+            .map_err(|d| g.violation(d))?;
         self.check_page(&page, limit, filter)
             .map_err(|d| g.violation(d))?;
         Ok(page)
@@ -301,6 +335,10 @@ impl TapeStore for WasmProvider {
         let page = guest_call!(g, |store, guest| guest
             .call_search(store, &q, cursor, limit))?;
         let page = convert::page_from_wit(page);
+        page.tapes
+            .iter()
+            .try_for_each(check_digest)
+            .map_err(|d| g.violation(d))?;
         self.check_page(&page, limit, &query.filter)
             .map_err(|d| g.violation(d))?;
         Ok(page)
@@ -406,7 +444,9 @@ impl TapeWriter for WasmWriter {
         let info = guest_call!(g, |store, guest| guest
             .tape_writer()
             .call_finish(store, h, &s, r))?;
-        Ok(convert::info_from_wit(info))
+        let info = convert::info_from_wit(info);
+        check_digest(&info).map_err(|d| g.violation(d))?;
+        Ok(info)
     }
 
     async fn abort(&mut self, reason: &str) -> ProviderResult<()> {

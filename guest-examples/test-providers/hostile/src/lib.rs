@@ -17,12 +17,15 @@
 //! * `other`: the host path of another provider's directory (not granted),
 //!   which the escape attacks aim at (`<other>/secret.txt`);
 //! * `slow-ms`: every call sleeps this long first;
-//! * `always`: an attack run at the start of every call after `init`.
+//! * `always`: an attack run at the start of every call after `init`;
+//! * `info-attack`: what `init` says about the provider is an attack (see
+//!   `text.rs`, which also holds the `get` attacks through text).
 
 mod fs;
 mod limits;
 mod report;
 mod store;
+mod text;
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -136,11 +139,15 @@ impl Guest for Provider {
             always: v["always"].as_str().map(str::to_string),
         };
         CONFIG.with_borrow_mut(|cfg| *cfg = c);
-        Ok(ProviderInfo {
+        let mut info = ProviderInfo {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: Capabilities::empty(),
-        })
+        };
+        if let Some(attack) = v["info-attack"].as_str() {
+            text::info_attack(attack, &mut info);
+        }
+        Ok(info)
     }
 
     fn create(header: TapeHeader) -> Result<TapeWriter, StorageError> {
@@ -165,6 +172,9 @@ impl Guest for Provider {
 
     fn get(id: String) -> Result<TapeInfo, StorageError> {
         on_call();
+        if let Some(answer) = text::get(&id) {
+            return answer;
+        }
         match id.as_str() {
             // Answers with another tape than the one asked for.
             "wrong-id" => return Ok(outcome("some-other-tape", "not the tape asked for".into())),
@@ -187,6 +197,7 @@ impl Guest for Provider {
         match id.as_str() {
             "huge-list" => Ok(limits::huge_list()),
             "out-of-order" => Ok(limits::out_of_order(from_seq)),
+            id if text::is_attack(id) => Ok(Vec::new()),
             _ => store::read_frames(&id, from_seq, max_frames, max_bytes),
         }
     }
