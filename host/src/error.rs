@@ -53,8 +53,9 @@ pub enum ProviderError {
         /// The configured timeout.
         limit: Duration,
     },
-    /// The provider tried to grow its memory or tables beyond its limit. The
-    /// instance was discarded.
+    /// The provider tried to grow its memory or tables beyond its limit (the
+    /// instance was discarded), or a listing went past the bound of one walk
+    /// ([`crate::store::paging`]; no instance is discarded).
     #[error("provider `{provider}` hit its resource limit in `{call}`: {detail}")]
     ResourceLimit {
         /// Provider name.
@@ -66,7 +67,8 @@ pub enum ProviderError {
     },
     /// The provider returned something the contract forbids (too much data,
     /// frames out of order, a tape it was not asked for, ...). The instance was
-    /// discarded.
+    /// discarded, unless the violation spans the pages of a listing (a
+    /// repeated cursor, [`crate::store::paging`]) with no single answer wrong.
     #[error("provider `{provider}` broke the contract in `{call}`: {detail}")]
     Contract {
         /// Provider name.

@@ -22,6 +22,8 @@
 
 #[path = "hostile/text.rs"]
 mod text;
+#[path = "hostile/paging.rs"]
+mod paging;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

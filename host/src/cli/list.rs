@@ -1,13 +1,14 @@
-//! `tapedeck list`: tapes newest first, paged through the provider's cursors.
-//! Also the filter options and paging shared with `search`.
+//! `tapedeck list`: tapes newest first, walked page by page through the
+//! provider's cursors ([`TapePages`]) and printed as they come. Also the
+//! filter options and the printing shared with `search`.
 
 use super::{Context, output, parse_tag, time};
 use clap::Args;
-use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
-use tapedeck::store::{ProviderResult, TapeStore};
-use tapedeck::types::{TapeFilter, TapeInfo, TapePage, TapeState};
+use tapedeck::store::TapeStore;
+use tapedeck::store::paging::{MAX_PAGE, TapePages};
+use tapedeck::types::{TapeFilter, TapeInfo, TapeState};
 
 /// Conditions on the tape header and state (`list` and `search`).
 #[derive(Debug, Args)]
@@ -58,16 +59,6 @@ pub struct PageArgs {
     all: bool,
 }
 
-impl PageArgs {
-    /// Every matching tape, as `--all` asks.
-    pub fn every() -> Self {
-        PageArgs {
-            limit: 1,
-            all: true,
-        }
-    }
-}
-
 fn parse_time_arg(s: &str) -> Result<u64, String> {
     time::parse_time(s, time::now_us())
 }
@@ -77,49 +68,84 @@ fn parse_state(s: &str) -> Result<TapeState, String> {
         .ok_or_else(|| format!("{s:?} is not a state (recording, finished, aborted, crashed)"))
 }
 
-/// The tapes of up to `limit` tapes (all with `None`) fetched page by page
-/// with `fetch(cursor, page_size)`, and whether more remained.
-pub async fn collect<F, Fut>(
-    pages: &PageArgs,
-    mut fetch: F,
-) -> ProviderResult<(Vec<TapeInfo>, bool)>
-where
-    F: FnMut(Option<String>, u32) -> Fut,
-    Fut: Future<Output = ProviderResult<TapePage>>,
-{
-    /// The contract's largest page.
-    const MAX_PAGE: u64 = 1000;
-    let limit = (!pages.all).then_some(pages.limit);
-    let mut out: Vec<TapeInfo> = Vec::new();
-    let mut cursor = None;
+/// Prints the tapes `pages` hands out, page by page as they come, up to
+/// what `args` asks for: a table (columns aligned within each page of the
+/// provider's, the header once) or, with `--json`, one JSON array written
+/// element by element (the same line as a whole array would be). Memory
+/// holds one page. A failure midway is returned after what was printed
+/// (with `--json`, an array left unclosed, so it does not parse).
+pub async fn print_pages<S: TapeStore>(
+    ctx: &Context,
+    pages: &mut TapePages<'_, S>,
+    args: &PageArgs,
+) -> anyhow::Result<()> {
+    let most = (!args.all).then_some(args.limit);
+    let mut printer = TapePrinter {
+        json: ctx.json,
+        printed: 0,
+    };
     loop {
-        let want = limit.map_or(MAX_PAGE, |l| (l - out.len() as u64).min(MAX_PAGE));
-        let page = fetch(cursor, want as u32).await?;
-        out.extend(page.tapes);
-        cursor = page.next_cursor;
-        let full = limit.is_some_and(|l| out.len() as u64 >= l);
-        if cursor.is_none() || full {
-            return Ok((out, cursor.is_some()));
+        let want = most.map_or(MAX_PAGE, |m| {
+            (m - printer.printed).min(u64::from(MAX_PAGE)) as u32
+        });
+        let Some(page) = pages.next_page_max(want).await? else {
+            break;
+        };
+        printer.page(&page)?;
+        if most.is_some_and(|m| printer.printed >= m) {
+            break;
         }
     }
-}
-
-/// Prints tapes as a table (or `[]`-style JSON with `--json`).
-pub fn print_tapes(ctx: &Context, tapes: &[TapeInfo], more: bool) -> anyhow::Result<()> {
-    if ctx.json {
-        let list: Vec<serde_json::Value> = tapes.iter().map(output::tape_json).collect();
-        return output::print_json(&list);
-    }
-    let text = if tapes.is_empty() {
-        "no tapes\n".to_string()
-    } else {
-        output::tape_table(tapes)
-    };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    if more {
+    printer.finish()?;
+    if !ctx.json && most.is_some() && pages.has_more() {
         eprintln!("(more tapes match: use --limit N or --all)");
     }
     Ok(())
+}
+
+/// Writes tapes to stdout as they come (see [`print_pages`]).
+struct TapePrinter {
+    json: bool,
+    /// Tapes printed so far.
+    printed: u64,
+}
+
+impl TapePrinter {
+    fn page(&mut self, tapes: &[TapeInfo]) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            for t in tapes {
+                out.write_all(if self.printed == 0 { b"[" } else { b"," })?;
+                serde_json::to_writer(&mut out, &output::tape_json(t))?;
+                self.printed += 1;
+            }
+        } else if !tapes.is_empty() {
+            let table = output::tape_table(tapes);
+            let text = if self.printed == 0 {
+                table.as_str()
+            } else {
+                // The header once, at the top.
+                table.split_once('\n').map_or("", |(_, rows)| rows)
+            };
+            out.write_all(text.as_bytes())?;
+            self.printed += tapes.len() as u64;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        let end: &[u8] = match (self.json, self.printed) {
+            (true, 0) => b"[]\n",
+            (true, _) => b"]\n",
+            (false, 0) => b"no tapes\n",
+            (false, _) => b"",
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(end)?;
+        out.flush()?;
+        Ok(())
+    }
 }
 
 /// Arguments of `list`.
@@ -133,13 +159,8 @@ pub struct ListArgs {
 
 pub async fn run(ctx: &mut Context, args: ListArgs) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
-    let filter = args.filter.filter();
-    let (tapes, more) = collect(&args.pages, |cursor, limit| {
-        let (store, filter) = (&store, &filter);
-        async move { store.list(filter, cursor.as_deref(), limit).await }
-    })
-    .await?;
-    print_tapes(ctx, &tapes, more)?;
+    let mut pages = TapePages::list(&store, args.filter.filter()).provider_name(store.name());
+    print_pages(ctx, &mut pages, &args.pages).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,17 +2,18 @@
 //! configured providers, over [`tapedeck::migrate`] (streaming, verified,
 //! resumable; the module docs there say how and what a failure leaves).
 //!
-//! Without `--tape`, every tape of A, paged through `list`, newest first.
-//! Each tape is reported as it is done (a line on stdout; with `--json`,
+//! Without `--tape`, every tape of A, newest first, walked through `list`
+//! with [`TapePages`] and copied page by page as the listing comes (memory
+//! holds one page; a listing that breaks the contract stops the migration
+//! after the tapes copied so far). Each tape is reported as it is done (a line on stdout; with `--json`,
 //! one JSON object per line), failures and conflicts on stderr, then a
 //! summary line (with `--json`, a last object `{"summary": …}`). The exit
-//! code is 1 when any tape failed or conflicted. On a terminal, stderr shows
-//! a progress bar for all tapes (payload bytes) and one for the current
-//! tape (frames).
+//! code is 1 when any tape failed or conflicted, or the listing failed. On a
+//! terminal, stderr shows a progress bar for all tapes listed so far (payload
+//! bytes) and one for the current tape (frames).
 
-use super::list::{PageArgs, collect};
 use super::{Context, check_id, output, resolve_id};
-use anyhow::{Context as _, bail};
+use anyhow::{anyhow, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -20,7 +21,8 @@ use std::process::ExitCode;
 use tapedeck::migrate::{
     MigrateError, MigrateOptions, Migrated, Migration, Outcome, Phase, Progress, Skip,
 };
-use tapedeck::store::TapeStore;
+use tapedeck::sandbox::WasmProvider;
+use tapedeck::store::TapePages;
 use tapedeck::types::{TapeFilter, TapeInfo, TapeState};
 
 /// Arguments of `migrate`.
@@ -69,17 +71,34 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
             ..MigrateOptions::default()
         });
 
-    // Which tapes: every tape of the source, or those named (each once).
-    let mut tapes: Vec<Result<TapeInfo, MigrateError>> = Vec::new();
+    let mut report = Report::new(ctx.json, from.name(), to.name());
+    let mut bars = Bars::new(&format!("{} → {}", from.name(), to.name()), 0, 0);
+    let mut listing_failed = None;
     if args.tapes.is_empty() {
-        let (all, _) = collect(&PageArgs::every(), |cursor, limit| async move {
-            from.list(&TapeFilter::default(), cursor.as_deref(), limit)
-                .await
-        })
-        .await
-        .with_context(|| format!("cannot list the tapes of provider {}", from.name()))?;
-        tapes.extend(all.into_iter().map(Ok));
+        // Every tape of the source, each page copied before the next is
+        // asked for.
+        let mut pages = TapePages::list(from, TapeFilter::default()).provider_name(from.name());
+        loop {
+            let page = match pages.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) => {
+                    listing_failed = Some(
+                        anyhow!(e)
+                            .context(format!("cannot list the tapes of provider {}", from.name())),
+                    );
+                    break;
+                }
+            };
+            let bytes = page.iter().map(|t| t.byte_count).sum();
+            bars.listed(page.len(), bytes, pages.has_more());
+            for info in page {
+                copy(&migration, &mut bars, &mut report, Ok(info)).await?;
+            }
+        }
     } else {
+        // The tapes named (each once).
+        let mut tapes: Vec<Result<TapeInfo, MigrateError>> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for id in &args.tapes {
             let id = resolve_id(from, id).await?;
@@ -87,37 +106,45 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
                 tapes.push(migration.source_info(&id).await);
             }
         }
-    }
-
-    let mut report = Report::new(ctx.json, from.name(), to.name());
-    let total_bytes = tapes.iter().flatten().map(|t| t.byte_count).sum();
-    let mut bars = Bars::new(
-        &format!("{} → {}", from.name(), to.name()),
-        tapes.len(),
-        total_bytes,
-    );
-    for tape in tapes {
-        let (source, result) = match tape {
-            Ok(info) => {
-                let mut progress = bars.start(&info);
-                let result = migration.tape(&info, &mut progress).await;
-                bars.done(&info, progress);
-                (Some(info), result)
-            }
-            Err(e) => {
-                bars.done_without_work();
-                (None, Err(e))
-            }
-        };
-        bars.suspend(|| report.tape(source.as_ref(), result))?;
+        let bytes = tapes.iter().flatten().map(|t| t.byte_count).sum();
+        bars.listed(tapes.len(), bytes, false);
+        for tape in tapes {
+            copy(&migration, &mut bars, &mut report, tape).await?;
+        }
     }
     bars.finish();
     report.summary()?;
+    if let Some(e) = listing_failed {
+        return Err(e);
+    }
     Ok(if report.failed + report.conflicts > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Copies one tape (`tape`: what the source reported, or why it could not
+/// be read) and reports it.
+async fn copy(
+    migration: &Migration<'_, WasmProvider, WasmProvider>,
+    bars: &mut Bars,
+    report: &mut Report,
+    tape: Result<TapeInfo, MigrateError>,
+) -> anyhow::Result<()> {
+    let (source, result) = match tape {
+        Ok(info) => {
+            let mut progress = bars.start(&info);
+            let result = migration.tape(&info, &mut progress).await;
+            bars.done(&info, progress);
+            (Some(info), result)
+        }
+        Err(e) => {
+            bars.done_without_work();
+            (None, Err(e))
+        }
+    };
+    bars.suspend(|| report.tape(source.as_ref(), result))
 }
 
 /// The counts so far, and how each tape is reported.
@@ -300,11 +327,14 @@ fn migrated_line(id: &str, m: &Migrated) -> String {
 }
 
 /// The progress bars on stderr (drawn only on a terminal): payload bytes
-/// over all tapes, and frames of the current tape.
+/// over all tapes listed so far, and frames of the current tape.
 struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
+    /// Tapes listed so far.
     tapes: usize,
+    /// The listing goes on.
+    more: bool,
     done_tapes: usize,
     done_bytes: u64,
 }
@@ -342,6 +372,7 @@ impl Bars {
             multi,
             overall,
             tapes,
+            more: false,
             done_tapes: 0,
             done_bytes: 0,
         };
@@ -350,7 +381,17 @@ impl Bars {
     }
 
     fn tapes_message(&self) -> String {
-        format!("{}/{} tapes", self.done_tapes, self.tapes)
+        let more = if self.more { "+" } else { "" };
+        format!("{}/{}{more} tapes", self.done_tapes, self.tapes)
+    }
+
+    /// `tapes` more tapes holding `bytes` payload bytes were listed; `more`:
+    /// the listing goes on.
+    fn listed(&mut self, tapes: usize, bytes: u64, more: bool) {
+        self.tapes += tapes;
+        self.more = more;
+        self.overall.inc_length(bytes);
+        self.overall.set_message(self.tapes_message());
     }
 
     /// A bar for the tape `info` describes.

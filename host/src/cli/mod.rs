@@ -30,7 +30,7 @@ use tapedeck::error::ProviderError;
 use tapedeck::integrity::{ReadError, TapeReader, Verification};
 use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
 use tapedeck::spool::{ENV_SPOOL_DIR, ProviderKey, Spool};
-use tapedeck::store::TapeStore;
+use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
 
 const AFTER_HELP: &str = "\
@@ -347,9 +347,9 @@ const PREFIX_CANDIDATES: usize = 5;
 /// 1. a tape with exactly that id;
 /// 2. for [`LATEST`], the newest tape;
 /// 3. the one tape whose id starts with `id` (a unique prefix). The listing
-///    is paged ([`PREFIX_PAGE`] tapes a call) and stops at the page where a
-///    second match appears; an ambiguous prefix is an error naming a few
-///    candidates.
+///    is walked with [`TapePages`] ([`PREFIX_PAGE`] tapes a call, within its
+///    bounds) and stops at the page where a second match appears; an
+///    ambiguous prefix is an error naming a few candidates.
 ///
 /// `id` is first checked like an id ([`check_id`]): a prefix is a fragment
 /// of one. No match is `no tape "abc" in provider fs`.
@@ -368,21 +368,18 @@ pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<Tape
         };
     }
     let mut matches: Vec<TapeInfo> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list(&TapeFilter::default(), cursor.as_deref(), PREFIX_PAGE)
+    let mut pages = TapePages::list(store, TapeFilter::default())
+        .provider_name(store.name())
+        .page_size(PREFIX_PAGE);
+    while matches.len() < 2 {
+        let Some(page) = pages
+            .next_page()
             .await
-            .with_context(|| format!("cannot list the tapes of provider {}", store.name()))?;
-        matches.extend(
-            page.tapes
-                .into_iter()
-                .filter(|t| t.header.id.starts_with(id)),
-        );
-        cursor = page.next_cursor;
-        if matches.len() > 1 || cursor.is_none() {
+            .with_context(|| format!("cannot list the tapes of provider {}", store.name()))?
+        else {
             break;
-        }
+        };
+        matches.extend(page.into_iter().filter(|t| t.header.id.starts_with(id)));
     }
     match matches.len() {
         0 => Err(anyhow!("no tape {id:?} in provider {}", store.name())),
@@ -393,7 +390,7 @@ pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<Tape
                 .take(PREFIX_CANDIDATES)
                 .map(|t| t.header.id.as_str())
                 .collect();
-            let more = if n > shown.len() || cursor.is_some() {
+            let more = if n > shown.len() || pages.has_more() {
                 ", …"
             } else {
                 ""

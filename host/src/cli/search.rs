@@ -1,10 +1,11 @@
-//! `tapedeck search`: tapes matching header conditions and frame contents.
+//! `tapedeck search`: tapes matching header conditions and frame contents,
+//! walked and printed page by page as `list` does.
 
-use super::list::{FilterArgs, PageArgs, collect, print_tapes};
+use super::list::{FilterArgs, PageArgs, print_pages};
 use super::{Context, require_capability};
 use clap::Args;
 use std::process::ExitCode;
-use tapedeck::store::TapeStore;
+use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::SearchQuery;
 
 /// Arguments of `search`.
@@ -44,18 +45,13 @@ pub async fn run(ctx: &mut Context, args: SearchArgs) -> anyhow::Result<ExitCode
             "search by --text",
         )?;
     }
-    let (tapes, more) = collect(&args.pages, |cursor, limit| {
-        let (store, query) = (&store, &query);
-        async move {
-            if frame_conditions {
-                store.search(query, cursor.as_deref(), limit).await
-            } else {
-                // Header conditions only: `list` answers that, on any provider.
-                store.list(&query.filter, cursor.as_deref(), limit).await
-            }
-        }
-    })
-    .await?;
-    print_tapes(ctx, &tapes, more)?;
+    let mut pages = if frame_conditions {
+        TapePages::search(&store, query)
+    } else {
+        // Header conditions only: `list` answers that, on any provider.
+        TapePages::list(&store, query.filter)
+    }
+    .provider_name(store.name());
+    print_pages(ctx, &mut pages, &args.pages).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tapedeck_types::{
     EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeSummary,
+    TapePage, TapeSummary, validate_tape_id,
 };
 use wasmtime::component::ResourceAny;
 
@@ -127,12 +127,28 @@ impl WasmProvider {
         self.pool.counters.protections.report()
     }
 
+    /// One page of `list` or `search`: at most `limit` tapes, each id valid
+    /// (`validate_tape_id`) and present once, each tape matching `filter`
+    /// (a search's conditions on frames cannot be checked without reading
+    /// them). Cursors across pages are checked by the walker
+    /// ([`crate::store::TapePages`]).
     fn check_page(&self, page: &TapePage, limit: u32, filter: &TapeFilter) -> Result<(), String> {
         if page.tapes.len() > limit as usize {
             return Err(format!(
                 "returned {} tapes for a page limit of {limit}",
                 page.tapes.len()
             ));
+        }
+        // Ids as `get` would accept them: a caller (`migrate`) passes them on
+        // to another provider, or prints them.
+        let mut ids = std::collections::HashSet::with_capacity(page.tapes.len());
+        for t in &page.tapes {
+            let id = t.header.id.as_str();
+            validate_tape_id(id)
+                .map_err(|e| format!("returned a tape whose id is invalid: {e}"))?;
+            if !ids.insert(id) {
+                return Err(format!("returned tape `{id}` twice in one page"));
+            }
         }
         if let Some(t) = page.tapes.iter().find(|t| !filter.matches(t)) {
             return Err(format!(

@@ -5,9 +5,15 @@
 //! implements it by calling into a sandboxed component; the benchmarks
 //! implement it natively over the same storage logic to measure the cost of the
 //! sandbox alone.
+//!
+//! [`TapePages`] (`paging.rs`) walks the pages of a `list` or `search` over
+//! any store, in bounded memory, and ends a walk whose cursors repeat or make
+//! no progress: every caller that follows cursors uses it.
 
+pub mod paging;
 mod starting;
 
+pub use paging::{PageLimits, TapePages};
 pub use starting::Starting;
 
 use crate::error::ProviderError;

@@ -20,9 +20,13 @@
 //! * `always`: an attack run at the start of every call after `init`;
 //! * `info-attack`: what `init` says about the provider is an attack (see
 //!   `text.rs`, which also holds the `get` attacks through text).
+//!
+//! `list-attack` (with its settings) makes every `list` and `search` answer
+//! lie about its pages; see `paging.rs`.
 
 mod fs;
 mod limits;
+mod paging;
 mod report;
 mod store;
 mod text;
@@ -139,10 +143,11 @@ impl Guest for Provider {
             always: v["always"].as_str().map(str::to_string),
         };
         CONFIG.with_borrow_mut(|cfg| *cfg = c);
+        paging::configure(&v)?;
         let mut info = ProviderInfo {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            capabilities: Capabilities::empty(),
+            capabilities: Capabilities::empty() | paging::capabilities(),
         };
         if let Some(attack) = v["info-attack"].as_str() {
             text::info_attack(attack, &mut info);
@@ -172,6 +177,9 @@ impl Guest for Provider {
 
     fn get(id: String) -> Result<TapeInfo, StorageError> {
         on_call();
+        if let Some(answer) = paging::get(&id) {
+            return answer;
+        }
         if let Some(answer) = text::get(&id) {
             return answer;
         }
@@ -198,6 +206,7 @@ impl Guest for Provider {
             "huge-list" => Ok(limits::huge_list()),
             "out-of-order" => Ok(limits::out_of_order(from_seq)),
             id if text::is_attack(id) => Ok(Vec::new()),
+            id if paging::is_listed(id) => Ok(Vec::new()),
             _ => store::read_frames(&id, from_seq, max_frames, max_bytes),
         }
     }
@@ -213,11 +222,17 @@ impl Guest for Provider {
         limit: u32,
     ) -> Result<TapePage, StorageError> {
         on_call();
+        if let Some(page) = paging::page(&filter, cursor.as_deref(), limit) {
+            return page;
+        }
         store::list(filter, cursor, limit)
     }
 
-    fn search(_q: SearchQuery, _c: Option<String>, _l: u32) -> Result<TapePage, StorageError> {
+    fn search(q: SearchQuery, c: Option<String>, l: u32) -> Result<TapePage, StorageError> {
         on_call();
+        if let Some(page) = paging::page(&q.filter, c.as_deref(), l) {
+            return page;
+        }
         Err(StorageError::Unsupported("search".into()))
     }
 
