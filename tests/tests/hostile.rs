@@ -20,6 +20,8 @@
 //! Each test names, in a comment, the protection it depends on: removing
 //! that protection makes the test fail.
 
+#[path = "hostile/spool.rs"]
+mod spool;
 #[path = "hostile/text.rs"]
 mod text;
 #[path = "hostile/paging.rs"]

@@ -12,7 +12,7 @@
 //! terminal, stderr shows a progress bar for all tapes listed so far (payload
 //! bytes) and one for the current tape (frames).
 
-use super::{Context, check_id, output, resolve_id};
+use super::{Context, NoSuchTape, check_id, output, resolve_id};
 use anyhow::{anyhow, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -101,7 +101,13 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
         let mut tapes: Vec<Result<TapeInfo, MigrateError>> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for id in &args.tapes {
-            let id = resolve_id(from, id).await?;
+            // A tape the source lacks is reported with the others, as one
+            // that failed.
+            let id = match resolve_id(from, id).await {
+                Ok(id) => id,
+                Err(e) if e.downcast_ref::<NoSuchTape>().is_some() => id.clone(),
+                Err(e) => return Err(e),
+            };
             if seen.insert(id.clone()) {
                 tapes.push(migration.source_info(&id).await);
             }

@@ -239,10 +239,22 @@ impl Context {
         })
     }
 
+    /// Makes this process's spool directory off-limits to every provider it
+    /// starts from now on ([`tapedeck::sandbox::reserved`]): opening the
+    /// spool reserves it, even when it cannot be created. Call before
+    /// starting any provider; a failure to open is reported later, by
+    /// whatever needs the spool.
+    pub fn reserve_spool(&mut self) {
+        if let Err(e) = self.spool() {
+            tracing::debug!("{e:#}");
+        }
+    }
+
     /// Starts the chosen provider, and first delivers what the spool holds
     /// for it from recordings whose recorder is gone.
     pub async fn store(&mut self) -> anyhow::Result<WasmProvider> {
         let (spec, base_dir) = self.provider_spec()?;
+        self.reserve_spool();
         let store = start_provider(&spec, &base_dir).await?;
         self.recover_quietly(&spec, &base_dir, &store).await;
         Ok(store)
@@ -258,6 +270,7 @@ impl Context {
             .map(|name| config.provider_spec(Some(name)))
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<_> = specs.iter().map(|(s, b)| (s, b.as_path())).collect();
+        self.reserve_spool();
         let stores = start_providers(&refs).await?;
         for ((spec, base_dir), store) in specs.iter().zip(&stores) {
             self.recover_quietly(spec, base_dir, store).await;
@@ -353,6 +366,16 @@ const PREFIX_CANDIDATES: usize = 5;
 ///
 /// `id` is first checked like an id ([`check_id`]): a prefix is a fragment
 /// of one. No match is `no tape "abc" in provider fs`.
+/// No tape has the id, or an id starting with it.
+#[derive(Debug, thiserror::Error)]
+#[error("no tape {id:?} in provider {provider}")]
+pub struct NoSuchTape {
+    /// What was typed.
+    pub id: String,
+    /// The provider asked.
+    pub provider: String,
+}
+
 pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<TapeInfo> {
     check_id(id)?;
     match store.get(id).await {
@@ -382,7 +405,11 @@ pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<Tape
         matches.extend(page.into_iter().filter(|t| t.header.id.starts_with(id)));
     }
     match matches.len() {
-        0 => Err(anyhow!("no tape {id:?} in provider {}", store.name())),
+        0 => Err(NoSuchTape {
+            id: id.to_string(),
+            provider: store.name().to_string(),
+        }
+        .into()),
         1 => Ok(matches.pop().expect("one match")),
         n => {
             let shown: Vec<&str> = matches

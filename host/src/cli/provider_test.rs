@@ -85,6 +85,8 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
     if let Some(config) = config_json {
         spec.config = config;
     }
+    // The spool stays off-limits to the provider under test too.
+    ctx.reserve_spool();
     let provider = start_provider(&spec, &base_dir).await?;
     let info = provider.provider_info().clone();
     if !ctx.json {

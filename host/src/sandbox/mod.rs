@@ -21,6 +21,7 @@ mod pool;
 pub mod protection;
 pub mod provider;
 pub mod random;
+pub mod reserved;
 pub mod spec;
 pub mod special_files;
 pub mod state;
@@ -31,6 +32,7 @@ pub use limits::Limits;
 pub use load::{LoadError, LoadedComponent};
 pub use protection::{Protection, ProtectionReport};
 pub use provider::{StartError, WasmProvider, WasmWriter};
+pub use reserved::ReservedError;
 pub use spec::{ComponentSource, ProviderSpec};
 
 use state::HostState;

@@ -36,6 +36,10 @@ pub enum StartError {
         /// What is wrong.
         detail: String,
     },
+    /// A grant meets a host-only directory (the spool): the provider is not
+    /// started.
+    #[error(transparent)]
+    Reserved(#[from] super::reserved::ReservedError),
     /// The first instance failed to start or rejected its configuration.
     #[error(transparent)]
     Init(#[from] ProviderError),
@@ -46,6 +50,8 @@ pub enum StartError {
 pub struct WasmProvider {
     pool: Arc<Pool>,
     info: Arc<ProviderInfo>,
+    /// Its grants, registered as in use (see `reserved.rs`).
+    _grants: super::reserved::Registration,
 }
 
 impl WasmProvider {
@@ -62,6 +68,15 @@ impl WasmProvider {
             detail,
         };
         spec.limits.validate().map_err(config_err)?;
+        // Before anything is created or run: no grant may meet the spool.
+        let hosts: Vec<std::path::PathBuf> = spec
+            .grants
+            .dirs
+            .iter()
+            .map(|d| base_dir.join(&d.host))
+            .collect();
+        let registration =
+            super::reserved::check_grants(&spec.name, hosts.iter().map(|p| p.as_path()))?;
         let grants = spec.grants.prepare(base_dir).map_err(config_err)?;
         let loaded = match &spec.component {
             ComponentSource::File(path) => {
@@ -95,6 +110,7 @@ impl WasmProvider {
         Ok(WasmProvider {
             pool: Arc::new(pool),
             info: Arc::new(info),
+            _grants: registration,
         })
     }
 

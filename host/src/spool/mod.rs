@@ -81,7 +81,7 @@ pub enum SpoolError {
     },
     /// A provider would be granted the spool directory.
     #[error(
-        "provider `{provider}` is granted {}, which {relation} the spool directory {}: a provider must never see the spool; set [recorder] spool-dir (or {ENV_SPOOL_DIR}) elsewhere",
+        "provider `{provider}` is granted {}, which {relation} the spool directory {}: a provider must never see it; grant another directory, or move the spool directory ([recorder] spool-dir, {ENV_SPOOL_DIR} or --spool-dir)",
         grant.display(), spool.display()
     )]
     Granted {
@@ -94,6 +94,17 @@ pub enum SpoolError {
         /// "contains" or "is inside".
         relation: &'static str,
     },
+}
+
+impl From<crate::sandbox::ReservedError> for SpoolError {
+    fn from(e: crate::sandbox::ReservedError) -> Self {
+        SpoolError::Granted {
+            provider: e.provider,
+            grant: e.grant,
+            spool: e.reserved,
+            relation: e.relation,
+        }
+    }
 }
 
 impl SpoolError {
@@ -182,24 +193,16 @@ impl Spool {
     /// The default directory: `$XDG_STATE_HOME/tapedeck/spool`, else
     /// `~/.local/state/tapedeck/spool`, else `.tapedeck-spool`.
     pub fn default_dir() -> PathBuf {
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .filter(|d| !d.is_empty())
-                    .map(|h| PathBuf::from(h).join(".local/state"))
-            });
-        match state {
-            Some(s) => s.join("tapedeck/spool"),
-            None => PathBuf::from(".tapedeck-spool"),
-        }
+        crate::sandbox::reserved::default_spool_dir()
     }
 
     /// Opens (creating it, private to this user, if needed) the spool at
-    /// `dir`.
+    /// `dir`. First reserves it for the rest of the process: no provider
+    /// may be granted it from then on, and it is refused if a running
+    /// provider already is ([`crate::sandbox::reserved`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Spool, SpoolError> {
         let dir = absolute(&dir.into());
+        crate::sandbox::reserved::reserve(&dir, crate::sandbox::reserved::SPOOL)?;
         create_private_dir(&dir)?;
         Ok(Spool { dir })
     }
@@ -330,24 +333,9 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// The canonical form of `p`, or of its nearest existing ancestor joined
-/// with the rest (a granted directory may not exist yet).
+/// The canonical form of `p` (see [`crate::sandbox::reserved`]).
 fn canonical(p: &Path) -> PathBuf {
-    let p = absolute(p);
-    let mut rest = Vec::new();
-    let mut cur = p.as_path();
-    loop {
-        if let Ok(c) = cur.canonicalize() {
-            return rest.iter().rev().fold(c, |acc, part| acc.join(part));
-        }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                cur = parent;
-            }
-            _ => return p,
-        }
-    }
+    crate::sandbox::reserved::canonical(p)
 }
 
 #[cfg(test)]
