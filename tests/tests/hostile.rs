@@ -20,12 +20,12 @@
 //! Each test names, in a comment, the protection it depends on: removing
 //! that protection makes the test fail.
 
+#[path = "hostile/paging.rs"]
+mod paging;
 #[path = "hostile/spool.rs"]
 mod spool;
 #[path = "hostile/text.rs"]
 mod text;
-#[path = "hostile/paging.rs"]
-mod paging;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
