@@ -4,7 +4,11 @@
 fn main() {
     let built = tapedeck_guest_build::build(
         &["fs-provider"],
-        &["guest-examples/fs-provider", "guest-examples/fs-store"],
+        &[
+            "guest-examples/fs-provider",
+            "guest-examples/fs-store",
+            "guest-examples/sdk",
+        ],
     );
     let (_, path) = &built[0];
     println!(

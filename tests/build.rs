@@ -92,8 +92,8 @@ const LANGUAGE_GUESTS: &[(&str, &str, fn(&str, &Path) -> Result<PathBuf, String>
 ];
 
 /// Sources some guests compile in besides their own: the fs store (used by
-/// the faulty provider) and the fs provider's conversions (compiled into it).
-const SHARED_SOURCES: &[&str] = &["guest-examples/fs-store", "guest-examples/fs-provider/src"];
+/// the faulty provider) and the guest SDK (the faulty and postgres providers).
+const SHARED_SOURCES: &[&str] = &["guest-examples/fs-store", "guest-examples/sdk"];
 
 /// The artifact constant of package `name`: `c-provider` -> `C_PROVIDER`.
 fn const_name(name: &str) -> String {

@@ -510,7 +510,7 @@ impl PgStore {
             // The server may be restarting: recording must not fail to
             // start for that; the first call retries.
             Err(PgError::Connection(e)) if e.kind() != std::io::ErrorKind::PermissionDenied => {
-                crate::log_warn(&format!(
+                tapedeck_guest_sdk::log::warn(&format!(
                     "postgres at {} is not reachable yet ({e}); calls will retry",
                     store.cfg.endpoint()
                 ));

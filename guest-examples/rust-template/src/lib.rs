@@ -6,6 +6,14 @@
 //! CRC'd records in an append-only file, a sparse seek index and a method
 //! index. Configuration: `root` (default `/tapes`) and `fsync` (default
 //! `true`).
+//!
+//! This template is stand-alone, to be copied out of the repository, so it
+//! writes the 14 exports itself. The short way is the guest SDK,
+//! `guest-examples/sdk` (crate `tapedeck-guest-sdk`): it has the bindings,
+//! the conversions to `tapedeck-types` and the exports, and a provider on it
+//! implements its `TapeStorage` trait and adds one line,
+//! `tapedeck_guest_sdk::export_provider!(MyStore);` (as
+//! `guest-examples/fs-provider` does).
 
 use std::cell::RefCell;
 

@@ -1,9 +1,9 @@
 //! A storage provider that fails on request, for the host's tests.
 //!
 //! Left alone it is the fs provider: every call goes to
-//! [`fs_store::FsStore`] exactly as in `fs-provider` (whose type conversions
-//! it compiles in, see `convert`), so it passes the conformance suite. Its
-//! configuration adds two layers on top:
+//! [`fs_store::FsStore`] exactly as in `fs-provider` (both are
+//! [`tapedeck_guest_sdk::TapeStorage`]s), so it passes the conformance
+//! suite. Its configuration adds two layers on top:
 //!
 //! * **faults**: rules that make the Nth call of a function fail in a chosen
 //!   way (an error, a trap, a spin, a hang, a delay, a lost acknowledgement,
@@ -117,8 +117,6 @@
 //! index and outlive the provider: use a fresh root (or remove `.faults`)
 //! for every test.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 mod config;
@@ -126,46 +124,18 @@ mod counters;
 mod garbage;
 mod tamper;
 
-// The fs provider's conversions between the generated types and
-// `tapedeck-types`, compiled here against this crate's bindings of the
-// same world (fs-provider is a cdylib, so it cannot be a dependency).
-#[path = "../../../fs-provider/src/convert.rs"]
-mod convert;
-
-wit_bindgen::generate!({ path: "../../../wit", world: "provider" });
-
 use config::{Call, Config, Fault, Rule, Tamper};
 use counters::Counters;
-use exports::tapedeck::storage::tape_storage::{
-    EndReason, Frame, Guest, GuestTapeWriter, ProviderInfo, SearchQuery, StorageError,
-    StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
-};
 use fs_store::{FsStore, FsWriter};
-use tapedeck::storage::log::{Level, emit};
+use tapedeck_guest_sdk::{TapeStorage, TapeWriter, log};
 use tapedeck_types as tt;
 
 /// What `init` set up.
-struct State {
+struct Faulty {
     store: FsStore,
     faults: Vec<Rule>,
     tamper: Option<Tamper>,
     counters: Counters,
-}
-
-thread_local! {
-    /// Set by a successful `init` (a component instance is single-threaded).
-    static STATE: RefCell<Option<Rc<State>>> = const { RefCell::new(None) };
-}
-
-fn state() -> Result<Rc<State>, StorageError> {
-    STATE.with_borrow(|s| s.clone()).ok_or_else(|| {
-        StorageError::Internal("the faulty provider was called before a successful init".into())
-    })
-}
-
-/// Converts a `tapedeck-types` result to its component-model form.
-fn wit<T, U: From<T>>(r: Result<T, tt::StorageError>) -> Result<U, StorageError> {
-    r.map(U::from).map_err(StorageError::from)
 }
 
 /// A fired rule whose effect depends on the call.
@@ -178,9 +148,9 @@ enum Injected {
 
 impl Injected {
     /// The outcome where the call has no special behaviour for the fault.
-    fn error(self) -> StorageError {
+    fn error(self) -> tt::StorageError {
         match self {
-            Injected::AckThenLose(e) | Injected::Garbage(e) => e.into(),
+            Injected::AckThenLose(e) | Injected::Garbage(e) => e,
         }
     }
 }
@@ -207,14 +177,14 @@ fn inject(
     faults: &[Rule],
     counters: &Counters,
     call: Call,
-) -> Result<Option<Injected>, StorageError> {
+) -> Result<Option<Injected>, tt::StorageError> {
     let mut fired = Vec::new();
     for (i, rule) in faults.iter().enumerate() {
         if rule.call != call {
             continue;
         }
         let n = counters.take(i, |n| rule.spent_after(n)).map_err(|e| {
-            StorageError::Io(format!(
+            tt::StorageError::io(format!(
                 "faulty provider: cannot count {} calls in {}: {e}",
                 call.as_str(),
                 counters.dir().display()
@@ -229,17 +199,14 @@ fn inject(
     for (i, n) in fired {
         let rule = &faults[i];
         let label = format!("{} #{n} (faults[{i}])", call.as_str());
-        emit(
-            Level::Warn,
-            &format!(
-                "faulty provider: injecting {} on {label}",
-                rule.fault.as_str()
-            ),
-        );
+        log::warn(&format!(
+            "faulty provider: injecting {} on {label}",
+            rule.fault.as_str()
+        ));
         let error = || tt::StorageError::new(rule.kind, format!("injected fault: {label}"));
         match rule.fault {
             Fault::Slow(ms) => std::thread::sleep(Duration::from_millis(ms)),
-            Fault::Error => return Err(error().into()),
+            Fault::Error => return Err(error()),
             Fault::Trap => panic!("injected trap: {label}"),
             Fault::Spin => spin(),
             Fault::Hang => hang(),
@@ -250,24 +217,22 @@ fn inject(
     Ok(None)
 }
 
-/// The state, after the faults for `call` (the caller handles
-/// `ack-then-lose` and `garbage`).
-fn enter(call: Call) -> Result<(Rc<State>, Option<Injected>), StorageError> {
-    let s = state()?;
-    let injected = inject(&s.faults, &s.counters, call)?;
-    Ok((s, injected))
-}
-
-/// The state, after the faults for a `call` on which every fault that
-/// returns acts as `error`.
-fn enter_plain(call: Call) -> Result<Rc<State>, StorageError> {
-    match enter(call)? {
-        (_, Some(injected)) => Err(injected.error()),
-        (s, None) => Ok(s),
+impl Faulty {
+    /// Runs the faults for `call` (the caller handles `ack-then-lose` and
+    /// `garbage`).
+    fn enter(&self, call: Call) -> Result<Option<Injected>, tt::StorageError> {
+        inject(&self.faults, &self.counters, call)
     }
-}
 
-impl State {
+    /// Runs the faults for a `call` on which every fault that returns acts
+    /// as `error`.
+    fn enter_plain(&self, call: Call) -> Result<(), tt::StorageError> {
+        match self.enter(call)? {
+            Some(injected) => Err(injected.error()),
+            None => Ok(()),
+        }
+    }
+
     /// `info` as reported under the `tamper` setting.
     fn tampered(&self, info: tt::TapeInfo) -> Result<tt::TapeInfo, tt::StorageError> {
         let Some(t) = self.tamper else {
@@ -300,7 +265,7 @@ impl State {
     }
 
     /// `read-frames` under the `tamper` setting.
-    fn read_frames(
+    fn tampered_frames(
         &self,
         id: &str,
         from_seq: u64,
@@ -319,214 +284,202 @@ impl State {
     }
 }
 
-/// The exported `tape-storage` interface.
-// Only exported in the wasm build (see fs-provider: symbol names like
-// `tapedeck:storage/tape-storage@0.1.0#get` do not link as a native cdylib).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-struct FaultyProvider;
+impl TapeStorage for Faulty {
+    type Writer = FsWriter;
 
-impl Guest for FaultyProvider {
-    type TapeWriter = Writer;
-
-    fn init(config: String) -> Result<ProviderInfo, StorageError> {
-        let config = Config::from_json(&config)?;
+    fn init(config: &str) -> Result<Self, tt::StorageError> {
+        let config = Config::from_json(config)?;
         let counters = Counters::new(&config.fs.root);
         if let Some(injected) = inject(&config.faults, &counters, Call::Init)? {
             return Err(injected.error());
         }
         let root = config.fs.root.display().to_string();
         let store = FsStore::open(config.fs)?;
-        emit(
-            Level::Debug,
-            &format!(
-                "faulty provider: fs store opened at {root}, {} fault rule(s), tamper {:?}",
-                config.faults.len(),
-                config.tamper
-            ),
-        );
-        let state = State {
+        log::debug(&format!(
+            "faulty provider: fs store opened at {root}, {} fault rule(s), tamper {:?}",
+            config.faults.len(),
+            config.tamper
+        ));
+        Ok(Faulty {
             store,
             faults: config.faults,
             tamper: config.tamper,
             counters,
-        };
-        STATE.with_borrow_mut(|s| *s = Some(Rc::new(state)));
-        Ok(ProviderInfo {
-            name: "faulty".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            capabilities: FsStore::capabilities().into(),
         })
     }
 
-    fn create(header: TapeHeader) -> Result<TapeWriter, StorageError> {
-        let writer = enter_plain(Call::Create)?.store.create(header.into())?;
-        Ok(TapeWriter::new(Writer::new(writer)))
+    fn info(&self) -> tt::ProviderInfo {
+        tt::ProviderInfo {
+            name: "faulty".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            capabilities: FsStore::capabilities(),
+        }
     }
 
-    fn resume(id: String) -> Result<TapeWriter, StorageError> {
-        let writer = enter_plain(Call::Resume)?.store.resume(&id)?;
-        Ok(TapeWriter::new(Writer::new(writer)))
+    fn create(&mut self, header: tt::TapeHeader) -> Result<FsWriter, tt::StorageError> {
+        self.enter_plain(Call::Create)?;
+        self.store.create(header)
+    }
+
+    fn resume(&mut self, id: &str) -> Result<FsWriter, tt::StorageError> {
+        self.enter_plain(Call::Resume)?;
+        self.store.resume(id)
     }
 
     fn save(
-        header: TapeHeader,
-        frames: Vec<Frame>,
-        summary: TapeSummary,
-        reason: EndReason,
-    ) -> Result<TapeInfo, StorageError> {
-        let s = enter_plain(Call::Save)?;
-        let frames: Vec<tt::Frame> = frames.into_iter().map(Into::into).collect();
-        wit(s
-            .store
-            .save(header.into(), &frames, &summary.into(), reason.into()))
+        &mut self,
+        header: tt::TapeHeader,
+        frames: Vec<tt::Frame>,
+        summary: tt::TapeSummary,
+        reason: tt::EndReason,
+    ) -> Result<tt::TapeInfo, tt::StorageError> {
+        self.enter_plain(Call::Save)?;
+        self.store.save(header, &frames, &summary, reason)
     }
 
-    fn get(id: String) -> Result<TapeInfo, StorageError> {
-        match enter(Call::Get)? {
-            (s, None) => wit(s.store.get(&id).and_then(|info| s.tampered(info))),
-            (s, Some(Injected::Garbage(_))) => Ok(garbage::info(&id, s.store.get(&id).ok()).into()),
-            (_, Some(injected)) => Err(injected.error()),
+    fn get(&mut self, id: &str) -> Result<tt::TapeInfo, tt::StorageError> {
+        match self.enter(Call::Get)? {
+            None => self.store.get(id).and_then(|info| self.tampered(info)),
+            Some(Injected::Garbage(_)) => Ok(garbage::info(id, self.store.get(id).ok())),
+            Some(injected) => Err(injected.error()),
         }
     }
 
     fn read_frames(
-        id: String,
+        &mut self,
+        id: &str,
         from_seq: u64,
         max_frames: u32,
         max_bytes: u64,
-    ) -> Result<Vec<Frame>, StorageError> {
-        let frames = match enter(Call::ReadFrames)? {
-            (s, None) => s.read_frames(&id, from_seq, max_frames, max_bytes)?,
-            (s, Some(Injected::Garbage(_))) => {
-                let real = s
-                    .store
-                    .read_frames(&id, from_seq, max_frames.max(1), max_bytes)
-                    .unwrap_or_default();
-                garbage::frames(from_seq, real)
-            }
-            (_, Some(injected)) => return Err(injected.error()),
-        };
-        Ok(frames.into_iter().map(Into::into).collect())
-    }
-
-    fn delete(id: String) -> Result<(), StorageError> {
-        Ok(enter_plain(Call::Delete)?.store.delete(&id)?)
-    }
-
-    fn list(
-        filter: TapeFilter,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> Result<TapePage, StorageError> {
-        let filter: tt::TapeFilter = filter.into();
-        match enter(Call::List)? {
-            (s, None) => wit(s
-                .store
-                .list(&filter, cursor.as_deref(), limit)
-                .and_then(|p| s.tampered_page(p))),
-            (s, Some(Injected::Garbage(_))) => {
-                let real = s.store.list(&filter, cursor.as_deref(), limit);
-                Ok(garbage::page(real.unwrap_or_default(), &filter, limit).into())
-            }
-            (_, Some(injected)) => Err(injected.error()),
-        }
-    }
-
-    fn search(
-        query: SearchQuery,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> Result<TapePage, StorageError> {
-        let query: tt::SearchQuery = query.into();
-        match enter(Call::Search)? {
-            (s, None) => wit(s
-                .store
-                .search(&query, cursor.as_deref(), limit)
-                .and_then(|p| s.tampered_page(p))),
-            (s, Some(Injected::Garbage(_))) => {
-                let real = s.store.search(&query, cursor.as_deref(), limit);
-                Ok(garbage::page(real.unwrap_or_default(), &query.filter, limit).into())
-            }
-            (_, Some(injected)) => Err(injected.error()),
-        }
-    }
-
-    fn stats() -> Result<StorageStats, StorageError> {
-        match enter(Call::Stats)? {
-            (s, None) => wit(s.store.stats()),
-            (_, Some(Injected::Garbage(_))) => Ok(garbage::stats().into()),
-            (_, Some(injected)) => Err(injected.error()),
-        }
-    }
-}
-
-/// The `tape-writer` resource: an [`FsWriter`] behind a `RefCell`, since
-/// resource methods take `&self`.
-struct Writer {
-    inner: RefCell<FsWriter>,
-}
-
-impl Writer {
-    fn new(writer: FsWriter) -> Self {
-        Writer {
-            inner: RefCell::new(writer),
-        }
-    }
-}
-
-impl GuestTapeWriter for Writer {
-    fn next_seq(&self) -> u64 {
-        // `next-seq` cannot report an error: `error` and `ack-then-lose` are
-        // refused for it by the config, so only a failure to count is left.
-        match enter(Call::NextSeq) {
-            Ok((_, Some(Injected::Garbage(_)))) => garbage::SEQ,
-            Ok(_) => self.inner.borrow().next_seq(),
-            Err(e) => panic!("faulty provider: next-seq: {e:?}"),
-        }
-    }
-
-    fn append(&self, frames: Vec<Frame>) -> Result<u64, StorageError> {
-        let (_, injected) = enter(Call::Append)?;
-        let frames: Vec<tt::Frame> = frames.into_iter().map(Into::into).collect();
-        match injected {
-            None => Ok(self.inner.borrow_mut().append(&frames)?),
-            Some(Injected::AckThenLose(_)) => {
-                let next = self.inner.borrow().next_seq();
-                Ok(frames
-                    .last()
-                    .map_or(next, |f| next.max(f.seq.saturating_add(1))))
-            }
+    ) -> Result<Vec<tt::Frame>, tt::StorageError> {
+        match self.enter(Call::ReadFrames)? {
+            None => self.tampered_frames(id, from_seq, max_frames, max_bytes),
             Some(Injected::Garbage(_)) => {
-                self.inner.borrow_mut().append(&frames)?;
-                Ok(garbage::SEQ)
-            }
-        }
-    }
-
-    fn finish(&self, summary: TapeSummary, reason: EndReason) -> Result<TapeInfo, StorageError> {
-        let (s, injected) = enter(Call::Finish)?;
-        let summary: tt::TapeSummary = summary.into();
-        let reason: tt::EndReason = reason.into();
-        match injected {
-            None => wit(self.inner.borrow_mut().finish(&summary, reason)),
-            Some(Injected::AckThenLose(_)) => {
-                let mut info = s.store.get(self.inner.borrow().id())?;
-                info.state = reason.end_state();
-                info.frame_count = summary.frame_count;
-                info.byte_count = summary.byte_count;
-                info.ended_at_us = Some(summary.ended_at_us);
-                info.digest = summary.digest;
-                Ok(info.into())
+                let real = self
+                    .store
+                    .read_frames(id, from_seq, max_frames.max(1), max_bytes)
+                    .unwrap_or_default();
+                Ok(garbage::frames(from_seq, real))
             }
             Some(injected) => Err(injected.error()),
         }
     }
 
-    fn abort(&self, reason: String) -> Result<(), StorageError> {
-        enter_plain(Call::Abort)?;
-        Ok(self.inner.borrow_mut().abort(&reason)?)
+    fn delete(&mut self, id: &str) -> Result<(), tt::StorageError> {
+        self.enter_plain(Call::Delete)?;
+        self.store.delete(id)
+    }
+
+    fn list(
+        &mut self,
+        filter: &tt::TapeFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<tt::TapePage, tt::StorageError> {
+        match self.enter(Call::List)? {
+            None => self
+                .store
+                .list(filter, cursor, limit)
+                .and_then(|p| self.tampered_page(p)),
+            Some(Injected::Garbage(_)) => {
+                let real = self.store.list(filter, cursor, limit);
+                Ok(garbage::page(real.unwrap_or_default(), filter, limit))
+            }
+            Some(injected) => Err(injected.error()),
+        }
+    }
+
+    fn search(
+        &mut self,
+        query: &tt::SearchQuery,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<tt::TapePage, tt::StorageError> {
+        match self.enter(Call::Search)? {
+            None => self
+                .store
+                .search(query, cursor, limit)
+                .and_then(|p| self.tampered_page(p)),
+            Some(Injected::Garbage(_)) => {
+                let real = self.store.search(query, cursor, limit);
+                Ok(garbage::page(
+                    real.unwrap_or_default(),
+                    &query.filter,
+                    limit,
+                ))
+            }
+            Some(injected) => Err(injected.error()),
+        }
+    }
+
+    fn stats(&mut self) -> Result<tt::StorageStats, tt::StorageError> {
+        match self.enter(Call::Stats)? {
+            None => self.store.stats(),
+            Some(Injected::Garbage(_)) => Ok(garbage::stats()),
+            Some(injected) => Err(injected.error()),
+        }
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-export!(FaultyProvider);
+/// The `tape-writer` resource: an [`FsWriter`], with the faults of the
+/// writer's functions (counted through the instance's [`Faulty`]).
+impl TapeWriter<Faulty> for FsWriter {
+    fn next_seq(&mut self, f: &mut Faulty) -> u64 {
+        // `next-seq` cannot report an error: `error` and `ack-then-lose` are
+        // refused for it by the config, so only a failure to count is left.
+        match f.enter(Call::NextSeq) {
+            Ok(Some(Injected::Garbage(_))) => garbage::SEQ,
+            Ok(_) => FsWriter::next_seq(self),
+            Err(e) => {
+                // Reported as the component-model error it used to be.
+                let e =
+                    tapedeck_guest_sdk::bindings::tapedeck::storage::types::StorageError::from(e);
+                panic!("faulty provider: next-seq: {e:?}")
+            }
+        }
+    }
+
+    fn append(&mut self, f: &mut Faulty, frames: Vec<tt::Frame>) -> Result<u64, tt::StorageError> {
+        match f.enter(Call::Append)? {
+            None => FsWriter::append(self, &frames),
+            Some(Injected::AckThenLose(_)) => {
+                let next = FsWriter::next_seq(self);
+                Ok(frames
+                    .last()
+                    .map_or(next, |f| next.max(f.seq.saturating_add(1))))
+            }
+            Some(Injected::Garbage(_)) => {
+                FsWriter::append(self, &frames)?;
+                Ok(garbage::SEQ)
+            }
+        }
+    }
+
+    fn finish(
+        &mut self,
+        f: &mut Faulty,
+        summary: tt::TapeSummary,
+        reason: tt::EndReason,
+    ) -> Result<tt::TapeInfo, tt::StorageError> {
+        match f.enter(Call::Finish)? {
+            None => FsWriter::finish(self, &summary, reason),
+            Some(Injected::AckThenLose(_)) => {
+                let mut info = f.store.get(self.id())?;
+                info.state = reason.end_state();
+                info.frame_count = summary.frame_count;
+                info.byte_count = summary.byte_count;
+                info.ended_at_us = Some(summary.ended_at_us);
+                info.digest = summary.digest;
+                Ok(info)
+            }
+            Some(injected) => Err(injected.error()),
+        }
+    }
+
+    fn abort(&mut self, f: &mut Faulty, reason: &str) -> Result<(), tt::StorageError> {
+        f.enter_plain(Call::Abort)?;
+        FsWriter::abort(self, reason)
+    }
+}
+
+tapedeck_guest_sdk::export_provider!(Faulty);

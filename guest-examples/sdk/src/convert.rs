@@ -1,9 +1,10 @@
 //! Conversions between the component-model types generated from
-//! `wit/tape-storage.wit` and the plain Rust model of `tapedeck-types`.
+//! `wit/tape-storage.wit` (in [`crate::bindings`]) and the plain Rust model
+//! of `tapedeck-types`, in the directions the exports need.
 //!
 //! Payloads are moved, never copied.
 
-use crate::tapedeck::storage::types as wit;
+use crate::bindings::tapedeck::storage::types as wit;
 use tapedeck_types as tt;
 
 impl From<wit::Direction> for tt::Direction {
@@ -189,6 +190,16 @@ impl From<tt::Capabilities> for wit::Capabilities {
             out |= wit::Capabilities::TEXT_SEARCH;
         }
         out
+    }
+}
+
+impl From<tt::ProviderInfo> for wit::ProviderInfo {
+    fn from(i: tt::ProviderInfo) -> Self {
+        wit::ProviderInfo {
+            name: i.name,
+            version: i.version,
+            capabilities: i.capabilities.into(),
+        }
     }
 }
 
