@@ -5,6 +5,11 @@
 //! WebAssembly text (Rust cannot emit `table.grow`): it is parsed, given the
 //! `provider` world's metadata and encoded as a component here.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -72,7 +77,10 @@ fn build_wat(root: &Path, wat: &str, out: &Path) {
 /// Providers in other languages: (package name, source directory). Each is
 /// built by its toolchain; when that is missing, its constant holds the
 /// error naming the install step, and the tests that use it fail with it.
-#[allow(clippy::type_complexity)]
+#[allow(
+    clippy::type_complexity,
+    reason = "a table of (name, directory, builder) is clearest inline"
+)]
 const LANGUAGE_GUESTS: &[(&str, &str, fn(&str, &Path) -> Result<PathBuf, String>)] = &[
     (
         "python-provider",

@@ -1,22 +1,57 @@
 //! tapedeck: record MCP / JSON-RPC sessions into sandboxed WebAssembly storage
 //! providers.
+//!
+//! The library the `tapedeck` command is built on. Start from [`Deck`]: it
+//! goes from a configuration to a running provider behind the host's spool,
+//! with every invariant enforced inside (the spool is never granted to a
+//! provider, what earlier sessions left in it is recovered first):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tapedeck::{Deck, recorder::TapeMeta, types::Direction};
+//!
+//! let deck = Deck::builder().tapes_dir("tapes").open().await?;
+//! let recording = deck.recorder().start(TapeMeta::named("by hand")).await?;
+//! recording.record(Direction::ClientToServer, br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec());
+//! recording.record(Direction::ServerToClient, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_vec());
+//! let outcome = recording.finish().await?;
+//! println!("{} frames in tape {}", outcome.tape.frame_count, outcome.tape.header.id);
+//! # Ok(()) }
+//! ```
+//!
+//! [`Deck::record`] runs an MCP stdio server and records its session
+//! (`examples/record.rs`). The layers below, usable on their own:
+//! [`store`] (crate `tapedeck-store`: the storage API, the tape digest,
+//! verified reads), [`sandbox`] (running provider components),
+//! [`recorder`] and [`spool`] (recording, durability, recovery),
+//! [`conformance`] (the provider test suite), [`migrate`], [`jsonl`],
+//! [`config`], [`signing`].
 
 #![deny(missing_docs)]
 
 pub mod config;
-pub mod conformance;
+pub mod deck;
 pub mod embedded;
-pub mod error;
-pub mod integrity;
 pub mod jsonl;
 pub mod migrate;
 pub mod recorder;
 pub mod rlimit;
 pub mod signing;
 pub mod spool;
-pub mod store;
 pub mod text;
-pub mod units;
 
+pub use deck::{Deck, DeckBuilder, DeckError};
 pub use tapedeck_types as types;
+/// Sizes and durations in configuration (`tapedeck_types::units`).
+pub use tapedeck_types::units;
+
+/// The conformance suite (crate `tapedeck-conformance`).
+pub use tapedeck_conformance as conformance;
+/// The storage API (crate `tapedeck-store`): [`store::TapeStore`],
+/// [`store::Starting`], [`store::TapePages`] and the rest.
+pub use tapedeck_store as store;
+/// Provider errors (`tapedeck_store::error`).
+pub use tapedeck_store::error;
+/// Verified reads (`tapedeck_store::read`), under its earlier name.
+pub use tapedeck_store::read as integrity;
 pub mod sandbox;

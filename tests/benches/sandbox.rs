@@ -4,6 +4,11 @@
 //! `tapedeck-bench` (`tapedeck_tests::workload`), with criterion's
 //! statistics; the table and plot with ratios come from `tapedeck-bench`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use tapedeck::sandbox::{Limits, Sandbox};

@@ -16,7 +16,7 @@ pub fn binary() -> PathBuf {
     let bin = profile_dir.join(format!("tapedeck{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "the tapedeck binary is missing at {}: build it first (`cargo build -p tapedeck`, or run `cargo test --workspace`)",
+        "the tapedeck binary is missing at {}: build it first (`cargo build -p tapedeck-cli`, or run `cargo test --workspace`)",
         bin.display()
     );
     bin

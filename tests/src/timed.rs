@@ -1,14 +1,12 @@
 //! [`TimedStore`]: any [`TapeStore`], with the duration of every writer
 //! `append` recorded, so a benchmark can report append latency under load
-//! (the 1,000-recordings figure) without instrumenting the recorder.
+//! (the 1,000-recordings figure) without instrumenting the recorder. A
+//! [`Layer`]: only `append` is its own, everything else is forwarded.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
-use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeSummary,
-};
+use tapedeck::store::{Layer, ProviderResult, TapeStore, TapeWriter, WriterLayer};
+use tapedeck_types::Frame;
 
 /// Append durations, shared by a store and its writers.
 pub type Samples = Arc<Mutex<Vec<Duration>>>;
@@ -30,7 +28,7 @@ impl<S> TimedStore<S> {
 
     /// The append durations so far, taken out (the store keeps counting).
     pub fn take(&self) -> Vec<Duration> {
-        std::mem::take(&mut *self.samples.lock().unwrap())
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -40,107 +38,40 @@ pub struct TimedWriter<W> {
     samples: Samples,
 }
 
-impl<W: TapeWriter> TapeWriter for TimedWriter<W> {
-    fn id(&self) -> &str {
-        self.inner.id()
+impl<W: TapeWriter> WriterLayer for TimedWriter<W> {
+    type Inner = W;
+
+    fn inner(&self) -> &W {
+        &self.inner
     }
 
-    fn next_seq(&self) -> u64 {
-        self.inner.next_seq()
+    fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 
     async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
         let start = Instant::now();
         let r = self.inner.append(frames).await;
-        self.samples.lock().unwrap().push(start.elapsed());
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(start.elapsed());
         r
-    }
-
-    async fn finish(
-        &mut self,
-        summary: TapeSummary,
-        reason: EndReason,
-    ) -> ProviderResult<TapeInfo> {
-        self.inner.finish(summary, reason).await
-    }
-
-    async fn abort(&mut self, reason: &str) -> ProviderResult<()> {
-        self.inner.abort(reason).await
     }
 }
 
-impl<S: TapeStore> TapeStore for TimedStore<S> {
+impl<S: TapeStore> Layer for TimedStore<S> {
+    type Inner = S;
     type Writer = TimedWriter<S::Writer>;
 
-    fn provider_info(&self) -> &ProviderInfo {
-        self.inner.provider_info()
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
-    async fn create(&self, header: TapeHeader) -> ProviderResult<Self::Writer> {
-        let inner = self.inner.create(header).await?;
-        Ok(TimedWriter {
+    fn wrap_writer(&self, inner: S::Writer) -> Self::Writer {
+        TimedWriter {
             inner,
             samples: self.samples.clone(),
-        })
-    }
-
-    async fn resume(&self, id: &str) -> ProviderResult<Self::Writer> {
-        let inner = self.inner.resume(id).await?;
-        Ok(TimedWriter {
-            inner,
-            samples: self.samples.clone(),
-        })
-    }
-
-    async fn save(
-        &self,
-        header: TapeHeader,
-        frames: &[Frame],
-        summary: TapeSummary,
-        reason: EndReason,
-    ) -> ProviderResult<TapeInfo> {
-        self.inner.save(header, frames, summary, reason).await
-    }
-
-    async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
-        self.inner.get(id).await
-    }
-
-    async fn read_frames(
-        &self,
-        id: &str,
-        from_seq: u64,
-        max_frames: u32,
-        max_bytes: u64,
-    ) -> ProviderResult<Vec<Frame>> {
-        self.inner
-            .read_frames(id, from_seq, max_frames, max_bytes)
-            .await
-    }
-
-    async fn delete(&self, id: &str) -> ProviderResult<()> {
-        self.inner.delete(id).await
-    }
-
-    async fn list(
-        &self,
-        filter: &TapeFilter,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> ProviderResult<TapePage> {
-        self.inner.list(filter, cursor, limit).await
-    }
-
-    async fn search(
-        &self,
-        query: &SearchQuery,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> ProviderResult<TapePage> {
-        self.inner.search(query, cursor, limit).await
-    }
-
-    async fn stats(&self) -> ProviderResult<StorageStats> {
-        self.inner.stats().await
+        }
     }
 }

@@ -4,6 +4,11 @@
 //! `guest-examples/c-provider/regen-bindings.sh` rewrites them (it runs this
 //! test with `TAPEDECK_REGENERATE_C_BINDINGS=1`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::path::Path;
 use tapedeck_guest_build::c_guest;
 

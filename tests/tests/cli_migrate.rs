@@ -9,6 +9,11 @@
 //! And the same tapes from the fs provider to PostgreSQL (a throwaway
 //! server, see `tapedeck_tests::postgres`) and back.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -6,6 +6,11 @@
 //! The binary is the one cargo built next to this test
 //! (`<target>/<profile>/tapedeck`); `cargo test --workspace` builds it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::path::Path;
 use std::process::Output;
 use tapedeck_tests::artifacts;

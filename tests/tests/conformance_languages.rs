@@ -8,6 +8,11 @@
 //! compiled code is cached in the target directory, shared with the CLI
 //! tests, so only the first run after a change compiles it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::path::Path;
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, DirGrant, Grants, ProviderSpec, Sandbox, WasmProvider};

@@ -3,16 +3,18 @@
 //! that check that part of the contract must fail (with a reason naming it)
 //! while the suite carries on.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use fs_store::FsConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions};
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck_tests::native::{NativeFsStore, NativeFsWriter};
-use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeSummary,
-};
+use tapedeck_types::{EndReason, Frame, StorageStats, TapeFilter, TapeInfo, TapePage, TapeSummary};
 
 /// One deliberate contract violation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,33 +49,19 @@ struct MutantWriter {
     bug: Bug,
 }
 
-impl TapeStore for Mutant {
+// Each mutant overrides only the calls its bug lives in; the rest are
+// forwarded (`Layer`).
+impl tapedeck::store::Layer for Mutant {
+    type Inner = NativeFsStore;
     type Writer = MutantWriter;
-    fn provider_info(&self) -> &ProviderInfo {
-        self.inner.provider_info()
+    fn inner(&self) -> &NativeFsStore {
+        &self.inner
     }
-    async fn create(&self, header: TapeHeader) -> ProviderResult<MutantWriter> {
-        let inner = self.inner.create(header).await?;
-        Ok(MutantWriter {
+    fn wrap_writer(&self, inner: NativeFsWriter) -> MutantWriter {
+        MutantWriter {
             inner,
             bug: self.bug,
-        })
-    }
-    async fn resume(&self, id: &str) -> ProviderResult<MutantWriter> {
-        let inner = self.inner.resume(id).await?;
-        Ok(MutantWriter {
-            inner,
-            bug: self.bug,
-        })
-    }
-    async fn save(
-        &self,
-        header: TapeHeader,
-        frames: &[Frame],
-        summary: TapeSummary,
-        reason: EndReason,
-    ) -> ProviderResult<TapeInfo> {
-        self.inner.save(header, frames, summary, reason).await
+        }
     }
     async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
         if self.bug == Bug::GetHangs {
@@ -110,9 +98,6 @@ impl TapeStore for Mutant {
             }
         }
     }
-    async fn delete(&self, id: &str) -> ProviderResult<()> {
-        self.inner.delete(id).await
-    }
     async fn list(
         &self,
         filter: &TapeFilter,
@@ -132,14 +117,6 @@ impl TapeStore for Mutant {
         }
         Ok(page)
     }
-    async fn search(
-        &self,
-        query: &SearchQuery,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> ProviderResult<TapePage> {
-        self.inner.search(query, cursor, limit).await
-    }
     async fn stats(&self) -> ProviderResult<StorageStats> {
         let mut s = self.inner.stats().await?;
         if self.bug == Bug::StatsOffByOne {
@@ -149,12 +126,13 @@ impl TapeStore for Mutant {
     }
 }
 
-impl TapeWriter for MutantWriter {
-    fn id(&self) -> &str {
-        self.inner.id()
+impl tapedeck::store::WriterLayer for MutantWriter {
+    type Inner = NativeFsWriter;
+    fn inner(&self) -> &NativeFsWriter {
+        &self.inner
     }
-    fn next_seq(&self) -> u64 {
-        self.inner.next_seq()
+    fn inner_mut(&mut self) -> &mut NativeFsWriter {
+        &mut self.inner
     }
     async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
         let next = self.inner.next_seq();
@@ -180,9 +158,6 @@ impl TapeWriter for MutantWriter {
             summary.digest = None;
         }
         self.inner.finish(summary, reason).await
-    }
-    async fn abort(&mut self, reason: &str) -> ProviderResult<()> {
-        self.inner.abort(reason).await
     }
 }
 

@@ -20,6 +20,11 @@
 //! Each test names, in a comment, the protection it depends on: removing
 //! that protection makes the test fail.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 #[path = "hostile/paging.rs"]
 mod paging;
 #[path = "hostile/spool.rs"]
@@ -818,6 +823,7 @@ async fn a_host_call_that_never_completes_hits_the_timeout() {
 // check this test hangs until its watchdog opens the FIFO for writing
 // (10 s), and then fails. A host-planted link to the FIFO is refused too.
 #[tokio::test(flavor = "current_thread")]
+#[allow(unsafe_code, reason = "mkfifo has no safe wrapper in std")]
 async fn a_read_that_never_completes_is_refused() {
     let env = Env::new().await;
     let fifo = env.ro.join("fifo");

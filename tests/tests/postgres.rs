@@ -8,6 +8,11 @@
 //! `scripts/guest-toolchains.sh` installs; without it these tests fail
 //! naming that step.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,6 +9,11 @@
 //! No timing thresholds beyond generous upper bounds on work that must not
 //! wait for a provider at all.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use fs_store::FsConfig;
 use std::ffi::OsString;
 use std::path::Path;

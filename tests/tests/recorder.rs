@@ -5,6 +5,11 @@
 //!
 //! No timing thresholds: every assertion is about order and completion.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use fs_store::FsConfig;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,10 +23,7 @@ use tapedeck::spool::{ProviderKey, Spool};
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck::units::{ByteSize, Millis};
 use tapedeck_tests::native::{NativeFsStore, NativeFsWriter};
-use tapedeck_types::{
-    Direction, EndReason, ErrorKind, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats,
-    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeState, TapeSummary,
-};
+use tapedeck_types::{Direction, ErrorKind, Frame, StorageError, TapeFilter, TapeState};
 use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------
@@ -216,78 +218,35 @@ struct HookedWriter {
     hook: Arc<Hook>,
 }
 
-impl TapeStore for Hooked {
+// Only `create` / `resume` (to hook the writer) and the writer's `append`
+// are the wrapper's own: everything else is forwarded (`Layer`).
+impl tapedeck::store::Layer for Hooked {
+    type Inner = NativeFsStore;
     type Writer = HookedWriter;
 
-    fn provider_info(&self) -> &ProviderInfo {
-        self.inner.provider_info()
+    fn inner(&self) -> &NativeFsStore {
+        &self.inner
     }
-    async fn create(&self, header: TapeHeader) -> ProviderResult<HookedWriter> {
-        Ok(HookedWriter {
-            inner: self.inner.create(header).await?,
+
+    fn wrap_writer(&self, inner: NativeFsWriter) -> HookedWriter {
+        HookedWriter {
+            inner,
             hook: self.hook.clone(),
-        })
-    }
-    async fn resume(&self, id: &str) -> ProviderResult<HookedWriter> {
-        Ok(HookedWriter {
-            inner: self.inner.resume(id).await?,
-            hook: self.hook.clone(),
-        })
-    }
-    async fn save(
-        &self,
-        header: TapeHeader,
-        frames: &[Frame],
-        summary: TapeSummary,
-        reason: EndReason,
-    ) -> ProviderResult<TapeInfo> {
-        self.inner.save(header, frames, summary, reason).await
-    }
-    async fn get(&self, id: &str) -> ProviderResult<TapeInfo> {
-        self.inner.get(id).await
-    }
-    async fn read_frames(
-        &self,
-        id: &str,
-        from_seq: u64,
-        max_frames: u32,
-        max_bytes: u64,
-    ) -> ProviderResult<Vec<Frame>> {
-        self.inner
-            .read_frames(id, from_seq, max_frames, max_bytes)
-            .await
-    }
-    async fn delete(&self, id: &str) -> ProviderResult<()> {
-        self.inner.delete(id).await
-    }
-    async fn list(
-        &self,
-        filter: &TapeFilter,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> ProviderResult<TapePage> {
-        self.inner.list(filter, cursor, limit).await
-    }
-    async fn search(
-        &self,
-        query: &SearchQuery,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> ProviderResult<TapePage> {
-        self.inner.search(query, cursor, limit).await
-    }
-    async fn stats(&self) -> ProviderResult<StorageStats> {
-        self.inner.stats().await
+        }
     }
 }
 
-impl TapeWriter for HookedWriter {
-    fn id(&self) -> &str {
-        self.inner.id()
+impl tapedeck::store::WriterLayer for HookedWriter {
+    type Inner = NativeFsWriter;
+
+    fn inner(&self) -> &NativeFsWriter {
+        &self.inner
     }
-    fn next_seq(&self) -> u64 {
-        self.inner.next_seq()
+
+    fn inner_mut(&mut self) -> &mut NativeFsWriter {
+        &mut self.inner
     }
+
     async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
         self.hook.entered.fetch_add(1, SeqCst);
         self.hook.gate.pass().await;
@@ -307,16 +266,6 @@ impl TapeWriter for HookedWriter {
         }
         self.hook.succeeded.fetch_add(1, SeqCst);
         Ok(next)
-    }
-    async fn finish(
-        &mut self,
-        summary: TapeSummary,
-        reason: EndReason,
-    ) -> ProviderResult<TapeInfo> {
-        self.inner.finish(summary, reason).await
-    }
-    async fn abort(&mut self, reason: &str) -> ProviderResult<()> {
-        self.inner.abort(reason).await
     }
 }
 
@@ -355,7 +304,9 @@ async fn a_thousand_concurrent_recordings_keep_every_frame_in_order() {
     tapedeck::rlimit::raise_open_files();
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::new().unwrap();
-    let spec = embedded::fs_provider_spec(tmp.path());
+    // The tapes beside the spool, not around it: a provider is never
+    // granted the spool.
+    let spec = embedded::fs_provider_spec(tmp.path().join("tapes"));
     let provider = WasmProvider::start(&sandbox, &spec, Path::new("."))
         .await
         .unwrap_or_else(|e| panic!("{e}"));

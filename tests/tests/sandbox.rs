@@ -2,6 +2,11 @@
 //! trap, loop, sleep or exhaust memory: each gets a typed error, the instance
 //! is recycled, and the next call works.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tapedeck::error::ProviderError;
@@ -239,6 +244,10 @@ async fn a_looping_provider_does_not_stall_another() {
 }
 
 #[tokio::test]
+#[allow(
+    unsafe_code,
+    reason = "set_var is unsafe in edition 2024; nothing else reads the variable"
+)]
 async fn a_provider_sees_nothing_it_was_not_granted() {
     // SAFETY: tests in this binary do not read this variable concurrently.
     unsafe { std::env::set_var("TAPEDECK_TEST_SECRET", "hunter2") };

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::fake::{MemStore, sample_frames};
+use tapedeck_store::testing::{MemStore, sample_frames};
 use tapedeck_types::{TapeFilter, TapeHeader};
 
 /// `n` frames of tape `id`, payloads of varying length, one not JSON.

@@ -113,19 +113,9 @@ struct Retry {
     backoff: Backoff,
 }
 
-/// True if retrying `error` cannot help.
+/// True if retrying `error` cannot help ([`ProviderError::is_permanent`]).
 pub(crate) fn is_permanent(error: &ProviderError) -> bool {
-    match error {
-        ProviderError::Closed { .. } | ProviderError::NotStarted { .. } => true,
-        ProviderError::Storage { error, .. } => matches!(
-            error.kind,
-            ErrorKind::InvalidInput
-                | ErrorKind::NotFound
-                | ErrorKind::AlreadyExists
-                | ErrorKind::Unsupported
-        ),
-        _ => false,
-    }
+    error.is_permanent()
 }
 
 /// What the recording's task is given.

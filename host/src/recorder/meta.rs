@@ -12,3 +12,20 @@ pub struct TapeMeta {
     /// an empty key).
     pub tags: Vec<(String, String)>,
 }
+
+impl TapeMeta {
+    /// A tape named `name`, of a new session (a fresh UUIDv7), without tags.
+    pub fn named(name: impl Into<String>) -> Self {
+        TapeMeta {
+            session_id: uuid::Uuid::now_v7().to_string(),
+            name: name.into(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// Adds the tag `key=value`.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+}

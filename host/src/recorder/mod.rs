@@ -19,7 +19,6 @@
 mod backoff;
 mod batcher;
 mod breaker;
-pub mod digest;
 mod error;
 pub mod event;
 mod line;
@@ -27,10 +26,7 @@ mod meta;
 pub mod proxy;
 mod recording;
 
-#[cfg(test)]
-pub(crate) use batcher::is_permanent as is_permanent_error;
 pub use breaker::{BreakerState, CircuitBreaker};
-pub use digest::{DigestChain, DigestMismatch};
 pub use error::RecordError;
 pub use event::{EndCause, HostEvent, ServerExit};
 pub use meta::TapeMeta;
@@ -38,6 +34,8 @@ pub use proxy::{
     Proxy, ProxyError, ProxyOptions, ProxyOutcome, SignalSender, Signals, Stored, run_proxy,
 };
 pub use recording::{Finishing, Recording, RecordingOutcome, WriteStats};
+pub use tapedeck_store::digest;
+pub use tapedeck_store::digest::{DigestChain, DigestMismatch};
 
 use crate::error::ProviderError;
 use crate::spool::{ProviderKey, Spool, SpoolError};

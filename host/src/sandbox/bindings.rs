@@ -6,7 +6,10 @@
 //! Exports are called asynchronously (so epoch yields and wall-clock timeouts
 //! work); the `log` import is synchronous and cheap.
 
-#![allow(missing_docs)]
+#![allow(
+    missing_docs,
+    reason = "generated from the WIT, which is the documentation"
+)]
 
 wasmtime::component::bindgen!({
     path: "../wit",

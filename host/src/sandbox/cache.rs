@@ -75,6 +75,10 @@ impl ComponentCache {
     /// The compiled component for `bytes`: from the cache if present and
     /// loadable, else compiled with `compile` and stored (best effort: a
     /// cache that cannot be written only costs time).
+    #[allow(
+        unsafe_code,
+        reason = "deserializing compiled code is unsafe; only this cache's own files are loaded (see SAFETY below)"
+    )]
     pub fn get_or_compile(
         &self,
         engine: &Engine,

@@ -15,6 +15,7 @@ mod filter;
 mod id;
 mod method;
 mod tape;
+pub mod units;
 
 pub use error::{ErrorKind, StorageError};
 pub use filter::{SearchQuery, TapeFilter};

@@ -20,6 +20,11 @@
 //!
 //! [`NativeFsStore`]: tapedeck_tests::native::NativeFsStore
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

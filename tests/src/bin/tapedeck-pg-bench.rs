@@ -21,6 +21,11 @@
 //! <frames>`: they print `ready`, wait for a line on stdin, record, and
 //! print a JSON result.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code fails loudly on what it did not expect"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 //! The library's tests walk the hostile provider with [`TapePages`] (the
 //! walker every caller uses) and call `list` / `search` directly, each
 //! beside the healthy recording of [`Env::run`]. The CLI's tests run the
-//! `tapedeck` binary (`cargo build -p tapedeck` first, or `cargo test
+//! `tapedeck` binary (`cargo build -p tapedeck-cli` first, or `cargo test
 //! --workspace`) with a configuration naming the hostile provider, under a
 //! deadline and a memory cap, and assert that it ends with a clear error
 //! (or, for an endless listing, prints and copies page by page in bounded

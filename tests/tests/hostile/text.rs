@@ -7,7 +7,7 @@
 //! The library's tests assert the typed error and that its message is safe
 //! to print: no control character (ESC, BEL, CR, C1 CSI/OSC) reaches it
 //! raw, and it is bounded. The CLI's tests run the `tapedeck` binary
-//! (`cargo build -p tapedeck` first, or `cargo test --workspace`) against
+//! (`cargo build -p tapedeck-cli` first, or `cargo test --workspace`) against
 //! the hostile provider and assert the same of everything it prints.
 
 use super::{Env, alongside, hostile_env};

@@ -49,6 +49,10 @@ impl ServerProcess {
             let parent = rustix::process::getpid();
             // SAFETY: the closure runs in the child between fork and exec and
             // makes only async-signal-safe system calls (prctl, getppid).
+            #[allow(
+                unsafe_code,
+                reason = "pre_exec is the only way to arm the parent-death signal in the child"
+            )]
             unsafe {
                 cmd.pre_exec(move || {
                     rustix::process::set_parent_process_death_signal(Some(

@@ -1,0 +1,284 @@
+//! Assertion helpers. Each returns `Err(reason)` with a sentence that names
+//! the call and what was wrong, e.g. "read_frames(`t`, from 5) returned seq 7
+//! first, expected 5".
+
+use super::CaseResult;
+use std::fmt::Debug;
+use tapedeck_store::ProviderResult;
+use tapedeck_types::{ErrorKind, Frame, TapeFilter, TapeHeader, TapeInfo, TapeState};
+
+/// Fails the case with a formatted reason unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err(format!($($arg)+));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// The value of a call that must succeed; an error becomes "`call` failed: …".
+pub(crate) fn ok<T>(result: ProviderResult<T>, call: &str) -> Result<T, String> {
+    result.map_err(|e| format!("{call} failed: {e}"))
+}
+
+/// Checks that a call failed with a storage error of `kind`.
+pub(crate) fn expect_kind<T>(result: ProviderResult<T>, kind: ErrorKind, call: &str) -> CaseResult {
+    expect_kinds(result, &[kind], call)
+}
+
+/// Checks that a call failed with a storage error of one of `kinds`.
+pub(crate) fn expect_kinds<T>(
+    result: ProviderResult<T>,
+    kinds: &[ErrorKind],
+    call: &str,
+) -> CaseResult {
+    let wanted = kinds
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    match result {
+        Ok(_) => Err(format!("{call} succeeded, expected {wanted}")),
+        Err(e) => match e.storage_kind() {
+            Some(k) if kinds.contains(&k) => Ok(()),
+            _ => Err(format!(
+                "{call} failed with `{}`, expected {wanted} ({e})",
+                e.code()
+            )),
+        },
+    }
+}
+
+/// `ids` for a message: at most five, then how many there are in all.
+pub(crate) fn show_ids(ids: &[&String]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).map(|id| format!("`{id}`")).collect();
+    if ids.len() > 5 {
+        format!("{}, … ({} in all)", shown.join(", "), ids.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Checks `got == want`.
+pub(crate) fn eq<T: PartialEq + Debug>(got: T, want: T, what: &str) -> CaseResult {
+    ensure!(got == want, "{what}: got {got:?}, expected {want:?}");
+    Ok(())
+}
+
+/// A short, escaped excerpt of `bytes` around position `at`.
+fn excerpt(bytes: &[u8], at: usize) -> String {
+    if at >= bytes.len() {
+        return "<end of payload>".to_string();
+    }
+    let start = at.saturating_sub(8);
+    let end = (at + 8).min(bytes.len());
+    format!("\"{}\"", bytes[start..end].escape_ascii())
+}
+
+/// How `got` differs from `want`, if it does.
+pub(crate) fn payload_diff(got: &[u8], want: &[u8]) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| got.len().min(want.len()));
+    Some(format!(
+        "is {} bytes, expected {}; first difference at byte {at}: got {}, expected {}",
+        got.len(),
+        want.len(),
+        excerpt(got, at),
+        excerpt(want, at)
+    ))
+}
+
+/// Checks that `got` is `want`, field by field.
+pub(crate) fn frame_eq(got: &Frame, want: &Frame, what: &str) -> CaseResult {
+    ensure!(
+        got.seq == want.seq,
+        "{what}: got seq {}, expected {}",
+        got.seq,
+        want.seq
+    );
+    let seq = want.seq;
+    ensure!(
+        got.timestamp_us == want.timestamp_us,
+        "{what}: frame {seq} has timestamp {}, expected {}",
+        got.timestamp_us,
+        want.timestamp_us
+    );
+    ensure!(
+        got.direction == want.direction,
+        "{what}: frame {seq} has direction {:?}, expected {:?}",
+        got.direction,
+        want.direction
+    );
+    ensure!(
+        got.not_json == want.not_json,
+        "{what}: frame {seq} has not_json {}, expected {}",
+        got.not_json,
+        want.not_json
+    );
+    if let Some(diff) = payload_diff(&got.payload, &want.payload) {
+        return Err(format!("{what}: frame {seq} payload {diff}"));
+    }
+    Ok(())
+}
+
+/// Checks that `got` are exactly the frames `want`.
+pub(crate) fn frames_eq(got: &[Frame], want: &[Frame], what: &str) -> CaseResult {
+    for (g, w) in got.iter().zip(want) {
+        frame_eq(g, w, what)?;
+    }
+    ensure!(
+        got.len() == want.len(),
+        "{what}: got {} frames, expected {}",
+        got.len(),
+        want.len()
+    );
+    Ok(())
+}
+
+/// Checks one page of `read_frames(from, max_frames, max_bytes)`: at most
+/// `max_frames`, consecutive from `from`, and no frame after the payloads
+/// reached `max_bytes` (except that a first frame is always allowed).
+///
+/// The byte rule accepts both readings of the contract: "stop once the total
+/// reaches `max_bytes`" (the frame that reaches it is included) and "never
+/// exceed `max_bytes` unless the page has a single frame".
+pub(crate) fn read_page(
+    page: &[Frame],
+    from: u64,
+    max_frames: u32,
+    max_bytes: u64,
+    call: &str,
+) -> CaseResult {
+    ensure!(
+        page.len() as u64 <= u64::from(max_frames),
+        "{call} returned {} frames, more than max_frames {max_frames}",
+        page.len()
+    );
+    for (i, f) in page.iter().enumerate() {
+        let want = from + i as u64;
+        if f.seq != want {
+            return Err(if i == 0 {
+                format!("{call} returned seq {} first, expected {want}", f.seq)
+            } else {
+                format!(
+                    "{call} returned seq {} after seq {}, expected {want}",
+                    f.seq,
+                    want - 1
+                )
+            });
+        }
+    }
+    if page.len() > 1 {
+        let total = page.iter().map(|f| f.payload.len() as u64).sum::<u64>();
+        let before_last = total - page[page.len() - 1].payload.len() as u64;
+        ensure!(
+            total <= max_bytes || before_last < max_bytes,
+            "{call} returned {} frames with {total} payload bytes: max_bytes {max_bytes} \
+             was reached before the last frame",
+            page.len()
+        );
+    }
+    Ok(())
+}
+
+/// Why `tape` does not satisfy `filter`, if it does not.
+pub(crate) fn filter_mismatch(filter: &TapeFilter, tape: &TapeInfo) -> Option<String> {
+    let h = &tape.header;
+    if let Some(s) = &filter.session_id
+        && *s != h.session_id
+    {
+        return Some(format!("its session id is {:?}, not {s:?}", h.session_id));
+    }
+    if let Some(n) = &filter.name_contains
+        && !h.name.to_lowercase().contains(&n.to_lowercase())
+    {
+        return Some(format!("its name {:?} does not contain {n:?}", h.name));
+    }
+    if let Some(t) = filter.tags.iter().find(|t| !h.tags.contains(t)) {
+        return Some(format!("its tags {:?} lack {t:?}", h.tags));
+    }
+    if let Some(since) = filter.created_since_us
+        && h.created_at_us < since
+    {
+        return Some(format!(
+            "it was created at {}, before created_since {since}",
+            h.created_at_us
+        ));
+    }
+    if let Some(until) = filter.created_until_us
+        && h.created_at_us >= until
+    {
+        return Some(format!(
+            "it was created at {}, not before created_until {until}",
+            h.created_at_us
+        ));
+    }
+    if let Some(state) = filter.state
+        && state != tape.state
+    {
+        return Some(format!(
+            "its state is {}, not {}",
+            tape.state.as_str(),
+            state.as_str()
+        ));
+    }
+    None
+}
+
+/// Checks that `b` may follow `a` in a newest-first listing (created_at
+/// descending, then id descending).
+pub(crate) fn newest_first(a: &TapeInfo, b: &TapeInfo, what: &str) -> CaseResult {
+    let ka = (a.header.created_at_us, a.header.id.as_str());
+    let kb = (b.header.created_at_us, b.header.id.as_str());
+    ensure!(
+        ka > kb,
+        "{what}: tape `{}` (created {}) came after `{}` (created {}); expected newest first \
+         (created_at descending, then id descending)",
+        b.header.id,
+        b.header.created_at_us,
+        a.header.id,
+        a.header.created_at_us
+    );
+    Ok(())
+}
+
+/// Checks a tape's header, state and totals.
+pub(crate) fn info(
+    got: &TapeInfo,
+    header: &TapeHeader,
+    state: TapeState,
+    frames: u64,
+    bytes: u64,
+    what: &str,
+) -> CaseResult {
+    if got.header != *header {
+        return Err(format!(
+            "{what}: header changed: got {:?}, expected {:?}",
+            got.header, header
+        ));
+    }
+    ensure!(
+        got.state == state,
+        "{what}: state is {}, expected {}",
+        got.state.as_str(),
+        state.as_str()
+    );
+    ensure!(
+        got.frame_count == frames,
+        "{what}: frame_count is {}, expected {frames}",
+        got.frame_count
+    );
+    ensure!(
+        got.byte_count == bytes,
+        "{what}: byte_count is {}, expected {bytes}",
+        got.byte_count
+    );
+    Ok(())
+}

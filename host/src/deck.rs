@@ -1,0 +1,232 @@
+//! [`Deck`]: the one entry point for programs that embed tapedeck.
+//!
+//! A deck is a configured provider, started in its sandbox, with the host's
+//! spool in front of it. Opening one does, in this order, what every
+//! recording needs and what must never be skipped:
+//!
+//! 1. the configuration is found ([`Config::discover`]: `./tapedeck.toml`,
+//!    else the embedded default provider) unless one is given;
+//! 2. the spool is opened, which reserves it: no provider of this process
+//!    may be granted it ([`crate::sandbox::reserved`]);
+//! 3. the provider is started in a sandbox sized for its limits, refused if
+//!    any of its grants meets the spool;
+//! 4. what earlier sessions left in the spool for this storage (a crash, a
+//!    `SIGTERM` before the provider had the tape) is delivered and ended
+//!    ([`recover_all`]).
+//!
+//! Then [`Deck::recorder`] records tapes through the spool, and
+//! [`Deck::record`] runs an MCP stdio server and records its session.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::ffi::OsString;
+//! use tapedeck::{Deck, recorder::TapeMeta};
+//!
+//! let deck = Deck::builder().tapes_dir("tapes").open().await?;
+//! let server: Vec<OsString> = ["python3", "server.py"].map(Into::into).into();
+//! let outcome = deck
+//!     .record(&server, TapeMeta::named("demo"), tokio::io::stdin(), tokio::io::stdout())
+//!     .await?;
+//! println!("tape {} ({} frames)", outcome.tape_id, outcome.frames);
+//! # Ok(()) }
+//! ```
+
+use crate::config::{Config, ConfigError};
+use crate::recorder::{Proxy, ProxyError, ProxyOutcome, Recorder, Signals, TapeMeta};
+use crate::sandbox::{Sandbox, StartError, WasmProvider};
+use crate::spool::{ProviderKey, RecoveryReport, Spool, SpoolError, recover_all};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Why a deck could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeckError {
+    /// The configuration could not be found, read or understood.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The spool could not be opened (or a running provider is granted it).
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The sandbox (engine, linker) could not be created.
+    #[error("cannot create the sandbox: {0}")]
+    Sandbox(String),
+    /// The provider was refused or did not start.
+    #[error("cannot start provider `{provider}`: {error}")]
+    Start {
+        /// The provider.
+        provider: String,
+        /// Why.
+        error: StartError,
+    },
+}
+
+/// Builds a [`Deck`]; every setting has a default.
+#[derive(Debug, Default)]
+pub struct DeckBuilder {
+    config: Option<Config>,
+    config_file: Option<PathBuf>,
+    provider: Option<String>,
+    spool_dir: Option<PathBuf>,
+    tapes_dir: Option<PathBuf>,
+    signals: bool,
+}
+
+impl DeckBuilder {
+    /// Uses this configuration. Default: [`Config::discover`] (the file
+    /// given to [`config_file`](Self::config_file), else `./tapedeck.toml`
+    /// if it exists, else the embedded default provider).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Reads the configuration from this file.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Uses this configured provider. Default: the configuration's
+    /// `provider` (`fs`, the embedded one, when it names none).
+    pub fn provider(mut self, name: impl Into<String>) -> Self {
+        self.provider = Some(name.into());
+        self
+    }
+
+    /// Keeps the spool here. Default: the configuration's `[recorder]
+    /// spool-dir`, else [`Spool::default_dir`].
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// Grants the embedded default provider this directory (made absolute
+    /// against the working directory) instead of its default
+    /// ([`crate::embedded::default_tapes_dir`]). Ignored when the
+    /// configuration defines the `fs` provider itself.
+    pub fn tapes_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.tapes_dir = Some(dir.into());
+        self
+    }
+
+    /// Makes [`Deck::record`] end its session on this process's `SIGTERM`,
+    /// `SIGINT` and `SIGHUP` ([`Signals::listen`]). Default: off.
+    pub fn catch_signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// Opens the deck: the spool first, then the provider, then recovery
+    /// (see the module docs). Call it on a tokio runtime.
+    pub async fn open(self) -> Result<Deck, DeckError> {
+        let mut config = match self.config {
+            Some(c) => c,
+            None => Config::discover(self.config_file.as_deref())?,
+        };
+        if let Some(dir) = &self.tapes_dir {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            config.set_tapes_dir(&dir);
+        }
+        let spool_dir = match self.spool_dir {
+            Some(d) => d,
+            None => match &config.recorder.spool_dir {
+                Some(d) => config.base_dir.join(d),
+                None => Spool::default_dir(),
+            },
+        };
+        // Before any provider starts: the spool is reserved from here on.
+        let spool = Spool::open(&spool_dir)?;
+        let (spec, base_dir) = config.provider_spec(self.provider.as_deref())?;
+        let sandbox = Sandbox::builder()
+            .pooling_for([&spec.limits])
+            .build()
+            .map_err(|e| DeckError::Sandbox(format!("{e:#}")))?;
+        let store = WasmProvider::start(&sandbox, &spec, &base_dir)
+            .await
+            .map_err(|error| DeckError::Start {
+                provider: spec.name.clone(),
+                error,
+            })?;
+        let key = ProviderKey::of(&spec, &base_dir);
+        let recovery = recover_all(&spool, &store, &key).await?;
+        Ok(Deck {
+            recorder: Recorder::new(Arc::new(store), config.recorder.clone())
+                .with_spool(spool, key),
+            recovery: Arc::new(recovery),
+            signals: self.signals,
+        })
+    }
+}
+
+/// A provider started in its sandbox, behind the host's spool (see the
+/// module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct Deck {
+    recorder: Recorder<WasmProvider>,
+    recovery: Arc<RecoveryReport>,
+    signals: bool,
+}
+
+impl std::fmt::Debug for Deck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deck")
+            .field("provider", &self.store().name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deck {
+    /// A builder with every default.
+    pub fn builder() -> DeckBuilder {
+        DeckBuilder::default()
+    }
+
+    /// Opens the deck of the configuration tapedeck would find
+    /// ([`DeckBuilder::open`] with every default).
+    pub async fn open() -> Result<Deck, DeckError> {
+        Self::builder().open().await
+    }
+
+    /// The running provider: a [`crate::store::TapeStore`] for reading,
+    /// listing and searching tapes.
+    pub fn store(&self) -> &WasmProvider {
+        self.recorder.store().as_ref()
+    }
+
+    /// The recorder: every frame goes to the spool before anything else
+    /// sees it, and from there to the provider.
+    pub fn recorder(&self) -> &Recorder<WasmProvider> {
+        &self.recorder
+    }
+
+    /// What opening the deck recovered from the spool.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Runs `command` as an MCP stdio server between `client_in` and
+    /// `client_out` and records the session (see [`Proxy`]).
+    pub async fn record(
+        &self,
+        command: &[OsString],
+        meta: TapeMeta,
+        client_in: impl AsyncRead,
+        client_out: impl AsyncWrite,
+    ) -> Result<ProxyOutcome, ProxyError> {
+        let signals = if self.signals {
+            Signals::listen().unwrap_or_else(|e| {
+                tracing::warn!("cannot catch termination signals: {e}");
+                Signals::none()
+            })
+        } else {
+            Signals::none()
+        };
+        Proxy::new(&self.recorder, command, meta)
+            .signals(signals)
+            .run(client_in, client_out)
+            .await
+    }
+}

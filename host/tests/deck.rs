@@ -1,0 +1,144 @@
+//! `Deck`, the library's entry point: a session recorded in a few lines,
+//! what an earlier process left in the spool recovered when a deck opens,
+//! and a provider granted the spool refused, all without the CLI.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+use std::ffi::OsString;
+use std::path::Path;
+use tapedeck::config::Config;
+use tapedeck::recorder::{HostEvent, TapeMeta};
+use tapedeck::sandbox::StartError;
+use tapedeck::store::TapeStore;
+use tapedeck::types::{Direction, TapeFilter, TapeState};
+use tapedeck::{Deck, DeckError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A deck over `dir/tapes` with its spool in `dir/spool`.
+async fn deck(dir: &Path) -> Deck {
+    Deck::builder()
+        .config(Config::embedded_default())
+        .tapes_dir(dir.join("tapes"))
+        .spool_dir(dir.join("spool"))
+        .open()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deck_records_a_session_through_its_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deck = deck(tmp.path()).await;
+    assert!(deck.recovery().recovered.is_empty());
+    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
+    let (proxy_out, mut client_r) = tokio::io::duplex(4096);
+    client_w
+        .write_all(b"{\"id\":1}\n{\"id\":2}\n")
+        .await
+        .unwrap();
+    drop(client_w);
+    let server: Vec<OsString> = vec!["cat".into()];
+    let outcome = deck
+        .record(
+            &server,
+            TapeMeta::named("deck").tag("k", "v"),
+            proxy_in,
+            proxy_out,
+        )
+        .await
+        .unwrap();
+    let mut echoed = Vec::new();
+    client_r.read_to_end(&mut echoed).await.unwrap();
+    assert_eq!(echoed, b"{\"id\":1}\n{\"id\":2}\n");
+    let tape = outcome.tape().expect("stored").clone();
+    assert_eq!(tape.state, TapeState::Finished);
+    assert_eq!(tape.header.name, "deck");
+    assert_eq!(tape.header.tags, [("k".to_string(), "v".to_string())]);
+    let frames = deck
+        .store()
+        .read_frames(&outcome.tape_id, 0, 100, 1 << 20)
+        .await
+        .unwrap();
+    let traffic = frames.iter().filter(|f| HostEvent::of(f).is_none()).count();
+    assert_eq!(traffic, 4, "two lines each way");
+    // Nothing left in the spool once the provider has the tape.
+    let spooled = std::fs::read_dir(tmp.path().join("spool"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .count();
+    assert_eq!(spooled, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_deck_recovers_what_an_earlier_process_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An earlier "process": its recording is dropped without an end, as
+    // when tapedeck is killed; its runtime goes with it.
+    let dir = tmp.path().to_path_buf();
+    let id = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let id = rt.block_on(async {
+            let deck = deck(&dir).await;
+            let rec = deck
+                .recorder()
+                .start(TapeMeta::named("lost"))
+                .await
+                .unwrap();
+            rec.record(Direction::ClientToServer, b"[1]".to_vec());
+            rec.record(Direction::ServerToClient, b"[2]".to_vec());
+            let id = rec.id().to_string();
+            drop(rec);
+            id
+        });
+        drop(rt);
+        id
+    })
+    .join()
+    .unwrap();
+
+    let deck = deck(tmp.path()).await;
+    let recovered = &deck.recovery().recovered;
+    assert_eq!(recovered.len(), 1, "{:?}", deck.recovery().failed);
+    assert_eq!(recovered[0].tape.header.id, id);
+    let tape = deck.store().get(&id).await.unwrap();
+    assert_eq!(tape.state, TapeState::Crashed);
+    assert_eq!(tape.frame_count, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deck_never_starts_a_provider_granted_its_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = Deck::builder()
+        .config(Config::embedded_default())
+        .tapes_dir(tmp.path())
+        .spool_dir(tmp.path().join("spool"))
+        .open()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DeckError::Start {
+                error: StartError::Reserved(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("spool directory"), "{e}");
+    let page = deck(&tmp.path().join("other"))
+        .await
+        .store()
+        .list(&TapeFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(page.tapes.is_empty());
+}
