@@ -128,6 +128,39 @@ fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// A session running in the background: the client's ends of its stdin
+/// and stdout, and the proxy's task.
+struct Live {
+    client_w: tokio::io::DuplexStream,
+    client_r: BufReader<tokio::io::DuplexStream>,
+    run: tokio::task::JoinHandle<Result<ProxyOutcome, ProxyError>>,
+}
+
+/// Starts `command` through a [`Proxy`] of `recorder` (tape `name`, obeying
+/// `signals`) on a task of its own.
+fn spawn_session<S: TapeStore + 'static>(
+    recorder: &Recorder<S>,
+    command: Vec<OsString>,
+    name: &str,
+    signals: Signals,
+) -> Live {
+    let (client_w, proxy_in) = tokio::io::duplex(4096);
+    let (proxy_out, client_r) = tokio::io::duplex(4096);
+    let recorder = recorder.clone();
+    let name = name.to_string();
+    let run = tokio::spawn(async move {
+        Proxy::new(&recorder, &command, meta(&name))
+            .signals(signals)
+            .run(proxy_in, proxy_out)
+            .await
+    });
+    Live {
+        client_w,
+        client_r: BufReader::new(client_r),
+        run,
+    }
+}
+
 /// True while process `pid` exists (a zombie counts as gone).
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -407,18 +440,11 @@ async fn a_signal_is_passed_to_the_server_and_ends_the_session() {
                   while :; do sleep 0.05; done";
     let command = cmd(&["sh", "-c", script]);
     let (sender, signals) = Signals::channel();
-    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
-    let (proxy_out, client_r) = tokio::io::duplex(4096);
-    let run = tokio::spawn({
-        let recorder = recorder.clone();
-        async move {
-            Proxy::new(&recorder, &command, meta("sig"))
-                .signals(signals)
-                .run(proxy_in, proxy_out)
-                .await
-        }
-    });
-    let mut client_r = BufReader::new(client_r);
+    let Live {
+        mut client_w,
+        mut client_r,
+        run,
+    } = spawn_session(&recorder, command, "sig", signals);
     let mut line = String::new();
     client_r.read_line(&mut line).await.unwrap();
     assert_eq!(line, "[\"ready\"]\n");
@@ -476,18 +502,11 @@ async fn a_server_that_ignores_the_signal_is_killed_with_its_children() {
                   echo \"[$$, $!]\"; while :; do sleep 0.05; done";
     let command = cmd(&["sh", "-c", script]);
     let (sender, signals) = Signals::channel();
-    let (_client_w, proxy_in) = tokio::io::duplex(4096);
-    let (proxy_out, client_r) = tokio::io::duplex(4096);
-    let run = tokio::spawn({
-        let recorder = recorder.clone();
-        async move {
-            Proxy::new(&recorder, &command, meta("stubborn"))
-                .signals(signals)
-                .run(proxy_in, proxy_out)
-                .await
-        }
-    });
-    let mut client_r = BufReader::new(client_r);
+    let Live {
+        client_w: _client_w,
+        mut client_r,
+        run,
+    } = spawn_session(&recorder, command, "stubborn", signals);
     let mut line = String::new();
     client_r.read_line(&mut line).await.unwrap();
     let pids: Vec<u32> = serde_json::from_str(&line).unwrap();
@@ -558,18 +577,12 @@ async fn lines_toward_a_client_that_is_gone_are_marked_undelivered() {
     let recorder = Recorder::new(store.clone(), RecorderOptions::default());
     let script = "read a; echo '[1]'; sleep 0.3; echo '[2]'; echo '[3]'";
     let command = cmd(&["sh", "-c", script]);
-    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
-    let (proxy_out, client_r) = tokio::io::duplex(4096);
-    let run = tokio::spawn({
-        let recorder = recorder.clone();
-        async move {
-            Proxy::new(&recorder, &command, meta("gone"))
-                .run(proxy_in, proxy_out)
-                .await
-        }
-    });
+    let Live {
+        mut client_w,
+        mut client_r,
+        run,
+    } = spawn_session(&recorder, command, "gone", Signals::none());
     client_w.write_all(b"[0]\n").await.unwrap();
-    let mut client_r = BufReader::new(client_r);
     let mut line = String::new();
     client_r.read_line(&mut line).await.unwrap();
     assert_eq!(line, "[1]\n");
@@ -606,17 +619,11 @@ async fn a_provider_still_starting_holds_up_nothing() {
     let recorder = Recorder::new(Arc::new(starting.clone()), RecorderOptions::default())
         .with_spool(spool, key);
     let command = cmd(&["cat"]);
-    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
-    let (proxy_out, client_r) = tokio::io::duplex(4096);
-    let run = tokio::spawn({
-        let recorder = recorder.clone();
-        async move {
-            Proxy::new(&recorder, &command, meta("early"))
-                .run(proxy_in, proxy_out)
-                .await
-        }
-    });
-    let mut client_r = BufReader::new(client_r);
+    let Live {
+        mut client_w,
+        mut client_r,
+        run,
+    } = spawn_session(&recorder, command, "early", Signals::none());
     for i in 0..20 {
         client_w
             .write_all(format!("{{\"id\":{i}}}\n").as_bytes())
@@ -709,18 +716,11 @@ async fn session_into_a_provider_that_never_starts(
     let script = "trap 'exit 0' TERM; while read l; do echo \"$l\"; done";
     let command = cmd(&["sh", "-c", script]);
     let (sender, signals) = Signals::channel();
-    let (mut client_w, proxy_in) = tokio::io::duplex(4096);
-    let (proxy_out, client_r) = tokio::io::duplex(4096);
-    let run = tokio::spawn({
-        let recorder = recorder.clone();
-        async move {
-            Proxy::new(&recorder, &command, meta("term"))
-                .signals(signals)
-                .run(proxy_in, proxy_out)
-                .await
-        }
-    });
-    let mut client_r = BufReader::new(client_r);
+    let Live {
+        mut client_w,
+        mut client_r,
+        run,
+    } = spawn_session(&recorder, command, "term", signals);
     for i in 0..5 {
         client_w
             .write_all(format!("[{i}]\n").as_bytes())

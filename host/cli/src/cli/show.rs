@@ -136,18 +136,8 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
         } else {
             read_tape(&store, &info, verify, |_| Ok(())).await
         };
-        // The provider failed: nothing to conclude.
-        let result = match result {
-            Err(e) if e.downcast_ref::<IntegrityError>().is_none() => return Err(e),
-            r => r,
-        };
         // A failed check still ends the document, saying what failed.
-        let integrity = match &result {
-            Ok(v) => output::integrity_json(Ok(v)),
-            Err(e) => e
-                .downcast_ref::<IntegrityError>()
-                .map_or(serde_json::Value::Null, |e| output::integrity_json(Err(e))),
-        };
+        let (integrity, result) = integrity_member(result)?;
         out.write_all(b",\"integrity\":")?;
         serde_json::to_writer(&mut out, &integrity)?;
         out.write_all(b"}\n")?;
@@ -390,16 +380,7 @@ impl<W: Write> Follow<'_, W> {
         self.out.flush()?;
         let result = self.check(&ended, &chain).await;
         if self.json {
-            let result = match result {
-                Err(e) if e.downcast_ref::<IntegrityError>().is_none() => return Err(e),
-                r => r,
-            };
-            let integrity = match &result {
-                Ok(v) => output::integrity_json(Ok(v)),
-                Err(e) => e
-                    .downcast_ref::<IntegrityError>()
-                    .map_or(serde_json::Value::Null, |e| output::integrity_json(Err(e))),
-            };
+            let (integrity, result) = integrity_member(result)?;
             write_tape_fields(self.out, &ended, Some("tape"))?;
             self.out.write_all(b",\"integrity\":")?;
             serde_json::to_writer(&mut *self.out, &integrity)?;
@@ -559,6 +540,26 @@ fn footer(t: &TapeInfo) -> String {
         ("digest", t.digest.clone().unwrap_or_else(|| "none".into())),
     ]);
     lines.into_iter().map(|(k, v)| line(k, &v) + "\n").collect()
+}
+
+/// The `integrity` member of a JSON document for a read's `result`, and the
+/// result to report after the document is complete. A failure that is not
+/// an integrity check's (the provider failed: nothing to conclude) is
+/// returned at once as the error.
+fn integrity_member(
+    result: anyhow::Result<Verification>,
+) -> anyhow::Result<(serde_json::Value, anyhow::Result<Verification>)> {
+    let integrity = match &result {
+        Ok(v) => output::integrity_json(Ok(v)),
+        Err(e) => match e.downcast_ref::<IntegrityError>() {
+            Some(e) => output::integrity_json(Err(e)),
+            None => serde_json::Value::Null,
+        },
+    };
+    match result {
+        Err(e) if e.downcast_ref::<IntegrityError>().is_none() => Err(e),
+        r => Ok((integrity, r)),
+    }
 }
 
 /// One `key  value` line of the header block (without the newline).
