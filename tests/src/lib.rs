@@ -13,6 +13,7 @@ pub mod log_capture;
 pub mod mcp_sdk;
 pub mod native;
 pub mod postgres;
+pub mod recording;
 pub mod suite;
 pub mod timed;
 pub mod workload;

@@ -281,32 +281,27 @@ impl Workspace {
         ]
     }
 
-    /// Runs `cmd` in the workspace, isolated as [`cli::command`] isolates
-    /// `tapedeck` (no configuration, provider or log filter from the
-    /// environment; the workspace's spool and the shared component cache),
-    /// plus [`Workspace::env`] (tapes directory, `HOME`, pid directory) and
-    /// no `XDG_*` directories.
-    pub fn isolate(&self, cmd: &mut Command) {
-        cmd.current_dir(self.path());
+    /// [`binary`] in the workspace, isolated ([`Workspace::isolate`]).
+    fn isolated(&self) -> cli::Tapedeck {
+        let mut tapedeck = cli::Tapedeck::new(binary(), self.path(), &self.cache).envs(self.env());
         for var in [
-            "TAPEDECK_CONFIG",
-            "TAPEDECK_PROVIDER",
-            "RUST_LOG",
             "XDG_STATE_HOME",
             "XDG_DATA_HOME",
             "XDG_CACHE_HOME",
             "XDG_CONFIG_HOME",
         ] {
-            cmd.env_remove(var);
+            tapedeck = tapedeck.env_remove(var);
         }
-        cmd.envs(self.env());
+        tapedeck
     }
 
-    /// [`binary`] run in the workspace ([`Workspace::isolate`]).
-    pub fn tapedeck(&self) -> Command {
-        let mut cmd = Command::new(binary());
-        self.isolate(&mut cmd);
-        cmd
+    /// Runs `cmd` in the workspace, isolated as [`cli::Tapedeck`] isolates
+    /// `tapedeck` (no configuration, provider or log filter from the
+    /// environment; the workspace's spool and the shared component cache),
+    /// plus [`Workspace::env`] (tapes directory, `HOME`, pid directory) and
+    /// no `XDG_*` directories.
+    pub fn isolate(&self, cmd: &mut Command) {
+        self.isolated().isolate(cmd);
     }
 
     /// `tapedeck record --name NAME -- SERVER…` as a command line.
@@ -325,15 +320,7 @@ impl Workspace {
     /// Runs `tapedeck ARGS` to completion; panics with its output unless it
     /// succeeds. Returns stdout.
     pub fn run(&self, args: &[&str]) -> String {
-        let out = self.tapedeck().args(args).output().expect("run tapedeck");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "tapedeck {args:?}: {}\nstdout: {stdout}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        self.isolated().ok(args)
     }
 
     /// Loads the provider once (`tapedeck list`), so the sessions that follow

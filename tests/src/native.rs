@@ -10,6 +10,7 @@
 //! [`StorageError`] becomes [`ProviderError::Storage`] naming `fs-native`.
 
 use fs_store::{FsConfig, FsStore, FsWriter};
+use std::path::Path;
 use tapedeck::error::ProviderError;
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck_types::{
@@ -56,6 +57,17 @@ impl NativeFsStore {
     pub fn fs(&self) -> &FsStore {
         &self.store
     }
+}
+
+/// The native fs store in `dir`, without fsync: for tests, and as the
+/// benchmarks' baseline (so the disk's sync latency does not hide the
+/// sandbox's cost).
+pub fn unsynced(dir: &Path) -> NativeFsStore {
+    NativeFsStore::open(FsConfig {
+        root: dir.to_path_buf(),
+        fsync: false,
+    })
+    .unwrap()
 }
 
 /// An [`FsWriter`] as a [`TapeWriter`].

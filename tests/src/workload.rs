@@ -11,7 +11,8 @@ use tapedeck_types::{
     Direction, EndReason, Frame, SearchQuery, TapeFilter, TapeHeader, TapeSummary,
 };
 
-use crate::native::NativeFsStore;
+/// The native store of the workloads: in a directory, without fsync.
+pub use crate::native::unsynced as native;
 
 /// Frames per append: the recorder's default batch.
 pub const BATCH: usize = 256;
@@ -148,16 +149,6 @@ pub async fn export<S: TapeStore>(store: &S, id: &str) -> u64 {
         .await
         .unwrap();
     read
-}
-
-/// The native fs store in `dir`, without fsync (so the disk's sync latency
-/// does not hide the sandbox's cost).
-pub fn native(dir: &Path) -> NativeFsStore {
-    NativeFsStore::open(fs_store::FsConfig {
-        root: dir.to_path_buf(),
-        fsync: false,
-    })
-    .unwrap()
 }
 
 /// The embedded fs provider in the sandbox, storing in `dir`, without fsync.

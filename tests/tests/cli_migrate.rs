@@ -16,7 +16,6 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use tapedeck::embedded::fs_provider_spec;
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::recorder::DigestChain;
@@ -24,11 +23,12 @@ use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{Direction, EndReason, Frame, TapeHeader, TapeState, TapeSummary};
+use tapedeck_tests::artifacts;
+use tapedeck_tests::cli::{self, text};
 use tapedeck_tests::postgres::{self, PgServer};
-use tapedeck_tests::{artifacts, cli};
 
 fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+    cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// A `[providers.NAME]` table: `component` granted `./DIR` read-write at
@@ -62,23 +62,10 @@ impl Dir {
         self.tmp.path()
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        cli::command(self.path(), &cache_dir())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
     /// Runs, expects exit `code`; returns stdout and stderr.
     fn expect(&self, args: &[&str], code: i32) -> (String, String) {
-        let out = self.run(args);
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "tapedeck {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-        (stdout, stderr)
+        let out = cli::tapedeck(self.path(), &cache_dir()).expect(args, code);
+        (text(&out.stdout), text(&out.stderr))
     }
 
     /// Runs, expects success; returns stdout.
@@ -118,10 +105,6 @@ impl Dir {
         .await
         .unwrap()
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The `error: …` lines of `stderr` (a test provider also logs there).

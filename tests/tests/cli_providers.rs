@@ -14,18 +14,11 @@
 use std::path::Path;
 use std::process::Output;
 use tapedeck_tests::artifacts;
+use tapedeck_tests::cli::{self, text};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     // Compiled components are cached under the target directory.
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-    tapedeck_tests::cli::command(dir, &cache)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    cli::tapedeck(dir, &cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))).output(args)
 }
 
 #[test]

@@ -8,12 +8,11 @@
     reason = "test code fails loudly on what it did not expect"
 )]
 
-use fs_store::FsConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions};
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
-use tapedeck_tests::native::{NativeFsStore, NativeFsWriter};
+use tapedeck_tests::native::{self, NativeFsStore, NativeFsWriter};
 use tapedeck_types::{EndReason, Frame, StorageStats, TapeFilter, TapeInfo, TapePage, TapeSummary};
 
 /// One deliberate contract violation.
@@ -216,11 +215,7 @@ async fn every_mutant_is_caught() {
     ];
     let dir = tempfile::tempdir().unwrap();
     for (i, (bug, filter, case, reason)) in mutants.into_iter().enumerate() {
-        let inner = NativeFsStore::open(FsConfig {
-            root: dir.path().join(format!("m{i}")),
-            fsync: false,
-        })
-        .unwrap();
+        let inner = native::unsynced(&dir.path().join(format!("m{i}")));
         let options = SuiteOptions {
             filter: Some(filter.to_string()),
             case_timeout: Duration::from_secs(if bug == Bug::GetHangs { 1 } else { 60 }),

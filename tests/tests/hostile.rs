@@ -46,8 +46,14 @@ use tapedeck::sandbox::{
 };
 use tapedeck::store::{ProviderResult, TapeStore};
 use tapedeck::units::{ByteSize, Millis};
-use tapedeck_tests::artifacts;
+use tapedeck_tests::{artifacts, cli, recording};
 use tapedeck_types::{Direction, Frame, TapeState};
+
+/// The `tapedeck` binary in `dir`, isolated, its compiled components
+/// cached under the target directory (the modules' tests of the command).
+fn tapedeck_in(dir: &Path) -> cli::Tapedeck {
+    cli::tapedeck(dir, &cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
+}
 
 // ---------------------------------------------------------------------------
 // The environment: directories, the healthy provider, snapshots
@@ -423,17 +429,7 @@ async fn alongside<T>(healthy: &Arc<WasmProvider>, attack: impl Future<Output = 
 }
 
 async fn read_all(store: &WasmProvider, id: &str) -> Vec<Frame> {
-    let mut out: Vec<Frame> = Vec::new();
-    loop {
-        let page = store
-            .read_frames(id, out.len() as u64, 100, 1 << 20)
-            .await
-            .unwrap();
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
-    }
+    recording::read_all(store, id).await
 }
 
 /// Every attempt the guest reports, as (what, error): the text after

@@ -18,7 +18,7 @@
 )]
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tapedeck_tests::mcp_sdk::{
@@ -36,7 +36,7 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// Compiled components, shared with the other tests of the target.
 fn cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+    tapedeck_tests::cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// Needles for [`mcp_sdk::alive`]: a test server's and tapedeck's command lines.

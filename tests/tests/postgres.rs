@@ -32,7 +32,7 @@ fn server() -> PgServer {
 }
 
 fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+    tapedeck_tests::cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
 }
 
 fn sandbox() -> Sandbox {

@@ -14,9 +14,7 @@
     reason = "test code fails loudly on what it did not expect"
 )]
 
-use fs_store::FsConfig;
 use std::ffi::OsString;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tapedeck::recorder::{
@@ -26,43 +24,17 @@ use tapedeck::recorder::{
 use tapedeck::spool::{ProviderKey, Spool, recover_all};
 use tapedeck::store::{Starting, TapeStore};
 use tapedeck::units::Millis;
-use tapedeck_tests::native::NativeFsStore;
+use tapedeck_tests::native::unsynced as native_store;
+use tapedeck_tests::recording::{self, read_all};
 use tapedeck_types::{Direction, Frame, TapeFilter, TapeState};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-fn native_store(dir: &Path) -> NativeFsStore {
-    NativeFsStore::open(FsConfig {
-        root: dir.to_path_buf(),
-        fsync: false,
-    })
-    .unwrap()
-}
-
 fn meta(name: &str) -> TapeMeta {
-    TapeMeta {
-        session_id: "session-1".into(),
-        name: name.into(),
-        tags: vec![("suite".into(), "proxy".into())],
-    }
+    recording::meta("proxy", name)
 }
 
 fn cmd(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
-}
-
-/// Every frame of tape `id`.
-async fn read_all<S: TapeStore>(store: &S, id: &str) -> Vec<Frame> {
-    let mut out: Vec<Frame> = Vec::new();
-    loop {
-        let page = store
-            .read_frames(id, out.len() as u64, 97, 64 * 1024)
-            .await
-            .unwrap_or_else(|e| panic!("read_frames({id}): {e}"));
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
-    }
 }
 
 /// The traffic frames (host events left out) of one direction.

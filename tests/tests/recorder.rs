@@ -10,7 +10,6 @@
     reason = "test code fails loudly on what it did not expect"
 )]
 
-use fs_store::FsConfig;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -22,27 +21,13 @@ use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::spool::{ProviderKey, Spool};
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck::units::{ByteSize, Millis};
-use tapedeck_tests::native::{NativeFsStore, NativeFsWriter};
+use tapedeck_tests::native::{NativeFsStore, NativeFsWriter, unsynced as native_store};
+use tapedeck_tests::recording::{self, read_all};
 use tapedeck_types::{Direction, ErrorKind, Frame, StorageError, TapeFilter, TapeState};
 use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// Every frame of tape `id`, read in pages.
-async fn read_all<S: TapeStore>(store: &S, id: &str) -> Vec<Frame> {
-    let mut out: Vec<Frame> = Vec::new();
-    loop {
-        let page = store
-            .read_frames(id, out.len() as u64, 97, 64 * 1024)
-            .await
-            .unwrap_or_else(|e| panic!("read_frames({id}): {e}"));
-        if page.is_empty() {
-            return out;
-        }
-        out.extend(page);
-    }
-}
 
 /// What a test expects of one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,20 +119,8 @@ fn payload(t: usize, k: usize) -> Expected {
     }
 }
 
-fn native_store(dir: &Path) -> NativeFsStore {
-    NativeFsStore::open(FsConfig {
-        root: dir.to_path_buf(),
-        fsync: false,
-    })
-    .unwrap()
-}
-
 fn meta(name: &str) -> TapeMeta {
-    TapeMeta {
-        session_id: "session-1".into(),
-        name: name.into(),
-        tags: vec![("suite".into(), "recorder".into())],
-    }
+    recording::meta("recorder", name)
 }
 
 // ---------------------------------------------------------------------------

@@ -11,9 +11,9 @@
 )]
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+use tapedeck_tests::cli::{self, Tapedeck};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
 
@@ -23,52 +23,20 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Compiled components are cached under the target directory, shared by
-/// the tests (an engine sized for a limit has its own entries).
-fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
-}
-
 /// `tapedeck ARGS` in `dir` with its address space limited to `limit_kib`
-/// KiB, `input` on stdin.
+/// KiB, `input` on stdin. Compiled components are cached under the target
+/// directory, shared by the tests (an engine sized for a limit has its own
+/// entries).
 fn run_limited(dir: &Path, limit_kib: u64, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\""))
-        .arg(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TAPEDECK_CONFIG")
-        .env_remove("TAPEDECK_PROVIDER")
-        .env_remove("RUST_LOG")
-        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
+    let ulimit = format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\"");
+    Tapedeck::new(BIN, dir, cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
         .env("TAPEDECK_TAPES_DIR", dir.join("tapes"))
-        .env("TAPEDECK_CACHE_DIR", cache_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sh");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        // The server may be gone before it read everything.
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+        .launcher("sh", &["-c", &ulimit])
+        .output_with_input(args, input)
 }
 
 fn ok(out: Output, what: &str) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    cli::exited(what, out, 0)
 }
 
 /// Records the demo session through the echo server and lists it, all

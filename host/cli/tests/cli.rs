@@ -15,13 +15,14 @@ use std::process::{Command, Output};
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::recorder::DigestChain;
 use tapedeck::types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
+use tapedeck_tests::cli::{self, Tapedeck};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
 
 /// Compiled components are cached under the target directory, shared by
 /// the tests, instead of in the user's cache.
 fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+    cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// A working directory to run the binary in.
@@ -40,59 +41,34 @@ impl Dir {
         self.tmp.path()
     }
 
+    /// The binary in this directory, isolated.
+    fn tapedeck(&self) -> Tapedeck {
+        Tapedeck::new(BIN, self.path(), cache_dir())
+    }
+
     /// `tapedeck ARGS` to run in this directory, isolated.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .current_dir(self.path())
-            .env_remove("TAPEDECK_CONFIG")
-            .env_remove("TAPEDECK_PROVIDER")
-            .env_remove("TAPEDECK_TAPES_DIR")
-            .env_remove("RUST_LOG")
-            .env("TAPEDECK_SPOOL_DIR", self.path().join("spool"))
-            .env("TAPEDECK_CACHE_DIR", cache_dir())
-            // Without ./tapes, the default store is in the user's data
-            // directory: this directory's, not the user's.
-            .env("XDG_DATA_HOME", self.path().join("data"));
+        let mut cmd = self.tapedeck().command();
+        cmd.args(args);
         cmd
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = self.command(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
+        self.tapedeck().envs(env.iter().copied()).output(args)
     }
 
     /// Runs and expects success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
-        self.ok_env(args, &[])
+        self.tapedeck().ok(args)
     }
 
     fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let out = self.run_env(args, env);
-        assert!(
-            out.status.success(),
-            "tapedeck {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.tapedeck().envs(env.iter().copied()).ok(args)
     }
 
     /// Runs and expects exit code `code`; returns stderr.
     fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run_env(args, &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "tapedeck {args:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        stderr
+        cli::text(&self.tapedeck().expect(args, code).stderr)
     }
 
     fn json(&self, args: &[&str]) -> Value {

@@ -19,10 +19,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tapedeck_tests::cli::{self, Tapedeck};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
 /// Sessions killed.
@@ -34,34 +35,15 @@ fn echo_server() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/echo_server.py")
 }
 
-fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
-}
-
 /// `tapedeck` in `dir`, with its own spool, storing into `dir/tapes` (the
 /// default when it exists; the user's data directory is `dir/data`).
-fn command(dir: &Path) -> Command {
+fn tapedeck(dir: &Path) -> Tapedeck {
     std::fs::create_dir_all(dir.join("tapes")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env_remove("TAPEDECK_CONFIG")
-        .env_remove("TAPEDECK_PROVIDER")
-        .env_remove("TAPEDECK_TAPES_DIR")
-        .env_remove("RUST_LOG")
-        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
-        .env("TAPEDECK_CACHE_DIR", cache_dir());
-    cmd
+    Tapedeck::new(BIN, dir, cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    let out = command(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "tapedeck {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    tapedeck(dir).expect(args, 0)
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -101,7 +83,8 @@ struct Seen {
 /// One session: start recording, talk, kill at `kill_after`; returns the
 /// ids whose responses the client received.
 fn killed_session(dir: &Path, name: &str, kill_after: Duration, pause_us: u64) -> Vec<u64> {
-    let mut child = command(dir)
+    let mut child = tapedeck(dir)
+        .command()
         .args(["record", "--name", name, "--"])
         .arg("python3")
         .arg(echo_server())

@@ -9,16 +9,22 @@
 )]
 
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use tapedeck::embedded;
 use tapedeck::recorder::{DigestChain, EndCause, HostEvent, ServerExit};
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeFilter, TapeInfo, TapeState};
+use tapedeck_tests::cli::{self, Tapedeck};
+use tapedeck_tests::recording;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
+
+/// The binary in `dir`, isolated, caching components under the target
+/// directory.
+fn tapedeck_in(dir: &Path) -> Tapedeck {
+    Tapedeck::new(BIN, dir, cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
+}
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/echo_server.py")
@@ -40,30 +46,10 @@ fn record(dir: &Path, args: &[&str], input: &[u8]) -> Run {
 
 /// [`record`] with `env` set, and without creating `./tapes`.
 fn record_env(dir: &Path, args: &[&str], input: &[u8], env: &[(&str, &Path)]) -> Run {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .arg("record")
-        .args(args)
-        .env_remove("TAPEDECK_CONFIG")
-        .env_remove("TAPEDECK_PROVIDER")
-        .env_remove("TAPEDECK_TAPES_DIR")
-        .env_remove("RUST_LOG")
-        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
-        .envs(env.iter().map(|(k, v)| (*k, *v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tapedeck");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        // The server may be gone before it read everything.
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    let args = [&["record"], args].concat();
+    let out = tapedeck_in(dir)
+        .envs(env.iter().copied())
+        .output_with_input(&args, input);
     Run {
         code: out.status.code(),
         stdout: out.stdout,
@@ -98,18 +84,7 @@ async fn open_tapes(dir: &Path) -> WasmProvider {
 
 async fn read_tape(store: &WasmProvider, id: &str) -> (TapeInfo, Vec<Frame>) {
     let info = store.get(id).await.unwrap();
-    let mut frames: Vec<Frame> = Vec::new();
-    loop {
-        let page = store
-            .read_frames(id, frames.len() as u64, 1000, 1 << 20)
-            .await
-            .unwrap();
-        if page.is_empty() {
-            break;
-        }
-        frames.extend(page);
-    }
-    (info, frames)
+    (info, recording::read_all(store, id).await)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -447,22 +422,7 @@ fn a_malformed_tag_is_refused_before_anything_runs() {
 /// Runs `tapedeck ARGS` (not `record`) in `dir` and returns its stdout,
 /// failing on a non-zero exit.
 fn tapedeck(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .args(args)
-        .env_remove("TAPEDECK_CONFIG")
-        .env_remove("TAPEDECK_PROVIDER")
-        .env_remove("TAPEDECK_TAPES_DIR")
-        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
-        .output()
-        .expect("run tapedeck");
-    assert!(
-        out.status.success(),
-        "tapedeck {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    tapedeck_in(dir).expect(args, 0).stdout
 }
 
 /// Decodes a frame as `show --json` and the JSONL export write it.
@@ -572,24 +532,10 @@ fn show_json_export_and_import_hold_the_recorded_session_exactly() {
 /// `tapedeck ARGS` in `dir` with `env`; returns stdout, failing on a
 /// non-zero exit.
 fn tapedeck_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Vec<u8> {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .env_remove("TAPEDECK_CONFIG")
-        .env_remove("TAPEDECK_PROVIDER")
-        .env_remove("TAPEDECK_TAPES_DIR")
-        .env_remove("RUST_LOG")
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("TAPEDECK_SPOOL_DIR", dir.join("spool"))
-        .envs(env.iter().map(|(k, v)| (*k, *v)))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tapedeck {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    tapedeck_in(dir)
+        .envs(env.iter().copied())
+        .expect(args, 0)
+        .stdout
 }
 
 /// Without `./tapes`, tapes go to the user's data directory, whatever the

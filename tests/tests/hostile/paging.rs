@@ -12,7 +12,7 @@
 //! (or, for an endless listing, prints and copies page by page in bounded
 //! memory) instead of hanging or collecting everything first.
 
-use super::Env;
+use super::{Env, tapedeck_in};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::Path;
@@ -24,7 +24,8 @@ use tapedeck::error::ProviderError;
 use tapedeck::sandbox::{Limits, Protection, WasmProvider};
 use tapedeck::store::paging::DEFAULT_MAX_EMPTY_PAGES;
 use tapedeck::store::{PageLimits, ProviderResult, TapePages, TapeStore};
-use tapedeck_tests::{artifacts, cli};
+use tapedeck_tests::artifacts;
+use tapedeck_tests::cli::text;
 use tapedeck_types::{SearchQuery, TapeFilter};
 
 // ---------------------------------------------------------------------------
@@ -317,8 +318,7 @@ impl CliDir {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-        let mut cmd = cli::command(self.path(), &cache);
+        let mut cmd = tapedeck_in(self.path()).command();
         cmd.args(args);
         cmd
     }
@@ -329,10 +329,6 @@ impl CliDir {
         all.extend_from_slice(args);
         watch(self.command(&all), |_, _| false)
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// What a watched run of `tapedeck` did.

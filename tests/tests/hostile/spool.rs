@@ -73,13 +73,9 @@ create = true
 }
 
 fn run(dir: &Path, spool_dir: &Path, args: &[&str]) -> Output {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-    let mut cmd = tapedeck_tests::cli::command(dir, &cache);
-    cmd.env("TAPEDECK_SPOOL_DIR", spool_dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+    super::tapedeck_in(dir)
+        .env("TAPEDECK_SPOOL_DIR", spool_dir)
+        .output(args)
 }
 
 /// Every command that starts a provider refuses the one granted (around)

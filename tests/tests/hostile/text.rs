@@ -10,7 +10,7 @@
 //! (`cargo build -p tapedeck-cli` first, or `cargo test --workspace`) against
 //! the hostile provider and assert the same of everything it prints.
 
-use super::{Env, alongside, hostile_env};
+use super::{Env, alongside, hostile_env, tapedeck_in};
 use std::path::Path;
 use std::process::Output;
 use tapedeck::error::ProviderError;
@@ -347,12 +347,8 @@ fn cli_dir(config: &str) -> tempfile::TempDir {
 
 /// `tapedeck --config t.toml --provider hostile ARGS` in `dir`.
 fn tapedeck(dir: &Path, args: &[&str]) -> Output {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-    tapedeck_tests::cli::command(dir, &cache)
-        .args(["--config", "t.toml", "--provider", "hostile"])
-        .args(args)
-        .output()
-        .unwrap()
+    let args = [&["--config", "t.toml", "--provider", "hostile"], args].concat();
+    tapedeck_in(dir).output(&args)
 }
 
 /// Neither stdout nor stderr holds a character a terminal acts on, and
@@ -439,18 +435,14 @@ fn provider_error_messages_reach_the_terminal_escaped_and_cut() {
 #[test]
 fn provider_test_prints_no_hostile_provider_info() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-    let out = tapedeck_tests::cli::command(dir.path(), &cache)
-        .args([
-            "provider",
-            "test",
-            "--quick",
-            artifacts::HOSTILE_PROVIDER,
-            "--config-json",
-            r#"{"info-attack": "escape-version"}"#,
-        ])
-        .output()
-        .unwrap();
+    let out = tapedeck_in(dir.path()).output(&[
+        "provider",
+        "test",
+        "--quick",
+        artifacts::HOSTILE_PROVIDER,
+        "--config-json",
+        r#"{"info-attack": "escape-version"}"#,
+    ]);
     let stderr = assert_terminal_safe("provider test", &out, 2048);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
