@@ -34,7 +34,7 @@
 use crate::config::{Config, ConfigError};
 use crate::recorder::{Proxy, ProxyError, ProxyOutcome, Recorder, Signals, TapeMeta};
 use crate::sandbox::{Sandbox, StartError, WasmProvider};
-use crate::spool::{ProviderKey, RecoveryReport, Spool, SpoolError, recover_all};
+use crate::spool::{RecoveryReport, Spool, SpoolError, recover_all};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -150,7 +150,7 @@ impl DeckBuilder {
                 provider: spec.name.clone(),
                 error,
             })?;
-        let key = ProviderKey::of(&spec, &base_dir);
+        let key = crate::spool::provider_key(&spec, &base_dir);
         let recovery = recover_all(&spool, &store, &key).await?;
         Ok(Deck {
             recorder: Recorder::new(Arc::new(store), config.recorder.clone())

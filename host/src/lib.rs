@@ -34,7 +34,6 @@ pub mod deck;
 pub mod embedded;
 pub mod jsonl;
 pub mod migrate;
-pub mod recorder;
 pub mod rlimit;
 pub mod signing;
 pub mod spool;
@@ -47,6 +46,9 @@ pub use tapedeck_types::units;
 
 /// The conformance suite (crate `tapedeck-conformance`).
 pub use tapedeck_conformance as conformance;
+/// Recording: the recorder, the proxy, host events (crate
+/// `tapedeck-recorder`).
+pub use tapedeck_recorder as recorder;
 /// The storage API (crate `tapedeck-store`): [`store::TapeStore`],
 /// [`store::Starting`], [`store::TapePages`] and the rest.
 pub use tapedeck_store as store;

@@ -74,7 +74,7 @@ impl Env {
         let store = WasmProvider::start(&self.sandbox, &spec, &self.root)
             .await
             .unwrap_or_else(|e| panic!("start faulty: {e}"));
-        (store, ProviderKey::of(&spec, &self.root))
+        (store, tapedeck::spool::provider_key(&spec, &self.root))
     }
 
     /// The provider without faults over the same storage: what recovery

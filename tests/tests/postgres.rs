@@ -20,7 +20,7 @@ use tapedeck::integrity::load_tape;
 use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, Grants, ProviderSpec, Sandbox, WasmProvider};
-use tapedeck::spool::{ProviderKey, Spool, SpoolStatus};
+use tapedeck::spool::{Spool, SpoolStatus};
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, TapeFilter, TapeState};
 use tapedeck::units::{ByteSize, Millis};
@@ -266,7 +266,10 @@ async fn a_server_restart_mid_recording_loses_no_frame() {
             ..RecorderOptions::default()
         },
     )
-    .with_spool(spool.clone(), ProviderKey::of(&spec, Path::new(".")));
+    .with_spool(
+        spool.clone(),
+        tapedeck::spool::provider_key(&spec, Path::new(".")),
+    );
     let recording = recorder
         .start(TapeMeta {
             name: "restart".into(),

@@ -18,7 +18,7 @@ use tapedeck::embedded;
 use tapedeck::error::ProviderError;
 use tapedeck::recorder::{DigestChain, RecordError, Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::{Sandbox, WasmProvider};
-use tapedeck::spool::{ProviderKey, Spool};
+use tapedeck::spool::Spool;
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck::units::{ByteSize, Millis};
 use tapedeck_tests::native::{NativeFsStore, NativeFsWriter, unsynced as native_store};
@@ -290,8 +290,10 @@ async fn a_thousand_concurrent_recordings_keep_every_frame_in_order() {
         end_timeout: Millis(120_000),
         ..small_batches()
     };
-    let recorder = Recorder::new(Arc::new(provider), options)
-        .with_spool(spool.clone(), ProviderKey::of(&spec, Path::new(".")));
+    let recorder = Recorder::new(Arc::new(provider), options).with_spool(
+        spool.clone(),
+        tapedeck::spool::provider_key(&spec, Path::new(".")),
+    );
 
     // Start them all first, so they are all open at the same time.
     let mut recordings = Vec::new();

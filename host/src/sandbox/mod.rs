@@ -21,7 +21,6 @@ mod pool;
 pub mod protection;
 pub mod provider;
 pub mod random;
-pub mod reserved;
 pub mod spec;
 pub mod special_files;
 pub mod state;
@@ -32,8 +31,10 @@ pub use limits::Limits;
 pub use load::{LoadError, LoadedComponent};
 pub use protection::{Protection, ProtectionReport};
 pub use provider::{StartError, WasmProvider, WasmWriter};
-pub use reserved::ReservedError;
 pub use spec::{ComponentSource, ProviderSpec};
+/// Host-only directories (`tapedeck_store::reserved`).
+pub use tapedeck_store::reserved;
+pub use tapedeck_store::reserved::ReservedError;
 
 use state::HostState;
 use wasmtime::component::{HasSelf, Linker};

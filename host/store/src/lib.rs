@@ -18,6 +18,8 @@
 //! - [`Starting`]: a store still being started, usable at once.
 //! - [`Layer`] / [`WriterLayer`]: a store or writer over another that
 //!   forwards every call except those it changes.
+//! - [`reserved`]: host-only directories (the spool) no provider may be
+//!   granted, checked wherever a provider starts or a spool opens.
 //! - `testing` (feature `testing`): an in-memory store for tests.
 
 pub mod digest;
@@ -25,6 +27,7 @@ pub mod error;
 mod layer;
 pub mod paging;
 pub mod read;
+pub mod reserved;
 mod starting;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

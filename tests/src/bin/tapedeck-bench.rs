@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta, run_proxy};
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, Limits, Sandbox, WasmProvider};
-use tapedeck::spool::{ProviderKey, Spool};
+use tapedeck::spool::Spool;
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{Direction, Frame};
 use tapedeck::units::Millis;
@@ -463,7 +463,7 @@ fn rss() -> u64 {
 async fn recordings<S: TapeStore + 'static>(store: S, dir: &Path, sizes: &Sizes) -> Recordings {
     let timed = Arc::new(TimedStore::new(store));
     let spool = Spool::open(dir.join("spool")).unwrap();
-    let key = ProviderKey::of(&tapedeck::embedded::fs_provider_spec(dir), dir);
+    let key = tapedeck::spool::provider_key(&tapedeck::embedded::fs_provider_spec(dir), dir);
     let options = RecorderOptions {
         // Hundreds of recordings share two threads: the end waits its turn.
         end_timeout: Millis(600_000),
@@ -545,7 +545,7 @@ async fn round_trips(sandbox: &Sandbox, n: usize, dir: &Path) -> ([f64; 3], [f64
     let store_dir: PathBuf = dir.join("proxy");
     let provider = wasm(sandbox, &store_dir).await;
     let spool = Spool::open(store_dir.join("spool")).unwrap();
-    let key = ProviderKey::of(&tapedeck::embedded::fs_provider_spec(&store_dir), dir);
+    let key = tapedeck::spool::provider_key(&tapedeck::embedded::fs_provider_spec(&store_dir), dir);
     let recorder =
         Recorder::new(Arc::new(provider), RecorderOptions::default()).with_spool(spool, key);
     let (mut proxy_to, proxy_in) = tokio::io::duplex(1 << 16);

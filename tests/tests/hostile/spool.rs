@@ -187,7 +187,7 @@ fn recover_does_not_start_a_provider_granted_the_spool() {
     };
     std::mem::forget(
         spool
-            .create_file(&ProviderKey::of(&spec, &base), &header)
+            .create_file(&tapedeck::spool::provider_key(&spec, &base), &header)
             .unwrap(),
     );
     let out = run(

@@ -29,7 +29,7 @@ use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
 use tapedeck::integrity::{ReadError, TapeReader, Verification};
 use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
-use tapedeck::spool::{ENV_SPOOL_DIR, ProviderKey, Spool};
+use tapedeck::spool::{ENV_SPOOL_DIR, Spool};
 use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
 
@@ -286,7 +286,7 @@ impl Context {
         base_dir: &std::path::Path,
         store: &WasmProvider,
     ) {
-        let key = ProviderKey::of(spec, base_dir);
+        let key = tapedeck::spool::provider_key(spec, base_dir);
         match self.spool() {
             Ok(spool) => recover::quietly(&spool, store, &key).await,
             Err(e) => tracing::warn!("{e:#}"),

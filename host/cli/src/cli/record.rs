@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 use tapedeck::recorder::{Proxy, Recorder, Signals, Stored, TapeMeta};
-use tapedeck::spool::ProviderKey;
 use tapedeck::store::Starting;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
@@ -49,8 +48,8 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
     let options = ctx.config()?.recorder.clone();
     let (spec, base_dir) = ctx.provider_spec()?;
     let spool = ctx.spool()?;
-    spool.check_not_granted(&spec, &base_dir)?;
-    let key = ProviderKey::of(&spec, &base_dir);
+    tapedeck::spool::check_not_granted(&spool, &spec, &base_dir)?;
+    let key = tapedeck::spool::provider_key(&spec, &base_dir);
     let provider = spec.name.clone();
 
     let starting = Starting::spawn(&provider, async move {

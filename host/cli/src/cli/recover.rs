@@ -63,7 +63,7 @@ pub async fn run(ctx: &mut Context) -> anyhow::Result<ExitCode> {
     let mut results: Vec<(String, RecoveryReport)> = Vec::new();
     for name in config.provider_names() {
         let (spec, base_dir) = config.provider_spec(Some(name))?;
-        let key = ProviderKey::of(&spec, &base_dir);
+        let key = tapedeck::spool::provider_key(&spec, &base_dir);
         let files = spool.files_of(&key)?;
         if files.is_empty() {
             continue;

@@ -1,6 +1,6 @@
 //! [`RecordError`]: how ending a recording can fail.
 
-use crate::error::ProviderError;
+use tapedeck_store::error::ProviderError;
 
 /// Why a recording could not be ended cleanly.
 ///

@@ -1,5 +1,5 @@
-//! The recorder: turns lines crossing an MCP stdio session into frames and
-//! streams them, in batches, to a [`crate::store::TapeStore`] without ever
+//! `tapedeck-recorder`: turns lines crossing an MCP stdio session into frames and
+//! streams them, in batches, to a [`tapedeck_store::TapeStore`] without ever
 //! making the forwarding wait on storage.
 //!
 //! - [`Recorder`] starts recordings on one store; any number may run at once
@@ -15,6 +15,11 @@
 //!   spool file.
 //! - [`proxy::run_proxy`] runs an MCP server over stdio, forwarding and
 //!   recording every line both ways.
+//! - [`spool`]: the host's spool (every frame on the host's disk before it
+//!   is forwarded) and recovery.
+//!
+//! It works over any [`tapedeck_store::TapeStore`] and knows nothing of the
+//! sandbox; `tapedeck` runs it over its sandboxed providers.
 
 mod backoff;
 mod batcher;
@@ -25,6 +30,7 @@ mod line;
 mod meta;
 pub mod proxy;
 mod recording;
+pub mod spool;
 
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use error::RecordError;
@@ -37,14 +43,14 @@ pub use recording::{Finishing, Recording, RecordingOutcome, WriteStats};
 pub use tapedeck_store::digest;
 pub use tapedeck_store::digest::{DigestChain, DigestMismatch};
 
-use crate::error::ProviderError;
 use crate::spool::{ProviderKey, Spool, SpoolError};
-use crate::store::TapeStore;
-use crate::units::{ByteSize, Millis};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tapedeck_store::TapeStore;
+use tapedeck_store::error::ProviderError;
 use tapedeck_types::TapeHeader;
+use tapedeck_types::units::{ByteSize, Millis};
 
 /// How the recorder batches frames to its provider (`[recorder]` in the
 /// configuration).

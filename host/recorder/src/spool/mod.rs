@@ -45,7 +45,6 @@ pub use record::{Begin, EndRecord};
 pub use recover::{Recovered, RecoveryError, RecoveryReport, recover_all, recover_entry};
 pub use status::{EntryState, ProviderTotals, SpoolStatus, StatusEntry};
 
-use crate::sandbox::ProviderSpec;
 use sha2::{Digest, Sha256};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -96,8 +95,8 @@ pub enum SpoolError {
     },
 }
 
-impl From<crate::sandbox::ReservedError> for SpoolError {
-    fn from(e: crate::sandbox::ReservedError) -> Self {
+impl From<tapedeck_store::reserved::ReservedError> for SpoolError {
+    fn from(e: tapedeck_store::reserved::ReservedError) -> Self {
         SpoolError::Granted {
             provider: e.provider,
             grant: e.grant,
@@ -128,22 +127,20 @@ pub struct ProviderKey {
 }
 
 impl ProviderKey {
-    /// The key of `spec`, whose relative grant paths are resolved against
-    /// `base_dir`.
-    pub fn of(spec: &ProviderSpec, base_dir: &Path) -> ProviderKey {
-        let mut grants = spec.grants.clone();
-        for d in &mut grants.dirs {
-            d.host = absolute(&base_dir.join(&d.host));
-        }
+    /// The key of the storage a provider configured as `name`, with `config`
+    /// (its JSON text) and `grants` (their JSON, host directories absolute)
+    /// writes to. `tapedeck::spool::provider_key` makes it from a provider's
+    /// spec.
+    pub fn for_storage(name: &str, config: &str, grants: &[u8]) -> ProviderKey {
         let mut h = Sha256::new();
         h.update(b"tapedeck-provider-key-v1\0");
-        h.update(spec.name.as_bytes());
+        h.update(name.as_bytes());
         h.update(b"\0");
-        h.update(spec.config.to_string().as_bytes());
+        h.update(config.as_bytes());
         h.update(b"\0");
-        h.update(serde_json::to_vec(&grants).expect("grants serialize"));
+        h.update(grants);
         ProviderKey {
-            name: spec.name.clone(),
+            name: name.to_string(),
             hex: hex::encode(h.finalize()),
         }
     }
@@ -193,16 +190,16 @@ impl Spool {
     /// The default directory: `$XDG_STATE_HOME/tapedeck/spool`, else
     /// `~/.local/state/tapedeck/spool`, else `.tapedeck-spool`.
     pub fn default_dir() -> PathBuf {
-        crate::sandbox::reserved::default_spool_dir()
+        tapedeck_store::reserved::default_spool_dir()
     }
 
     /// Opens (creating it, private to this user, if needed) the spool at
     /// `dir`. First reserves it for the rest of the process: no provider
     /// may be granted it from then on, and it is refused if a running
-    /// provider already is ([`crate::sandbox::reserved`]).
+    /// provider already is ([`tapedeck_store::reserved`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Spool, SpoolError> {
         let dir = absolute(&dir.into());
-        crate::sandbox::reserved::reserve(&dir, crate::sandbox::reserved::SPOOL)?;
+        tapedeck_store::reserved::reserve(&dir, tapedeck_store::reserved::SPOOL)?;
         create_private_dir(&dir)?;
         Ok(Spool { dir })
     }
@@ -212,16 +209,16 @@ impl Spool {
         &self.dir
     }
 
-    /// Refuses a provider granted a directory that contains the spool or
-    /// lies inside it.
-    pub fn check_not_granted(
+    /// Refuses a provider (`provider`) granted one of `grants` (host
+    /// directories, absolute) when it contains the spool or lies inside it.
+    pub fn check_not_granted<'a>(
         &self,
-        spec: &ProviderSpec,
-        base_dir: &Path,
+        provider: &str,
+        grants: impl IntoIterator<Item = &'a Path>,
     ) -> Result<(), SpoolError> {
         let spool = canonical(&self.dir);
-        for d in &spec.grants.dirs {
-            let grant = canonical(&base_dir.join(&d.host));
+        for g in grants {
+            let grant = canonical(g);
             let relation = if spool.starts_with(&grant) {
                 "contains"
             } else if grant.starts_with(&spool) {
@@ -230,7 +227,7 @@ impl Spool {
                 continue;
             };
             return Err(SpoolError::Granted {
-                provider: spec.name.clone(),
+                provider: provider.to_string(),
                 grant,
                 spool,
                 relation,
@@ -333,9 +330,9 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// The canonical form of `p` (see [`crate::sandbox::reserved`]).
+/// The canonical form of `p` (see [`tapedeck_store::reserved`]).
 fn canonical(p: &Path) -> PathBuf {
-    crate::sandbox::reserved::canonical(p)
+    tapedeck_store::reserved::canonical(p)
 }
 
 #[cfg(test)]

@@ -279,7 +279,7 @@ mod tests {
                 payload.contains(&b'\n'),
                 "a peer's line never holds a newline"
             );
-            assert!(!crate::recorder::line::is_json(&payload));
+            assert!(!crate::line::is_json(&payload));
             assert_eq!(HostEvent::parse(&payload), Some(e.clone()));
             assert!(HostEvent::is_event(&payload));
             let frame = Frame {

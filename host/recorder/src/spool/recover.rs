@@ -18,11 +18,11 @@
 
 use super::entry::SpoolEntry;
 use super::{ProviderKey, SpoolError};
-use crate::error::ProviderError;
-use crate::recorder::DigestChain;
-use crate::store::{TapeStore, TapeWriter};
+use crate::DigestChain;
 use std::fs::{File, OpenOptions};
 use std::path::Path;
+use tapedeck_store::error::ProviderError;
+use tapedeck_store::{TapeStore, TapeWriter};
 use tapedeck_types::{EndReason, ErrorKind, TapeInfo, TapeState, TapeSummary};
 
 /// Frames per `append` during recovery.
@@ -252,7 +252,7 @@ async fn verify<S: TapeStore>(
     if tape.state == TapeState::Aborted {
         return Ok(());
     }
-    crate::integrity::TapeReader::new(store)
+    tapedeck_store::read::TapeReader::new(store)
         .read_verified(tape, |_| Ok::<(), std::convert::Infallible>(()))
         .await
         .map(drop)

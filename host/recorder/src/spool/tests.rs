@@ -1,7 +1,6 @@
-//! Unit tests of the spool: files, reading back, status, keys, grants.
+//! Unit tests of the spool: files, reading back, status, grants.
 
 use super::*;
-use crate::sandbox::{ComponentSource, DirGrant};
 use tapedeck_types::{Direction, EndReason, Frame, TapeHeader};
 
 fn header(id: &str) -> TapeHeader {
@@ -25,13 +24,6 @@ fn frame(seq: u64) -> Frame {
         },
         payload: format!("{{\"n\":{seq}}}").into_bytes(),
         not_json: false,
-    }
-}
-
-fn bytes(b: &[u8]) -> ComponentSource {
-    ComponentSource::Bytes {
-        label: "test".into(),
-        bytes: b.into(),
     }
 }
 
@@ -177,53 +169,4 @@ fn status_tells_live_files_from_orphans() {
     assert_eq!(spool.files_of(&key()).unwrap().len(), 2);
     assert_eq!(spool.files_of(&other).unwrap().len(), 1);
     assert_eq!(spool.files().unwrap().len(), 3);
-}
-
-#[test]
-fn provider_keys_follow_the_storage_not_the_component() {
-    let spec = |config: serde_json::Value, dir: &str| {
-        let mut s = ProviderSpec::new("fs", bytes(&[1, 2, 3])).with_config(config);
-        s.grants.dirs.push(DirGrant::read_write(dir, "/tapes"));
-        s
-    };
-    let base = Path::new("/base");
-    let a = ProviderKey::of(&spec(serde_json::json!({}), "tapes"), base);
-    let mut other_component = spec(serde_json::json!({}), "tapes");
-    other_component.component = bytes(&[9]);
-    assert_eq!(a, ProviderKey::of(&other_component, base));
-    assert_eq!(
-        a,
-        ProviderKey::of(
-            &spec(serde_json::json!({}), "/base/tapes"),
-            Path::new("/elsewhere")
-        )
-    );
-    assert_ne!(
-        a,
-        ProviderKey::of(&spec(serde_json::json!({}), "tapes"), Path::new("/other"))
-    );
-    assert_ne!(
-        a,
-        ProviderKey::of(&spec(serde_json::json!({"fsync": false}), "tapes"), base)
-    );
-    assert_eq!(a.hex().len(), 64);
-}
-
-#[test]
-fn a_provider_may_not_be_granted_the_spool() {
-    let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(dir.path().join("state/spool")).unwrap();
-    let granted = |host: PathBuf| {
-        let mut s = ProviderSpec::new("p", bytes(&[]));
-        s.grants.dirs.push(DirGrant::read_write(host, "/data"));
-        spool.check_not_granted(&s, dir.path())
-    };
-    let err = granted(dir.path().join("state")).unwrap_err().to_string();
-    assert!(err.contains("contains the spool directory"), "{err}");
-    let err = granted(PathBuf::from("state/spool/inner"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("is inside the spool directory"), "{err}");
-    granted(dir.path().join("tapes")).unwrap();
-    granted(dir.path().join("state/spool-other")).unwrap();
 }

@@ -55,7 +55,6 @@ pub use signals::{SignalSender, Signals};
 
 use super::event::{EndCause, HostEvent, ServerExit, signal_name};
 use super::{RecordError, Recorder, TapeMeta};
-use crate::store::TapeStore;
 use child::ServerProcess;
 use pump::{PumpState, pump};
 use std::ffi::OsString;
@@ -65,6 +64,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use stderr::{StderrMsg, StderrTask};
+use tapedeck_store::TapeStore;
 use tapedeck_types::{Direction, TapeInfo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;

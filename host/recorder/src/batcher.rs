@@ -44,12 +44,12 @@ use super::breaker::CircuitBreaker;
 use super::digest::DigestChain;
 use super::error::RecordError;
 use super::recording::{RecordingOutcome, WriteStats};
-use crate::error::ProviderError;
 use crate::spool::SpoolFile;
-use crate::store::{TapeStore, TapeWriter};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+use tapedeck_store::error::ProviderError;
+use tapedeck_store::{TapeStore, TapeWriter};
 use tapedeck_types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeState, TapeSummary};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -767,7 +767,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                     return Err(self.incomplete(error));
                 }
                 if self.verify_on_finish
-                    && let Err(e) = crate::integrity::TapeReader::new(&*self.store)
+                    && let Err(e) = tapedeck_store::read::TapeReader::new(&*self.store)
                         .read_verified(&tape, |_| Ok::<(), std::convert::Infallible>(()))
                         .await
                 {

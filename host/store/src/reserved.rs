@@ -4,10 +4,10 @@
 //! The spool holds every recorded frame in clear (secrets included) and is
 //! what recovery trusts, so a provider that could read it would see other
 //! providers' sessions, and one that could write it could erase them. The
-//! rule is enforced here, in the library, for every provider start
-//! ([`WasmProvider::start`](super::WasmProvider::start)) and every spool
-//! opening ([`Spool::open`](crate::spool::Spool::open)), in whichever order
-//! they happen in a process:
+//! rule is enforced here, below both the sandbox and the recorder, for
+//! every provider start (`tapedeck`'s `WasmProvider::start` calls
+//! [`check_grants`]) and every spool opening (`Spool::open` calls
+//! [`reserve`]), in whichever order they happen in a process:
 //!
 //! - [`default_spool_dir`] is always reserved, whether or not this process
 //!   uses it (another `tapedeck` may be recording into it);
@@ -168,7 +168,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// The canonical form of `p`, or of its nearest existing ancestor joined
 /// with the rest (a granted directory may not exist yet).
-pub(crate) fn canonical(p: &Path) -> PathBuf {
+pub fn canonical(p: &Path) -> PathBuf {
     let p = absolute(p);
     let mut rest = Vec::new();
     let mut cur = p.as_path();
