@@ -383,6 +383,29 @@ fn tapedeck_exits_with_the_servers_exit_code() {
     tape_id(&run.stderr);
 }
 
+/// `show --json` gives each host event as an object beside its payload.
+#[test]
+fn show_json_gives_host_events_as_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = fixture();
+    let input = [echo_call(1, "hi"), b"\n".to_vec()].concat();
+    let run = record(
+        tmp.path(),
+        &["--", "python3", script.to_str().unwrap()],
+        &input,
+    );
+    let id = tape_id(&run.stderr);
+    let shown: Value =
+        serde_json::from_slice(&tapedeck(tmp.path(), &["show", &id, "--frames", "--json"]))
+            .unwrap();
+    let frames = shown["frame_list"].as_array().unwrap();
+    let last = frames.last().unwrap();
+    assert_eq!(last["event"]["event"], "session-end", "{last}");
+    assert_eq!(last["event"]["cause"], "client-closed", "{last}");
+    assert_eq!(last["event"]["server"]["code"], 0, "{last}");
+    assert!(frames[0].get("event").is_none(), "traffic is not an event");
+}
+
 #[test]
 fn a_command_that_cannot_be_started_is_a_clear_error_and_leaves_no_tape() {
     let tmp = tempfile::tempdir().unwrap();

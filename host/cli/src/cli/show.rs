@@ -126,7 +126,7 @@ pub async fn run(ctx: &mut Context, args: ShowArgs) -> anyhow::Result<ExitCode> 
                     if !std::mem::take(&mut first) {
                         out.write_all(b",")?;
                     }
-                    serde_json::to_writer(&mut out, &EncodedFrame::new(f))?;
+                    write_frame_json(&mut out, f)?;
                 }
                 Ok(())
             })
@@ -435,7 +435,7 @@ impl<W: Write> Follow<'_, W> {
                 chain.push(f);
                 if self.filter.wants(f) {
                     if self.json {
-                        serde_json::to_writer(&mut *self.out, &EncodedFrame::new(f))?;
+                        write_frame_json(&mut *self.out, f)?;
                         self.out.write_all(b"\n")?;
                     } else {
                         writeln!(self.out, "{}", frame_line(f, self.width))?;
@@ -560,6 +560,22 @@ fn integrity_member(
         Err(e) if e.downcast_ref::<IntegrityError>().is_none() => Err(e),
         r => Ok((integrity, r)),
     }
+}
+
+/// A frame as JSON, in the shape of the JSONL export; a host event (see
+/// [`HostEvent`]) also carries `"event"`: what it says, as an object.
+fn write_frame_json(out: &mut impl Write, f: &Frame) -> anyhow::Result<()> {
+    match HostEvent::of(f) {
+        None => serde_json::to_writer(out, &EncodedFrame::new(f))?,
+        Some(event) => {
+            let mut v = serde_json::to_value(EncodedFrame::new(f))?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event".into(), serde_json::to_value(&event)?);
+            }
+            serde_json::to_writer(out, &v)?;
+        }
+    }
+    Ok(())
 }
 
 /// One `key  value` line of the header block (without the newline).
