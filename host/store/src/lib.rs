@@ -20,6 +20,8 @@
 //!   forwards every call except those it changes.
 //! - [`reserved`]: host-only directories (the spool) no provider may be
 //!   granted, checked wherever a provider starts or a spool opens.
+//! - [`text`]: provider text made safe to show on a terminal (escaped,
+//!   bounded).
 //! - `testing` (feature `testing`): an in-memory store for tests.
 
 pub mod digest;
@@ -29,6 +31,7 @@ pub mod paging;
 pub mod read;
 pub mod reserved;
 mod starting;
+pub mod text;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -1,30 +1,34 @@
-//! The sandbox: loading provider components and calling them under grants
-//! and limits.
+//! `tapedeck-sandbox`: loading provider components and calling them under
+//! grants and limits.
 //!
 //! One [`Sandbox`] per process holds the wasmtime engine and the linker (WASI
 //! plus the `log` import). Each provider becomes a [`WasmProvider`]: its
 //! component is compiled and checked once, and instances are created from its
 //! `ProviderPre`, one `Store` each, built only from the provider's grants.
 
-pub mod bindings;
+#![deny(missing_docs)]
+
+mod bindings;
 pub mod cache;
 mod convert;
-pub mod deadline;
-pub mod engine;
-pub mod file_streams;
-pub mod grants;
-pub mod limits;
+mod deadline;
+mod engine;
+mod file_streams;
+mod grants;
+mod limits;
 pub mod load;
-pub mod log;
+mod log;
 pub mod network;
 mod pool;
-pub mod protection;
-pub mod provider;
-pub mod random;
-pub mod spec;
-pub mod special_files;
-pub mod state;
+mod protection;
+mod provider;
+mod random;
+pub mod rlimit;
+mod spec;
+mod special_files;
+mod state;
 
+pub use cache::ComponentCache;
 pub use engine::{Allocator, EPOCH_TICK, EnginePlan, MemoryLayout, PoolingPlan, SandboxEngine};
 pub use grants::{DirGrant, DirMode, Grants};
 pub use limits::Limits;

@@ -12,12 +12,11 @@
 )]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "provider",
     imports: { default: trappable },
     exports: { default: async },
 });
 
-pub use self::exports::tapedeck::storage::tape_storage;
 pub use self::tapedeck::storage::log;
 pub use self::tapedeck::storage::types as wit;

@@ -15,9 +15,9 @@ use super::log::ProviderLog;
 use super::protection::{Protection, ProtectionCounters};
 use super::random::RandomLimitExceeded;
 use super::state::HostState;
-use crate::error::ProviderError;
-use crate::text;
-use crate::units::ByteSize;
+use tapedeck_store::ProviderError;
+use tapedeck_store::text;
+use tapedeck_types::units::ByteSize;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -600,7 +600,7 @@ macro_rules! guest_call {
         let r = {
             let ($store, bindings) = $g.parts();
             let $guest = bindings.tapedeck_storage_tape_storage();
-            $crate::sandbox::deadline::timeout(limit, $body).await
+            $crate::deadline::timeout(limit, $body).await
         };
         $g.settle(r)
     }};

@@ -27,7 +27,7 @@ use super::allow::{
     AllowRule, GrantError, HostPattern, Scheme, normalize_name, parse_entry, parse_ip_literal,
 };
 use super::ranges::{canonical, forbidden_range, is_loopback, reaches};
-use crate::sandbox::limits::Limits;
+use crate::limits::Limits;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! component-model types generated from the WIT contract.
 
 use super::bindings::wit;
-use crate::text::{self, MAX_ERROR_MESSAGE};
+use tapedeck_store::text::{self, MAX_ERROR_MESSAGE};
 use tapedeck_types as m;
 
 pub(crate) fn frame_to_wit(f: &m::Frame) -> wit::Frame {

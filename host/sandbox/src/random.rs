@@ -149,7 +149,7 @@ pub fn add_to_linker<T: RandomView + 'static>(linker: &mut Linker<T>) -> wasmtim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::ByteSize;
+    use tapedeck_types::units::ByteSize;
 
     #[test]
     fn budget_refuses_a_big_request_and_a_call_over_its_total() {

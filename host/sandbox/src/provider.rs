@@ -10,9 +10,9 @@ use super::convert::{self, frame_to_wit};
 use super::load::LoadError;
 use super::pool::{Pool, guest_call};
 use super::spec::{ComponentSource, ProviderSpec};
-use crate::error::ProviderError;
-use crate::store::{ProviderResult, TapeStore, TapeWriter};
-use crate::text;
+use tapedeck_store::ProviderError;
+use tapedeck_store::{ProviderResult, TapeStore, TapeWriter};
+use tapedeck_store::text;
 use std::path::Path;
 use std::sync::Arc;
 use tapedeck_types::{
@@ -147,7 +147,7 @@ impl WasmProvider {
     /// (`validate_tape_id`) and present once, each tape matching `filter`
     /// (a search's conditions on frames cannot be checked without reading
     /// them). Cursors across pages are checked by the walker
-    /// ([`crate::store::TapePages`]).
+    /// ([`tapedeck_store::TapePages`]).
     fn check_page(&self, page: &TapePage, limit: u32, filter: &TapeFilter) -> Result<(), String> {
         if page.tapes.len() > limit as usize {
             return Err(format!(

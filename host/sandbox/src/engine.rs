@@ -293,7 +293,7 @@ impl std::fmt::Display for Allocator {
                 f,
                 "pooling ({} instances, memories up to {})",
                 p.component_instances,
-                crate::units::ByteSize(p.max_memory)
+                tapedeck_types::units::ByteSize(p.max_memory)
             ),
             Allocator::OnDemand { reason } => write!(f, "on demand ({reason})"),
         }
@@ -582,7 +582,7 @@ mod tests {
     fn the_plan_covers_every_provider_with_headroom() {
         let small = Limits {
             instances: 2,
-            memory: crate::units::ByteSize(64 << 20),
+            memory: tapedeck_types::units::ByteSize(64 << 20),
             ..Limits::default()
         };
         let big = Limits {
@@ -708,7 +708,7 @@ mod tests {
     #[test]
     fn small_memories_pool_under_an_ordinary_limit() {
         let small = Limits {
-            memory: crate::units::ByteSize(16 * MIB),
+            memory: tapedeck_types::units::ByteSize(16 * MIB),
             table_elements: 10_000,
             ..Limits::default()
         };
@@ -770,8 +770,8 @@ mod tests {
         let compact = SandboxEngine::with_plan(fallback).unwrap();
         let default = SandboxEngine::with_plan(EnginePlan::new(None, None, 2)).unwrap();
         assert_ne!(
-            crate::sandbox::cache::ComponentCache::key(compact.engine(), b"x"),
-            crate::sandbox::cache::ComponentCache::key(default.engine(), b"x"),
+            crate::cache::ComponentCache::key(compact.engine(), b"x"),
+            crate::cache::ComponentCache::key(default.engine(), b"x"),
         );
     }
 
@@ -780,7 +780,7 @@ mod tests {
         // A memory larger than the 4 GiB default reservation: wasmtime
         // refuses such a pool when the engine is created.
         let huge = Limits {
-            memory: crate::units::ByteSize(8 * GIB),
+            memory: tapedeck_types::units::ByteSize(8 * GIB),
             ..Limits::default()
         };
         let plan = EnginePlan::new(PoolingPlan::for_limits([&huge]), None, 2);

@@ -34,10 +34,8 @@ pub mod deck;
 pub mod embedded;
 pub mod jsonl;
 pub mod migrate;
-pub mod rlimit;
 pub mod signing;
 pub mod spool;
-pub mod text;
 
 pub use deck::{Deck, DeckBuilder, DeckError};
 pub use tapedeck_types as types;
@@ -56,4 +54,10 @@ pub use tapedeck_store as store;
 pub use tapedeck_store::error;
 /// Verified reads (`tapedeck_store::read`), under its earlier name.
 pub use tapedeck_store::read as integrity;
-pub mod sandbox;
+/// Running provider components under grants and limits (crate
+/// `tapedeck-sandbox`).
+pub use tapedeck_sandbox as sandbox;
+/// Process resource limits tapedeck adapts to (`tapedeck_sandbox::rlimit`).
+pub use tapedeck_sandbox::rlimit;
+/// Provider text made safe to show (`tapedeck_store::text`).
+pub use tapedeck_store::text;

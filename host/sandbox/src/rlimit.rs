@@ -7,7 +7,7 @@
 //! * Address space (`ulimit -v`): the sandbox's engine reserves address
 //!   space for linear memories up front, so it sizes its reservations to
 //!   the limit in effect ([`address_space_limit`],
-//!   [`crate::sandbox::engine::EnginePlan`]).
+//!   [`crate::engine::EnginePlan`]).
 
 /// Raises this process's soft limit on open files to its hard limit (Unix;
 /// elsewhere nothing happens). Returns the soft limit in effect afterwards,

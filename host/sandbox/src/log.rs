@@ -1,6 +1,6 @@
 //! Provider log lines (the `log` import, stdout and stderr) into the host's
 //! `tracing` log, tagged with the provider's name, capped per call and
-//! escaped ([`crate::text::printable`]).
+//! escaped ([`tapedeck_store::text::printable`]).
 
 use super::bindings::log::Level;
 use std::io;
@@ -127,7 +127,7 @@ impl ProviderLog {
         // One line, escaped here whatever the subscriber does: `tracing`'s
         // formatter escapes ESC but lets CR and LF through, with which a
         // provider could overwrite a line or forge one.
-        let text = crate::text::printable(&text);
+        let text = tapedeck_store::text::printable(&text);
         let ellipsis = if line.len() > cap { "…" } else { "" };
         let provider = &*self.provider;
         let source = source.as_str();

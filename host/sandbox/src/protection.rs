@@ -2,7 +2,7 @@
 //!
 //! Every failure the pool classifies, every contract violation found in an
 //! answer and every log line dropped over the cap is counted per provider
-//! ([`crate::sandbox::WasmProvider::protection_report`]), so an operator (and
+//! ([`crate::WasmProvider::protection_report`]), so an operator (and
 //! `tapedeck provider test`) can see what a provider tripped, not only that
 //! some call failed.
 

@@ -12,7 +12,7 @@ fn parse_err(text: &str) -> String {
 
 #[test]
 fn the_example_file_parses_and_shows_every_default() {
-    let text = include_str!("../../../tapedeck.example.toml");
+    let text = include_str!("../../../../tapedeck.example.toml");
     let c = Config::parse(text, Path::new("tapedeck.example.toml")).unwrap();
     assert_eq!(c.provider, "fs");
     assert_eq!(c.provider_names(), ["archive", "fs"]);

@@ -4,7 +4,7 @@
 //! notices it, while a misbehaving one is stopped before it can hurt the host
 //! or other providers. Each field documents its reason.
 
-use crate::units::{ByteSize, Millis};
+use tapedeck_types::units::{ByteSize, Millis};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub struct Limits {
     /// Python component about ten); more is an attack on host bookkeeping.
     pub core_instances: u64,
     /// CPU time a single call may spend executing WebAssembly, counted in
-    /// epoch ticks of [`crate::sandbox::EPOCH_TICK`].
+    /// epoch ticks of [`crate::EPOCH_TICK`].
     ///
     /// Default 10 s: far above any honest call (an append takes microseconds,
     /// a text search over many tapes may take a second), while an infinite
