@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, the toolchains that build the non-Rust guest
 # providers, under target/guest-tools (nothing global but Debian packages):
-#   Python:     componentize-py, pinned in guest-examples/python-provider/requirements.txt
-#   JavaScript: jco (StarlingMonkey), pinned in guest-examples/js-provider/package(-lock).json,
+#   Python:     componentize-py, pinned in guest-examples/templates/python/requirements.txt
+#   JavaScript: jco (StarlingMonkey), pinned in guest-examples/templates/js/package(-lock).json,
 #               installed into that directory's node_modules
 #   C:          Debian's clang-19, lld-19, wasi-libc and libclang-rt-19-dev-wasm32 (apt)
 #   PostgreSQL: Debian's postgresql (apt), for the postgres provider's tests
@@ -14,7 +14,7 @@ mkdir -p "$tools"
 
 # --- Python -----------------------------------------------------------------
 py="$tools/python"
-want="$(sed -n 's/^componentize-py==//p' guest-examples/python-provider/requirements.txt)"
+want="$(sed -n 's/^componentize-py==//p' guest-examples/templates/python/requirements.txt)"
 if ! "$py/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py $want"; then
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     # Debian splits venv out of python3.
@@ -22,12 +22,12 @@ if ! "$py/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py
   fi
   python3 -m venv "$py"
   "$py/bin/pip" install --quiet --disable-pip-version-check \
-    -r guest-examples/python-provider/requirements.txt
+    -r guest-examples/templates/python/requirements.txt
 fi
 echo "python: $("$py/bin/componentize-py" --version)"
 
 # --- JavaScript -------------------------------------------------------------
-js="guest-examples/js-provider"
+js="guest-examples/templates/js"
 lock_sum="$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)"
 if [ "$(cat "$js/node_modules/.tapedeck-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
   command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 (apt-get install nodejs npm)" >&2; exit 1; }

@@ -17,32 +17,32 @@ use std::path::{Path, PathBuf};
 const GUESTS: &[(&str, &str)] = &[
     (
         "misbehaving-provider",
-        "guest-examples/test-providers/misbehaving",
+        "tests/programs/misbehaving",
     ),
     (
         "wrong-version-provider",
-        "guest-examples/test-providers/wrong-version",
+        "tests/programs/wrong-version",
     ),
     (
         "wrong-shape-provider",
-        "guest-examples/test-providers/wrong-shape",
+        "tests/programs/wrong-shape",
     ),
-    ("hostile-provider", "guest-examples/test-providers/hostile"),
+    ("hostile-provider", "tests/programs/hostile"),
     (
         "net-attacker-provider",
-        "guest-examples/test-providers/net-attacker",
+        "tests/programs/net-attacker",
     ),
-    ("faulty-provider", "guest-examples/test-providers/faulty"),
+    ("faulty-provider", "tests/programs/faulty"),
     // The Rust template of docs/writing-a-provider.md: must pass the suite.
-    ("rust-template-provider", "guest-examples/rust-template"),
+    ("rust-template-provider", "guest-examples/templates/rust"),
     // The PostgreSQL provider (its tests start a real server).
-    ("postgres-provider", "guest-examples/postgres-provider"),
+    ("postgres-provider", "guest-examples/providers/postgres"),
 ];
 
 /// Test guests written in WebAssembly text: (package name, `.wat` core module).
 const WAT_GUESTS: &[(&str, &str)] = &[(
     "table-bomb-provider",
-    "guest-examples/test-providers/table-bomb/table-bomb.wat",
+    "tests/programs/table-bomb/table-bomb.wat",
 )];
 
 /// Turns the core module in `wat` (text) into a component of the `provider`
@@ -84,24 +84,24 @@ fn build_wat(root: &Path, wat: &str, out: &Path) {
 const LANGUAGE_GUESTS: &[(&str, &str, fn(&str, &Path) -> Result<PathBuf, String>)] = &[
     (
         "python-provider",
-        "guest-examples/python-provider",
+        "guest-examples/templates/python",
         tapedeck_guest_build::languages::python,
     ),
     (
         "js-provider",
-        "guest-examples/js-provider",
+        "guest-examples/templates/js",
         tapedeck_guest_build::languages::javascript,
     ),
     (
         "c-provider",
-        "guest-examples/c-provider",
+        "guest-examples/templates/c",
         tapedeck_guest_build::languages::c,
     ),
 ];
 
 /// Sources some guests compile in besides their own: the fs store (used by
 /// the faulty provider) and the guest SDK (the faulty and postgres providers).
-const SHARED_SOURCES: &[&str] = &["guest-examples/fs-store", "guest-examples/sdk"];
+const SHARED_SOURCES: &[&str] = &["guest-examples/providers/fs-store", "guest-examples/sdk"];
 
 /// The artifact constant of package `name`: `c-provider` -> `C_PROVIDER`.
 fn const_name(name: &str) -> String {

@@ -1,12 +1,12 @@
-//! Builds the default provider (`guest-examples/fs-provider`) from source so
+//! Builds the default provider (`guest-examples/providers/fs`) from source so
 //! that it can be embedded in the `tapedeck` binary.
 
 fn main() {
     let built = tapedeck_guest_build::build(
         &["fs-provider"],
         &[
-            "guest-examples/fs-provider",
-            "guest-examples/fs-store",
+            "guest-examples/providers/fs",
+            "guest-examples/providers/fs-store",
             "guest-examples/sdk",
         ],
     );

@@ -27,8 +27,8 @@
 //!
 //! The provider's crate is `crate-type = ["cdylib"]` and depends on this one
 //! (the model's types are re-exported here); `cargo build --target
-//! wasm32-wasip2` makes the component. `guest-examples/fs-provider`
-//! and `guest-examples/postgres-provider` are complete examples.
+//! wasm32-wasip2` makes the component. `guest-examples/providers/fs`
+//! and `guest-examples/providers/postgres` are complete examples.
 //!
 //! What the exports do around the trait, as the contract asks:
 //!
@@ -66,7 +66,7 @@ pub use tapedeck_types::{
 /// The generated bindings of the `provider` world of `wit/tape-storage.wit`,
 /// for guests that need them directly. [`export_provider!`] uses their
 /// export macro; a provider on the SDK never names them.
-#[allow(missing_docs)]
+#[allow(missing_docs, reason = "generated from the WIT, which is the documentation")]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",

@@ -1,4 +1,4 @@
-//! The default provider, compiled from `guest-examples/fs-provider` by the
+//! The default provider, compiled from `guest-examples/providers/fs` by the
 //! build script and embedded in the binary, and the configuration tapedeck
 //! uses when the operator gives none.
 
