@@ -24,6 +24,7 @@ mod protection;
 mod provider;
 mod random;
 pub mod rlimit;
+mod secrets;
 mod spec;
 mod special_files;
 mod state;
@@ -35,6 +36,7 @@ pub use limits::Limits;
 pub use load::{LoadError, LoadedComponent};
 pub use protection::{Protection, ProtectionReport};
 pub use provider::{StartError, WasmProvider, WasmWriter};
+pub use secrets::Secrets;
 pub use spec::{ComponentSource, ProviderSpec};
 /// Host-only directories (`tapedeck_store::reserved`).
 pub use tapedeck_store::reserved;

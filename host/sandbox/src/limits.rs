@@ -4,9 +4,9 @@
 //! notices it, while a misbehaving one is stopped before it can hurt the host
 //! or other providers. Each field documents its reason.
 
-use tapedeck_types::units::{ByteSize, Millis};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use tapedeck_types::units::{ByteSize, Millis};
 
 /// Limits for one provider. Parsed from the `[providers.<name>.limits]` table;
 /// every key is optional.

@@ -3,6 +3,7 @@
 //! escaped ([`tapedeck_store::text::printable`]).
 
 use super::bindings::log::Level;
+use super::secrets::Secrets;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -44,11 +45,15 @@ struct Budget {
 /// How many stderr lines of a call are kept to explain a trap.
 const STDERR_TAIL: usize = 3;
 
+/// Bytes past the line cap read to find a secret straddling the cut.
+const SECRET_SLACK: usize = 1024;
+
 /// The log of one provider instance: shared by its `log` import and its
 /// stdout/stderr streams, with a per-call line budget.
 #[derive(Debug, Clone)]
 pub struct ProviderLog {
     provider: Arc<str>,
+    secrets: Secrets,
     budget: Arc<Mutex<Budget>>,
 }
 
@@ -58,6 +63,7 @@ impl ProviderLog {
     pub fn new(provider: &str, line_cap: usize, lines_per_call: u64) -> Self {
         ProviderLog {
             provider: provider.into(),
+            secrets: Secrets::default(),
             budget: Arc::new(Mutex::new(Budget {
                 line_cap,
                 lines_per_call,
@@ -66,6 +72,13 @@ impl ProviderLog {
                 stderr_tail: Vec::new(),
             })),
         }
+    }
+
+    /// Replaces every secret of the provider's configuration in the lines
+    /// it logs by `<secret>` ([`Secrets::scrub`]).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// The provider's name.
@@ -106,28 +119,35 @@ impl ProviderLog {
 
     /// Emits one line at `level`, subject to the caps.
     pub fn emit(&self, source: Source, level: Level, line: &[u8]) {
-        let cap = {
+        let cap = self.lock().line_cap;
+        // Secrets are scrubbed before the line is cut, so that none is cut
+        // in half and shown in part.
+        let slack = cap.saturating_add(SECRET_SLACK);
+        let head = String::from_utf8_lossy(&line[..line.len().min(slack)]);
+        let head = self.secrets.scrub(&head);
+        let mut end = head.len().min(cap);
+        while !head.is_char_boundary(end) {
+            end -= 1;
+        }
+        let text = &head[..end];
+        {
             let mut b = self.lock();
             if source == Source::Stderr {
-                let cap = b.line_cap;
-                let kept = String::from_utf8_lossy(&line[..line.len().min(cap)]).into_owned();
                 if b.stderr_tail.len() == STDERR_TAIL {
                     b.stderr_tail.remove(0);
                 }
-                b.stderr_tail.push(kept);
+                b.stderr_tail.push(text.to_string());
             }
             if b.lines >= b.lines_per_call {
                 b.dropped += 1;
                 return;
             }
             b.lines += 1;
-            b.line_cap
-        };
-        let text = String::from_utf8_lossy(&line[..line.len().min(cap)]);
+        }
         // One line, escaped here whatever the subscriber does: `tracing`'s
         // formatter escapes ESC but lets CR and LF through, with which a
         // provider could overwrite a line or forge one.
-        let text = tapedeck_store::text::printable(&text);
+        let text = tapedeck_store::text::printable(text);
         let ellipsis = if line.len() > cap { "…" } else { "" };
         let provider = &*self.provider;
         let source = source.as_str();

@@ -14,15 +14,16 @@ use super::load::LoadedComponent;
 use super::log::ProviderLog;
 use super::protection::{Protection, ProtectionCounters};
 use super::random::RandomLimitExceeded;
+use super::secrets::Secrets;
 use super::state::HostState;
-use tapedeck_store::ProviderError;
-use tapedeck_store::text;
-use tapedeck_types::units::ByteSize;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use tapedeck_store::ProviderError;
+use tapedeck_store::text;
 use tapedeck_types::ProviderInfo;
+use tapedeck_types::units::ByteSize;
 use tokio::sync::{Mutex, MutexGuard};
 use wasmtime::component::{ResourceAny, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -73,6 +74,8 @@ pub(crate) struct Pool {
     engine: SandboxEngine,
     loaded: LoadedComponent,
     config_json: String,
+    /// Secret values of the configuration, scrubbed from every error.
+    secrets: Secrets,
     grants: Grants,
     pub limits: Limits,
     slots: Vec<Mutex<Slot>>,
@@ -88,6 +91,7 @@ impl Pool {
         engine: SandboxEngine,
         loaded: LoadedComponent,
         config_json: String,
+        secrets: Secrets,
         grants: Grants,
         limits: Limits,
     ) -> Self {
@@ -97,6 +101,7 @@ impl Pool {
             engine,
             loaded,
             config_json,
+            secrets,
             grants,
             limits,
             slots: (0..n).map(|_| Mutex::new(Slot::default())).collect(),
@@ -126,7 +131,8 @@ impl Pool {
             &self.name,
             self.limits.log_line.0 as usize,
             self.limits.log_lines_per_call,
-        );
+        )
+        .with_secrets(self.secrets.clone());
         let state = HostState::new(&self.grants, &self.limits, log)?;
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -186,8 +192,15 @@ impl Pool {
         Ok(took)
     }
 
-    /// Creates and initialises a fresh instance, returning it and what `init` said.
+    /// Creates and initialises a fresh instance, returning it and what `init`
+    /// said; errors carry no secret of the configuration.
     async fn instantiate(&self) -> Result<(Live, ProviderInfo), ProviderError> {
+        self.instantiate_and_init()
+            .await
+            .map_err(|e| self.secrets.scrub_error(e))
+    }
+
+    async fn instantiate_and_init(&self) -> Result<(Live, ProviderInfo), ProviderError> {
         let unavailable = |detail: String| ProviderError::Unavailable {
             provider: self.name.to_string(),
             detail,
@@ -569,7 +582,7 @@ impl SlotGuard<'_> {
             }
         };
         self.slot.in_call = false;
-        out
+        out.map_err(|e| pool.secrets.scrub_error(e))
     }
 
     /// Records a contract violation found in an answer: the instance is
@@ -584,11 +597,11 @@ impl SlotGuard<'_> {
             std::borrow::Cow::Borrowed(_) => detail,
             std::borrow::Cow::Owned(safe) => safe,
         };
-        ProviderError::Contract {
+        self.pool.secrets.scrub_error(ProviderError::Contract {
             provider: self.pool.name.to_string(),
             call: self.call,
             detail,
-        }
+        })
     }
 }
 

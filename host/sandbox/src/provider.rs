@@ -10,11 +10,11 @@ use super::convert::{self, frame_to_wit};
 use super::load::LoadError;
 use super::pool::{Pool, guest_call};
 use super::spec::{ComponentSource, ProviderSpec};
-use tapedeck_store::ProviderError;
-use tapedeck_store::{ProviderResult, TapeStore, TapeWriter};
-use tapedeck_store::text;
 use std::path::Path;
 use std::sync::Arc;
+use tapedeck_store::ProviderError;
+use tapedeck_store::text;
+use tapedeck_store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck_types::{
     EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
     TapePage, TapeSummary, validate_tape_id,
@@ -95,6 +95,7 @@ impl WasmProvider {
             sandbox.engine.clone(),
             loaded,
             config_json,
+            spec.secrets.clone(),
             grants,
             spec.limits.clone(),
         );

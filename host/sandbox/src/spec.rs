@@ -3,6 +3,8 @@
 
 use super::grants::Grants;
 use super::limits::Limits;
+use super::secrets::Secrets;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,15 +33,21 @@ impl ComponentSource {
     }
 }
 
-/// One provider, ready to start: what the operator configured.
-#[derive(Debug, Clone)]
+/// One provider, ready to start: what the operator configured. `Debug`
+/// shows the configuration with its secrets replaced by `<secret>`.
+#[derive(Clone)]
 pub struct ProviderSpec {
     /// The provider's name in the configuration (used in logs and errors).
     pub name: String,
     /// Its component.
     pub component: ComponentSource,
-    /// The `config` table, passed to the provider's `init` as JSON.
+    /// The `config` table, passed to the provider's `init` as JSON, secrets
+    /// included.
     pub config: serde_json::Value,
+    /// The values in `config` that came from a secret (an environment
+    /// variable or a file): never logged, scrubbed from every error, and
+    /// left out of [`ProviderSpec::shown_config`].
+    pub secrets: Secrets,
     /// What it may access.
     pub grants: Grants,
     /// How much it may use.
@@ -53,6 +61,7 @@ impl ProviderSpec {
             name: name.into(),
             component,
             config: serde_json::Value::Object(Default::default()),
+            secrets: Secrets::default(),
             grants: Grants::default(),
             limits: Limits::default(),
         }
@@ -62,6 +71,18 @@ impl ProviderSpec {
     pub fn with_config(mut self, config: serde_json::Value) -> Self {
         self.config = config;
         self
+    }
+
+    /// Marks `secrets` as secret values of the `config`.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The `config` with every secret value replaced by `<secret>`: what may
+    /// be shown, logged or hashed.
+    pub fn shown_config(&self) -> serde_json::Value {
+        self.secrets.redact_json(&self.config)
     }
 
     /// Sets the grants.
@@ -74,5 +95,18 @@ impl ProviderSpec {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+}
+
+impl fmt::Debug for ProviderSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderSpec")
+            .field("name", &self.name)
+            .field("component", &self.component)
+            .field("config", &self.shown_config())
+            .field("secrets", &self.secrets)
+            .field("grants", &self.grants)
+            .field("limits", &self.limits)
+            .finish()
     }
 }

@@ -9,17 +9,19 @@ use crate::sandbox::ProviderSpec;
 use std::path::{Path, PathBuf};
 
 /// Identifies the storage `spec`'s provider writes to: a SHA-256 over its
-/// configured name, its `config` and its grants (host directories made
-/// absolute against `base_dir`). The component itself is not part of it,
-/// so upgrading a provider does not orphan its spooled tapes; recovery
-/// delivers a spool file only to a provider with the same key.
+/// configured name, its `config` without its secrets
+/// ([`ProviderSpec::shown_config`]) and its grants (host directories made
+/// absolute against `base_dir`). Neither the component nor a secret is part
+/// of it, so upgrading a provider or rotating its password does not orphan
+/// its spooled tapes; recovery delivers a spool file only to a provider with
+/// the same key.
 pub fn provider_key(spec: &ProviderSpec, base_dir: &Path) -> ProviderKey {
     let mut grants = spec.grants.clone();
     for d in &mut grants.dirs {
         d.host = absolute(&base_dir.join(&d.host));
     }
     let grants = serde_json::to_vec(&grants).expect("grants serialize");
-    ProviderKey::for_storage(&spec.name, &spec.config.to_string(), &grants)
+    ProviderKey::for_storage(&spec.name, &spec.shown_config().to_string(), &grants)
 }
 
 /// Refuses `spec` when one of its directory grants (relative ones resolved
@@ -84,6 +86,22 @@ mod tests {
             provider_key(&spec(serde_json::json!({"fsync": false}), "tapes"), base)
         );
         assert_eq!(a.hex().len(), 64);
+        // A secret's value is not part of the key: rotating it keeps it.
+        let secret = |pw: &str| {
+            spec(serde_json::json!({"password": pw}), "tapes")
+                .with_secrets(crate::sandbox::Secrets::new([pw.to_string()]))
+        };
+        assert_eq!(
+            provider_key(&secret("old-password"), base),
+            provider_key(&secret("new-password"), base)
+        );
+        assert_ne!(
+            provider_key(&secret("old-password"), base),
+            provider_key(
+                &spec(serde_json::json!({"password": "old-password"}), "tapes"),
+                base
+            )
+        );
     }
 
     #[test]

@@ -142,3 +142,55 @@ async fn a_deck_never_starts_a_provider_granted_its_spool() {
         .unwrap();
     assert!(page.tapes.is_empty());
 }
+
+/// A provider configuration value read from a file is a secret: the
+/// provider receives it, but no error (here the fs provider's own message,
+/// which quotes its `root`) shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_in_the_configuration_never_reaches_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("root.secret"), "/nowhere/hunter2-secret\n").unwrap();
+    let file = tmp.path().join("tapedeck.toml");
+    std::fs::write(
+        &file,
+        r#"
+provider = "vault"
+[providers.vault]
+component = "embedded:fs"
+config = { root = { file = "root.secret" } }
+grants.dirs = [{ host = "tapes", guest = "/tapes", mode = "read-write", create = true }]
+"#,
+    )
+    .unwrap();
+    let config = Config::load(&file).unwrap();
+    let (spec, _) = config.provider_spec(None).unwrap();
+    assert_eq!(spec.config["root"], "/nowhere/hunter2-secret");
+    let shown = format!("{spec:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let err = Deck::builder()
+        .config(config)
+        .spool_dir(tmp.path().join("spool"))
+        .open()
+        .await
+        .err()
+        .expect("the fs provider refuses a root outside its grants");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("<secret>"), "{text}");
+
+    // A missing secret is named, with what to do.
+    std::fs::write(
+        &file,
+        "[providers.pg]\ncomponent = \"embedded:fs\"\nconfig = { password = { env = \"TAPEDECK_TEST_UNSET_7c1d\" } }\n",
+    )
+    .unwrap();
+    let err = Config::load(&file)
+        .unwrap()
+        .provider_spec(Some("pg"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`config.password`") && err.contains("TAPEDECK_TEST_UNSET_7c1d is not set"),
+        "{err}"
+    );
+}

@@ -96,6 +96,18 @@ pub enum ConfigError {
         /// The hash of the bytes found.
         actual: String,
     },
+    /// A secret of a provider's configuration (`{ env = "…" }`,
+    /// `{ file = "…" }`) could not be read. The message never holds the
+    /// secret itself.
+    #[error("provider `{provider}`: `config.{key}`: {detail}")]
+    Secret {
+        /// Provider name.
+        provider: String,
+        /// Where in `config` (e.g. `password`, `auth.token`).
+        key: String,
+        /// What went wrong and what to do.
+        detail: String,
+    },
 }
 
 /// `", line 3, column 1"`, or nothing when the position is unknown.

@@ -10,6 +10,7 @@
 //! sha256 = "…"                          # optional: refuse other bytes
 //! signature = "providers/archive.wasm.sig"  # default: the component path + ".sig"
 //! config = { root = "/data" }           # given to the provider's `init`, as JSON
+//! # config = { password = { env = "PGPASSWORD" } }  # a secret: see `secrets`
 //! grants.dirs = [
 //!   { host = "archive", guest = "/data", mode = "read-write", create = true },
 //! ]
@@ -34,6 +35,7 @@
 //! options).
 
 mod error;
+mod secrets;
 
 pub use error::ConfigError;
 
@@ -400,13 +402,19 @@ impl Config {
                 });
             }
         }
-        let spec = ProviderSpec {
-            name: name.to_string(),
-            component,
-            config: p.config.clone(),
-            grants: p.grants.clone(),
-            limits: p.limits.clone(),
-        };
+        let (config, secrets) =
+            secrets::resolve(&p.config, &self.base_dir).map_err(|(key, detail)| {
+                ConfigError::Secret {
+                    provider: name.to_string(),
+                    key,
+                    detail,
+                }
+            })?;
+        let spec = ProviderSpec::new(name, component)
+            .with_config(config)
+            .with_secrets(secrets)
+            .with_grants(p.grants.clone())
+            .with_limits(p.limits.clone());
         Ok((spec, self.base_dir.clone()))
     }
 }
@@ -475,6 +483,8 @@ impl ProviderConfig {
         self.grants
             .network_policy()
             .map_err(|e| format!("`grants.network`: {e}"))?;
+        secrets::check(&self.config)
+            .map_err(|(key, detail)| format!("`config.{key}`: {detail}"))?;
         self.limits.validate()
     }
 }

@@ -12,7 +12,22 @@ fn parse_err(text: &str) -> String {
 
 #[test]
 fn the_example_file_parses_and_shows_every_default() {
-    let text = include_str!("../../../../tapedeck.example.toml");
+    let example = include_str!("../../../../tapedeck.example.toml");
+    // The example's secret reads a variable the test does not set: the
+    // provider cannot start, and the error says which variable.
+    let secret = "api-token = { env = \"ARCHIVE_TOKEN\" }\n";
+    assert!(example.contains(secret));
+    let c = Config::parse(example, Path::new("tapedeck.example.toml")).unwrap();
+    assert_eq!(
+        c.providers["archive"].config["api-token"],
+        serde_json::json!({"env": "ARCHIVE_TOKEN"})
+    );
+    let err = c.provider_spec(Some("archive")).unwrap_err().to_string();
+    assert!(
+        err.contains("`config.api-token`: environment variable ARCHIVE_TOKEN is not set"),
+        "{err}"
+    );
+    let text = &example.replace(secret, "");
     let c = Config::parse(text, Path::new("tapedeck.example.toml")).unwrap();
     assert_eq!(c.provider, "fs");
     assert_eq!(c.provider_names(), ["archive", "fs"]);
