@@ -18,6 +18,8 @@
 //! - [`Starting`]: a store still being started, usable at once.
 //! - [`Layer`] / [`WriterLayer`]: a store or writer over another that
 //!   forwards every call except those it changes.
+//! - [`keys`] / [`seal`]: ed25519 host keys and the seal the host puts on a
+//!   tape, which a provider can neither make nor check.
 //! - [`reserved`]: host-only directories (the spool) no provider may be
 //!   granted, checked wherever a provider starts or a spool opens.
 //! - [`text`]: provider text made safe to show on a terminal (escaped,
@@ -26,14 +28,16 @@
 
 pub mod digest;
 pub mod error;
+pub mod keys;
 mod layer;
 pub mod paging;
 pub mod read;
 pub mod reserved;
+pub mod seal;
 mod starting;
-pub mod text;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 
 pub use digest::{DigestChain, DigestMismatch};
 pub use error::ProviderError;

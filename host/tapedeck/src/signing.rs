@@ -17,29 +17,19 @@
 //!
 //! A secret key file holds `ed25519-secret:<32-byte seed, 64 hex digits>`.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::fmt;
 
 const DOMAIN: &[u8] = b"tapedeck-component-signature-v1\0";
 const FILE_MAGIC: &str = "tapedeck-signature v1";
-const PUBLIC_PREFIX: &str = "ed25519:";
-const SECRET_PREFIX: &str = "ed25519-secret:";
+
+pub use tapedeck_store::keys::{KeyError, PublicKey, SecretKey};
 
 /// Why a key, a signature or a verification failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    /// A public key is not `ed25519:<64 hex digits>` or not a valid point.
-    #[error("invalid public key {key:?}: {why}")]
-    BadPublicKey {
-        /// The text given.
-        key: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A secret key file is malformed.
-    #[error("invalid secret key: {0}")]
-    BadSecretKey(String),
+    /// A key is malformed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
     /// A signature file is malformed.
     #[error("invalid signature file: {0}")]
     BadSignatureFile(String),
@@ -69,97 +59,6 @@ pub enum SignatureError {
     },
 }
 
-/// An ed25519 public key, written `ed25519:<64 hex digits>`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
-
-impl PublicKey {
-    /// Parses `ed25519:<hex>`.
-    pub fn parse(s: &str) -> Result<PublicKey, SignatureError> {
-        let bad = |why: &str| SignatureError::BadPublicKey {
-            key: s.to_string(),
-            why: why.to_string(),
-        };
-        let hex_part = s
-            .trim()
-            .strip_prefix(PUBLIC_PREFIX)
-            .ok_or_else(|| bad("expected it to start with `ed25519:`"))?;
-        let bytes: [u8; 32] = hex::decode(hex_part)
-            .map_err(|_| bad("not hexadecimal"))?
-            .try_into()
-            .map_err(|_| bad("expected 32 bytes (64 hex digits)"))?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
-            .map_err(|_| bad("not a valid ed25519 key"))
-    }
-}
-
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PUBLIC_PREFIX}{}", hex::encode(self.0.as_bytes()))
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// A secret signing key.
-pub struct SecretKey(SigningKey);
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print the secret.
-        write!(f, "SecretKey({})", self.public())
-    }
-}
-
-impl SecretKey {
-    /// A new random key.
-    pub fn generate() -> Result<SecretKey, SignatureError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| SignatureError::BadSecretKey(format!("no randomness available: {e}")))?;
-        Ok(SecretKey(SigningKey::from_bytes(&seed)))
-    }
-
-    /// Parses the contents of a secret key file.
-    pub fn parse(s: &str) -> Result<SecretKey, SignatureError> {
-        let bad = |why: &str| SignatureError::BadSecretKey(why.to_string());
-        let hex_part = s
-            .trim()
-            .strip_prefix(SECRET_PREFIX)
-            .ok_or_else(|| bad("expected `ed25519-secret:<64 hex digits>`"))?;
-        let seed: [u8; 32] = hex::decode(hex_part)
-            .map_err(|_| bad("not hexadecimal"))?
-            .try_into()
-            .map_err(|_| bad("expected 32 bytes (64 hex digits)"))?;
-        Ok(SecretKey(SigningKey::from_bytes(&seed)))
-    }
-
-    /// The contents of a secret key file for this key.
-    pub fn to_file(&self) -> String {
-        format!("{SECRET_PREFIX}{}\n", hex::encode(self.0.to_bytes()))
-    }
-
-    /// The matching public key.
-    pub fn public(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
-    }
-
-    /// Signs `component`.
-    pub fn sign(&self, component: &[u8]) -> SignatureFile {
-        let sha256: [u8; 32] = Sha256::digest(component).into();
-        SignatureFile {
-            key: self.public(),
-            sha256,
-            signature: self.0.sign(&message(&sha256)),
-        }
-    }
-}
-
 fn message(sha256: &[u8; 32]) -> Vec<u8> {
     [DOMAIN, sha256.as_slice()].concat()
 }
@@ -172,17 +71,27 @@ pub struct SignatureFile {
     /// SHA-256 of the signed component.
     pub sha256: [u8; 32],
     /// The signature.
-    pub signature: Signature,
+    pub signature: [u8; 64],
 }
 
 impl SignatureFile {
+    /// Signs `component` with `key`.
+    pub fn sign(key: &SecretKey, component: &[u8]) -> SignatureFile {
+        let sha256: [u8; 32] = Sha256::digest(component).into();
+        SignatureFile {
+            key: key.public(),
+            sha256,
+            signature: key.sign(&message(&sha256)),
+        }
+    }
+
     /// The text form (see the module docs).
     pub fn to_text(&self) -> String {
         format!(
             "{FILE_MAGIC}\nkey {}\nsha256 {}\nsignature {}\n",
             self.key,
             hex::encode(self.sha256),
-            hex::encode(self.signature.to_bytes())
+            hex::encode(self.signature)
         )
     }
 
@@ -214,7 +123,7 @@ impl SignatureFile {
         Ok(SignatureFile {
             key,
             sha256,
-            signature: Signature::from_bytes(&sig),
+            signature: sig,
         })
     }
 
@@ -242,12 +151,11 @@ impl SignatureFile {
                     .join(", "),
             });
         }
-        self.key
-            .0
-            .verify_strict(&message(&self.sha256), &self.signature)
-            .map_err(|_| SignatureError::Invalid {
+        if !self.key.verifies(&message(&self.sha256), &self.signature) {
+            return Err(SignatureError::Invalid {
                 key: self.key.to_string(),
-            })?;
+            });
+        }
         Ok(self.key)
     }
 }
@@ -261,7 +169,7 @@ mod tests {
         let secret = SecretKey::generate().unwrap();
         let secret = SecretKey::parse(&secret.to_file()).unwrap();
         let public = PublicKey::parse(&secret.public().to_string()).unwrap();
-        let sig = secret.sign(b"component bytes");
+        let sig = SignatureFile::sign(&secret, b"component bytes");
         let sig = SignatureFile::parse(&sig.to_text()).unwrap();
         assert_eq!(sig.verify(b"component bytes", &[public]), Ok(public));
     }
@@ -270,13 +178,15 @@ mod tests {
     fn refuses_other_bytes_other_keys_and_forgeries() {
         let alice = SecretKey::generate().unwrap();
         let mallory = SecretKey::generate().unwrap();
-        let sig = alice.sign(b"good");
+        let sig = SignatureFile::sign(&alice, b"good");
         let trusted = [alice.public()];
 
         let e = sig.verify(b"evil", &trusted).unwrap_err();
         assert!(matches!(e, SignatureError::WrongComponent { .. }), "{e}");
 
-        let e = mallory.sign(b"good").verify(b"good", &trusted).unwrap_err();
+        let e = SignatureFile::sign(&mallory, b"good")
+            .verify(b"good", &trusted)
+            .unwrap_err();
         assert!(matches!(e, SignatureError::UntrustedKey { .. }), "{e}");
         assert!(e.to_string().contains(&alice.public().to_string()));
 
@@ -289,13 +199,10 @@ mod tests {
 
     #[test]
     fn malformed_inputs_say_what_is_wrong() {
-        let e = PublicKey::parse("rsa:abcd").unwrap_err().to_string();
-        assert!(e.contains("ed25519:"), "{e}");
-        let e = PublicKey::parse("ed25519:abcd").unwrap_err().to_string();
-        assert!(e.contains("32 bytes"), "{e}");
         let e = SignatureFile::parse("hello").unwrap_err().to_string();
         assert!(e.contains("first line"), "{e}");
-        let e = SecretKey::parse("ed25519:00").unwrap_err().to_string();
-        assert!(e.contains("ed25519-secret"), "{e}");
+        let text = "tapedeck-signature v1\nkey ed25519:abcd\n";
+        let e = SignatureFile::parse(text).unwrap_err().to_string();
+        assert!(e.contains("32 bytes"), "{e}");
     }
 }

@@ -95,7 +95,7 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read component {}", args.file.display()))?;
     tapedeck::sandbox::load::check_header(&args.file.display().to_string(), &bytes)?;
-    let sig = secret.sign(&bytes);
+    let sig = SignatureFile::sign(&secret, &bytes);
     let out = sig_path(&args.file, args.output.as_ref());
     std::fs::write(&out, sig.to_text())
         .with_context(|| format!("cannot write {}", out.display()))?;

@@ -1,0 +1,331 @@
+//! Seals: the host's ed25519 signature over what a tape is.
+//!
+//! The tape digest ([`crate::digest`]) is a hash chain anyone can
+//! recompute, so a provider that rewrites frames can also rewrite the
+//! digest it stores. A seal closes that gap: the host signs, with a key the
+//! provider never sees, the tape's id, a hash of its header, its totals,
+//! its end (state and time) and its final digest. A tape whose frames,
+//! header or totals were changed by anyone without the key no longer
+//! matches its seal; neither does a tape whose content was swapped with
+//! another's (the id is signed).
+//!
+//! ```text
+//! message = "tapedeck-seal-v1\0"
+//!         || len(id) u16 le || id
+//!         || header_hash (32 bytes, see `header_hash`)
+//!         || state (1 byte: 0 recording, 1 finished, 2 aborted, 3 crashed)
+//!         || frame_count u64 le || byte_count u64 le
+//!         || ended_at: 0, or 1 || u64 le
+//!         || digest: 0, or 1 || len u16 le || digest (lowercase hex)
+//! seal    = "tds1" || public key (32 bytes) || signature (64 bytes)
+//! ```
+//!
+//! A seal names its key; it counts only if that key is trusted
+//! ([`TrustedHosts`]: the host's own key and the keys of the other hosts an
+//! operator lists).
+
+use crate::keys::{PublicKey, SecretKey};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use tapedeck_types::{TapeHeader, TapeInfo, TapeState};
+
+/// The domain string every seal's message starts with.
+pub const SEAL_DOMAIN: &[u8] = b"tapedeck-seal-v1\0";
+/// The domain string of a header's hash.
+pub const HEADER_DOMAIN: &[u8] = b"tapedeck-header-v1\0";
+const MAGIC: &[u8; 4] = b"tds1";
+/// The length of a seal in bytes.
+pub const SEAL_LEN: usize = 4 + 32 + 64;
+
+/// Why a tape's seal does not vouch for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The tape carries no seal.
+    #[error("the tape carries no seal")]
+    Missing,
+    /// The seal is not a seal (wrong length or format).
+    #[error("the seal is malformed: {0}")]
+    Malformed(String),
+    /// The seal was made by a key this host does not trust.
+    #[error("the tape is sealed by {key}, which is not a trusted host key (trusted: {trusted})")]
+    Untrusted {
+        /// The key that sealed.
+        key: String,
+        /// The trusted keys.
+        trusted: String,
+    },
+    /// The seal does not match the tape: its id, header, totals, end or
+    /// digest differ from what was sealed (or the seal was forged).
+    #[error(
+        "the tape's id, header, totals, end or digest differ from what {key} sealed: it was changed after it was sealed"
+    )]
+    Mismatch {
+        /// The key that claims to have sealed.
+        key: String,
+    },
+}
+
+/// A seal: who sealed, and the signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// The key that sealed.
+    pub key: PublicKey,
+    signature: [u8; 64],
+}
+
+impl fmt::Debug for Seal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Seal(by {})", self.key)
+    }
+}
+
+impl Seal {
+    /// Seals what `info` says of a tape with `key`.
+    pub fn new(key: &SecretKey, info: &TapeInfo) -> Seal {
+        Seal {
+            key: key.public(),
+            signature: key.sign(&message(info)),
+        }
+    }
+
+    /// The stored form ([`SEAL_LEN`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SEAL_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.key.to_bytes());
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// Parses the stored form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Seal, SealError> {
+        if bytes.len() != SEAL_LEN {
+            return Err(SealError::Malformed(format!(
+                "{} bytes, expected {SEAL_LEN}",
+                bytes.len()
+            )));
+        }
+        if &bytes[..4] != MAGIC {
+            return Err(SealError::Malformed("unknown format".into()));
+        }
+        let key: [u8; 32] = bytes[4..36].try_into().expect("32 bytes");
+        let key = PublicKey::from_bytes(&key)
+            .ok_or_else(|| SealError::Malformed("not a valid ed25519 key".into()))?;
+        let signature: [u8; 64] = bytes[36..].try_into().expect("64 bytes");
+        Ok(Seal { key, signature })
+    }
+
+    /// Checks this seal against what `info` says of the tape, and that its
+    /// key is trusted. Returns the key.
+    pub fn check(&self, info: &TapeInfo, trusted: &TrustedHosts) -> Result<PublicKey, SealError> {
+        if !trusted.contains(&self.key) {
+            return Err(SealError::Untrusted {
+                key: self.key.to_string(),
+                trusted: trusted.to_string(),
+            });
+        }
+        if !self.key.verifies(&message(info), &self.signature) {
+            return Err(SealError::Mismatch {
+                key: self.key.to_string(),
+            });
+        }
+        Ok(self.key)
+    }
+}
+
+/// The host keys whose seals this host accepts: its own, and those of the
+/// hosts it shares tapes with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedHosts(Vec<PublicKey>);
+
+impl TrustedHosts {
+    /// Trusts `keys`.
+    pub fn new(keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        let mut v: Vec<PublicKey> = Vec::new();
+        for k in keys {
+            if !v.contains(&k) {
+                v.push(k);
+            }
+        }
+        TrustedHosts(v)
+    }
+
+    /// True when `key` is trusted.
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.0.contains(key)
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.0
+    }
+}
+
+impl fmt::Display for TrustedHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, k) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 of a header's canonical encoding: every field, each
+/// length-prefixed, in a fixed order.
+pub fn header_hash(h: &TapeHeader) -> [u8; 32] {
+    let mut d = Sha256::new();
+    d.update(HEADER_DOMAIN);
+    let mut field = |b: &[u8]| {
+        d.update((b.len() as u64).to_le_bytes());
+        d.update(b);
+    };
+    field(h.id.as_bytes());
+    field(h.session_id.as_bytes());
+    field(h.name.as_bytes());
+    field(&(h.tags.len() as u64).to_le_bytes());
+    for (k, v) in &h.tags {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    field(&h.created_at_us.to_le_bytes());
+    d.finalize().into()
+}
+
+/// The message a seal signs (see the module docs).
+fn message(info: &TapeInfo) -> Vec<u8> {
+    let id = info.header.id.as_bytes();
+    let mut m = Vec::with_capacity(SEAL_DOMAIN.len() + id.len() + 200);
+    m.extend_from_slice(SEAL_DOMAIN);
+    m.extend_from_slice(&(id.len() as u16).to_le_bytes());
+    m.extend_from_slice(id);
+    m.extend_from_slice(&header_hash(&info.header));
+    m.push(match info.state {
+        TapeState::Recording => 0,
+        TapeState::Finished => 1,
+        TapeState::Aborted => 2,
+        TapeState::Crashed => 3,
+    });
+    m.extend_from_slice(&info.frame_count.to_le_bytes());
+    m.extend_from_slice(&info.byte_count.to_le_bytes());
+    match info.ended_at_us {
+        None => m.push(0),
+        Some(t) => {
+            m.push(1);
+            m.extend_from_slice(&t.to_le_bytes());
+        }
+    }
+    match &info.digest {
+        None => m.push(0),
+        Some(d) => {
+            m.push(1);
+            m.extend_from_slice(&(d.len() as u16).to_le_bytes());
+            m.extend_from_slice(d.as_bytes());
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str) -> TapeInfo {
+        TapeInfo {
+            header: TapeHeader {
+                id: id.into(),
+                session_id: "s".into(),
+                name: "transfer".into(),
+                tags: vec![("k".into(), "v".into())],
+                created_at_us: 1,
+            },
+            state: TapeState::Finished,
+            frame_count: 2,
+            byte_count: 20,
+            ended_at_us: Some(9),
+            digest: Some("ab".repeat(32)),
+        }
+    }
+
+    #[test]
+    fn a_seal_round_trips_and_vouches_for_its_tape() {
+        let host = SecretKey::generate().unwrap();
+        let trusted = TrustedHosts::new([host.public()]);
+        let seal = Seal::from_bytes(&Seal::new(&host, &info("a")).to_bytes()).unwrap();
+        assert_eq!(seal.check(&info("a"), &trusted), Ok(host.public()));
+    }
+
+    #[test]
+    fn any_change_to_what_was_sealed_is_caught() {
+        let host = SecretKey::generate().unwrap();
+        let trusted = TrustedHosts::new([host.public()]);
+        let seal = Seal::new(&host, &info("a"));
+        let changes: Vec<(&str, Box<dyn Fn(&mut TapeInfo)>)> = vec![
+            (
+                "id (a swapped tape)",
+                Box::new(|i| i.header.id = "b".into()),
+            ),
+            ("name", Box::new(|i| i.header.name = "transfer 999".into())),
+            ("tags", Box::new(|i| i.header.tags.clear())),
+            ("session", Box::new(|i| i.header.session_id.push('x'))),
+            ("created", Box::new(|i| i.header.created_at_us += 1)),
+            ("state", Box::new(|i| i.state = TapeState::Crashed)),
+            ("frames", Box::new(|i| i.frame_count -= 1)),
+            ("bytes", Box::new(|i| i.byte_count += 1)),
+            ("end", Box::new(|i| i.ended_at_us = None)),
+            ("digest", Box::new(|i| i.digest = Some("cd".repeat(32)))),
+        ];
+        for (what, change) in changes {
+            let mut i = info("a");
+            change(&mut i);
+            let e = seal.check(&i, &trusted).unwrap_err();
+            assert!(matches!(e, SealError::Mismatch { .. }), "{what}: {e}");
+        }
+    }
+
+    #[test]
+    fn untrusted_forged_and_malformed_seals_are_refused() {
+        let host = SecretKey::generate().unwrap();
+        let mallory = SecretKey::generate().unwrap();
+        let trusted = TrustedHosts::new([host.public(), host.public()]);
+        assert_eq!(trusted.keys().len(), 1);
+        let e = Seal::new(&mallory, &info("a"))
+            .check(&info("a"), &trusted)
+            .unwrap_err();
+        assert!(matches!(e, SealError::Untrusted { .. }), "{e}");
+        // Mallory's signature under the host's key.
+        let mut forged = Seal::new(&mallory, &info("a")).to_bytes();
+        forged[4..36].copy_from_slice(&host.public().to_bytes());
+        let e = Seal::from_bytes(&forged)
+            .unwrap()
+            .check(&info("a"), &trusted)
+            .unwrap_err();
+        assert!(matches!(e, SealError::Mismatch { .. }), "{e}");
+        assert!(matches!(
+            Seal::from_bytes(b"short"),
+            Err(SealError::Malformed(_))
+        ));
+        let mut other = Seal::new(&host, &info("a")).to_bytes();
+        other[0] = b'x';
+        assert!(matches!(
+            Seal::from_bytes(&other),
+            Err(SealError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_header_encoding_is_unambiguous() {
+        let mut a = info("a").header;
+        let mut b = a.clone();
+        a.name = "ab".into();
+        a.session_id = "c".into();
+        b.name = "a".into();
+        b.session_id = "bc".into();
+        assert_ne!(header_hash(&a), header_hash(&b));
+    }
+}
