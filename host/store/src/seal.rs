@@ -265,7 +265,8 @@ mod tests {
         let host = SecretKey::generate().unwrap();
         let trusted = TrustedHosts::new([host.public()]);
         let seal = Seal::new(&host, &info("a"));
-        let changes: Vec<(&str, Box<dyn Fn(&mut TapeInfo)>)> = vec![
+        type Change = Box<dyn Fn(&mut TapeInfo)>;
+        let changes: Vec<(&str, Change)> = vec![
             (
                 "id (a swapped tape)",
                 Box::new(|i| i.header.id = "b".into()),
