@@ -9,11 +9,6 @@
 //! provider returning something other than what was recorded is caught by
 //! the digest, at the end of the recording, in recovery and on load.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! size in what `init` says (name, version), in a tape's digest, in error
 //! messages, in a trap's stderr and in answers the host quotes, and an
 //! argument to a host call larger than `max-return`
-//! (`guest-examples/test-providers/hostile/src/text.rs`).
+//! (`tests/programs/hostile/src/text.rs`).
 //!
 //! The library's tests assert the typed error and that its message is safe
 //! to print: no control character (ESC, BEL, CR, C1 CSI/OSC) reaches it
