@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tapedeck::error::ProviderError;
-use tapedeck::integrity::{ReadError, load_tape};
+use tapedeck::read::{ReadError, load_tape};
 use tapedeck::recorder::{RecordError, Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::{
     ComponentSource, DirGrant, Grants, Limits, ProviderSpec, Sandbox, WasmProvider,

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tapedeck::integrity::load_tape;
+use tapedeck::read::load_tape;
 use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, Grants, ProviderSpec, Sandbox, WasmProvider};

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tapedeck::error::ProviderError;
 use tapedeck::sandbox::{
-    ComponentSource, Limits, LoadError, ProviderSpec, Sandbox, StartError, WasmProvider,
+    ComponentError, ComponentSource, Limits, ProviderSpec, ProviderStartError, Sandbox,
+    WasmProvider,
 };
 use tapedeck::store::TapeStore;
 use tapedeck::units::{ByteSize, Millis};
@@ -23,7 +24,7 @@ async fn start(path: &str, limits: Limits) -> WasmProvider {
         .unwrap_or_else(|e| panic!("start {path}: {e}"))
 }
 
-fn load_err(bytes: &[u8]) -> LoadError {
+fn load_err(bytes: &[u8]) -> ComponentError {
     let sandbox = Sandbox::new().unwrap();
     match sandbox.load("test.wasm", bytes) {
         Err(e) => e,
@@ -46,12 +47,12 @@ async fn still_works(p: &WasmProvider) {
 #[test]
 fn refuses_files_that_are_not_components() {
     let e = load_err(b"this is a text file, not wasm");
-    assert!(matches!(e, LoadError::NotWasm { .. }), "{e}");
+    assert!(matches!(e, ComponentError::NotWasm { .. }), "{e}");
     assert!(e.to_string().contains("not a WebAssembly file"), "{e}");
 
     // The smallest valid core module: a module, not a component.
     let e = load_err(b"\0asm\x01\0\0\0");
-    assert!(matches!(e, LoadError::CoreModule { .. }), "{e}");
+    assert!(matches!(e, ComponentError::CoreModule { .. }), "{e}");
     assert!(
         e.to_string()
             .contains("core WebAssembly module, not a component"),
@@ -61,7 +62,7 @@ fn refuses_files_that_are_not_components() {
     // A truncated component.
     let bytes = std::fs::read(artifacts::MISBEHAVING_PROVIDER).unwrap();
     let e = load_err(&bytes[..bytes.len() / 2]);
-    assert!(matches!(e, LoadError::Invalid { .. }), "{e}");
+    assert!(matches!(e, ComponentError::Invalid { .. }), "{e}");
     assert!(e.to_string().contains("not a valid component"), "{e}");
 }
 
@@ -75,7 +76,7 @@ fn refuses_precompiled_code_from_outside_its_cache() {
         .precompile_component(&bytes)
         .unwrap();
     let e = load_err(&cwasm);
-    assert!(matches!(e, LoadError::Precompiled { .. }), "{e}");
+    assert!(matches!(e, ComponentError::Precompiled { .. }), "{e}");
     assert!(e.to_string().contains(".cwasm"), "{e}");
 }
 
@@ -83,7 +84,7 @@ fn refuses_precompiled_code_from_outside_its_cache() {
 fn refuses_another_major_version_naming_it() {
     let bytes = std::fs::read(artifacts::WRONG_VERSION_PROVIDER).unwrap();
     let e = load_err(&bytes);
-    assert!(matches!(e, LoadError::WrongVersion { .. }), "{e}");
+    assert!(matches!(e, ComponentError::WrongVersion { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("tapedeck:storage/tape-storage@1.0.0"), "{msg}");
     assert!(msg.contains("0.1.0"), "{msg}");
@@ -93,7 +94,7 @@ fn refuses_another_major_version_naming_it() {
 fn refuses_a_component_that_does_not_export_the_contract() {
     // The smallest valid component: a header and nothing else.
     let e = load_err(b"\0asm\x0d\0\x01\0");
-    assert!(matches!(e, LoadError::MissingExport { .. }), "{e}");
+    assert!(matches!(e, ComponentError::MissingExport { .. }), "{e}");
     let msg = e.to_string();
     assert!(
         msg.contains("does not export `tapedeck:storage/tape-storage@0.1.0`"),
@@ -106,7 +107,7 @@ fn refuses_a_component_that_does_not_export_the_contract() {
 fn refuses_a_component_with_the_wrong_functions_naming_them() {
     let bytes = std::fs::read(artifacts::WRONG_SHAPE_PROVIDER).unwrap();
     let e = load_err(&bytes);
-    assert!(matches!(e, LoadError::WrongShape { .. }), "{e}");
+    assert!(matches!(e, ComponentError::WrongShape { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("does not match the contract"), "{msg}");
     assert!(
@@ -123,7 +124,10 @@ async fn start_reports_load_errors_with_the_path() {
         .await
         .err()
         .expect("refused");
-    assert!(matches!(e, StartError::Load(LoadError::Io { .. })), "{e}");
+    assert!(
+        matches!(e, ProviderStartError::Load(ComponentError::Io { .. })),
+        "{e}"
+    );
     assert!(e.to_string().contains("/nonexistent/provider.wasm"), "{e}");
 }
 

@@ -66,7 +66,10 @@ pub use tapedeck_types::{
 /// The generated bindings of the `provider` world of `wit/tape-storage.wit`,
 /// for guests that need them directly. [`export_provider!`] uses their
 /// export macro; a provider on the SDK never names them.
-#[allow(missing_docs, reason = "generated from the WIT, which is the documentation")]
+#[allow(
+    missing_docs,
+    reason = "generated from the WIT, which is the documentation"
+)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",

@@ -14,7 +14,7 @@ use super::{Env, alongside, hostile_env, tapedeck_in};
 use std::path::Path;
 use std::process::Output;
 use tapedeck::error::ProviderError;
-use tapedeck::sandbox::{Limits, Protection, StartError, WasmProvider};
+use tapedeck::sandbox::{Limits, Protection, ProviderStartError, WasmProvider};
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::units::ByteSize;
 use tapedeck_tests::artifacts;
@@ -101,7 +101,7 @@ async fn a_provider_name_or_version_out_of_shape_is_refused_at_start() {
         assert!(
             matches!(
                 e,
-                StartError::Init(ProviderError::Contract { call: "init", .. })
+                ProviderStartError::Init(ProviderError::Contract { call: "init", .. })
             ),
             "{attack}: {e}"
         );

@@ -43,7 +43,10 @@ fn with_store<T>(
     })
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code, reason = "exported only in wasm"))]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(dead_code, reason = "exported only in wasm")
+)]
 struct Provider;
 
 impl Guest for Provider {
