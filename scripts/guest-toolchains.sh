@@ -61,4 +61,4 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   $as_root apt-get update -qq && $as_root apt-get install -y -qq postgresql
 fi
 echo "postgresql: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
-scripts/mcp-sdks.sh  # the official MCP SDKs (Python, TypeScript) that tests/tests/mcp_clients.rs drives tapedeck with
+scripts/mcp-sdks.sh  # the official MCP SDKs (Python, TypeScript) that tests/all/mcp_clients.rs drives tapedeck with

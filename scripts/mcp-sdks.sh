@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs, idempotently, the official MCP SDKs that tests/tests/mcp_clients.rs
+# Installs, idempotently, the official MCP SDKs that tests/all/mcp_clients.rs
 # drives `tapedeck record` with (clients and servers in tests/mcp-sdk/):
 #   Python:     `mcp`, pinned with its whole closure in tests/mcp-sdk/requirements.txt,
 #               into the venv target/guest-tools/mcp-python
