@@ -33,6 +33,8 @@ impl From<wit::Frame> for tt::Frame {
             direction: f.direction.into(),
             payload: f.payload,
             not_json: f.flags.contains(wit::FrameFlags::NOT_JSON),
+            terms: f.terms,
+            attributes: f.attributes,
         }
     }
 }
@@ -49,6 +51,8 @@ impl From<tt::Frame> for wit::Frame {
             } else {
                 wit::FrameFlags::empty()
             },
+            terms: f.terms,
+            attributes: f.attributes,
         }
     }
 }
@@ -61,6 +65,7 @@ impl From<wit::TapeHeader> for tt::TapeHeader {
             name: h.name,
             tags: h.tags,
             created_at_us: h.created_at,
+            envelope: h.envelope,
         }
     }
 }
@@ -73,6 +78,7 @@ impl From<tt::TapeHeader> for wit::TapeHeader {
             name: h.name,
             tags: h.tags,
             created_at: h.created_at_us,
+            envelope: h.envelope,
         }
     }
 }
@@ -116,6 +122,7 @@ impl From<wit::TapeSummary> for tt::TapeSummary {
             byte_count: s.byte_count,
             ended_at_us: s.ended_at,
             digest: s.digest,
+            seal: s.seal,
         }
     }
 }
@@ -129,6 +136,7 @@ impl From<tt::TapeInfo> for wit::TapeInfo {
             byte_count: i.byte_count,
             ended_at: i.ended_at_us,
             digest: i.digest,
+            seal: i.seal,
         }
     }
 }
@@ -150,7 +158,7 @@ impl From<wit::SearchQuery> for tt::SearchQuery {
     fn from(q: wit::SearchQuery) -> Self {
         tt::SearchQuery {
             filter: q.filter.into(),
-            method: q.method,
+            terms: q.terms,
             text: q.text,
         }
     }

@@ -145,6 +145,7 @@ impl<S: TapeStore> Ctx<S> {
                 ("case".to_string(), self.case.to_string()),
             ],
             created_at_us: now_us(),
+            envelope: None,
         }
     }
 
@@ -188,6 +189,8 @@ pub(crate) fn frame(seq: u64, payload: impl Into<Vec<u8>>) -> Frame {
         },
         payload: payload.into(),
         not_json: false,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     }
 }
 
@@ -257,6 +260,7 @@ pub(crate) fn summary_of(frames: &[Frame]) -> TapeSummary {
         byte_count: byte_sum(frames),
         ended_at_us: TS_BASE + frames.len() as u64 * 1000 + 1_000_000,
         digest: Some(digest(frames.len() as u64)),
+        seal: None,
     }
 }
 

@@ -699,6 +699,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
             byte_count: self.bytes,
             ended_at_us: self.ended_at_us.unwrap_or_else(super::line::now_us),
             digest: Some(self.digest.hex()),
+            seal: None,
         };
         let mut backoff = Backoff::new();
         let result = loop {
@@ -796,6 +797,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 byte_count: self.bytes,
                 ended_at_us: Some(summary.ended_at_us),
                 digest: None,
+                seal: None,
             }),
             summary,
             stats: self.stats,

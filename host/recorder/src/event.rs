@@ -288,6 +288,8 @@ mod tests {
                 direction: e.direction(),
                 payload,
                 not_json: true,
+                terms: Vec::new(),
+                attributes: Vec::new(),
             };
             assert_eq!(HostEvent::of(&frame), Some(e));
         }

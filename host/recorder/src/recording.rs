@@ -145,6 +145,8 @@ impl Recording {
             direction,
             payload: line,
             not_json,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         };
         if let Some(spool) = &s.spool
             && let Err(e) = spool.write_frame(&frame)

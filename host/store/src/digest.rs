@@ -184,6 +184,8 @@ mod tests {
             direction: Direction::ServerToClient,
             payload: b"\xff\x00x".to_vec(),
             not_json: true,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         };
         let d0: [u8; 32] = Sha256::digest(CHAIN_DOMAIN).into();
         let mut bytes = d0.to_vec();

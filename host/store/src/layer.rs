@@ -327,6 +327,7 @@ mod tests {
             name: "n".into(),
             tags: Vec::new(),
             created_at_us: 1,
+            envelope: None,
         };
         let mut w = TapeStore::create(&store, header).await.unwrap();
         let frames = sample_frames(3, |s| format!("[{s}]").into_bytes());

@@ -313,12 +313,14 @@ mod tests {
                 name: String::new(),
                 tags: Vec::new(),
                 created_at_us: 0,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: 0,
             byte_count: 0,
             ended_at_us: Some(1),
             digest: None,
+            seal: None,
         }
     }
 

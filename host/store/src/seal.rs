@@ -243,12 +243,14 @@ mod tests {
                 name: "transfer".into(),
                 tags: vec![("k".into(), "v".into())],
                 created_at_us: 1,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: 2,
             byte_count: 20,
             ended_at_us: Some(9),
             digest: Some("ab".repeat(32)),
+            seal: None,
         }
     }
 

@@ -54,6 +54,8 @@ pub fn sample_frames(n: u64, payload: impl Fn(u64) -> Vec<u8>) -> Vec<Frame> {
             },
             payload: payload(seq),
             not_json: false,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         })
         .collect()
 }
@@ -167,6 +169,7 @@ impl TapeStore for MemStore {
             byte_count: 0,
             ended_at_us: None,
             digest: None,
+            seal: None,
         };
         inner.tapes.insert(id.clone(), (info, Vec::new()));
         Ok(self.writer(&id, 0))

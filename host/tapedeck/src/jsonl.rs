@@ -262,6 +262,7 @@ impl<R: BufRead> JsonlReader<R> {
                 name: String::new(),
                 tags: Vec::new(),
                 created_at_us: 0,
+                envelope: None,
             },
             next_seq: 0,
             bytes: 0,
@@ -300,6 +301,7 @@ impl<R: BufRead> JsonlReader<R> {
                     name,
                     tags,
                     created_at_us,
+                    envelope: None,
                 };
                 Ok(r)
             }
@@ -384,6 +386,8 @@ impl<R: BufRead> JsonlReader<R> {
                         direction,
                         payload,
                         not_json,
+                        terms: Vec::new(),
+                        attributes: Vec::new(),
                     }),
                     None,
                 )
@@ -403,6 +407,7 @@ impl<R: BufRead> JsonlReader<R> {
                         byte_count,
                         ended_at_us,
                         digest,
+                        seal: None,
                     },
                 }),
             ),
@@ -454,6 +459,7 @@ mod tests {
             name: "demo ✓".into(),
             tags: vec![("env".into(), "ci".into())],
             created_at_us: 10,
+            envelope: None,
         }
     }
 
@@ -480,6 +486,8 @@ mod tests {
             },
             payload,
             not_json,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         })
         .collect()
     }
@@ -494,6 +502,7 @@ mod tests {
             byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
             ended_at_us: 999,
             digest: Some("ab".into()),
+            seal: None,
         };
         w.finish(TapeState::Finished, &summary).unwrap()
     }

@@ -288,6 +288,7 @@ mod tests {
             name: "n".repeat(10_000),
             tags: vec![],
             created_at_us: 1,
+            envelope: None,
         };
         let e = LogEntry::Created {
             id: "t".into(),

@@ -145,6 +145,8 @@ pub(crate) fn decode_frame(body: &[u8]) -> Option<Frame> {
         },
         payload: body[FRAME_FIXED..].to_vec(),
         not_json: body[17] == 1,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     })
 }
 
@@ -484,6 +486,8 @@ mod tests {
                 direction: Direction::ServerToClient,
                 payload: payload.to_vec(),
                 not_json: true,
+                terms: Vec::new(),
+                attributes: Vec::new(),
             };
             let mut out = Vec::new();
             encode_frame(&f, &mut out);

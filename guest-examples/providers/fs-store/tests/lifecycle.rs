@@ -243,6 +243,7 @@ fn save_stores_a_whole_tape_and_validates_it() {
         byte_count: 0,
         ended_at_us: 1,
         digest: None,
+        seal: None,
     };
     assert_eq!(
         s.save(header("e", 1), &[], &empty, EndReason::Aborted)
@@ -414,6 +415,8 @@ fn oversized_payload_is_invalid_input() {
         direction: tapedeck_types::Direction::ClientToServer,
         payload: vec![0u8; (256 << 20) + 1],
         not_json: true,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     };
     assert_kind(w.append(&[huge]), ErrorKind::InvalidInput, "payload");
     assert_eq!(w.next_seq(), 0);

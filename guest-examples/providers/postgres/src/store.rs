@@ -253,6 +253,7 @@ fn info_from(row: &Row) -> Result<TapeInfo, PgError> {
             name: row.text(2)?,
             tags: tags_from(&row.json(3)?)?,
             created_at_us: u(row.i64(4)?),
+            envelope: None,
         },
         state: TapeState::parse(&state)
             .ok_or_else(|| PgError::Protocol(format!("unknown state {state:?}")))?,
@@ -268,6 +269,7 @@ fn info_from(row: &Row) -> Result<TapeInfo, PgError> {
         } else {
             Some(row.text(9)?)
         },
+        seal: None,
     })
 }
 
@@ -336,6 +338,8 @@ fn frame_from(mut row: Row) -> Result<Frame, PgError> {
         },
         not_json: row.i16(3)? & 1 == 1,
         payload: row.take_bytes(4)?,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     })
 }
 
@@ -1040,6 +1044,7 @@ mod tests {
             name: name.into(),
             tags: vec![],
             created_at_us: created,
+            envelope: None,
         };
         assert!(check_header(&h("fine ☃", 1)).is_ok());
         assert!(
@@ -1064,6 +1069,8 @@ mod tests {
             direction: tapedeck_types::Direction::ClientToServer,
             payload: payload.to_vec(),
             not_json,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         };
         let x = extras(&f(
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,

@@ -140,6 +140,8 @@ fn decode(buf: &[u8], at: usize) -> Option<(Frame, usize)> {
             } else {
                 FrameFlags::empty()
             },
+            terms: Vec::new(),
+            attributes: Vec::new(),
         },
         end,
     ))
@@ -186,6 +188,7 @@ fn header_from(v: &Value) -> Option<TapeHeader> {
         name: v["name"].as_str()?.into(),
         tags: serde_json::from_value(v["tags"].clone()).ok()?,
         created_at: v["created_at"].as_u64()?,
+        envelope: None,
     })
 }
 
@@ -407,6 +410,7 @@ impl Store {
                 byte_count: end["byte_count"].as_u64().unwrap_or(0),
                 ended_at: end["ended_at"].as_u64(),
                 digest: end["digest"].as_str().map(String::from),
+                seal: None,
             },
             None => {
                 let (count, bytes, _) = self.scan(id)?;
@@ -417,6 +421,7 @@ impl Store {
                     byte_count: bytes,
                     ended_at: None,
                     digest: None,
+                    seal: None,
                 }
             }
         };

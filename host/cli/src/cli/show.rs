@@ -641,6 +641,8 @@ mod tests {
             direction,
             payload: payload.to_vec(),
             not_json,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 
@@ -706,6 +708,8 @@ mod tests {
             direction,
             payload: payload.as_bytes().to_vec(),
             not_json: serde_json::from_str::<serde_json::Value>(payload).is_err(),
+            terms: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 
@@ -795,12 +799,14 @@ mod tests {
                 name: "demo".into(),
                 tags: vec![("env".into(), "ci".into())],
                 created_at_us: 1_795_514_592_000_000,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: 3,
             byte_count: 2048,
             ended_at_us: Some(1_795_514_700_000_000),
             digest: None,
+            seal: None,
         };
         assert_eq!(
             header(&info),

@@ -179,6 +179,8 @@ fn decode(kind: u8, body: &[u8]) -> Result<Record, String> {
                 direction,
                 not_json: body[17] & 1 == 1,
                 payload: body[18..].to_vec(),
+                terms: Vec::new(),
+                attributes: Vec::new(),
             }))
         }
         KIND_FRAME => Err(format!("a frame record of {} bytes", body.len())),
@@ -215,6 +217,8 @@ mod tests {
             },
             payload: payload.to_vec(),
             not_json: seq == 1,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 
@@ -242,6 +246,7 @@ mod tests {
                 name: "n".into(),
                 tags: vec![("k".into(), "v".into())],
                 created_at_us: 5,
+                envelope: None,
             },
         };
         let end = EndRecord {

@@ -10,6 +10,7 @@ fn header(id: &str) -> TapeHeader {
         name: "n".into(),
         tags: vec![],
         created_at_us: 1,
+        envelope: None,
     }
 }
 
@@ -24,6 +25,8 @@ fn frame(seq: u64) -> Frame {
         },
         payload: format!("{{\"n\":{seq}}}").into_bytes(),
         not_json: false,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     }
 }
 

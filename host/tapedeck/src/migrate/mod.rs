@@ -418,6 +418,7 @@ fn summary_of(source: &TapeInfo) -> TapeSummary {
         byte_count: source.byte_count,
         ended_at_us: source.ended_at_us.unwrap_or(source.header.created_at_us),
         digest: source.digest.clone(),
+        seal: None,
     }
 }
 

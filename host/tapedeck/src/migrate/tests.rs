@@ -23,12 +23,14 @@ fn info(id: &str, created: u64, state: TapeState, frames: &[Frame]) -> TapeInfo 
             name: format!("tape {id}"),
             tags: vec![("env".into(), "ci".into()), ("env".into(), "eu".into())],
             created_at_us: 1_700_000_000_000_000 + created,
+            envelope: None,
         },
         state,
         frame_count: frames.len() as u64,
         byte_count: payload_bytes(frames),
         ended_at_us: ended.then_some(1_700_000_001_000_000 + created),
         digest: ended.then(|| DigestChain::over(frames).hex()),
+        seal: None,
     }
 }
 

@@ -30,6 +30,7 @@ pub fn header(id: &str, created_at: u64) -> TapeHeader {
         name: format!("Tape {id}"),
         tags: vec![("env".into(), "test".into())],
         created_at_us: created_at,
+        envelope: None,
     }
 }
 
@@ -44,6 +45,8 @@ pub fn frame(seq: u64, payload: &[u8]) -> Frame {
         },
         payload: payload.to_vec(),
         not_json: serde_json::from_slice::<serde_json::Value>(payload).is_err(),
+        terms: Vec::new(),
+        attributes: Vec::new(),
     }
 }
 
@@ -76,6 +79,7 @@ pub fn summary(frames: &[Frame], ended_at: u64) -> TapeSummary {
         byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
         ended_at_us: ended_at,
         digest: Some("ab".repeat(32)),
+        seal: None,
     }
 }
 
