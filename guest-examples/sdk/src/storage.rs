@@ -5,8 +5,8 @@
 //! documentation.
 
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeSummary,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeAppend,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary,
 };
 
 /// A provider's storage: one value per component instance, made by
@@ -92,6 +92,27 @@ pub trait TapeStorage: Sized + 'static {
 
     /// Totals over all tapes.
     fn stats(&mut self) -> Result<StorageStats, StorageError>;
+
+    /// `append-many`: for each entry, what `resume(id)` then `append` on
+    /// that writer would do, one result per entry in order; a repeated id is
+    /// `invalid-input` for that entry only. The default does exactly that;
+    /// a provider may store all entries in one transaction or pass instead.
+    fn append_many(&mut self, appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        let mut seen = std::collections::HashSet::new();
+        appends
+            .into_iter()
+            .map(|a| {
+                if !seen.insert(a.id.clone()) {
+                    return Err(StorageError::invalid_input(format!(
+                        "tape `{}` appears more than once in one append-many",
+                        a.id
+                    )));
+                }
+                let mut writer = self.resume(&a.id)?;
+                writer.append(self, a.frames)
+            })
+            .collect()
+    }
 }
 
 /// One tape being written (the `tape-writer` resource). Every method also
@@ -111,7 +132,7 @@ pub trait TapeWriter<S>: 'static {
     fn append(&mut self, store: &mut S, frames: Vec<Frame>) -> Result<u64, StorageError>;
 
     /// Ends the recording: everything durable, the summary recorded, the
-    /// tape `finished` or `crashed` (`aborted` behaves as `abort`).
+    /// tape `finished`, `crashed` or `aborted` as `reason` says.
     fn finish(
         &mut self,
         store: &mut S,
