@@ -49,6 +49,7 @@ mod read;
 mod save;
 mod search;
 mod stats;
+mod terms;
 mod write;
 
 use std::fmt;
@@ -352,6 +353,11 @@ suite! {
     "search/text", Gate::needs(TEXT), search::text;
     "search/text-raw-bytes", Gate::needs(TEXT), search::text_raw_bytes;
     "search/text-and-method", Gate::needs(TEXT), search::text_and_method;
+    "terms/verbatim", Gate::ALWAYS, terms::verbatim;
+    "terms/exact-match", Gate::needs(SEARCH), terms::exact_match;
+    "terms/all-over-tape", Gate::needs(SEARCH), terms::all_over_tape;
+    "terms/payload-not-parsed", Gate::needs(SEARCH), terms::payload_not_parsed;
+    "terms/every-write-path", Gate::needs(SEARCH), terms::every_write_path;
     "delete/removes-everywhere", Gate::needs(DELETE), delete::removes_everywhere;
     "delete/any-state", Gate::needs(DELETE), delete::any_state;
     "delete/id-reusable", Gate::needs(DELETE), delete::id_reusable;

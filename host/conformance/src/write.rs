@@ -417,8 +417,8 @@ pub(crate) async fn finish_digest_verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> Cas
     Ok(())
 }
 
-/// `finish` with reason `crashed` ends in `crashed`; with `aborted` it
-/// behaves as `abort` (state `aborted`, frames kept).
+/// `finish` with reason `crashed` ends in `crashed`; with `aborted` in
+/// `aborted`, frames kept and the summary (end time, digest) recorded.
 pub(crate) async fn finish_end_reasons<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     for (reason, state) in [
         (EndReason::Completed, TapeState::Finished),
