@@ -246,12 +246,12 @@ function recordSize(head) {
 // { corrupt: true }.
 function decodeAt(buf, at) {
   const rest = buf.subarray(at);
-  const size = recordSize(rest);
-  if (!size) return { need: HEADER };
-  if (rest.length < size) return { need: size };
+  if (rest.length < HEADER_V1) return { need: HEADER };
   const v = viewOf(rest);
   const kind = v.getUint16(26, true);
   if (kind !== KIND_V1 && kind !== KIND) return { corrupt: true };
+  const size = recordSize(rest);
+  if (!size || rest.length < size) return { need: size || HEADER };
   if (crc32(rest.subarray(8, size)) !== v.getUint32(4, true)) return { corrupt: true };
   const head = kind === KIND ? HEADER : HEADER_V1;
   const len = v.getUint32(0, true);
