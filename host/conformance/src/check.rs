@@ -178,6 +178,61 @@ pub(crate) fn bytes_diff(got: Option<&[u8]>, want: Option<&[u8]>) -> Option<Stri
     }
 }
 
+/// Which field of the tape info `got` differs from `want`, if one does.
+pub(crate) fn info_diff(got: &TapeInfo, want: &TapeInfo) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    if let Some(diff) = header_diff(&got.header, &want.header) {
+        return Some(format!("header's {diff}"));
+    }
+    if got.state != want.state {
+        return Some(format!(
+            "state is {}, expected {}",
+            got.state.as_str(),
+            want.state.as_str()
+        ));
+    }
+    if (got.frame_count, got.byte_count) != (want.frame_count, want.byte_count) {
+        return Some(format!(
+            "totals are {} frames / {} bytes, expected {} / {}",
+            got.frame_count, got.byte_count, want.frame_count, want.byte_count
+        ));
+    }
+    if got.ended_at_us != want.ended_at_us {
+        return Some(format!(
+            "ended_at is {:?}, expected {:?}",
+            got.ended_at_us, want.ended_at_us
+        ));
+    }
+    if got.digest != want.digest {
+        return Some(format!(
+            "digest is {}, expected {}",
+            short(&got.digest),
+            short(&want.digest)
+        ));
+    }
+    if let Some(diff) = bytes_diff(got.seal.as_deref(), want.seal.as_deref()) {
+        return Some(format!("seal {diff}"));
+    }
+    Some(format!("is {}, expected {}", short(got), short(want)))
+}
+
+/// Checks that the tapes `listed` by `call` include every tape of `want`
+/// exactly as `want` says (what `get`, `finish` or `save` returned).
+pub(crate) fn listed_as(listed: &[TapeInfo], want: &[TapeInfo], call: &str) -> CaseResult {
+    for w in want {
+        let id = &w.header.id;
+        let Some(got) = listed.iter().find(|t| t.header.id == *id) else {
+            return Err(format!("{call} did not return tape `{id}`"));
+        };
+        if let Some(diff) = info_diff(got, w) {
+            return Err(format!("{call} returned tape `{id}`, but its {diff}"));
+        }
+    }
+    Ok(())
+}
+
 /// Which field of the header `got` differs from `want`, if one does.
 pub(crate) fn header_diff(got: &TapeHeader, want: &TapeHeader) -> Option<String> {
     if got == want {

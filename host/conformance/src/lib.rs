@@ -36,9 +36,12 @@
 //! # }
 //! ```
 
+mod append_many;
+mod attributes;
 mod check;
 mod concurrency;
 mod delete;
+mod envelope;
 mod errors;
 mod fixtures;
 mod large;
@@ -47,6 +50,7 @@ mod ops;
 mod payload;
 mod read;
 mod save;
+mod seal;
 mod search;
 mod stats;
 mod terms;
@@ -332,6 +336,25 @@ suite! {
     "save/summary-mismatch", Gate::ALWAYS, save::summary_mismatch;
     "save/bad-sequence", Gate::ALWAYS, save::bad_sequence;
     "save/many-frames", Gate::ALWAYS, save::many_frames;
+    "append-many/several-tapes", Gate::ALWAYS, append_many::several_tapes;
+    "append-many/not-found", Gate::ALWAYS, append_many::not_found;
+    "append-many/not-recording", Gate::ALWAYS, append_many::not_recording;
+    "append-many/gap", Gate::ALWAYS, append_many::gap;
+    "append-many/non-consecutive", Gate::ALWAYS, append_many::non_consecutive;
+    "append-many/repeated-id", Gate::ALWAYS, append_many::repeated_id;
+    "append-many/mixed-failures", Gate::ALWAYS, append_many::mixed;
+    "append-many/redelivery", Gate::ALWAYS, append_many::redelivery;
+    "append-many/empty", Gate::ALWAYS, append_many::empty;
+    "terms/verbatim", Gate::ALWAYS, terms::verbatim;
+    "terms/exact-match", Gate::needs(SEARCH), terms::exact_match;
+    "terms/all-over-tape", Gate::needs(SEARCH), terms::all_over_tape;
+    "terms/payload-not-parsed", Gate::needs(SEARCH), terms::payload_not_parsed;
+    "terms/every-write-path", Gate::needs(SEARCH), terms::every_write_path;
+    "attributes/verbatim", Gate::ALWAYS, attributes::verbatim;
+    "envelope/verbatim", Gate::ALWAYS, envelope::verbatim;
+    "seal/finish-verbatim", Gate::ALWAYS, seal::finish_verbatim;
+    "seal/save-verbatim", Gate::ALWAYS, seal::save_verbatim;
+    "seal/finish-aborted", Gate::ALWAYS, seal::finish_aborted;
     "list/order", Gate::ALWAYS, list::order;
     "list/paging", Gate::ALWAYS, list::paging;
     "list/paging-stable-new-newest", Gate::ALWAYS, list::paging_stable_new_newest;
@@ -353,11 +376,6 @@ suite! {
     "search/text", Gate::needs(TEXT), search::text;
     "search/text-raw-bytes", Gate::needs(TEXT), search::text_raw_bytes;
     "search/text-and-method", Gate::needs(TEXT), search::text_and_method;
-    "terms/verbatim", Gate::ALWAYS, terms::verbatim;
-    "terms/exact-match", Gate::needs(SEARCH), terms::exact_match;
-    "terms/all-over-tape", Gate::needs(SEARCH), terms::all_over_tape;
-    "terms/payload-not-parsed", Gate::needs(SEARCH), terms::payload_not_parsed;
-    "terms/every-write-path", Gate::needs(SEARCH), terms::every_write_path;
     "delete/removes-everywhere", Gate::needs(DELETE), delete::removes_everywhere;
     "delete/any-state", Gate::needs(DELETE), delete::any_state;
     "delete/id-reusable", Gate::needs(DELETE), delete::id_reusable;

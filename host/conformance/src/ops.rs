@@ -304,10 +304,11 @@ impl<S: TapeStore> Ctx<S> {
             return Err(format!("{what}: seal {diff}"));
         }
         let got = self.get(id).await?;
-        ensure!(
-            got == *info,
-            "get(`{id}`) returned {got:?}, {op} returned {info:?}"
-        );
+        if let Some(diff) = check::info_diff(&got, info) {
+            return Err(format!(
+                "get(`{id}`) disagrees with what {op} returned: its {diff}"
+            ));
+        }
         let read = self.read_all(id, 0, 1000, u64::MAX).await?;
         check::frames_eq(&read, frames, &format!("read_frames(`{id}`)"))
     }

@@ -77,7 +77,7 @@ impl Tapes {
 fn describe(q: &SearchQuery) -> String {
     let mut parts = Vec::new();
     if !q.terms.is_empty() {
-        let terms: Vec<String> = q.terms.iter().map(|t| short(t)).collect();
+        let terms: Vec<String> = q.terms.iter().map(short).collect();
         parts.push(format!("terms [{}]", terms.join(", ")));
     }
     if let Some(t) = &q.text {
