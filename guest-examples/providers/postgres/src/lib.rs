@@ -18,6 +18,8 @@
 //! matches the index terms the host gives with each frame.
 
 mod config;
+#[cfg(test)]
+mod live_tests;
 mod schema;
 mod store;
 mod wire;

@@ -208,6 +208,12 @@ pub const LATEST: i64 = 3;
 /// is missing, and refuses a database migrated by a newer provider.
 pub fn migrate(conn: &mut Conn, schema: &str) -> Result<(), PgError> {
     debug_assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(LATEST));
+    migrate_to(conn, schema, LATEST)
+}
+
+/// Brings the schema to version `target` (tests make older databases with
+/// it).
+pub(crate) fn migrate_to(conn: &mut Conn, schema: &str, target: i64) -> Result<(), PgError> {
     // One transaction: the advisory lock (keyed by schema) makes concurrent
     // instances wait for the one migrating.
     conn.simple(&format!(
@@ -241,7 +247,10 @@ pub fn migrate(conn: &mut Conn, schema: &str) -> Result<(), PgError> {
                  upgrade the provider"
             )));
         }
-        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| m.version > current && m.version <= target)
+        {
             let mut sql = m.sql.to_string();
             if sql.contains("{trgm}") {
                 sql = sql.replace("{trgm}", &trigram_schema(conn)?);

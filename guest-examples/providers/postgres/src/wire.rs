@@ -48,8 +48,6 @@ pub mod oid {
     pub const INT4_ARRAY: Oid = 1007;
     /// `int8[]`
     pub const INT8_ARRAY: Oid = 1016;
-    /// `text[]`
-    pub const TEXT_ARRAY: Oid = 1009;
 }
 
 /// Why a request failed.
@@ -104,10 +102,6 @@ impl From<io::Error> for PgError {
 pub enum Param<'a> {
     /// SQL `NULL`.
     Null,
-    /// `bool`
-    Bool(bool),
-    /// `int2`
-    I16(i16),
     /// `int8`
     I64(i64),
     /// `text` (or `jsonb` text, see [`Param::Json`]).
@@ -247,7 +241,7 @@ impl Row {
         Ok(self.col(i)?.to_vec())
     }
 
-    /// A one-dimensional `bytea[]` (or `text[]`) column without NULLs:
+    /// A one-dimensional array column without NULLs (e.g. `bytea[]`):
     /// its elements in order.
     pub fn byte_array(&self, i: usize) -> Result<Vec<Vec<u8>>, PgError> {
         let bad = |e: &dyn std::fmt::Display| PgError::Protocol(format!("column {i}: {e}"));
@@ -527,8 +521,6 @@ impl Drop for Conn {
 fn encode(p: &Param, buf: &mut BytesMut) -> IsNull {
     match *p {
         Param::Null => return IsNull::Yes,
-        Param::Bool(b) => buf.put_u8(u8::from(b)),
-        Param::I16(v) => buf.put_i16(v),
         Param::I64(v) => buf.put_i64(v),
         Param::Text(s) => buf.put_slice(s.as_bytes()),
         Param::Json(s) => {
