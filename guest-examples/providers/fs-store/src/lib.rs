@@ -79,6 +79,7 @@
 
 #![deny(missing_docs)]
 
+mod batch;
 mod catalog;
 mod clock;
 mod config;
@@ -93,6 +94,7 @@ mod recovery;
 mod search;
 mod seek;
 mod store;
+mod stored;
 mod tapefile;
 mod writer;
 
