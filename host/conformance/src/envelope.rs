@@ -41,20 +41,22 @@ pub(crate) async fn verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     let summary = summary_of(&frames);
     let mut want: Vec<TapeInfo> = Vec::new();
     for (label, envelope) in envelopes() {
+        // One header per tape (`cx.header` stamps the time of the call).
         let header = |id: &str| TapeHeader {
             envelope: envelope.clone(),
             ..cx.header(id)
         };
         // Made by create, still recording.
         let live = cx.id(&format!("{label}-live"));
-        let mut w = cx.create(header(&live)).await?;
+        let live_header = header(&live);
+        let mut w = cx.create(live_header.clone()).await?;
         append(&mut w, &frames[..1], 1).await?;
         drop(w);
         let info = cx.get(&live).await?;
         let bytes = frames[0].payload.len() as u64;
         check::info(
             &info,
-            &header(&live),
+            &live_header,
             TapeState::Recording,
             1,
             bytes,
@@ -64,11 +66,12 @@ pub(crate) async fn verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
 
         // Made by create, finished.
         let done = cx.id(&format!("{label}-done"));
-        let mut w = cx.create(header(&done)).await?;
+        let done_header = header(&done);
+        let mut w = cx.create(done_header.clone()).await?;
         let info = cx.get(&done).await?;
         check::info(
             &info,
-            &header(&done),
+            &done_header,
             TapeState::Recording,
             0,
             0,
@@ -79,7 +82,7 @@ pub(crate) async fn verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
         cx.check_ended(
             "finish",
             &info,
-            &header(&done),
+            &done_header,
             EndReason::Completed,
             &summary,
             &frames,
@@ -89,9 +92,10 @@ pub(crate) async fn verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
 
         // Made by save.
         let saved = cx.id(&format!("{label}-saved"));
+        let saved_header = header(&saved);
         let info = cx
             .save(
-                header(&saved),
+                saved_header.clone(),
                 &frames,
                 summary.clone(),
                 EndReason::Completed,
@@ -100,7 +104,7 @@ pub(crate) async fn verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
         cx.check_ended(
             "save",
             &info,
-            &header(&saved),
+            &saved_header,
             EndReason::Completed,
             &summary,
             &frames,

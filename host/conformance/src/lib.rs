@@ -496,4 +496,6 @@ async fn run_one<S: TapeStore + 'static>(
 }
 
 #[cfg(test)]
+mod mutants;
+#[cfg(test)]
 mod tests;
