@@ -139,7 +139,7 @@ impl Inner {
             .get(id)
             .filter(|e| e.nonce == nonce)
             .ok_or_else(|| not_found(id))?;
-        if !entry.index.as_ref().is_some_and(|i| i.at == at) {
+        if entry.index.as_ref().is_none_or(|i| i.at != at) {
             let path = self.paths.tape(id);
             let mut tape = self.open_tape(id, nonce, false)?;
             let terms = tape.terms_from_chain(at, &path)?;
