@@ -2,8 +2,6 @@
 //! store passes them, and each mutant (the same store with one deliberate
 //! violation) fails the case that checks it, with a reason naming it.
 
-#![allow(clippy::unwrap_used, reason = "test code fails loudly")]
-
 use super::*;
 use tapedeck_store::testing::MemStore;
 use tapedeck_store::{Layer, ProviderError, ProviderResult, TapeWriter, WriterLayer};
