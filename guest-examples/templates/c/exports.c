@@ -175,7 +175,7 @@ static bool match_query(const info_t *info, void *ctx) {
   const tapedeck_storage_types_search_query_t *q = ctx;
   char *id = strndup((const char *)info->header.id.ptr, info->header.id.len);
   bool ok = filter_matches(&q->filter, info) &&
-            store_has_terms(id, &q->terms) &&
+            store_has_terms(id, info->frame_count, &q->terms) &&
             (!q->text.is_some || store_contains_text(id, &q->text.val));
   free(id);
   return ok;

@@ -619,14 +619,56 @@ static void strset_free(strset *set) {
   memset(set, 0, sizeof *set);
 }
 
+/* The term index. Each line of `terms` is `["<term>",<seq>]`: a term of
+ * the tape and the first frame that has it. A line is written *before* its
+ * frame and counts only once that frame is stored (seq below the tape's
+ * frame count), so an interrupted append never makes a tape match a term it
+ * does not hold, nor leaves a stored frame's term out; `resume` (and a
+ * writer whose append failed) drops lines whose frame is not stored. */
+
 static void add_known(char *s, size_t n, void *set) { strset_add(set, s, n); }
 
-/* Calls `each` for every string of the index file `name` (one JSON string
- * per line), `prefix` put before it. */
-static void read_index(const char *id, const char *name, const char *prefix,
-                       void (*each)(char *s, size_t n, void *ctx), void *ctx) {
-  char *path = file_of(id, name);
+/* A parsed line of `terms`: the term (malloc'ed) and its seq; false for a
+ * torn or foreign line. */
+static bool term_line(const uint8_t *p, size_t n, char **term, size_t *len, uint64_t *seq) {
+  json v;
+  if (!json_parse(p, n, &v, NULL)) return false;
+  bool ok = v.kind == J_ARRAY && v.len == 2 && v.items[0].kind == J_STRING && v.items[1].is_u64;
+  if (ok) {
+    *term = v.items[0].str, *len = v.items[0].len, *seq = v.items[1].u64;
+    v.items[0].str = NULL;
+  }
+  json_free(&v);
+  return ok;
+}
+
+/* Calls `each` for every term of the tape whose frame is stored (seq below
+ * `count`): the lines of `terms`, and for a tape of the previous format
+ * `method:<m>` for each line of its `methods` (the JSON-RPC methods that
+ * format found itself; `method:` is the host's term for a method). */
+static void read_terms(const char *id, uint64_t count, void (*each)(char *s, size_t n, void *ctx),
+                       void *ctx) {
+  char *path = file_of(id, "terms");
   buf_t data;
+  if (read_file(path, &data) > 0) {
+    size_t start = 0;
+    for (size_t i = 0; i < data.len; i++) {
+      if (data.ptr[i] != '\n') continue;
+      char *term;
+      size_t len;
+      uint64_t seq;
+      if (term_line(data.ptr + start, i - start, &term, &len, &seq)) {
+        if (seq < count)
+          each(term, len, ctx);
+        else
+          free(term);
+      }
+      start = i + 1;
+    }
+    buf_free(&data);
+  }
+  free(path);
+  path = file_of(id, "methods");
   if (read_file(path, &data) > 0) {
     size_t start = 0;
     for (size_t i = 0; i < data.len; i++) {
@@ -634,11 +676,11 @@ static void read_index(const char *id, const char *name, const char *prefix,
       json v;
       if (json_parse(data.ptr + start, i - start, &v, NULL)) {
         if (v.kind == J_STRING) {
-          buf_t line = {0};
-          buf_str(&line, prefix);
-          buf_put(&line, v.str, v.len);
-          buf_byte(&line, 0);
-          each((char *)line.ptr, line.len - 1, ctx);
+          buf_t t = {0};
+          buf_str(&t, "method:");
+          buf_put(&t, v.str, v.len);
+          buf_byte(&t, 0);
+          each((char *)t.ptr, t.len - 1, ctx);
         }
         json_free(&v);
       }
@@ -649,23 +691,48 @@ static void read_index(const char *id, const char *name, const char *prefix,
   free(path);
 }
 
-/* Calls `each` for every term in a tape's index: the lines of `terms`, and
- * for a tape of the previous format `method:<m>` for each line of its
- * `methods` (the JSON-RPC methods that format found itself; `method:` is
- * the host's term for a method). */
-static void read_terms(const char *id, void (*each)(char *s, size_t n, void *ctx), void *ctx) {
-  read_index(id, "terms", "", each, ctx);
-  read_index(id, "methods", "method:", each, ctx);
+/* Drops the lines of `terms` whose frame is not stored (seq at or above
+ * `count`), left by an interrupted or failed append. */
+static bool prune_terms(const char *id, uint64_t count, err_t *err) {
+  char *path = file_of(id, "terms");
+  buf_t data, kept = {0};
+  int r = read_file(path, &data);
+  bool ok = r >= 0 || fail_errno(err, "read %s", path);
+  if (r > 0) {
+    size_t start = 0, dropped = 0;
+    for (size_t i = 0; i < data.len; i++) {
+      if (data.ptr[i] != '\n') continue;
+      char *term;
+      size_t len;
+      uint64_t seq;
+      if (term_line(data.ptr + start, i - start, &term, &len, &seq)) {
+        free(term);
+        if (seq < count)
+          buf_put(&kept, data.ptr + start, i + 1 - start);
+        else
+          dropped++;
+      }
+      start = i + 1;
+    }
+    if (dropped || start != data.len)
+      ok = write_atomic(path, kept.ptr, kept.len, S.fsync) || fail_errno(err, "repair %s", path);
+    buf_free(&data);
+  }
+  buf_free(&kept);
+  free(path);
+  return ok;
 }
 
-/* Index lines for the terms of `frames` not yet in `known`. */
+/* Index lines for the terms of `frames` not yet in `known`, each with the
+ * seq of the first frame that has it. */
 static void terms_of(const frame_t *frames, size_t n, strset *known, buf_t *out) {
   for (size_t i = 0; i < n; i++) {
     for (size_t j = 0; j < frames[i].terms.len; j++) {
       const provider_string_t *t = &frames[i].terms.ptr[j];
       if (strset_add(known, xstrndup((const char *)t->ptr, t->len), t->len)) {
+        buf_byte(out, '[');
         buf_json_string(out, (const char *)t->ptr, t->len);
-        buf_byte(out, '\n');
+        buf_printf(out, ",%llu]\n", (unsigned long long)frames[i].seq);
       }
     }
   }
@@ -779,6 +846,8 @@ struct writer {
   uint64_t count, bytes, len;
   strset known;
   bool known_loaded;
+  /* An append failed after writing index lines: drop them first. */
+  bool prune;
 };
 
 static writer_t *new_writer(char *id, uint64_t count, uint64_t bytes, uint64_t len) {
@@ -823,6 +892,7 @@ bool store_resume(const char *id, writer_t **out, err_t *err) {
     return false;
   }
   free(path);
+  if (!prune_terms(id, count, err)) return false;
   *out = new_writer(xstrndup(id, strlen(id)), count, bytes, len);
   return true;
 }
@@ -889,55 +959,48 @@ bool writer_append(writer_t *w, const frame_t *frames, size_t n, uint64_t *next,
     return fail(err, E_INVALID,
                 "append to tape \"%s\": first new frame has seq %llu, expected %llu (a gap)", w->id,
                 (unsigned long long)fresh[0].seq, (unsigned long long)w->count);
-  buf_t data = {0};
+  if (w->prune) {
+    if (!prune_terms(w->id, w->count, err)) return false;
+    w->prune = false;
+  }
+  if (!w->known_loaded) {
+    read_terms(w->id, w->count, add_known, &w->known);
+    w->known_loaded = true;
+  }
+  buf_t data = {0}, seek = {0}, terms = {0};
   uint64_t bytes = 0;
   for (size_t i = 0; i < m; i++) {
     encode(&fresh[i], &data);
     bytes += fresh[i].payload.len;
   }
-  char *path = file_of(w->id, "frames");
-  int fd = open(path, O_WRONLY);
-  bool ok = fd >= 0 && pwrite_full(fd, data.ptr, data.len, w->len);
-  if (!ok) {
-    fail_errno(err, "append to tape \"%s\"", w->id);
-    if (fd >= 0 && ftruncate(fd, (off_t)w->len) != 0) { /* readers ignore a torn tail anyway */
-    }
-  }
-  if (fd >= 0) close(fd);
-  free(path);
-  if (!ok) {
-    buf_free(&data);
-    return false;
-  }
-  if (!w->known_loaded) {
-    read_terms(w->id, add_known, &w->known);
-    w->known_loaded = true;
-  }
-  buf_t seek = {0}, terms = {0};
   seek_entries(fresh, m, w->len, &seek);
   terms_of(fresh, m, &w->known, &terms);
-  char *spath = file_of(w->id, "seek"), *tpath = file_of(w->id, "terms");
-  ok = append_file(spath, seek.ptr, seek.len) && append_file(tpath, terms.ptr, terms.len);
+  /* The index lines first (they count only once their frames are stored),
+   * then the frames, then the seek entries (checked before use). */
+  char *path = file_of(w->id, "frames"), *tpath = file_of(w->id, "terms"),
+       *spath = file_of(w->id, "seek");
+  bool indexed = append_file(tpath, terms.ptr, terms.len);
+  int fd = indexed ? open(path, O_WRONLY) : -1;
+  bool ok = fd >= 0 && pwrite_full(fd, data.ptr, data.len, w->len) &&
+            append_file(spath, seek.ptr, seek.len);
   if (!ok) {
-    /* Take the frames back: an error means none of the batch is stored. A
-     * seek entry left behind is checked before use; a term left behind may
-     * match a tape that lacks it (a false hit). The writer's set of known
-     * terms now holds terms of the batch: it is read again next time. */
-    fail_errno(err, "index tape \"%s\"", w->id);
-    char *fpath = file_of(w->id, "frames");
-    if (truncate(fpath, (off_t)w->len) != 0) { /* readers ignore a torn tail anyway */
+    /* None of the batch is stored: the frames are cut off again (readers
+     * ignore a torn tail anyway), and the writer forgets the terms it
+     * thought indexed and drops their lines before its next append. */
+    fail_errno(err, "append to tape \"%s\"", w->id);
+    if (fd >= 0 && ftruncate(fd, (off_t)w->len) != 0) {
     }
-    free(fpath);
     strset_free(&w->known);
     w->known_loaded = false;
+    w->prune = terms.len > 0;
   } else {
     w->count += m;
     w->bytes += bytes;
     w->len += data.len;
   }
-  free(spath), free(tpath);
-  buf_free(&seek), buf_free(&terms);
-  buf_free(&data);
+  if (fd >= 0) close(fd);
+  free(path), free(tpath), free(spath);
+  buf_free(&data), buf_free(&seek), buf_free(&terms);
   *next = w->count;
   return ok;
 }
@@ -1151,10 +1214,10 @@ bool filter_matches(const filter_t *f, const info_t *info) {
   return true;
 }
 
-bool store_has_terms(const char *id, const provider_list_string_t *terms) {
+bool store_has_terms(const char *id, uint64_t count, const provider_list_string_t *terms) {
   if (!terms->len) return true;
   strset set = {0};
-  read_terms(id, add_known, &set);
+  read_terms(id, count, add_known, &set);
   bool all = true;
   for (size_t i = 0; all && i < terms->len; i++)
     all = strset_has(&set, terms->ptr[i].ptr, terms->ptr[i].len);

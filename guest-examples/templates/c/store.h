@@ -3,7 +3,7 @@
  *
  *   <root>/tapes/<id>/header.json   the header and a creation stamp, written once
  *   <root>/tapes/<id>/frames        append-only frame records
- *   <root>/tapes/<id>/terms         the tape's index terms, one JSON string per line
+ *   <root>/tapes/<id>/terms         the tape's index terms, one JSON line each
  *   <root>/tapes/<id>/seek          (seq, offset) of every 1024th frame, 16 bytes each
  *   <root>/tapes/<id>/end.json      how the tape ended, written once, atomically
  *   <root>/trash/                   tapes being created, saved or deleted
@@ -20,7 +20,8 @@
  *
  * The provider never parses a payload: search matches the host's terms,
  * kept per tape in `terms` (a tape has a term when any of its frames
- * does). Tapes of the previous format have a `methods` file instead (the
+ * does), one `["<term>",<seq of its first frame>]` per line, written before
+ * the frames and counted only once they are stored. Tapes of the previous format have a `methods` file instead (the
  * JSON-RPC methods it found itself); its lines count as terms `method:<m>`.
  * The header's envelope and the summary's seal are kept, as hex, in
  * header.json and end.json. Creation and `save` build the directory
@@ -72,8 +73,9 @@ bool store_page(match_fn match, void *ctx, const provider_string_t *cursor, uint
                 page_t *out, err_t *err);
 /* Does `filter` accept `info`? */
 bool filter_matches(const filter_t *filter, const info_t *info);
-/* Is every one of `terms` in the tape's term index (exact equality)? */
-bool store_has_terms(const char *id, const provider_list_string_t *terms);
+/* Is every one of `terms` in the term index of the tape, which has `count`
+ * frames (exact equality)? */
+bool store_has_terms(const char *id, uint64_t count, const provider_list_string_t *terms);
 /* Does any payload of the tape contain `needle`? */
 bool store_contains_text(const char *id, const provider_string_t *needle);
 bool store_stats(stats_t *out, err_t *err);
