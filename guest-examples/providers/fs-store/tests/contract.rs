@@ -388,26 +388,35 @@ fn append_many_appends_through_the_tapes_writer() {
 }
 
 #[test]
-fn append_many_supersedes_writers_like_resume_does() {
+fn writers_that_others_wrote_past_are_superseded() {
     let dir = tempfile::tempdir().unwrap();
     let a = open(dir.path());
     let b = open(dir.path());
-    let fs = frames(0, 6);
+    let fs = frames(0, 8);
     // A writer in another instance: `append_many` here is another writer.
     let mut wa = start(&a, header("t", 1), &fs[..2]);
     assert_eq!(b.append_many(&[entry("t", &fs[2..4])]), vec![Ok(4)]);
     assert_kind(wa.append(&fs[2..3]), ErrorKind::Io, "another writer");
-    // A writer superseded by a resume in the same instance stays so.
+    // A writer superseded by a resume in the same instance stays so, and
+    // `append_many` goes through the newer one.
     let old = a.resume("t");
     let mut w2 = a.resume("t").unwrap();
     assert_eq!(a.append_many(&[entry("t", &fs[4..5])]), vec![Ok(5)]);
-    assert_eq!(w2.append(&fs[5..]).unwrap(), 6);
+    assert_eq!(w2.next_seq(), 5);
     assert_kind(
         old.unwrap().append(&fs[4..5]),
         ErrorKind::Io,
         "another writer",
     );
-    w2.finish(&summary(&fs, 1), EndReason::Completed).unwrap();
+    // Once another instance wrote, `append_many` here takes over from this
+    // instance's writer, as a `resume` would.
+    let mut wb = b.resume("t").unwrap();
+    assert_eq!(wb.append(&fs[5..6]).unwrap(), 6);
+    assert_eq!(a.append_many(&[entry("t", &fs[6..7])]), vec![Ok(7)]);
+    assert_kind(w2.append(&fs[5..6]), ErrorKind::Io, "another writer");
+    let mut w3 = a.resume("t").unwrap();
+    assert_eq!(w3.append(&fs[7..]).unwrap(), 8);
+    w3.finish(&summary(&fs, 1), EndReason::Completed).unwrap();
     assert_eq!(read_all(&b, "t", 10), fs);
 }
 
