@@ -133,7 +133,7 @@ impl Guest for Provider {
         with_store(|s| {
             let matches = |i: &TapeInfo| {
                 store::matches(&query.filter, i)
-                    && s.has_terms(&i.header.id, &query.terms)
+                    && s.has_terms(&i.header.id, i.frame_count, &query.terms)
                     && query
                         .text
                         .as_ref()

@@ -4,7 +4,7 @@
 //! ```text
 //! <root>/tapes/<id>/header.json   the header and a creation stamp, written once
 //! <root>/tapes/<id>/frames        append-only frame records
-//! <root>/tapes/<id>/terms         the tape's index terms, one JSON string per line
+//! <root>/tapes/<id>/terms         the tape's index terms, one JSON line each
 //! <root>/tapes/<id>/seek          (seq, offset) of every 1024th frame, 16 bytes each
 //! <root>/tapes/<id>/end.json      how the tape ended, written once, atomically
 //! <root>/trash/                   tapes being created, saved or deleted
@@ -22,7 +22,12 @@
 //!
 //! The provider never parses a payload: search matches the host's terms,
 //! kept per tape in `terms` (a tape matches a term that any of its frames
-//! carries). Tapes written by the previous format have a `methods` file
+//! carries). Each line of `terms` is `["<term>",<seq>]`, the seq of the
+//! first frame that has the term. A line is written *before* its frame and
+//! counts only once that frame is stored (seq below the frame count), so an
+//! interrupted append never makes a tape match a term it does not hold, nor
+//! leaves a stored frame's term out; `resume` (and a writer whose append
+//! failed) drops lines whose frame is not stored. Tapes written by the previous format have a `methods` file
 //! instead (JSON-RPC methods the provider found itself); its lines count as
 //! the terms `method:<m>`, the host's term for a method. Creation and `save` build the directory
 //! in `trash/` and rename it into place (a rename never replaces a non-empty
@@ -364,16 +369,28 @@ fn check_summary(s: &TapeSummary, frames: u64, bytes: u64, id: &str) -> Result<(
     Ok(())
 }
 
-/// Index lines for the terms of `frames` not yet in `known`.
+/// Index lines for the terms of `frames` not yet in `known`, each with the
+/// seq of the first frame that has it.
 fn terms_of(frames: &[Frame], known: &mut HashSet<String>) -> Vec<u8> {
     let mut out = String::new();
-    for t in frames.iter().flat_map(|f| &f.terms) {
-        if known.insert(t.clone()) {
-            out.push_str(&Value::String(t.clone()).to_string());
-            out.push('\n');
+    for f in frames {
+        for t in &f.terms {
+            if known.insert(t.clone()) {
+                out.push_str(&json!([t, f.seq]).to_string());
+                out.push('\n');
+            }
         }
     }
     out.into_bytes()
+}
+
+/// The lines of `terms`: (term, seq of its first frame); torn lines are left
+/// out.
+fn term_lines(text: &[u8]) -> impl Iterator<Item = (&[u8], String, u64)> + '_ {
+    text.split_inclusive(|b| *b == b'\n').filter_map(|l| {
+        let (term, seq) = serde_json::from_slice(l.strip_suffix(b"\n")?).ok()?;
+        Some((l, term, seq))
+    })
 }
 
 /// The strings of an index file, one JSON string per line.
@@ -616,6 +633,7 @@ impl Store {
             bytes: 0,
             len: 0,
             known: None,
+            prune: false,
         })
     }
 
@@ -640,12 +658,14 @@ impl Store {
             f.set_len(len)
                 .map_err(|e| io_err(&format!("repair {}", path.display()), e))?;
         }
+        self.prune_terms(id, count)?;
         Ok(Writer {
             id: id.into(),
             count,
             bytes,
             len,
             known: None,
+            prune: false,
         })
     }
 
@@ -860,12 +880,19 @@ impl Store {
         })
     }
 
-    /// The terms of a tape (its term index): those of `terms`, and for a
-    /// tape of the previous format `method:<m>` for each line of `methods`.
-    pub fn terms(&self, id: &str) -> HashSet<String> {
+    /// The terms of a tape with `count` frames stored (its term index):
+    /// those of `terms` whose frame is stored, and for a tape of the previous
+    /// format `method:<m>` for each line of `methods` (the JSON-RPC methods
+    /// that format found itself; `method:` is the host's term for a method).
+    pub fn terms(&self, id: &str, count: u64) -> HashSet<String> {
         let read = |name| read_opt(&self.file(id, name)).ok().flatten();
         let mut terms: HashSet<String> = read("terms")
-            .map(|t| index_lines(&t).collect())
+            .map(|t| {
+                term_lines(&t)
+                    .filter(|(_, _, seq)| *seq < count)
+                    .map(|(_, term, _)| term)
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(old) = read("methods") {
             terms.extend(index_lines(&old).map(|m| format!("method:{m}")));
@@ -873,13 +900,36 @@ impl Store {
         terms
     }
 
-    /// Does the tape carry every one of `wanted` (on any of its frames)?
-    pub fn has_terms(&self, id: &str, wanted: &[String]) -> bool {
+    /// Does the tape, which has `count` frames, carry every one of `wanted`
+    /// (on any of its frames)?
+    pub fn has_terms(&self, id: &str, count: u64, wanted: &[String]) -> bool {
         if wanted.is_empty() {
             return true;
         }
-        let terms = self.terms(id);
+        let terms = self.terms(id, count);
         wanted.iter().all(|t| terms.contains(t))
+    }
+
+    /// Drops the lines of `terms` whose frame is not stored (seq at or above
+    /// `count`), left by an interrupted or failed append.
+    fn prune_terms(&self, id: &str, count: u64) -> Result<()> {
+        let path = self.file(id, "terms");
+        let Some(text) = read_opt(&path)? else {
+            return Ok(());
+        };
+        let mut kept = Vec::new();
+        let mut all = 0;
+        for (line, _, seq) in term_lines(&text) {
+            all += line.len();
+            if seq < count {
+                kept.extend_from_slice(line);
+            }
+        }
+        if kept.len() == text.len() && all == text.len() {
+            return Ok(());
+        }
+        write_atomic(&path, &kept, self.fsync)
+            .map_err(|e| io_err(&format!("repair {}", path.display()), e))
     }
 
     /// For each entry, what `resume` then `append` would do; an id seen
@@ -975,6 +1025,8 @@ pub struct Writer {
     bytes: u64,
     len: u64,
     known: Option<HashSet<String>>,
+    /// An append failed after writing index lines: drop them first.
+    prune: bool,
 }
 
 impl Writer {
@@ -1014,39 +1066,40 @@ impl Writer {
                 self.id, first.seq, self.count
             )));
         }
+        if self.prune {
+            s.prune_terms(&self.id, self.count)?;
+            self.prune = false;
+        }
         let mut data = Vec::new();
         for f in &fresh {
             encode(f, &mut data);
         }
+        let known = match &mut self.known {
+            Some(k) => k,
+            None => self.known.insert(s.terms(&self.id, self.count)),
+        };
+        let terms = terms_of(&fresh, known);
+        // The index lines first (they count only once their frames are
+        // stored), then the frames, then the seek entries (checked before use).
         let path = s.file(&self.id, "frames");
-        let written = OpenOptions::new()
-            .write(true)
-            .open(&path)
+        let written = append_file(&s.file(&self.id, "terms"), &terms)
+            .and_then(|_| OpenOptions::new().write(true).open(&path))
             .and_then(|mut f| {
                 f.seek(SeekFrom::Start(self.len))?;
                 f.write_all(&data)
-            });
+            })
+            .and_then(|_| append_file(&s.file(&self.id, "seek"), &seek_entries(&fresh, self.len)));
         if let Err(e) = written {
-            if let Ok(f) = OpenOptions::new().write(true).open(&path) {
-                let _ = f.set_len(self.len);
-            }
-            return Err(io_err(&format!("append to tape {:?}", self.id), e));
-        }
-        let known = match &mut self.known {
-            Some(k) => k,
-            None => self.known.insert(s.terms(&self.id)),
-        };
-        let indexed = append_file(&s.file(&self.id, "seek"), &seek_entries(&fresh, self.len))
-            .and_then(|_| append_file(&s.file(&self.id, "terms"), &terms_of(&fresh, known)));
-        if let Err(e) = indexed {
-            // Take the frames back: an error means none of the batch is
-            // stored. A seek entry left behind is checked before use; a term
-            // left behind may match a tape that lacks it (a false hit).
+            // None of the batch is stored: the frames are cut off again
+            // (readers ignore a torn tail anyway), and the writer forgets the
+            // terms it thought indexed and drops their lines before its next
+            // append.
             if let Ok(f) = OpenOptions::new().write(true).open(&path) {
                 let _ = f.set_len(self.len);
             }
             self.known = None;
-            return Err(io_err(&format!("index tape {:?}", self.id), e));
+            self.prune = !terms.is_empty();
+            return Err(io_err(&format!("append to tape {:?}", self.id), e));
         }
         self.count += fresh.len() as u64;
         self.bytes += fresh.iter().map(|f| f.payload.len() as u64).sum::<u64>();
@@ -1217,7 +1270,8 @@ mod tests {
         ];
         w.append(&s, &frames).unwrap();
         s.create(header("b", None)).unwrap();
-        let hit = |t: &[&str]| s.has_terms("a", &terms(t));
+        let count = s.info("a").unwrap().frame_count;
+        let hit = |t: &[&str]| s.has_terms("a", count, &terms(t));
         assert!(hit(&[]));
         assert!(hit(&["method:tools/call", "method:ping"]));
         assert!(hit(&["tool:x", "method:ping", "tool:x"]));
@@ -1225,8 +1279,8 @@ mod tests {
         assert!(!hit(&["method:tools"]));
         assert!(!hit(&["METHOD:ping"]));
         assert!(!hit(&["method:ping "]));
-        assert!(s.has_terms("b", &[]));
-        assert!(!s.has_terms("b", &terms(&["method:ping"])));
+        assert!(s.has_terms("b", 0, &[]));
+        assert!(!s.has_terms("b", 0, &terms(&["method:ping"])));
         fs::remove_dir_all(root).unwrap();
     }
 
@@ -1264,8 +1318,8 @@ mod tests {
         assert!(matches!(results[6], Err(StorageError::InvalidInput(_))));
         assert_eq!(s.info("a").unwrap().frame_count, 2);
         assert_eq!(s.info("b").unwrap().frame_count, 1);
-        assert!(s.has_terms("a", &terms(&["x"])));
-        assert!(!s.has_terms("b", &terms(&["y"])));
+        assert!(s.has_terms("a", s.info("a").unwrap().frame_count, &terms(&["x"])));
+        assert!(!s.has_terms("b", s.info("b").unwrap().frame_count, &terms(&["y"])));
         // A redelivery is skipped; an empty entry changes nothing.
         let again = s.append_many(&[entry("b", vec![frame(0, &[], &[]), frame(1, &[], &[])])]);
         assert_eq!(again, vec![Ok(2)]);
@@ -1335,12 +1389,24 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0].payload, payloads[0]);
         assert!(frames[0].terms.is_empty() && frames[0].attributes.is_empty());
-        assert!(s.has_terms("old", &terms(&["method:tools/list"])));
-        assert!(!s.has_terms("old", &terms(&["tools/list"])));
+        assert!(s.has_terms(
+            "old",
+            s.info("old").unwrap().frame_count,
+            &terms(&["method:tools/list"])
+        ));
+        assert!(!s.has_terms(
+            "old",
+            s.info("old").unwrap().frame_count,
+            &terms(&["tools/list"])
+        ));
         // It can be continued in the new format, and ended.
         let mut w = s.resume("old").unwrap();
         assert_eq!(w.append(&s, &[frame(2, &["method:ping"], &[])]).unwrap(), 3);
-        assert!(s.has_terms("old", &terms(&["method:tools/list", "method:ping"])));
+        assert!(s.has_terms(
+            "old",
+            s.info("old").unwrap().frame_count,
+            &terms(&["method:tools/list", "method:ping"])
+        ));
         let all = s.read_frames("old", 0, 10, u64::MAX).unwrap();
         let sum = summary(&all, None);
         w.finish(&s, &sum, EndReason::Completed).unwrap();
@@ -1351,6 +1417,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.info("old").unwrap().seal, None);
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn index_lines_of_frames_not_stored_count_for_nothing_and_resume_drops_them() {
+        let (s, root) = store();
+        let mut w = s.create(header("t", None)).unwrap();
+        w.append(&s, &[frame(0, &["kept"], &[])]).unwrap();
+        // What an append interrupted between its index lines and its frames
+        // leaves behind.
+        append_file(&s.file("t", "terms"), b"[\"left\",1]\n[\"torn\",").unwrap();
+        assert!(!s.has_terms("t", 1, &terms(&["left"])));
+        assert!(s.has_terms("t", 1, &terms(&["kept"])));
+        let mut w = s.resume("t").unwrap();
+        let text = fs::read(s.file("t", "terms")).unwrap();
+        assert_eq!(text, b"[\"kept\",0]\n");
+        // Frame 1 arrives without the term: the tape still does not match it.
+        assert_eq!(w.append(&s, &[frame(1, &[], &[])]).unwrap(), 2);
+        assert!(!s.has_terms("t", 2, &terms(&["left"])));
         fs::remove_dir_all(root).unwrap();
     }
 }
