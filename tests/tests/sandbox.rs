@@ -91,7 +91,7 @@ fn refuses_another_major_version_naming_it() {
     assert!(matches!(e, LoadError::WrongVersion { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("tapedeck:storage/tape-storage@1.0.0"), "{msg}");
-    assert!(msg.contains("0.1.0"), "{msg}");
+    assert!(msg.contains("speaks version 0.2.0"), "{msg}");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn refuses_a_component_that_does_not_export_the_contract() {
     assert!(matches!(e, LoadError::MissingExport { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("does not export `tapedeck:storage/tape-storage@0.1.0`"),
+        msg.contains("does not export `tapedeck:storage/tape-storage@0.2.0`"),
         "{msg}"
     );
     assert!(msg.contains("its exports: none"), "{msg}");
