@@ -27,9 +27,9 @@ mod wire;
 use store::{PgStore, WriterState};
 use tapedeck_guest_sdk::{
     Capabilities, EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats,
-    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeStorage, TapeSummary, TapeWriter, log,
+    TapeAppend, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeStorage, TapeSummary, TapeWriter,
+    log,
 };
-use tapedeck_types::TapeAppend;
 
 /// The store `init` opened: [`PgStore`] holds the connection, and writers
 /// work through it.
