@@ -171,7 +171,7 @@ impl FsStore {
                 if !seen.insert(a.id.as_str()) {
                     return Err(StorageError::invalid_input(format!(
                         "tape {:?} appears more than once in one append-many call; \
-                         only its first entry was applied",
+                         only its first entry is taken",
                         a.id
                     )));
                 }
