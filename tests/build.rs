@@ -15,23 +15,11 @@ use std::path::{Path, PathBuf};
 
 /// Test guests: (package, sources to watch).
 const GUESTS: &[(&str, &str)] = &[
-    (
-        "misbehaving-provider",
-        "tests/programs/misbehaving",
-    ),
-    (
-        "wrong-version-provider",
-        "tests/programs/wrong-version",
-    ),
-    (
-        "wrong-shape-provider",
-        "tests/programs/wrong-shape",
-    ),
+    ("misbehaving-provider", "tests/programs/misbehaving"),
+    ("wrong-version-provider", "tests/programs/wrong-version"),
+    ("wrong-shape-provider", "tests/programs/wrong-shape"),
     ("hostile-provider", "tests/programs/hostile"),
-    (
-        "net-attacker-provider",
-        "tests/programs/net-attacker",
-    ),
+    ("net-attacker-provider", "tests/programs/net-attacker"),
     ("faulty-provider", "tests/programs/faulty"),
     // The Rust template of docs/writing-a-provider.md: must pass the suite.
     ("rust-template-provider", "guest-examples/templates/rust"),

@@ -3,6 +3,7 @@
 //! written, for every test that runs the binary (`host/cli/tests` with
 //! cargo's `CARGO_BIN_EXE_tapedeck`, this crate's tests with [`binary`]).
 
+use crate::tape::Tape;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Debug;
 use std::io::Write;
@@ -195,6 +196,16 @@ impl Tapedeck {
     /// Runs `tapedeck ARGS`, expecting success; returns stdout.
     pub fn ok<S: AsRef<OsStr> + Debug>(&self, args: &[S]) -> String {
         text(&self.expect(args, 0).stdout)
+    }
+
+    /// Writes each of `tapes` to `ID.jsonl` in the working directory
+    /// ([`Tape::write`]) and runs `tapedeck OPTIONS… import ID.jsonl…`
+    /// (e.g. `--provider NAME`, `--json`), expecting success; returns stdout.
+    pub fn import(&self, options: &[&str], tapes: &[Tape]) -> String {
+        let mut args: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        args.push("import".into());
+        args.extend(tapes.iter().map(|t| t.write(&self.dir)));
+        self.ok(&args)
     }
 }
 

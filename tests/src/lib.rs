@@ -15,5 +15,16 @@ pub mod native;
 pub mod postgres;
 pub mod recording;
 pub mod suite;
+pub mod tape;
 pub mod timed;
 pub mod workload;
+
+use std::path::PathBuf;
+
+/// `tests/fixtures/NAME`: a file the end-to-end tests share (the echo
+/// server, the demo session).
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}

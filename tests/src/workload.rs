@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tapedeck::integrity::TapeReader;
+use tapedeck::read::TapeReader;
 use tapedeck::recorder::DigestChain;
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::{TapeStore, TapeWriter};

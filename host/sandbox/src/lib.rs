@@ -33,9 +33,9 @@ pub use cache::ComponentCache;
 pub use engine::{Allocator, EPOCH_TICK, EnginePlan, MemoryLayout, PoolingPlan, SandboxEngine};
 pub use grants::{DirGrant, DirMode, Grants};
 pub use limits::Limits;
-pub use load::{LoadError, LoadedComponent};
+pub use load::{ComponentError, LoadedComponent};
 pub use protection::{Protection, ProtectionReport};
-pub use provider::{StartError, WasmProvider, WasmWriter};
+pub use provider::{ProviderStartError, WasmProvider, WasmWriter};
 pub use secrets::Secrets;
 pub use spec::{ComponentSource, ProviderSpec};
 /// Host-only directories (`tapedeck_store::reserved`).
@@ -108,7 +108,7 @@ impl Sandbox {
     }
 
     /// Compiles and checks a component (see [`load::load_component`]).
-    pub fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+    pub fn load(&self, what: &str, bytes: &[u8]) -> Result<LoadedComponent, ComponentError> {
         load::load_component(&self.engine, &self.linker, self.cache.as_ref(), what, bytes)
     }
 }

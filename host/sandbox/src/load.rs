@@ -4,7 +4,7 @@
 //! read from tapedeck's own cache), they are WebAssembly, they are a
 //! *component* (not a core module), they compile, the component exports
 //! `tapedeck:storage/tape-storage` at a version this host speaks, and every
-//! import it needs is one the host provides. Each failure is a [`LoadError`]
+//! import it needs is one the host provides. Each failure is a [`ComponentError`]
 //! that names what was wrong.
 
 use super::bindings::ProviderPre;
@@ -21,7 +21,7 @@ pub const WIT_VERSION: &str = "0.2.0";
 /// Why a component could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum LoadError {
+pub enum ComponentError {
     /// The file could not be read.
     #[error("cannot read provider component {path}: {detail}")]
     Io {
@@ -122,17 +122,17 @@ fn version_advice(found: &str) -> String {
 }
 
 /// Checks the first bytes: WebAssembly, component layer, not precompiled.
-pub fn check_header(what: &str, bytes: &[u8]) -> Result<(), LoadError> {
+pub fn check_header(what: &str, bytes: &[u8]) -> Result<(), ComponentError> {
     let what = what.to_string();
     if wasmtime::Engine::detect_precompiled(bytes).is_some() {
-        return Err(LoadError::Precompiled { what });
+        return Err(ComponentError::Precompiled { what });
     }
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(LoadError::NotWasm { what });
+        return Err(ComponentError::NotWasm { what });
     }
     // Bytes 4..8: version (u16) and layer (u16). Layer 1 = component.
     if bytes[6..8] != [1, 0] {
-        return Err(LoadError::CoreModule { what });
+        return Err(ComponentError::CoreModule { what });
     }
     Ok(())
 }
@@ -170,25 +170,26 @@ pub fn load_component(
     cache: Option<&ComponentCache>,
     what: &str,
     bytes: &[u8],
-) -> Result<LoadedComponent, LoadError> {
+) -> Result<LoadedComponent, ComponentError> {
     check_header(what, bytes)?;
     let compile = || Component::new(engine.engine(), bytes);
     let component = match cache {
         Some(cache) => cache.get_or_compile(engine.engine(), bytes, compile),
         None => compile(),
     }
-    .map_err(|e| LoadError::Invalid {
+    .map_err(|e| ComponentError::Invalid {
         what: what.to_string(),
         detail: format!("{e:#}"),
     })?;
     check_exports(engine, &component, what)?;
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| LoadError::UnsatisfiedImport {
-            what: what.to_string(),
-            detail: format!("{e:#}"),
-        })?;
-    let pre = ProviderPre::new(pre).map_err(|e| LoadError::WrongShape {
+    let pre =
+        linker
+            .instantiate_pre(&component)
+            .map_err(|e| ComponentError::UnsatisfiedImport {
+                what: what.to_string(),
+                detail: format!("{e:#}"),
+            })?;
+    let pre = ProviderPre::new(pre).map_err(|e| ComponentError::WrongShape {
         what: what.to_string(),
         detail: format!("{e:#}"),
     })?;
@@ -200,7 +201,7 @@ fn check_exports(
     engine: &SandboxEngine,
     component: &Component,
     what: &str,
-) -> Result<(), LoadError> {
+) -> Result<(), ComponentError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine.engine())
@@ -213,13 +214,13 @@ fn check_exports(
             if version_compatible(found) {
                 Ok(())
             } else {
-                Err(LoadError::WrongVersion {
+                Err(ComponentError::WrongVersion {
                     what: what.to_string(),
                     found: found.to_string(),
                 })
             }
         }
-        None => Err(LoadError::MissingExport {
+        None => Err(ComponentError::MissingExport {
             what: what.to_string(),
             exports: if exports.is_empty() {
                 "none".to_string()
@@ -242,16 +243,16 @@ mod tests {
     fn headers() {
         assert!(matches!(
             check_header("x", b"hello world"),
-            Err(LoadError::NotWasm { .. })
+            Err(ComponentError::NotWasm { .. })
         ));
         assert!(matches!(
             check_header("x", b"\0asm\x01\0\0\0"),
-            Err(LoadError::CoreModule { .. })
+            Err(ComponentError::CoreModule { .. })
         ));
         assert!(check_header("x", b"\0asm\x0d\0\x01\0").is_ok());
         assert!(matches!(
             check_header("x", b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"),
-            Err(LoadError::NotWasm { .. }) | Err(LoadError::Precompiled { .. })
+            Err(ComponentError::NotWasm { .. }) | Err(ComponentError::Precompiled { .. })
         ));
     }
 

@@ -9,7 +9,7 @@
 use super::Sandbox;
 use super::bindings::wit;
 use super::convert::{self, frame_to_wit};
-use super::load::LoadError;
+use super::load::ComponentError;
 use super::pool::{Pool, guest_call};
 use super::spec::{ComponentSource, ProviderSpec};
 use std::path::Path;
@@ -27,10 +27,10 @@ use wasmtime::component::ResourceAny;
 /// Why a provider could not be started.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum StartError {
+pub enum ProviderStartError {
     /// The component was refused at load.
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(#[from] ComponentError),
     /// The grants or limits are unusable.
     #[error("provider `{provider}`: {detail}")]
     Config {
@@ -65,8 +65,8 @@ impl WasmProvider {
         sandbox: &Sandbox,
         spec: &ProviderSpec,
         base_dir: &Path,
-    ) -> Result<WasmProvider, StartError> {
-        let config_err = |detail: String| StartError::Config {
+    ) -> Result<WasmProvider, ProviderStartError> {
+        let config_err = |detail: String| ProviderStartError::Config {
             provider: spec.name.clone(),
             detail,
         };
@@ -83,7 +83,7 @@ impl WasmProvider {
         let grants = spec.grants.prepare(base_dir).map_err(config_err)?;
         let loaded = match &spec.component {
             ComponentSource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
+                let bytes = std::fs::read(path).map_err(|e| ComponentError::Io {
                     path: path.display().to_string(),
                     detail: e.to_string(),
                 })?;

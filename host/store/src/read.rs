@@ -250,7 +250,7 @@ pub enum ReadError<E> {
 }
 
 /// Why [`load_tape`] failed: a provider error or an [`IntegrityError`].
-pub type LoadError = ReadError<Infallible>;
+pub type TapeLoadError = ReadError<Infallible>;
 
 /// A whole tape read into memory by [`load_tape`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +265,7 @@ pub struct LoadedTape {
 
 /// Reads tape `id` from `store` into memory and verifies it (default page
 /// sizes; errors name the provider by the name it gave at `init`).
-pub async fn load_tape<S: TapeStore>(store: &S, id: &str) -> Result<LoadedTape, LoadError> {
+pub async fn load_tape<S: TapeStore>(store: &S, id: &str) -> Result<LoadedTape, TapeLoadError> {
     TapeReader::new(store).load(id).await
 }
 
@@ -361,7 +361,7 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
 
     /// Reads tape `id` (`get`, then every frame) into memory and verifies it
     /// as [`read_verified`](Self::read_verified) does.
-    pub async fn load(&self, id: &str) -> Result<LoadedTape, LoadError> {
+    pub async fn load(&self, id: &str) -> Result<LoadedTape, TapeLoadError> {
         let info = self.store.get(id).await?;
         let mut frames = Vec::new();
         let verification = self
@@ -383,7 +383,7 @@ async fn drain<S: TapeStore, E>(
     mut stream: FrameStream<'_, S>,
     mut each: impl FnMut(Vec<Frame>) -> Result<(), E>,
 ) -> Result<Verification, ReadError<E>> {
-    let widen = |e: LoadError| match e {
+    let widen = |e: TapeLoadError| match e {
         ReadError::Provider(e) => ReadError::Provider(e),
         ReadError::Integrity(e) => ReadError::Integrity(e),
         ReadError::Page(never) => match never {},
@@ -452,7 +452,7 @@ impl<'a, S: TapeStore> FrameStream<'a, S> {
 
     /// The next page (at most the reader's page size), checked; `None` once
     /// the provider has no more frames.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Frame>>, LoadError> {
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Frame>>, TapeLoadError> {
         self.next_page_max(self.page_frames).await
     }
 
@@ -462,7 +462,7 @@ impl<'a, S: TapeStore> FrameStream<'a, S> {
     pub async fn next_page_max(
         &mut self,
         max_frames: u32,
-    ) -> Result<Option<Vec<Frame>>, LoadError> {
+    ) -> Result<Option<Vec<Frame>>, TapeLoadError> {
         if self.ended {
             return Ok(None);
         }

@@ -33,7 +33,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::recorder::{Proxy, ProxyError, ProxyOutcome, Recorder, Signals, TapeMeta};
-use crate::sandbox::{Sandbox, StartError, WasmProvider};
+use crate::sandbox::{ProviderStartError, Sandbox, WasmProvider};
 use crate::spool::{RecoveryReport, Spool, SpoolError, recover_all};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -59,7 +59,7 @@ pub enum DeckError {
         /// The provider.
         provider: String,
         /// Why.
-        error: StartError,
+        error: ProviderStartError,
     },
 }
 

@@ -47,17 +47,18 @@ pub use tapedeck_conformance as conformance;
 /// Recording: the recorder, the proxy, host events (crate
 /// `tapedeck-recorder`).
 pub use tapedeck_recorder as recorder;
-/// The storage API (crate `tapedeck-store`): [`store::TapeStore`],
-/// [`store::Starting`], [`store::TapePages`] and the rest.
-pub use tapedeck_store as store;
-/// Provider errors (`tapedeck_store::error`).
-pub use tapedeck_store::error;
-/// Verified reads (`tapedeck_store::read`), under its earlier name.
-pub use tapedeck_store::read as integrity;
 /// Running provider components under grants and limits (crate
 /// `tapedeck-sandbox`).
 pub use tapedeck_sandbox as sandbox;
 /// Process resource limits tapedeck adapts to (`tapedeck_sandbox::rlimit`).
 pub use tapedeck_sandbox::rlimit;
+/// The storage API (crate `tapedeck-store`): [`store::TapeStore`],
+/// [`store::Starting`], [`store::TapePages`] and the rest.
+pub use tapedeck_store as store;
+/// Provider errors (`tapedeck_store::error`).
+pub use tapedeck_store::error;
+/// Verified reads (`tapedeck_store::read`): a tape checked against its
+/// digest as it streams.
+pub use tapedeck_store::read;
 /// Provider text made safe to show (`tapedeck_store::text`).
 pub use tapedeck_store::text;

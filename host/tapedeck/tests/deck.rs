@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use tapedeck::config::Config;
 use tapedeck::recorder::{HostEvent, TapeMeta};
-use tapedeck::sandbox::StartError;
+use tapedeck::sandbox::ProviderStartError;
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, TapeFilter, TapeState};
 use tapedeck::{Deck, DeckError};
@@ -127,7 +127,7 @@ async fn a_deck_never_starts_a_provider_granted_its_spool() {
         matches!(
             e,
             DeckError::Start {
-                error: StartError::Reserved(_),
+                error: ProviderStartError::Reserved(_),
                 ..
             }
         ),

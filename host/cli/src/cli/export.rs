@@ -5,7 +5,7 @@
 //! when complete (written to a temporary file in the same directory, then
 //! renamed).
 //!
-//! The frames are verified as they stream (see [`tapedeck::integrity`]):
+//! The frames are verified as they stream (see [`tapedeck::read`]):
 //! with `-o`, a tape that fails leaves no file; on stdout, the output stops
 //! without its end line and the error is reported (exit 1). `--no-verify`
 //! exports whatever the provider returns, to rescue a damaged tape: the end
@@ -19,8 +19,8 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tapedeck::integrity::Verification;
 use tapedeck::jsonl::JsonlWriter;
+use tapedeck::read::Verification;
 use tapedeck::sandbox::WasmProvider;
 use tapedeck::types::{TapeInfo, TapeState, TapeSummary};
 

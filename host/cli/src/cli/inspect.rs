@@ -21,7 +21,7 @@ use tapedeck::embedded;
 use tapedeck::sandbox::load::{self, EXPORT_INTERFACE, WIT_VERSION};
 use tapedeck::sandbox::network::Scheme;
 use tapedeck::sandbox::network::allow::parse_entry;
-use tapedeck::sandbox::{DirMode, Grants, LoadError, Sandbox};
+use tapedeck::sandbox::{ComponentError, DirMode, Grants, Sandbox};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
@@ -250,7 +250,7 @@ pub fn run(ctx: &mut Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
     let what = args.file.display().to_string();
     let bytes = match embedded {
         Some(bytes) => bytes.to_vec(),
-        None => std::fs::read(&args.file).map_err(|e| LoadError::Io {
+        None => std::fs::read(&args.file).map_err(|e| ComponentError::Io {
             path: what.clone(),
             detail: e.to_string(),
         })?,

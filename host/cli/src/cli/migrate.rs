@@ -469,7 +469,7 @@ impl Progress for TapeProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tapedeck::integrity::Verification;
+    use tapedeck::read::Verification;
     use tapedeck::types::TapeHeader;
 
     fn info(state: TapeState) -> TapeInfo {

@@ -27,8 +27,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
-use tapedeck::integrity::{ReadError, TapeReader, Verification};
-use tapedeck::sandbox::{ProviderSpec, Sandbox, StartError, WasmProvider};
+use tapedeck::read::{ReadError, TapeReader, Verification};
+use tapedeck::sandbox::{ProviderSpec, ProviderStartError, Sandbox, WasmProvider};
 use tapedeck::spool::{ENV_SPOOL_DIR, Spool};
 use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
@@ -324,7 +324,7 @@ pub async fn start_providers(
             .await
             .map_err(|e| match e {
                 // Already names the provider.
-                StartError::Config { .. } => anyhow!(e),
+                ProviderStartError::Config { .. } => anyhow!(e),
                 e => anyhow!(e).context(format!("cannot start provider `{}`", spec.name)),
             })?;
         started.push(store);
@@ -470,7 +470,7 @@ pub fn require_capability(
 /// handing each page to `each`. With `verify`, checks them as
 /// [`TapeReader::read_verified`] does (the digest only after the last page,
 /// so commit output only on `Ok`; a mismatch is an
-/// [`IntegrityError`](tapedeck::integrity::IntegrityError) in
+/// [`IntegrityError`](tapedeck::read::IntegrityError) in
 /// the error); without, passes on whatever the provider returns
 /// ([`TapeReader::read_unverified`], to rescue a damaged tape).
 pub async fn read_tape(

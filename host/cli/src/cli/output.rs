@@ -4,7 +4,7 @@
 use super::time::Utc;
 use serde::Serialize;
 use std::io::Write;
-use tapedeck::integrity::{IntegrityError, Verification};
+use tapedeck::read::{IntegrityError, Verification};
 use tapedeck::types::{Capabilities, TapeInfo};
 
 /// `2026-11-24 10:03:12 UTC`.

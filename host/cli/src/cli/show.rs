@@ -1,7 +1,7 @@
 //! `tapedeck show TAPE [--frames] [filters] [--follow] [--no-verify]`: one
 //! tape's header, state, totals and digest, optionally its frames, and
 //! whether the frames the provider returns are intact (see
-//! [`tapedeck::integrity`]; a mismatch is an error, exit 1).
+//! [`tapedeck::read`]; a mismatch is an error, exit 1).
 //!
 //! The frame filters (`--method`, `--dir`, `--from`, `--limit`) choose
 //! which frames are printed, never which are checked: the whole tape is
@@ -18,10 +18,10 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
-use tapedeck::integrity::{
+use tapedeck::jsonl::EncodedFrame;
+use tapedeck::read::{
     DEFAULT_PAGE_BYTES, DEFAULT_PAGE_FRAMES, IntegrityError, UnverifiedReason, Verification,
 };
-use tapedeck::jsonl::EncodedFrame;
 use tapedeck::recorder::{DigestChain, HostEvent};
 use tapedeck::sandbox::WasmProvider;
 use tapedeck::store::TapeStore;

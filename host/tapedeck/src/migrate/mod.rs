@@ -67,7 +67,7 @@ mod tests;
 pub use outcome::*;
 
 use crate::error::ProviderError;
-use crate::integrity::{FrameStream, LoadError, ReadError, TapeReader};
+use crate::read::{FrameStream, ReadError, TapeLoadError, TapeReader};
 use crate::recorder::DigestChain;
 use crate::store::{TapeStore, TapeWriter};
 use compare::{compare, compare_headers};
@@ -328,7 +328,7 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
             .provider_name(&self.to_name)
             .page_size(self.options.page_frames, self.options.page_bytes);
         let mut stream = reader.stream(dest);
-        let fail = |e: LoadError| match e {
+        let fail = |e: TapeLoadError| match e {
             ReadError::Provider(e) => {
                 self.call_failed(Side::Destination, id, "read-frames", e, CopyLeft::Recording)
             }

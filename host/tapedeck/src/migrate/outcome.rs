@@ -2,7 +2,7 @@
 //! outcomes and typed errors.
 
 use crate::error::ProviderError;
-use crate::integrity::{DEFAULT_PAGE_BYTES, DEFAULT_PAGE_FRAMES, IntegrityError, Verification};
+use crate::read::{DEFAULT_PAGE_BYTES, DEFAULT_PAGE_FRAMES, IntegrityError, Verification};
 use std::fmt;
 use tapedeck_types::{ErrorKind, TapeInfo};
 

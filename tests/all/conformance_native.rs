@@ -6,11 +6,6 @@
 //! `TAPEDECK_CONFORMANCE_FILTER=list/` runs only the cases whose name
 //! contains that text.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use fs_store::FsConfig;
 use std::sync::Arc;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions};

@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tapedeck::embedded;
-use tapedeck::sandbox::{DirGrant, Grants, ProviderSpec, Sandbox, StartError, WasmProvider};
+use tapedeck::sandbox::{
+    DirGrant, Grants, ProviderSpec, ProviderStartError, Sandbox, WasmProvider,
+};
 use tapedeck::spool::{ProviderKey, Spool};
 use tapedeck::types::TapeHeader;
 
@@ -235,7 +237,7 @@ async fn the_library_refuses_a_provider_granted_the_spool() {
     .await
     .err()
     .expect("refused");
-    assert!(matches!(e, StartError::Reserved(_)), "{e:?}");
+    assert!(matches!(e, ProviderStartError::Reserved(_)), "{e:?}");
     assert!(e.to_string().contains("spool directory"), "{e}");
 
     // The default spool (another tapedeck's), whether or not this process
@@ -249,7 +251,7 @@ async fn the_library_refuses_a_provider_granted_the_spool() {
     .await
     .err()
     .expect("refused");
-    assert!(matches!(e, StartError::Reserved(_)), "{e:?}");
+    assert!(matches!(e, ProviderStartError::Reserved(_)), "{e:?}");
 
     // The other order: a running provider, then a spool inside its grant.
     let early_dir = dir.join("early");

@@ -8,11 +8,6 @@
 //! ever connected to; names are resolved from a test map
 //! (`Grants::network_test_hosts`), never through DNS.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,28 +2,18 @@
 //! directory, with the `TAPEDECK_*` environment cleared and the user's data
 //! directory inside it (so the embedded default provider stores there, or
 //! into `./tapes` where a test creates that). Tapes are put in place by importing
-//! JSONL written with the library's own `JsonlWriter`.
-
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
+//! JSONL written with the library's own `JsonlWriter`
+//! ([`tapedeck_tests::tape`]).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tapedeck::jsonl::JsonlWriter;
 use tapedeck::recorder::DigestChain;
 use tapedeck::types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
 use tapedeck_tests::cli::{self, Tapedeck};
+use tapedeck_tests::tape::{T0, Tape};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
-
-/// Compiled components are cached under the target directory, shared by
-/// the tests, instead of in the user's cache.
-fn cache_dir() -> PathBuf {
-    cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
-}
+use crate::{cache_dir, tapedeck_in};
 
 /// A working directory to run the binary in.
 struct Dir {
@@ -43,7 +33,7 @@ impl Dir {
 
     /// The binary in this directory, isolated.
     fn tapedeck(&self) -> Tapedeck {
-        Tapedeck::new(BIN, self.path(), cache_dir())
+        tapedeck_in(self.path())
     }
 
     /// `tapedeck ARGS` to run in this directory, isolated.
@@ -83,84 +73,46 @@ impl Dir {
     }
 }
 
-/// A tape to import.
-struct Tape {
-    header: TapeHeader,
-    frames: Vec<Frame>,
-    state: TapeState,
-}
-
-/// 2026-11-24T10:00:00Z.
-const T0: u64 = 1_795_514_400_000_000;
 const HOUR: u64 = 3_600_000_000;
 
-impl Tape {
-    fn new(
-        id: &str,
-        session: &str,
-        tags: &[(&str, &str)],
-        created: u64,
-        payloads: &[&[u8]],
-    ) -> Tape {
-        Tape {
-            header: TapeHeader {
-                id: id.into(),
-                session_id: session.into(),
-                name: format!("tape {id}"),
-                tags: tags
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                created_at_us: created,
-                envelope: None,
+/// A tape to import: `payloads` from `created` on, a millisecond apart,
+/// alternately client→server and server→client, finished half an hour
+/// after it was created.
+fn tape(id: &str, session: &str, tags: &[(&str, &str)], created: u64, payloads: &[&[u8]]) -> Tape {
+    let header = TapeHeader {
+        id: id.into(),
+        session_id: session.into(),
+        name: format!("tape {id}"),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        created_at_us: created,
+        envelope: None,
+    };
+    let frames = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Frame {
+            seq: i as u64,
+            timestamp_us: created + 1000 * i as u64,
+            direction: if i % 2 == 0 {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
             },
-            frames: payloads
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Frame {
-                    seq: i as u64,
-                    timestamp_us: created + 1000 * i as u64,
-                    direction: if i % 2 == 0 {
-                        Direction::ClientToServer
-                    } else {
-                        Direction::ServerToClient
-                    },
-                    payload: p.to_vec(),
-                    not_json: serde_json::from_slice::<Value>(p).is_err(),
-                    // What the recorder (and import) give a JSON frame.
-                    terms: if serde_json::from_slice::<Value>(p).is_ok() {
-                        tapedeck::types::terms::payload_terms(p)
-                    } else {
-                        Vec::new()
-                    },
-                    attributes: Vec::new(),
-                })
-                .collect(),
-            state: TapeState::Finished,
-        }
-    }
-
-    fn summary(&self) -> TapeSummary {
-        TapeSummary {
-            frame_count: self.frames.len() as u64,
-            byte_count: self.frames.iter().map(|f| f.payload.len() as u64).sum(),
-            ended_at_us: self.header.created_at_us + HOUR / 2,
-            digest: Some(DigestChain::over(&self.frames).hex()),
-            seal: None,
-        }
-    }
-
-    fn jsonl(&self) -> Vec<u8> {
-        self.jsonl_with(&self.summary())
-    }
-
-    fn jsonl_with(&self, summary: &TapeSummary) -> Vec<u8> {
-        let mut w = JsonlWriter::new(Vec::new(), &self.header).unwrap();
-        for f in &self.frames {
-            w.frame(f).unwrap();
-        }
-        w.finish(self.state, summary).unwrap()
-    }
+            payload: p.to_vec(),
+            not_json: serde_json::from_slice::<Value>(p).is_err(),
+            // What the recorder (and import) give a JSON frame.
+            terms: if serde_json::from_slice::<Value>(p).is_ok() {
+                tapedeck::types::terms::payload_terms(p)
+            } else {
+                Vec::new()
+            },
+            attributes: Vec::new(),
+        })
+        .collect();
+    Tape::new(header, frames, HOUR / 2)
 }
 
 const INIT: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
@@ -170,7 +122,7 @@ const RESULT: &[u8] = br#"{"jsonrpc":"2.0","id":2,"result":{"content":"sunny"}}"
 
 /// The oldest tape of [`populated`].
 fn tape_a() -> Tape {
-    Tape::new(
+    tape(
         "a",
         "s1",
         &[("env", "ci")],
@@ -183,7 +135,7 @@ fn tape_a() -> Tape {
 /// with one command.
 fn populated() -> Dir {
     let dir = Dir::new();
-    let mut c = Tape::new(
+    let mut c = tape(
         "c",
         "s2",
         &[("env", "ci"), ("team", "x")],
@@ -193,7 +145,7 @@ fn populated() -> Dir {
     c.state = TapeState::Aborted;
     let tapes = [
         tape_a(),
-        Tape::new(
+        tape(
             "b",
             "s1",
             &[("env", "prod")],
@@ -202,10 +154,7 @@ fn populated() -> Dir {
         ),
         c,
     ];
-    for t in &tapes {
-        dir.write(&format!("{}.jsonl", t.header.id), &t.jsonl());
-    }
-    let out = dir.ok(&["import", "a.jsonl", "b.jsonl", "c.jsonl", "--json"]);
+    let out = dir.tapedeck().import(&["--json"], &tapes);
     let reports: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -385,7 +334,7 @@ fn search_by_method_tag_text_and_time() {
 #[test]
 fn export_then_import_gives_an_identical_tape() {
     let dir = Dir::new();
-    let mut t = Tape::new(
+    let mut t = tape(
         "orig",
         "s9",
         &[("k", "v"), ("k", "w")],
@@ -437,8 +386,7 @@ fn export_then_import_gives_an_identical_tape() {
 #[test]
 fn import_of_a_broken_file_names_the_line() {
     let dir = Dir::new();
-    let text =
-        String::from_utf8(Tape::new("t", "s", &[], T0, &[INIT, CALL, RESULT]).jsonl()).unwrap();
+    let text = String::from_utf8(tape("t", "s", &[], T0, &[INIT, CALL, RESULT]).jsonl()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
 
     // Cut after the third frame: the end line (line 5) is missing.
@@ -471,7 +419,7 @@ fn large_tapes_stream_through_import_and_export() {
         })
         .collect();
     let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-    let mut t = Tape::new("big", "s", &[], T0, &refs);
+    let mut t = tape("big", "s", &[], T0, &refs);
     t.state = TapeState::Aborted;
     let original = t.jsonl();
     dir.write("big.jsonl", &original);
@@ -518,7 +466,7 @@ fn a_recording_tape_cannot_be_exported() {
         let store = tapedeck::sandbox::WasmProvider::start(&sandbox, &spec, dir.path())
             .await
             .unwrap();
-        let t = Tape::new("live", "s", &[], T0, &[INIT]);
+        let t = tape("live", "s", &[], T0, &[INIT]);
         let mut w = store.create(t.header.clone()).await.unwrap();
         tapedeck::store::TapeWriter::append(&mut w, &t.frames)
             .await
@@ -545,8 +493,8 @@ fn show_and_export_verify_imported_tapes() {
     let dir = Dir::new();
     // With the digest the recorder writes, and without one (import
     // computes it).
-    let with = Tape::new("with", "s", &[], T0, &[INIT, CALL, RESULT]);
-    let without = Tape::new("without", "s", &[], T0, &[INIT, CALL]);
+    let with = tape("with", "s", &[], T0, &[INIT, CALL, RESULT]);
+    let without = tape("without", "s", &[], T0, &[INIT, CALL]);
     dir.write("with.jsonl", &with.jsonl());
     dir.write(
         "without.jsonl",
@@ -599,7 +547,7 @@ fn a_tape_that_fails_verification_is_reported_and_not_exported() {
     let dir = Dir::new();
     // Stored (through the library) with the digest of other frames, as if
     // the frames had changed since the tape was finished.
-    let t = Tape::new("bad", "s", &[], T0, &[INIT, CALL, RESULT]);
+    let t = tape("bad", "s", &[], T0, &[INIT, CALL, RESULT]);
     let wrong = DigestChain::over(&t.frames[..2]).hex();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -694,7 +642,7 @@ fn a_tape_that_fails_verification_is_reported_and_not_exported() {
 fn import_refuses_frames_that_do_not_match_their_digest() {
     let dir = Dir::new();
     // A payload altered to one of the same length: the totals still agree.
-    let t = Tape::new("t", "s", &[], T0, &[INIT, CALL, RESULT]);
+    let t = tape("t", "s", &[], T0, &[INIT, CALL, RESULT]);
     let altered = String::from_utf8(t.jsonl())
         .unwrap()
         .replace("sunny", "rainy");
@@ -713,7 +661,7 @@ fn import_refuses_frames_that_do_not_match_their_digest() {
         .map(|i| format!(r#"{{"n":{i:05}}}"#).into_bytes())
         .collect();
     let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-    let big = Tape::new("big", "s", &[], T0, &refs);
+    let big = tape("big", "s", &[], T0, &refs);
     let altered = String::from_utf8(big.jsonl())
         .unwrap()
         .replace(r#"{"n":10000}"#, r#"{"n":99999}"#);
@@ -808,7 +756,7 @@ fn a_configured_provider_is_used_and_selected_by_env() {
         b"provider = \"custom\"\n\n[providers.custom]\ncomponent = \"p.wasm\"\nconfig = { root = \"/data\" }\n\
           grants.dirs = [{ host = \"tmp\", guest = \"/data\", mode = \"read-write\" }]\n",
     );
-    let tape = Tape::new("in-custom", "s", &[], T0, &[INIT]);
+    let tape = tape("in-custom", "s", &[], T0, &[INIT]);
     dir.write("t.jsonl", &tape.jsonl());
     let cfg = [("TAPEDECK_CONFIG", "custom.toml")];
     let out = dir.ok_env(&["import", "t.jsonl"], &cfg);
@@ -856,7 +804,7 @@ fn a_configured_provider_is_used_and_selected_by_env() {
 #[test]
 fn the_tapes_dir_override_moves_the_default_store() {
     let dir = Dir::new();
-    dir.write("t.jsonl", &Tape::new("t", "s", &[], T0, &[INIT]).jsonl());
+    dir.write("t.jsonl", &tape("t", "s", &[], T0, &[INIT]).jsonl());
     dir.ok_env(
         &["import", "t.jsonl"],
         &[("TAPEDECK_TAPES_DIR", "elsewhere")],
@@ -957,14 +905,7 @@ async fn open_store(dir: &Dir) -> tapedeck::sandbox::WasmProvider {
 
 /// Imports `tapes` (one file each).
 fn import(dir: &Dir, tapes: &[Tape]) {
-    let mut args = vec!["import".to_string()];
-    for t in tapes {
-        let name = format!("{}.jsonl", t.header.id);
-        dir.write(&name, &t.jsonl());
-        args.push(name);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    dir.ok(&args);
+    dir.tapedeck().import(&[], tapes);
 }
 
 #[test]
@@ -973,10 +914,10 @@ fn every_command_takes_latest_and_unique_id_prefixes() {
     import(
         &dir,
         &[
-            Tape::new("ab", "s", &[], T0, &[INIT]),
-            Tape::new("abc-1", "s", &[], T0 + HOUR, &[INIT, CALL]),
-            Tape::new("abc-2", "s", &[], T0 + 2 * HOUR, &[INIT]),
-            Tape::new("xyz", "s", &[], T0 + 3 * HOUR, &[CALL, RESULT]),
+            tape("ab", "s", &[], T0, &[INIT]),
+            tape("abc-1", "s", &[], T0 + HOUR, &[INIT, CALL]),
+            tape("abc-2", "s", &[], T0 + 2 * HOUR, &[INIT]),
+            tape("xyz", "s", &[], T0 + 3 * HOUR, &[CALL, RESULT]),
         ],
     );
     let shown_id = |args: &[&str]| dir.json(args)["id"].as_str().unwrap().to_string();
@@ -1100,7 +1041,7 @@ fn session() -> Tape {
         long.into_bytes(),
     ];
     let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-    let mut t = Tape::new("sess", "s", &[], T0, &refs);
+    let mut t = tape("sess", "s", &[], T0, &refs);
     for (f, d) in t
         .frames
         .iter_mut()
@@ -1307,7 +1248,7 @@ fn show_follow_prints_frames_as_they_arrive_until_the_tape_ends() {
 fn killed_recording(dir: &Dir, name: &str) {
     use std::io::{BufRead, Write};
     use std::process::Stdio;
-    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/echo_server.py");
+    let server = tapedeck_tests::fixture("echo_server.py");
     let mut record = dir
         .command(&["record", "--name", name, "--", "python3"])
         .arg(&server)

@@ -12,13 +12,7 @@
 //!
 //! A missing SDK fails the test, naming the install command.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tapedeck_tests::mcp_sdk::{
@@ -34,10 +28,8 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Compiled components, shared with the other tests of the target.
-fn cache() -> PathBuf {
-    tapedeck_tests::cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
-}
+// Compiled components, shared with the other tests of the target.
+use crate::cache_dir;
 
 /// Needles for [`mcp_sdk::alive`]: a test server's and tapedeck's command lines.
 const SERVER_NEEDLE: &str = "mcp-sdk/server.";
@@ -279,7 +271,7 @@ fn python_sdk_client_sessions_end_finished() {
     let _node = mcp_sdk::node(); // the TypeScript server, for `auto` against a handshake-only server
     let _python = mcp_sdk::python();
     let _serial = serial();
-    let ws = Workspace::new(&cache());
+    let ws = Workspace::new(&cache_dir());
     ws.warm_up();
     python_sdk_sessions(&ws, SDK_SESSIONS);
 }
@@ -301,7 +293,7 @@ fn typescript_sdk_client_sessions_end_finished() {
     let _node = mcp_sdk::node();
     let _python = mcp_sdk::python(); // the Python server, every other session
     let _serial = serial();
-    let ws = Workspace::new(&cache());
+    let ws = Workspace::new(&cache_dir());
     ws.warm_up();
     let mut args = vec![
         "--sessions".to_string(),
@@ -454,7 +446,7 @@ fn mimic_client_with_servers_that_take_5_s_to_exit() {
     let _node = mcp_sdk::node();
     let _python = mcp_sdk::python();
     let _serial = serial();
-    let ws = Workspace::new(&cache());
+    let ws = Workspace::new(&cache_dir());
     ws.warm_up();
     // Each server takes 5 s to exit once its stdin closed; on SIGTERM it
     // dies, ignores it, or exits 1 s later. The client's SIGTERM goes to
@@ -518,7 +510,7 @@ fn mimic_client_with_20_mib_tapes() {
     let _node = mcp_sdk::node();
     let _python = mcp_sdk::python();
     let _serial = serial();
-    let ws = Workspace::new(&cache());
+    let ws = Workspace::new(&cache_dir());
     ws.warm_up();
     // Big frames: ten 1 MiB + 64 KiB texts echoed by the Python server
     // (over 20 MiB in 26 frames).

@@ -2,7 +2,7 @@
 //! size in what `init` says (name, version), in a tape's digest, in error
 //! messages, in a trap's stderr and in answers the host quotes, and an
 //! argument to a host call larger than `max-return`
-//! (`guest-examples/test-providers/hostile/src/text.rs`).
+//! (`tests/programs/hostile/src/text.rs`).
 //!
 //! The library's tests assert the typed error and that its message is safe
 //! to print: no control character (ESC, BEL, CR, C1 CSI/OSC) reaches it
@@ -14,7 +14,7 @@ use super::{Env, alongside, hostile_env, tapedeck_in};
 use std::path::Path;
 use std::process::Output;
 use tapedeck::error::ProviderError;
-use tapedeck::sandbox::{Limits, Protection, StartError, WasmProvider};
+use tapedeck::sandbox::{Limits, Protection, ProviderStartError, WasmProvider};
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::units::ByteSize;
 use tapedeck_tests::artifacts;
@@ -102,7 +102,7 @@ async fn a_provider_name_or_version_out_of_shape_is_refused_at_start() {
         assert!(
             matches!(
                 e,
-                StartError::Init(ProviderError::Contract { call: "init", .. })
+                ProviderStartError::Init(ProviderError::Contract { call: "init", .. })
             ),
             "{attack}: {e}"
         );

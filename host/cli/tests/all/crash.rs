@@ -11,10 +11,6 @@
 //! The random points come from a seed printed at the start; set
 //! `TAPEDECK_CRASH_SEED` to replay a run.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -23,23 +19,23 @@ use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tapedeck_tests::cli::{self, Tapedeck};
+use tapedeck_tests::cli::Tapedeck;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
+use crate::tapedeck_in;
 /// Sessions killed.
 const RUNS: u64 = 24;
 /// Latest kill, after the session starts.
 const MAX_KILL_MS: u64 = 600;
 
 fn echo_server() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/echo_server.py")
+    tapedeck_tests::fixture("echo_server.py")
 }
 
 /// `tapedeck` in `dir`, with its own spool, storing into `dir/tapes` (the
 /// default when it exists; the user's data directory is `dir/data`).
 fn tapedeck(dir: &Path) -> Tapedeck {
     std::fs::create_dir_all(dir.join("tapes")).unwrap();
-    Tapedeck::new(BIN, dir, cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
+    tapedeck_in(dir)
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {

@@ -1,6 +1,6 @@
 //! The hostile-provider suite: filesystem escapes, limit bombs and malformed
 //! answers from providers written to attack the sandbox
-//! (`guest-examples/test-providers/hostile`, and the WebAssembly-text
+//! (`tests/programs/hostile`, and the WebAssembly-text
 //! `table-bomb`). Network attacks are in `network.rs`.
 //!
 //! Every attack runs while a healthy embedded fs provider, in the same
@@ -20,16 +20,8 @@
 //! Each test names, in a comment, the protection it depends on: removing
 //! that protection makes the test fail.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
-#[path = "hostile/paging.rs"]
 mod paging;
-#[path = "hostile/spool.rs"]
 mod spool;
-#[path = "hostile/text.rs"]
 mod text;
 
 use std::future::Future;
@@ -46,14 +38,11 @@ use tapedeck::sandbox::{
 };
 use tapedeck::store::{ProviderResult, TapeStore};
 use tapedeck::units::{ByteSize, Millis};
-use tapedeck_tests::{artifacts, cli, recording};
+use tapedeck_tests::{artifacts, recording};
 use tapedeck_types::{Direction, Frame, TapeState};
 
-/// The `tapedeck` binary in `dir`, isolated, its compiled components
-/// cached under the target directory (the modules' tests of the command).
-fn tapedeck_in(dir: &Path) -> cli::Tapedeck {
-    cli::tapedeck(dir, &cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
-}
+// The `tapedeck` binary, for the modules' tests of the command.
+use crate::tapedeck_in;
 
 // ---------------------------------------------------------------------------
 // The environment: directories, the healthy provider, snapshots

@@ -9,11 +9,6 @@
 //! No timing thresholds beyond generous upper bounds on work that must not
 //! wait for a provider at all.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

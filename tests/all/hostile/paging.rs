@@ -1,4 +1,4 @@
-//! Listings that lie (`guest-examples/test-providers/hostile/src/paging.rs`,
+//! Listings that lie (`tests/programs/hostile/src/paging.rs`,
 //! config `list-attack`): cursors that repeat, empty pages that never end,
 //! new pages without end, invalid or duplicate ids, pages over their limit
 //! or outside the filter.

@@ -8,11 +8,6 @@
 //! compiled code is cached in the target directory, shared with the CLI
 //! tests, so only the first run after a change compiles it.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::Path;
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, DirGrant, Grants, ProviderSpec, Sandbox, WasmProvider};
@@ -30,7 +25,7 @@ async fn passes_the_whole_suite(name: &str, artifact: Result<&str, &str>) {
             dirs: vec![DirGrant::read_write(tmp.path(), "/tapes")],
             ..Grants::default()
         });
-    let cache = ComponentCache::at(Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
+    let cache = ComponentCache::at(crate::cache_dir());
     let sandbox = Sandbox::builder()
         .cache(Some(cache))
         .pooling_for([&spec.limits])

@@ -2,11 +2,6 @@
 //! embedded fs provider passes all of it; a provider that breaks the contract
 //! fails it with readable reasons.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

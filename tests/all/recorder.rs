@@ -5,11 +5,6 @@
 //!
 //! No timing thresholds: every assertion is about order and completion.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;

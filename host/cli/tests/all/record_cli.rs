@@ -3,11 +3,6 @@
 //! and the tape it leaves in `./tapes` (read back through the embedded fs
 //! provider) holds every line byte-exact, in order, with its direction.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
-
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tapedeck::embedded;
@@ -15,19 +10,12 @@ use tapedeck::recorder::{DigestChain, EndCause, HostEvent, ServerExit};
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeFilter, TapeInfo, TapeState};
-use tapedeck_tests::cli::{self, Tapedeck};
 use tapedeck_tests::recording;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
-
-/// The binary in `dir`, isolated, caching components under the target
-/// directory.
-fn tapedeck_in(dir: &Path) -> Tapedeck {
-    Tapedeck::new(BIN, dir, cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
-}
+use crate::tapedeck_in;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/echo_server.py")
+    tapedeck_tests::fixture("echo_server.py")
 }
 
 struct Run {

@@ -2,16 +2,12 @@
 //! trap, loop, sleep or exhaust memory: each gets a typed error, the instance
 //! is recycled, and the next call works.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tapedeck::error::ProviderError;
 use tapedeck::sandbox::{
-    ComponentSource, Limits, LoadError, ProviderSpec, Sandbox, StartError, WasmProvider,
+    ComponentError, ComponentSource, Limits, ProviderSpec, ProviderStartError, Sandbox,
+    WasmProvider,
 };
 use tapedeck::store::TapeStore;
 use tapedeck::units::{ByteSize, Millis};
@@ -28,7 +24,7 @@ async fn start(path: &str, limits: Limits) -> WasmProvider {
         .unwrap_or_else(|e| panic!("start {path}: {e}"))
 }
 
-fn load_err(bytes: &[u8]) -> LoadError {
+fn load_err(bytes: &[u8]) -> ComponentError {
     let sandbox = Sandbox::new().unwrap();
     match sandbox.load("test.wasm", bytes) {
         Err(e) => e,
@@ -51,12 +47,12 @@ async fn still_works(p: &WasmProvider) {
 #[test]
 fn refuses_files_that_are_not_components() {
     let e = load_err(b"this is a text file, not wasm");
-    assert!(matches!(e, LoadError::NotWasm { .. }), "{e}");
+    assert!(matches!(e, ComponentError::NotWasm { .. }), "{e}");
     assert!(e.to_string().contains("not a WebAssembly file"), "{e}");
 
     // The smallest valid core module: a module, not a component.
     let e = load_err(b"\0asm\x01\0\0\0");
-    assert!(matches!(e, LoadError::CoreModule { .. }), "{e}");
+    assert!(matches!(e, ComponentError::CoreModule { .. }), "{e}");
     assert!(
         e.to_string()
             .contains("core WebAssembly module, not a component"),
@@ -66,7 +62,7 @@ fn refuses_files_that_are_not_components() {
     // A truncated component.
     let bytes = std::fs::read(artifacts::MISBEHAVING_PROVIDER).unwrap();
     let e = load_err(&bytes[..bytes.len() / 2]);
-    assert!(matches!(e, LoadError::Invalid { .. }), "{e}");
+    assert!(matches!(e, ComponentError::Invalid { .. }), "{e}");
     assert!(e.to_string().contains("not a valid component"), "{e}");
 }
 
@@ -80,7 +76,7 @@ fn refuses_precompiled_code_from_outside_its_cache() {
         .precompile_component(&bytes)
         .unwrap();
     let e = load_err(&cwasm);
-    assert!(matches!(e, LoadError::Precompiled { .. }), "{e}");
+    assert!(matches!(e, ComponentError::Precompiled { .. }), "{e}");
     assert!(e.to_string().contains(".cwasm"), "{e}");
 }
 
@@ -88,7 +84,7 @@ fn refuses_precompiled_code_from_outside_its_cache() {
 fn refuses_another_major_version_naming_it() {
     let bytes = std::fs::read(artifacts::WRONG_VERSION_PROVIDER).unwrap();
     let e = load_err(&bytes);
-    assert!(matches!(e, LoadError::WrongVersion { .. }), "{e}");
+    assert!(matches!(e, ComponentError::WrongVersion { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("tapedeck:storage/tape-storage@1.0.0"), "{msg}");
     assert!(msg.contains("speaks version 0.2.0"), "{msg}");
@@ -98,7 +94,7 @@ fn refuses_another_major_version_naming_it() {
 fn refuses_a_component_that_does_not_export_the_contract() {
     // The smallest valid component: a header and nothing else.
     let e = load_err(b"\0asm\x0d\0\x01\0");
-    assert!(matches!(e, LoadError::MissingExport { .. }), "{e}");
+    assert!(matches!(e, ComponentError::MissingExport { .. }), "{e}");
     let msg = e.to_string();
     assert!(
         msg.contains("does not export `tapedeck:storage/tape-storage@0.2.0`"),
@@ -111,7 +107,7 @@ fn refuses_a_component_that_does_not_export_the_contract() {
 fn refuses_a_component_with_the_wrong_functions_naming_them() {
     let bytes = std::fs::read(artifacts::WRONG_SHAPE_PROVIDER).unwrap();
     let e = load_err(&bytes);
-    assert!(matches!(e, LoadError::WrongShape { .. }), "{e}");
+    assert!(matches!(e, ComponentError::WrongShape { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("does not match the contract"), "{msg}");
     assert!(
@@ -128,7 +124,10 @@ async fn start_reports_load_errors_with_the_path() {
         .await
         .err()
         .expect("refused");
-    assert!(matches!(e, StartError::Load(LoadError::Io { .. })), "{e}");
+    assert!(
+        matches!(e, ProviderStartError::Load(ComponentError::Io { .. })),
+        "{e}"
+    );
     assert!(e.to_string().contains("/nonexistent/provider.wasm"), "{e}");
 }
 
@@ -244,13 +243,14 @@ async fn a_looping_provider_does_not_stall_another() {
 }
 
 #[tokio::test]
-#[allow(
-    unsafe_code,
-    reason = "set_var is unsafe in edition 2024; nothing else reads the variable"
-)]
 async fn a_provider_sees_nothing_it_was_not_granted() {
-    // SAFETY: tests in this binary do not read this variable concurrently.
-    unsafe { std::env::set_var("TAPEDECK_TEST_SECRET", "hunter2") };
+    // The host's environment (cargo gives a test its `CARGO_*` variables,
+    // and there is `PATH`) must not reach the provider. No `set_var` of a
+    // secret of our own: this binary's other tests run in the same process.
+    assert!(
+        std::env::vars_os().next().is_some(),
+        "the test process has no environment to leak"
+    );
     let p = start(artifacts::MISBEHAVING_PROVIDER, Limits::default()).await;
     let seen = p.get("probe").await.unwrap().header.name;
     let seen: serde_json::Value = serde_json::from_str(&seen).expect(&seen);

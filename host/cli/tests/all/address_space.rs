@@ -5,23 +5,14 @@
 //! memories of 4 GiB each would not fit. Each run is the built binary in a
 //! fresh working directory, started by `sh` after `ulimit -v`.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
-
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-use tapedeck_tests::cli::{self, Tapedeck};
+use tapedeck_tests::cli;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapedeck");
+use crate::tapedeck_in;
 
 const GIB_IN_KIB: u64 = 1 << 20;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `tapedeck ARGS` in `dir` with its address space limited to `limit_kib`
 /// KiB, `input` on stdin. Compiled components are cached under the target
@@ -29,7 +20,7 @@ fn workspace() -> PathBuf {
 /// entries).
 fn run_limited(dir: &Path, limit_kib: u64, args: &[&str], input: &[u8]) -> Output {
     let ulimit = format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\"");
-    Tapedeck::new(BIN, dir, cli::shared_cache(env!("CARGO_TARGET_TMPDIR")))
+    tapedeck_in(dir)
         .env("TAPEDECK_TAPES_DIR", dir.join("tapes"))
         .launcher("sh", &["-c", &ulimit])
         .output_with_input(args, input)
@@ -44,8 +35,8 @@ fn ok(out: Output, what: &str) -> Output {
 fn record_and_list(limit_kib: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let server = workspace().join("tests/fixtures/echo_server.py");
-    let session = std::fs::read(workspace().join("tests/fixtures/demo-session.jsonl")).unwrap();
+    let server = tapedeck_tests::fixture("echo_server.py");
+    let session = std::fs::read(tapedeck_tests::fixture("demo-session.jsonl")).unwrap();
     let recorded = ok(
         run_limited(
             dir,

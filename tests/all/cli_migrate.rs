@@ -9,27 +9,19 @@
 //! And the same tapes from the fs provider to PostgreSQL (a throwaway
 //! server, see `tapedeck_tests::postgres`) and back.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tapedeck::embedded::fs_provider_spec;
-use tapedeck::jsonl::JsonlWriter;
-use tapedeck::recorder::DigestChain;
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::{TapeStore, TapeWriter};
-use tapedeck::types::{Direction, EndReason, Frame, TapeHeader, TapeState, TapeSummary};
+use tapedeck::types::{Direction, EndReason, Frame, TapeHeader, TapeState};
 use tapedeck_tests::artifacts;
-use tapedeck_tests::cli::{self, text};
+use tapedeck_tests::cli::text;
 use tapedeck_tests::postgres::{self, PgServer};
+use tapedeck_tests::tape::{T0, Tape};
 
-fn cache_dir() -> PathBuf {
-    cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))
-}
+use crate::{cache_dir, tapedeck_in};
 
 /// A `[providers.NAME]` table: `component` granted `./DIR` read-write at
 /// `/tapes`, with `root = "/tapes"` and `config` added to its config.
@@ -64,7 +56,7 @@ impl Dir {
 
     /// Runs, expects exit `code`; returns stdout and stderr.
     fn expect(&self, args: &[&str], code: i32) -> (String, String) {
-        let out = cli::tapedeck(self.path(), &cache_dir()).expect(args, code);
+        let out = tapedeck_in(self.path()).expect(args, code);
         (text(&out.stdout), text(&out.stderr))
     }
 
@@ -80,14 +72,7 @@ impl Dir {
 
     /// Imports `tapes` into `provider`.
     fn import(&self, provider: &str, tapes: &[Tape]) {
-        let mut args = vec!["--provider".to_string(), provider.into(), "import".into()];
-        for t in tapes {
-            let file = self.path().join(format!("{}.jsonl", t.header.id));
-            std::fs::write(&file, t.jsonl()).unwrap();
-            args.push(file.display().to_string());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.ok(&args);
+        tapedeck_in(self.path()).import(&["--provider", provider], tapes);
     }
 
     /// The fs provider over `./DIR`, for writing what the CLI cannot (a
@@ -131,79 +116,50 @@ fn block_on<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// A tape to import.
-struct Tape {
-    header: TapeHeader,
-    frames: Vec<Frame>,
-    state: TapeState,
-}
-
-/// 2026-11-24T10:00:00Z.
-const T0: u64 = 1_795_514_400_000_000;
-
-impl Tape {
-    /// `n` frames: JSON, plain text and binary payloads in turn.
-    fn new(id: &str, state: TapeState, n: u64, created: u64) -> Tape {
-        let frames = (0..n)
-            .map(|seq| {
-                let (payload, not_json) = match seq % 3 {
-                    0 => (
-                        format!(r#"{{"jsonrpc":"2.0","id":{seq}}}"#).into_bytes(),
-                        false,
-                    ),
-                    1 => (format!("line {seq} of {id}").into_bytes(), true),
-                    _ => (vec![0xff, 0xfe, seq as u8], true),
-                };
-                Frame {
-                    seq,
-                    timestamp_us: created + 100 * seq,
-                    direction: if seq % 2 == 0 {
-                        Direction::ClientToServer
-                    } else {
-                        Direction::ServerToClient
-                    },
-                    // What the recorder (and import) give a JSON frame.
-                    terms: if not_json {
-                        Vec::new()
-                    } else {
-                        tapedeck::types::terms::payload_terms(&payload)
-                    },
-                    payload,
-                    not_json,
-                    attributes: Vec::new(),
-                }
-            })
-            .collect();
-        Tape {
-            header: TapeHeader {
-                id: id.into(),
-                session_id: format!("session of {id}"),
-                name: format!("tape {id}"),
-                tags: vec![("env".into(), "ci".into()), ("env".into(), "eu".into())],
-                created_at_us: created,
-                envelope: None,
-            },
-            frames,
-            state,
-        }
-    }
-
-    fn summary(&self) -> TapeSummary {
-        TapeSummary {
-            frame_count: self.frames.len() as u64,
-            byte_count: self.frames.iter().map(|f| f.payload.len() as u64).sum(),
-            ended_at_us: self.header.created_at_us + 60_000_000,
-            digest: Some(DigestChain::over(&self.frames).hex()),
-            seal: None,
-        }
-    }
-
-    fn jsonl(&self) -> Vec<u8> {
-        let mut w = JsonlWriter::new(Vec::new(), &self.header).unwrap();
-        for f in &self.frames {
-            w.frame(f).unwrap();
-        }
-        w.finish(self.state, &self.summary()).unwrap()
+/// A tape to import: `n` frames, JSON, plain text and binary payloads in
+/// turn, ended (in `state`) a minute after it was created.
+fn tape(id: &str, state: TapeState, n: u64, created: u64) -> Tape {
+    let frames = (0..n)
+        .map(|seq| {
+            let (payload, not_json) = match seq % 3 {
+                0 => (
+                    format!(r#"{{"jsonrpc":"2.0","id":{seq}}}"#).into_bytes(),
+                    false,
+                ),
+                1 => (format!("line {seq} of {id}").into_bytes(), true),
+                _ => (vec![0xff, 0xfe, seq as u8], true),
+            };
+            Frame {
+                seq,
+                timestamp_us: created + 100 * seq,
+                direction: if seq % 2 == 0 {
+                    Direction::ClientToServer
+                } else {
+                    Direction::ServerToClient
+                },
+                // What the recorder (and import) give a JSON frame.
+                terms: if not_json {
+                    Vec::new()
+                } else {
+                    tapedeck::types::terms::payload_terms(&payload)
+                },
+                payload,
+                not_json,
+                attributes: Vec::new(),
+            }
+        })
+        .collect();
+    let header = TapeHeader {
+        id: id.into(),
+        session_id: format!("session of {id}"),
+        name: format!("tape {id}"),
+        tags: vec![("env".into(), "ci".into()), ("env".into(), "eu".into())],
+        created_at_us: created,
+        envelope: None,
+    };
+    Tape {
+        state,
+        ..Tape::new(header, frames, 60_000_000)
     }
 }
 
@@ -211,11 +167,11 @@ impl Tape {
 /// migration reads and appends 1,000 frames at a time).
 fn tapes() -> Vec<Tape> {
     vec![
-        Tape::new("t-fin", TapeState::Finished, 5, T0),
-        Tape::new("t-crash", TapeState::Crashed, 3, T0 + 1),
-        Tape::new("t-abort", TapeState::Aborted, 2, T0 + 2),
-        Tape::new("t-empty", TapeState::Finished, 0, T0 + 3),
-        Tape::new("t-big", TapeState::Finished, 2500, T0 + 4),
+        tape("t-fin", TapeState::Finished, 5, T0),
+        tape("t-crash", TapeState::Crashed, 3, T0 + 1),
+        tape("t-abort", TapeState::Aborted, 2, T0 + 2),
+        tape("t-empty", TapeState::Finished, 0, T0 + 3),
+        tape("t-big", TapeState::Finished, 2500, T0 + 4),
     ]
 }
 
@@ -321,7 +277,7 @@ fn an_interrupted_migration_resumes_and_a_conflict_is_left_alone() {
     let dir = Dir::new(&provider("b2", artifacts::FAULTY_PROVIDER, "b", faults));
     dir.import("a", &tapes());
     // A different tape under the id of t-fin, already in b.
-    let mut other = Tape::new("t-fin", TapeState::Finished, 4, T0);
+    let mut other = tape("t-fin", TapeState::Finished, 4, T0);
     other.header.name = "another tape".into();
     dir.import("b", std::slice::from_ref(&other));
     let other_export = dir.export("b", "t-fin");
@@ -437,7 +393,7 @@ fn a_source_that_lies_about_a_tape_is_caught_and_the_copy_not_finished() {
 #[test]
 fn live_tapes_are_skipped_unless_asked_then_continued() {
     let dir = Dir::new("");
-    let live = Tape::new("t-live", TapeState::Finished, 5, T0);
+    let live = tape("t-live", TapeState::Finished, 5, T0);
     block_on(async {
         let a = dir.store("a").await;
         let mut w = a.create(live.header.clone()).await.unwrap();

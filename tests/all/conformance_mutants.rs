@@ -3,11 +3,6 @@
 //! that check that part of the contract must fail (with a reason naming it)
 //! while the suite carries on.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::sync::Arc;
 use std::time::Duration;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions};

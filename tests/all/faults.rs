@@ -9,16 +9,11 @@
 //! provider returning something other than what was recorded is caught by
 //! the digest, at the end of the recording, in recovery and on load.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tapedeck::error::ProviderError;
-use tapedeck::integrity::{ReadError, load_tape};
+use tapedeck::read::{ReadError, load_tape};
 use tapedeck::recorder::{RecordError, Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::{
     ComponentSource, DirGrant, Grants, Limits, ProviderSpec, Sandbox, WasmProvider,

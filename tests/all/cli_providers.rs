@@ -6,19 +6,14 @@
 //! The binary is the one cargo built next to this test
 //! (`<target>/<profile>/tapedeck`); `cargo test --workspace` builds it.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
-
 use std::path::Path;
 use std::process::Output;
 use tapedeck_tests::artifacts;
-use tapedeck_tests::cli::{self, text};
+use tapedeck_tests::cli::text;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     // Compiled components are cached under the target directory.
-    cli::tapedeck(dir, &cli::shared_cache(env!("CARGO_TARGET_TMPDIR"))).output(args)
+    crate::tapedeck_in(dir).output(args)
 }
 
 #[test]

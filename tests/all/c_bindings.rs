@@ -1,13 +1,8 @@
-//! The C provider's committed bindings (`guest-examples/c-provider/gen/`)
+//! The C provider's committed bindings (`guest-examples/templates/c/gen/`)
 //! must be what wit-bindgen's C generator makes of `wit/` now, so a change of
 //! the contract cannot leave the C template behind.
-//! `guest-examples/c-provider/regen-bindings.sh` rewrites them (it runs this
+//! `guest-examples/templates/c/regen-bindings.sh` rewrites them (it runs this
 //! test with `TAPEDECK_REGENERATE_C_BINDINGS=1`).
-
-#![allow(
-    clippy::unwrap_used,
-    reason = "test code fails loudly on what it did not expect"
-)]
 
 use std::path::Path;
 use tapedeck_guest_build::c_guest;
@@ -16,7 +11,7 @@ use tapedeck_guest_build::c_guest;
 fn c_bindings_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = root
-        .join("guest-examples/c-provider")
+        .join("guest-examples/templates/c")
         .join(c_guest::BINDINGS_DIR);
     let files = c_guest::bindings(&root.join("wit")).expect("generating the bindings");
     assert_eq!(files.len(), 3, "provider.h, provider.c and the type object");
@@ -33,6 +28,6 @@ fn c_bindings_are_current() {
     assert!(
         stale.is_empty(),
         "the C bindings are out of date with wit/: {stale:?}; run \
-         guest-examples/c-provider/regen-bindings.sh and commit the result"
+         guest-examples/templates/c/regen-bindings.sh and commit the result"
     );
 }
