@@ -284,7 +284,7 @@ mod tests {
         bytes
     }
 
-    fn load_err(bytes: &[u8]) -> LoadError {
+    fn load_err(bytes: &[u8]) -> ComponentError {
         match crate::Sandbox::new().expect("engine").load("p.wasm", bytes) {
             Ok(_) => panic!("loaded"),
             Err(e) => e,
@@ -295,7 +295,7 @@ mod tests {
     fn a_0_1_provider_is_refused_with_what_changed() {
         let e = load_err(&exporting("0.1.0"));
         assert!(
-            matches!(e, LoadError::WrongVersion { ref found, .. } if found == "0.1.0"),
+            matches!(e, ComponentError::WrongVersion { ref found, .. } if found == "0.1.0"),
             "{e}"
         );
         let msg = e.to_string();
@@ -318,13 +318,13 @@ mod tests {
     fn other_versions_are_refused_naming_them() {
         let e = load_err(&exporting("1.0.0"));
         let msg = e.to_string();
-        assert!(matches!(e, LoadError::WrongVersion { .. }), "{msg}");
+        assert!(matches!(e, ComponentError::WrongVersion { .. }), "{msg}");
         assert!(msg.contains("tape-storage@1.0.0"), "{msg}");
         assert!(msg.contains("docs/writing-a-provider.md"), "{msg}");
         assert!(!msg.contains("append-many"), "{msg}");
         // The right version passes the export check and fails further on
         // (the empty instance has none of the functions).
         let e = load_err(&exporting(WIT_VERSION));
-        assert!(!matches!(e, LoadError::WrongVersion { .. }), "{e}");
+        assert!(!matches!(e, ComponentError::WrongVersion { .. }), "{e}");
     }
 }

@@ -130,11 +130,11 @@ pub fn check_frame_fields(terms: &[String], attributes: &[(String, String)]) -> 
     if terms.len() > MAX_TERMS {
         return Err(format!("{} terms (at most {MAX_TERMS})", terms.len()));
     }
-    if let Some(t) = terms.iter().find(|t| t.is_empty() || t.len() > MAX_TERM_LEN) {
-        return Err(format!(
-            "a term of {} bytes (1 to {MAX_TERM_LEN})",
-            t.len()
-        ));
+    if let Some(t) = terms
+        .iter()
+        .find(|t| t.is_empty() || t.len() > MAX_TERM_LEN)
+    {
+        return Err(format!("a term of {} bytes (1 to {MAX_TERM_LEN})", t.len()));
     }
     if attributes.len() > MAX_ATTRIBUTES {
         return Err(format!(
@@ -151,7 +151,10 @@ pub fn check_frame_fields(terms: &[String], attributes: &[(String, String)]) -> 
             k.len()
         ));
     }
-    if let Some((_, v)) = attributes.iter().find(|(_, v)| v.len() > MAX_ATTRIBUTE_VALUE) {
+    if let Some((_, v)) = attributes
+        .iter()
+        .find(|(_, v)| v.len() > MAX_ATTRIBUTE_VALUE)
+    {
         return Err(format!(
             "an attribute value of {} bytes (at most {MAX_ATTRIBUTE_VALUE})",
             v.len()
@@ -171,11 +174,15 @@ mod tests {
     #[test]
     fn requests_give_their_method_and_what_they_name() {
         assert_eq!(
-            terms(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer","arguments":{}}}"#),
+            terms(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer","arguments":{}}}"#
+            ),
             ["method:tools/call", "tool:transfer"]
         );
         assert_eq!(
-            terms(r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a"}}"#),
+            terms(
+                r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a"}}"#
+            ),
             ["method:resources/read", "resource:file:///a"]
         );
         assert_eq!(
