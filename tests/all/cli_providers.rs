@@ -167,7 +167,7 @@ fn a_component_of_another_major_version_is_refused() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("tape-storage@1.0.0") && stderr.contains("speaks version 0.1.0"),
+        stderr.contains("tape-storage@1.0.0") && stderr.contains("speaks version 0.2.0"),
         "{stderr}"
     );
 }

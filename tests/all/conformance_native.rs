@@ -20,6 +20,8 @@ fn frame(seq: u64, payload: &str) -> Frame {
         direction: Direction::ClientToServer,
         payload: payload.as_bytes().to_vec(),
         not_json: false,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     }
 }
 
@@ -30,6 +32,7 @@ fn header(id: &str) -> TapeHeader {
         name: "a tape that is not the suite's".to_string(),
         tags: vec![("owner".to_string(), "someone else".to_string())],
         created_at_us: 1_700_000_000_000_000,
+        envelope: None,
     }
 }
 
@@ -47,6 +50,7 @@ async fn seed_foreign_tapes(store: &NativeFsStore) {
         byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
         ended_at_us: 1_700_000_000_100_000,
         digest: None,
+        seal: None,
     };
     let mut w = store.create(header("foreign-finished")).await.unwrap();
     w.append(&frames).await.unwrap();

@@ -361,7 +361,7 @@ async fn read_call(store: &WasmProvider, call: &str, id: &str) -> Result<(), Str
         }
         "search" => {
             let q = SearchQuery {
-                method: Some("tools/call".into()),
+                terms: vec![tapedeck::types::terms::method_term("tools/call")],
                 ..SearchQuery::default()
             };
             let page = store.search(&q, None, 10).await.map_err(e)?;
@@ -382,12 +382,14 @@ async fn read_call(store: &WasmProvider, call: &str, id: &str) -> Result<(), Str
                 name: String::new(),
                 tags: vec![],
                 created_at_us: 1,
+                envelope: None,
             };
             let summary = tapedeck::types::TapeSummary {
                 frame_count: 0,
                 byte_count: 0,
                 ended_at_us: 2,
                 digest: None,
+                seal: None,
             };
             if call == "save" {
                 store

@@ -1053,6 +1053,8 @@ async fn max_return_is_configured_per_provider() {
         direction: Direction::ServerToClient,
         payload: vec![b'y'; 16 << 20],
         not_json: true,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     };
     for (max_return, fits) in [(ByteSize(8 << 20), false), (ByteSize(64 << 20), true)] {
         let limits = Limits {
@@ -1067,12 +1069,14 @@ async fn max_return_is_configured_per_provider() {
             name: String::new(),
             tags: Vec::new(),
             created_at_us: 1,
+            envelope: None,
         };
         let summary = tapedeck_types::TapeSummary {
             frame_count: 1,
             byte_count: frame.payload.len() as u64,
             ended_at_us: 2,
             digest: None,
+            seal: None,
         };
         p.save(
             header,

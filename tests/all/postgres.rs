@@ -67,11 +67,7 @@ async fn the_postgres_provider_passes_the_whole_suite() {
     let versions = pg
         .psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM conformance.schema_migrations")
         .unwrap();
-    assert_eq!(versions, "1,2");
-    // A second deployment in another schema of the same database works
-    // (the text index's extension is shared by the database).
-    let other = start(&pg, "second").await;
-    assert_eq!(other.stats().await.unwrap().tape_count, 0);
+    assert_eq!(versions, "1,2,3");
     // A second deployment in another schema of the same database works
     // (the text index's extension is shared by the database).
     let other = start(&pg, "second").await;

@@ -87,7 +87,7 @@ fn refuses_another_major_version_naming_it() {
     assert!(matches!(e, ComponentError::WrongVersion { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("tapedeck:storage/tape-storage@1.0.0"), "{msg}");
-    assert!(msg.contains("0.1.0"), "{msg}");
+    assert!(msg.contains("speaks version 0.2.0"), "{msg}");
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn refuses_a_component_that_does_not_export_the_contract() {
     assert!(matches!(e, ComponentError::MissingExport { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("does not export `tapedeck:storage/tape-storage@0.1.0`"),
+        msg.contains("does not export `tapedeck:storage/tape-storage@0.2.0`"),
         "{msg}"
     );
     assert!(msg.contains("its exports: none"), "{msg}");

@@ -14,8 +14,8 @@ use std::path::Path;
 use tapedeck::error::ProviderError;
 use tapedeck::store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeSummary,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeAppend,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary,
 };
 
 /// The provider name [`NativeFsStore`] reports, and puts in its errors.
@@ -151,6 +151,20 @@ impl TapeStore for NativeFsStore {
 
     async fn stats(&self) -> ProviderResult<StorageStats> {
         self.store.stats().map_err(storage)
+    }
+
+    /// fs-store's own `append_many` (one pass over all entries); each
+    /// entry's error becomes a [`ProviderError::Storage`].
+    async fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> ProviderResult<Vec<ProviderResult<u64>>> {
+        Ok(self
+            .store
+            .append_many(appends)
+            .into_iter()
+            .map(|r| r.map_err(storage))
+            .collect())
     }
 }
 

@@ -41,6 +41,7 @@ impl Tape {
             byte_count: self.frames.iter().map(|f| f.payload.len() as u64).sum(),
             ended_at_us: self.ended_at_us,
             digest: Some(DigestChain::over(&self.frames).hex()),
+            seal: None,
         }
     }
 

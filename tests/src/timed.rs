@@ -1,12 +1,14 @@
 //! [`TimedStore`]: any [`TapeStore`], with the duration of every writer
-//! `append` recorded, so a benchmark can report append latency under load
-//! (the 1,000-recordings figure) without instrumenting the recorder. A
-//! [`Layer`]: only `append` is its own, everything else is forwarded.
+//! `append` (and of every `append_many` call, one sample per call)
+//! recorded, so a benchmark can report append latency under load (the
+//! 1,000-recordings figure) without instrumenting the recorder. A
+//! [`Layer`]: only `append` and `append_many` are its own, everything else
+//! is forwarded.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tapedeck::store::{Layer, ProviderResult, TapeStore, TapeWriter, WriterLayer};
-use tapedeck_types::Frame;
+use tapedeck_types::{Frame, TapeAppend};
 
 /// Append durations, shared by a store and its writers.
 pub type Samples = Arc<Mutex<Vec<Duration>>>;
@@ -73,5 +75,18 @@ impl<S: TapeStore> Layer for TimedStore<S> {
             inner,
             samples: self.samples.clone(),
         }
+    }
+
+    async fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> ProviderResult<Vec<ProviderResult<u64>>> {
+        let start = Instant::now();
+        let r = self.inner.append_many(appends).await;
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(start.elapsed());
+        r
     }
 }

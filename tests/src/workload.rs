@@ -25,11 +25,12 @@ pub fn header(id: &str, session: &str) -> TapeHeader {
         name: format!("bench {id}"),
         tags: vec![("bench".into(), "yes".into())],
         created_at_us: 1_700_000_000_000_000,
+        envelope: None,
     }
 }
 
 /// `n` JSON-RPC frames of `size` bytes, numbered from 0, alternating
-/// directions.
+/// directions, with the index terms the recorder gives them.
 pub fn frames(n: u64, size: usize) -> Vec<Frame> {
     (0..n)
         .map(|seq| {
@@ -46,8 +47,10 @@ pub fn frames(n: u64, size: usize) -> Vec<Frame> {
                 } else {
                     Direction::ServerToClient
                 },
+                terms: tapedeck_types::terms::payload_terms(&payload),
                 payload,
                 not_json: false,
+                attributes: Vec::new(),
             }
         })
         .collect()
@@ -60,6 +63,7 @@ pub fn summary(frames: &[Frame]) -> TapeSummary {
         byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
         ended_at_us: 1_700_000_000_000_000 + frames.len() as u64,
         digest: Some(DigestChain::over(frames).hex()),
+        seal: None,
     }
 }
 

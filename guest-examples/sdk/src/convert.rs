@@ -33,6 +33,8 @@ impl From<wit::Frame> for tt::Frame {
             direction: f.direction.into(),
             payload: f.payload,
             not_json: f.flags.contains(wit::FrameFlags::NOT_JSON),
+            terms: f.terms,
+            attributes: f.attributes,
         }
     }
 }
@@ -49,6 +51,17 @@ impl From<tt::Frame> for wit::Frame {
             } else {
                 wit::FrameFlags::empty()
             },
+            terms: f.terms,
+            attributes: f.attributes,
+        }
+    }
+}
+
+impl From<wit::TapeAppend> for tt::TapeAppend {
+    fn from(a: wit::TapeAppend) -> Self {
+        tt::TapeAppend {
+            id: a.id,
+            frames: a.frames.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -61,6 +74,7 @@ impl From<wit::TapeHeader> for tt::TapeHeader {
             name: h.name,
             tags: h.tags,
             created_at_us: h.created_at,
+            envelope: h.envelope,
         }
     }
 }
@@ -73,6 +87,7 @@ impl From<tt::TapeHeader> for wit::TapeHeader {
             name: h.name,
             tags: h.tags,
             created_at: h.created_at_us,
+            envelope: h.envelope,
         }
     }
 }
@@ -116,6 +131,7 @@ impl From<wit::TapeSummary> for tt::TapeSummary {
             byte_count: s.byte_count,
             ended_at_us: s.ended_at,
             digest: s.digest,
+            seal: s.seal,
         }
     }
 }
@@ -129,6 +145,7 @@ impl From<tt::TapeInfo> for wit::TapeInfo {
             byte_count: i.byte_count,
             ended_at: i.ended_at_us,
             digest: i.digest,
+            seal: i.seal,
         }
     }
 }
@@ -150,7 +167,7 @@ impl From<wit::SearchQuery> for tt::SearchQuery {
     fn from(q: wit::SearchQuery) -> Self {
         tt::SearchQuery {
             filter: q.filter.into(),
-            method: q.method,
+            terms: q.terms,
             text: q.text,
         }
     }
@@ -215,5 +232,90 @@ impl From<tt::StorageError> for wit::StorageError {
             tt::ErrorKind::Io => wit::StorageError::Io(m),
             tt::ErrorKind::Internal => wit::StorageError::Internal(m),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> tt::Frame {
+        tt::Frame {
+            seq: 4,
+            timestamp_us: 5,
+            direction: tt::Direction::ServerToClient,
+            payload: vec![0xff, 0x00, b'{'],
+            not_json: true,
+            terms: vec!["method:a".into(), "tool:Ü".into(), "method:a".into()],
+            attributes: vec![("z".into(), String::new()), ("a".into(), "1".into())],
+        }
+    }
+
+    #[test]
+    fn frames_keep_terms_and_attributes_both_ways() {
+        let f = frame();
+        let w: wit::Frame = f.clone().into();
+        assert_eq!(w.terms, f.terms);
+        assert_eq!(w.attributes, f.attributes);
+        assert_eq!(w.flags, wit::FrameFlags::NOT_JSON);
+        assert_eq!(tt::Frame::from(w), f);
+        let a = tt::TapeAppend::from(wit::TapeAppend {
+            id: "t".into(),
+            frames: vec![f.clone().into(), f.clone().into()],
+        });
+        assert_eq!(
+            a,
+            tt::TapeAppend {
+                id: "t".into(),
+                frames: vec![f.clone(), f]
+            }
+        );
+    }
+
+    #[test]
+    fn envelope_and_seal_pass_unchanged() {
+        let header = tt::TapeHeader {
+            id: "t".into(),
+            session_id: "s".into(),
+            name: "n".into(),
+            tags: vec![("k".into(), "v".into())],
+            created_at_us: 1,
+            envelope: Some(vec![0, 1, 0xff]),
+        };
+        let w: wit::TapeHeader = header.clone().into();
+        assert_eq!(w.envelope, header.envelope);
+        assert_eq!(tt::TapeHeader::from(w), header);
+        let summary = tt::TapeSummary::from(wit::TapeSummary {
+            frame_count: 1,
+            byte_count: 2,
+            ended_at: 3,
+            digest: Some("ab".into()),
+            seal: Some(vec![9, 8]),
+        });
+        assert_eq!(summary.seal, Some(vec![9, 8]));
+        let info = wit::TapeInfo::from(tt::TapeInfo {
+            header,
+            state: tt::TapeState::Aborted,
+            frame_count: 1,
+            byte_count: 2,
+            ended_at_us: Some(3),
+            digest: summary.digest,
+            seal: summary.seal,
+        });
+        assert_eq!(info.seal, Some(vec![9, 8]));
+        assert_eq!(info.header.envelope, Some(vec![0, 1, 0xff]));
+        let q = tt::SearchQuery::from(wit::SearchQuery {
+            filter: wit::TapeFilter {
+                session_id: None,
+                name_contains: None,
+                tags: Vec::new(),
+                created_since: None,
+                created_until: None,
+                state: None,
+            },
+            terms: vec!["a".into(), "b".into()],
+            text: None,
+        });
+        assert_eq!(q.terms, ["a", "b"]);
     }
 }

@@ -100,6 +100,20 @@ impl<S: TapeStorage> wit::Guest for Exports<S> {
         }))
     }
 
+    fn append_many(appends: Vec<wit::TapeAppend>) -> Vec<Result<u64, wit::StorageError>> {
+        let count = appends.len();
+        let appends = appends.into_iter().map(Into::into).collect();
+        match with_instance::<S, _>(|i| Ok(i.store.append_many(appends))) {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| r.map_err(wit::StorageError::from))
+                .collect(),
+            // Not initialised: the function has no error of its own, so
+            // every entry reports it.
+            Err(e) => vec![Err(e.into()); count],
+        }
+    }
+
     fn get(id: String) -> Result<wit::TapeInfo, wit::StorageError> {
         wit(with_instance::<S, _>(|i| i.store.get(&id)))
     }
@@ -259,8 +273,11 @@ mod tests {
         fn create(&mut self, _: tt::TapeHeader) -> Result<(), tt::StorageError> {
             Ok(())
         }
-        fn resume(&mut self, _: &str) -> Result<(), tt::StorageError> {
-            Ok(())
+        fn resume(&mut self, id: &str) -> Result<(), tt::StorageError> {
+            match id {
+                "missing" => Err(tt::StorageError::not_found(id)),
+                _ => Ok(()),
+            }
         }
         fn save(
             &mut self,
@@ -325,9 +342,45 @@ mod tests {
                 created_until: None,
                 state: None,
             },
-            method: None,
+            terms: Vec::new(),
             text: text.map(Into::into),
         }
+    }
+
+    fn entry(id: &str) -> wit::TapeAppend {
+        wit::TapeAppend {
+            id: id.into(),
+            frames: vec![wit::Frame {
+                seq: 0,
+                timestamp: 1,
+                direction: crate::bindings::tapedeck::storage::types::Direction::ClientToServer,
+                payload: b"{}".to_vec(),
+                flags: crate::bindings::tapedeck::storage::types::FrameFlags::empty(),
+                terms: vec!["method:x".into()],
+                attributes: vec![("k".into(), "v".into())],
+            }],
+        }
+    }
+
+    #[test]
+    fn append_many_answers_every_entry() {
+        let before = P::append_many(vec![entry("a"), entry("b")]);
+        assert_eq!(before.len(), 2);
+        assert!(
+            before
+                .iter()
+                .all(|r| matches!(r, Err(wit::StorageError::Internal(_))))
+        );
+        P::init("{}".into()).unwrap();
+        assert!(P::append_many(Vec::new()).is_empty());
+        let r = P::append_many(vec![entry("a"), entry("missing"), entry("b"), entry("a")]);
+        assert!(matches!(r[0], Ok(0)));
+        assert!(matches!(&r[1], Err(wit::StorageError::NotFound(_))));
+        assert!(matches!(r[2], Ok(0)));
+        assert!(
+            matches!(&r[3], Err(wit::StorageError::InvalidInput(m)) if m.contains("more than once"))
+        );
+        assert_eq!(r.len(), 4);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! documentation.
 
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeSummary,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeAppend,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary,
 };
 
 /// A provider's storage: one value per component instance, made by
@@ -75,7 +75,10 @@ pub trait TapeStorage: Sized + 'static {
         limit: u32,
     ) -> Result<TapePage, StorageError>;
 
-    /// Like `list`, with conditions on frame contents. Called only when
+    /// Like `list`, with conditions on the frames: every one of
+    /// `query.terms` among the `terms` of the tape's frames (exact
+    /// equality; not necessarily the same frame), and, with `text`, a
+    /// payload containing those bytes. Called only when
     /// [`info`](Self::info) declares `search` (and `text-search` if the
     /// query has `text`); the default answers `unsupported`.
     fn search(
@@ -92,6 +95,31 @@ pub trait TapeStorage: Sized + 'static {
 
     /// Totals over all tapes.
     fn stats(&mut self) -> Result<StorageStats, StorageError>;
+
+    /// `append-many`: for each entry, what `resume(id)` then `append` on
+    /// that writer would do, one result per entry in order. Entries are
+    /// independent (one failing stores nothing of its own and changes
+    /// nothing for the others); an id repeated in one call is
+    /// `invalid-input` for its later entries only. The default does exactly
+    /// that, dropping each writer after its append (which leaves the tape
+    /// `recording`); a provider may store all entries in one transaction or
+    /// pass instead.
+    fn append_many(&mut self, appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        let mut seen = std::collections::HashSet::new();
+        appends
+            .into_iter()
+            .map(|a| {
+                if !seen.insert(a.id.clone()) {
+                    return Err(StorageError::invalid_input(format!(
+                        "tape `{}` appears more than once in one append-many",
+                        a.id
+                    )));
+                }
+                let mut writer = self.resume(&a.id)?;
+                writer.append(self, a.frames)
+            })
+            .collect()
+    }
 }
 
 /// One tape being written (the `tape-writer` resource). Every method also
@@ -110,8 +138,9 @@ pub trait TapeWriter<S>: 'static {
     /// stores nothing.
     fn append(&mut self, store: &mut S, frames: Vec<Frame>) -> Result<u64, StorageError>;
 
-    /// Ends the recording: everything durable, the summary recorded, the
-    /// tape `finished` or `crashed` (`aborted` behaves as `abort`).
+    /// Ends the recording: everything durable, the summary recorded (its
+    /// end time, digest and seal, whatever the reason, `aborted` included),
+    /// the tape `finished`, `crashed` or `aborted` as `reason` says.
     fn finish(
         &mut self,
         store: &mut S,

@@ -7,7 +7,7 @@
 #include "store.h"
 
 #define NAME "c"
-#define VERSION "0.1.0"
+#define VERSION "0.2.0"
 
 typedef exports_tapedeck_storage_tape_storage_own_tape_writer_t own_writer_t;
 
@@ -117,6 +117,22 @@ bool exports_tapedeck_storage_tape_storage_save(
   return ok;
 }
 
+void exports_tapedeck_storage_tape_storage_append_many(
+    exports_tapedeck_storage_tape_storage_list_tape_append_t *appends,
+    exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_t *ret) {
+  ret->len = appends->len;
+  ret->ptr = appends->len ? xmalloc(appends->len * sizeof *ret->ptr) : NULL;
+  if (ready) {
+    store_append_many(appends->ptr, appends->len, ret->ptr);
+  } else {
+    for (size_t i = 0; i < ret->len; i++) {
+      not_ready(&ret->ptr[i].val.err);
+      ret->ptr[i].is_err = true;
+    }
+  }
+  exports_tapedeck_storage_tape_storage_list_tape_append_free(appends);
+}
+
 bool exports_tapedeck_storage_tape_storage_get(provider_string_t *id, info_t *ret, err_t *err) {
   char *tape = take_id(id, err);
   if (!tape) return false;
@@ -159,7 +175,7 @@ static bool match_query(const info_t *info, void *ctx) {
   const tapedeck_storage_types_search_query_t *q = ctx;
   char *id = strndup((const char *)info->header.id.ptr, info->header.id.len);
   bool ok = filter_matches(&q->filter, info) &&
-            (!q->method.is_some || store_has_method(id, &q->method.val)) &&
+            store_has_terms(id, info->frame_count, &q->terms) &&
             (!q->text.is_some || store_contains_text(id, &q->text.val));
   free(id);
   return ok;

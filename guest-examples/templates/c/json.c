@@ -296,56 +296,6 @@ const json *json_get(const json *obj, const char *key) {
   return NULL;
 }
 
-char *json_rpc_method(const uint8_t *p, size_t n, size_t *len) {
-  reader r = {p, p + n, p, NULL};
-  skip_ws(&r);
-  if (r.p >= r.end || *r.p != '{') return NULL;
-  r.p++;
-  buf_t method = {0};
-  bool found = false, ok = true;
-  skip_ws(&r);
-  if (r.p < r.end && *r.p == '}') {
-    r.p++;
-  } else {
-    for (;;) {
-      skip_ws(&r);
-      if (r.p >= r.end || *r.p != '"') { ok = false; break; }
-      buf_t key = {0};
-      ok = read_string(&r, &key);
-      bool is_method = ok && key.len == 6 && !memcmp(key.ptr, "method", 6);
-      buf_free(&key);
-      if (!ok) break;
-      skip_ws(&r);
-      if (r.p >= r.end || *r.p != ':') { ok = false; break; }
-      r.p++;
-      skip_ws(&r);
-      if (is_method) {
-        /* The last "method" member wins, as in serde_json's map. */
-        method.len = 0;
-        found = r.p < r.end && *r.p == '"';
-        ok = found ? read_string(&r, &method) : read_value(&r, NULL, 1);
-      } else {
-        ok = read_value(&r, NULL, 1);
-      }
-      if (!ok) break;
-      skip_ws(&r);
-      if (r.p < r.end && *r.p == ',') { r.p++; continue; }
-      if (r.p < r.end && *r.p == '}') { r.p++; break; }
-      ok = false;
-      break;
-    }
-  }
-  if (ok) {
-    skip_ws(&r);
-    ok = r.p == r.end;
-  }
-  if (!ok || !found) {
-    buf_free(&method);
-    return NULL;
-  }
-  return take(&method, len);
-}
-
 void buf_json_string(buf_t *b, const char *s, size_t n) {
   static const char digits[] = "0123456789abcdef";
   buf_byte(b, '"');

@@ -1,6 +1,7 @@
 /* A small, strict JSON reader (RFC 8259: UTF-8 checked, nesting bounded)
- * and the writer side: string escaping. Enough for the provider's config,
- * its own header and end files, and finding the JSON-RPC "method". */
+ * and the writer side: string escaping. Enough for the provider's config
+ * and its own files (header, end, term index). It never reads a payload:
+ * payloads may be ciphertext, and search matches the host's terms. */
 #ifndef TAPESTORE_JSON_H
 #define TAPESTORE_JSON_H
 
@@ -33,11 +34,6 @@ bool json_parse(const uint8_t *p, size_t n, json *out, char **why);
 void json_free(json *v);
 /* The member `key` of an object (the last one, if repeated), or NULL. */
 const json *json_get(const json *obj, const char *key);
-
-/* The string member "method" of a payload that is a JSON object, as
- * serde_json reads it (malloc'ed, NUL-terminated, length in *len), or NULL
- * when the payload is not valid JSON, not an object or has no such string. */
-char *json_rpc_method(const uint8_t *p, size_t n, size_t *len);
 
 /* Appends `s[0..n]` as a JSON string literal. */
 void buf_json_string(buf_t *b, const char *s, size_t n);

@@ -16,6 +16,10 @@
 #define SEEK_EVERY 1024
 #define MAX_LIMIT 1000
 #define CHUNK (256 * 1024)
+/* Record flag bits: the payload is not JSON; the body carries terms and
+ * attributes after the payload. */
+#define FLAG_NOT_JSON 1
+#define FLAG_EXTENDED 2
 
 #define STATE_RECORDING TAPEDECK_STORAGE_TYPES_TAPE_STATE_RECORDING
 #define STATE_FINISHED TAPEDECK_STORAGE_TYPES_TAPE_STATE_FINISHED
@@ -90,17 +94,129 @@ static uint8_t state_from(const json *v) {
 
 /* ---- frame records ----------------------------------------------------- */
 
+/* Does the frame need an extended record (it has terms or attributes)? */
+static bool extended(const frame_t *f) { return f->terms.len || f->attributes.len; }
+
+/* The length of the frame's record. */
+static uint64_t record_size(const frame_t *f) {
+  uint64_t n = HEADER + (uint64_t)f->payload.len;
+  if (!extended(f)) return n;
+  n += 12;
+  for (size_t i = 0; i < f->terms.len; i++) n += 4 + (uint64_t)f->terms.ptr[i].len;
+  for (size_t i = 0; i < f->attributes.len; i++)
+    n += 8 + (uint64_t)f->attributes.ptr[i].f0.len + f->attributes.ptr[i].f1.len;
+  return n;
+}
+
+/* A length-prefixed field of an extended body. */
+static void put_field(buf_t *b, const uint8_t *p, size_t n) {
+  buf_u32le(b, (uint32_t)n);
+  buf_put(b, p, n);
+}
+
 static void encode(const frame_t *f, buf_t *out) {
   size_t start = out->len;
-  buf_u32le(out, (uint32_t)f->payload.len);
+  bool ext = extended(f);
+  buf_u32le(out, 0); /* the body length, set below */
   buf_u32le(out, 0);
   buf_u64le(out, f->seq);
   buf_u64le(out, f->timestamp);
   buf_byte(out, f->direction);
-  buf_byte(out, f->flags & TAPEDECK_STORAGE_TYPES_FRAME_FLAGS_NOT_JSON ? 1 : 0);
+  buf_byte(out, (f->flags & TAPEDECK_STORAGE_TYPES_FRAME_FLAGS_NOT_JSON ? FLAG_NOT_JSON : 0) |
+                    (ext ? FLAG_EXTENDED : 0));
   buf_put(out, "\0\0", 2);
-  buf_put(out, f->payload.ptr, f->payload.len);
+  if (ext) {
+    put_field(out, f->payload.ptr, f->payload.len);
+    buf_u32le(out, (uint32_t)f->terms.len);
+    for (size_t i = 0; i < f->terms.len; i++) put_field(out, f->terms.ptr[i].ptr, f->terms.ptr[i].len);
+    buf_u32le(out, (uint32_t)f->attributes.len);
+    for (size_t i = 0; i < f->attributes.len; i++) {
+      const provider_tuple2_string_string_t *a = &f->attributes.ptr[i];
+      put_field(out, a->f0.ptr, a->f0.len);
+      put_field(out, a->f1.ptr, a->f1.len);
+    }
+  } else {
+    buf_put(out, f->payload.ptr, f->payload.len);
+  }
+  set_u32le(out->ptr + start, (uint32_t)(out->len - start - HEADER));
   set_u32le(out->ptr + start + 4, crc32(out->ptr + start + 8, out->len - start - 8));
+}
+
+/* Reads the fields of an extended body in order. */
+typedef struct {
+  const uint8_t *p, *end;
+} fields;
+
+static bool next_count(fields *f, uint32_t *n) {
+  if (f->end - f->p < 4) return false;
+  *n = get_u32le(f->p);
+  f->p += 4;
+  return true;
+}
+
+static bool next_field(fields *f, const uint8_t **p, size_t *n) {
+  uint32_t k;
+  if (!next_count(f, &k) || (size_t)(f->end - f->p) < k) return false;
+  *p = f->p, *n = k;
+  f->p += k;
+  return true;
+}
+
+/* The payload of the record with header `head` and a body of `len` bytes
+ * (which follows the header); false if the body is malformed. */
+static bool payload_of(const uint8_t *head, uint32_t len, const uint8_t **p, size_t *n) {
+  if (!(head[25] & FLAG_EXTENDED)) {
+    *p = head + HEADER, *n = len;
+    return true;
+  }
+  fields f = {head + HEADER, head + HEADER + len};
+  return next_field(&f, p, n);
+}
+
+/* Empty strings and lists are NULL: the generated post-return code frees
+ * only non-empty ones. */
+static provider_string_t copy_string(const uint8_t *p, size_t n) {
+  return (provider_string_t){n ? (uint8_t *)xstrndup((const char *)p, n) : NULL, n};
+}
+
+/* The frame of a record (everything malloc'ed), or false if its body is
+ * malformed (then nothing is left allocated). */
+static bool frame_of(const uint8_t *head, uint32_t len, frame_t *out) {
+  memset(out, 0, sizeof *out);
+  out->seq = get_u64le(head + 8);
+  out->timestamp = get_u64le(head + 16);
+  out->direction = head[24] ? TAPEDECK_STORAGE_TYPES_DIRECTION_SERVER_TO_CLIENT
+                            : TAPEDECK_STORAGE_TYPES_DIRECTION_CLIENT_TO_SERVER;
+  out->flags = head[25] & FLAG_NOT_JSON ? TAPEDECK_STORAGE_TYPES_FRAME_FLAGS_NOT_JSON : 0;
+  const uint8_t *p;
+  size_t n;
+  if (!payload_of(head, len, &p, &n)) return false;
+  out->payload = (provider_list_u8_t){copy_string(p, n).ptr, n};
+  if (!(head[25] & FLAG_EXTENDED)) return true;
+  fields f = {head + HEADER + 4 + n, head + HEADER + len};
+  uint32_t k;
+  /* Counts are checked against what is left before anything is allocated. */
+  bool ok = next_count(&f, &k) && k <= (size_t)(f.end - f.p) / 4;
+  if (ok && k) out->terms.ptr = xmalloc(k * sizeof *out->terms.ptr);
+  for (uint32_t i = 0; ok && i < k; i++) {
+    ok = next_field(&f, &p, &n);
+    if (ok) out->terms.ptr[out->terms.len++] = copy_string(p, n);
+  }
+  ok = ok && next_count(&f, &k) && k <= (size_t)(f.end - f.p) / 8;
+  if (ok && k) out->attributes.ptr = xmalloc(k * sizeof *out->attributes.ptr);
+  for (uint32_t i = 0; ok && i < k; i++) {
+    const uint8_t *v;
+    size_t vn;
+    ok = next_field(&f, &p, &n) && next_field(&f, &v, &vn);
+    if (ok) {
+      provider_tuple2_string_string_t *a = &out->attributes.ptr[out->attributes.len++];
+      a->f0 = copy_string(p, n);
+      a->f1 = copy_string(v, vn);
+    }
+  }
+  ok = ok && f.p == f.end;
+  if (!ok) tapedeck_storage_types_frame_free(out);
+  return ok;
 }
 
 /* Reads a frame file through a buffer: `get` returns bytes [off, off+n). */
@@ -150,15 +266,16 @@ static const uint8_t *reader_get(frames_reader *r, uint64_t off, uint64_t n) {
   return (uint64_t)k >= n ? r->b.ptr : NULL;
 }
 
-/* The intact record at `off`: its header and payload (in the reader's
- * buffer, valid until the next get), or false if torn or corrupt. */
+/* The intact record at `off`: its header and body length (the body follows
+ * the header in the reader's buffer, valid until the next get), or false if
+ * torn or corrupt. */
 static bool record_at(frames_reader *r, uint64_t off, const uint8_t **head, uint32_t *len) {
   const uint8_t *h = reader_get(r, off, HEADER);
   if (!h) return false;
   uint32_t n = get_u32le(h);
   const uint8_t *all = reader_get(r, off, (uint64_t)HEADER + n);
   if (!all) return false;
-  /* The CRC covers header bytes 8..28 and the payload. */
+  /* The CRC covers header bytes 8..28 and the body. */
   if (crc32(all + 8, HEADER - 8 + (size_t)n) != get_u32le(all + 4)) return false;
   *head = all;
   *len = n;
@@ -176,11 +293,12 @@ static bool scan(const char *id, uint64_t *count, uint64_t *bytes, uint64_t *val
     return ok;
   }
   uint64_t c = 0, b = 0, at = 0;
-  const uint8_t *head;
+  const uint8_t *head, *payload;
   uint32_t n;
-  while (record_at(&r, at, &head, &n)) {
+  size_t size;
+  while (record_at(&r, at, &head, &n) && payload_of(head, n, &payload, &size)) {
     c++;
-    b += n;
+    b += size;
     at += HEADER + (uint64_t)n;
   }
   bool failed = r.failed;
@@ -197,6 +315,52 @@ static bool scan(const char *id, uint64_t *count, uint64_t *bytes, uint64_t *val
 
 /* ---- header and end files ---------------------------------------------- */
 
+/* An optional byte string of the provider's own files: hex, or null. */
+static void bytes_json(buf_t *b, const provider_option_list_u8_t *v) {
+  static const char digits[] = "0123456789abcdef";
+  if (!v || !v->is_some) {
+    buf_str(b, "null");
+    return;
+  }
+  buf_byte(b, '"');
+  for (size_t i = 0; i < v->val.len; i++) {
+    buf_byte(b, (uint8_t)digits[v->val.ptr[i] >> 4]);
+    buf_byte(b, (uint8_t)digits[v->val.ptr[i] & 15]);
+  }
+  buf_byte(b, '"');
+}
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/* Reads what `bytes_json` wrote; absent (files of the previous format) is
+ * none as well. False if it is something else. */
+static bool bytes_of(const json *v, provider_option_list_u8_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!v || v->kind == J_NULL) return true;
+  if (v->kind != J_STRING || v->len % 2) return false;
+  uint8_t *b = v->len ? xmalloc(v->len / 2) : NULL;
+  for (size_t i = 0; i < v->len / 2; i++) {
+    int hi = hex_digit(v->str[2 * i]), lo = hex_digit(v->str[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      free(b);
+      return false;
+    }
+    b[i] = (uint8_t)(hi << 4 | lo);
+  }
+  out->is_some = true;
+  out->val = (provider_list_u8_t){b, v->len / 2};
+  return true;
+}
+
+static bool same_bytes(const provider_option_list_u8_t *a, const provider_option_list_u8_t *b) {
+  if (a->is_some != b->is_some) return false;
+  return !a->is_some || (a->val.len == b->val.len && !memcmp(a->val.ptr, b->val.ptr, a->val.len));
+}
+
 static void header_json(buf_t *b, const header_t *h) {
   buf_str(b, "{\"id\":");
   buf_json_string(b, (const char *)h->id.ptr, h->id.len);
@@ -212,11 +376,13 @@ static void header_json(buf_t *b, const header_t *h) {
     buf_json_string(b, (const char *)h->tags.ptr[i].f1.ptr, h->tags.ptr[i].f1.len);
     buf_byte(b, ']');
   }
-  buf_printf(b, "],\"created_at\":%llu}", (unsigned long long)h->created_at);
+  buf_printf(b, "],\"created_at\":%llu,\"envelope\":", (unsigned long long)h->created_at);
+  bytes_json(b, &h->envelope);
+  buf_byte(b, '}');
 }
 
 static void header_file(buf_t *b, const header_t *h, uint64_t stamp) {
-  buf_str(b, "{\"format\":1,\"header\":");
+  buf_str(b, "{\"format\":2,\"header\":");
   header_json(b, h);
   buf_printf(b, ",\"stamp\":\"%llu\"}", (unsigned long long)stamp);
 }
@@ -245,6 +411,7 @@ static bool header_from(const json *v, header_t *h) {
     string_of(&t->items[1], &h->tags.ptr[i].f1);
     h->tags.len++;
   }
+  ok = ok && bytes_of(json_get(v, "envelope"), &h->envelope);
   if (!ok) tapedeck_storage_types_tape_header_free(h);
   return ok;
 }
@@ -296,7 +463,8 @@ static int tape_exists(const char *id, err_t *err) {
 }
 
 static void end_json(buf_t *b, uint8_t state, uint64_t frames, uint64_t bytes, uint64_t ended_at,
-                     const provider_option_string_t *digest) {
+                     const provider_option_string_t *digest,
+                     const provider_option_list_u8_t *seal) {
   buf_printf(b, "{\"state\":\"%s\",\"frame_count\":%llu,\"byte_count\":%llu,\"ended_at\":%llu,\"digest\":",
              STATE_NAMES[state], (unsigned long long)frames, (unsigned long long)bytes,
              (unsigned long long)ended_at);
@@ -304,7 +472,14 @@ static void end_json(buf_t *b, uint8_t state, uint64_t frames, uint64_t bytes, u
     buf_json_string(b, (const char *)digest->val.ptr, digest->val.len);
   else
     buf_str(b, "null");
+  buf_str(b, ",\"seal\":");
+  bytes_json(b, seal);
   buf_byte(b, '}');
+}
+
+/* The end file of a tape that ended with `s`. */
+static void summary_json(buf_t *b, uint8_t state, const summary_t *s) {
+  end_json(b, state, s->frame_count, s->byte_count, s->ended_at, &s->digest, &s->seal);
 }
 
 static uint64_t u64_of(const json *v) { return v && v->is_u64 ? v->u64 : 0; }
@@ -322,13 +497,16 @@ static bool fill_state(const char *id, info_t *info, err_t *err) {
     info->ended_at.is_some = at && at->is_u64;
     info->ended_at.val = u64_of(at);
     info->digest.is_some = string_of(json_get(&end, "digest"), &info->digest.val);
+    bool ok = bytes_of(json_get(&end, "seal"), &info->seal) ||
+              fail(err, E_IO, "end of tape \"%s\" is damaged", id);
     json_free(&end);
-    return true;
+    return ok;
   }
   uint64_t valid;
   info->state = STATE_RECORDING;
   info->ended_at.is_some = false;
   info->digest.is_some = false;
+  info->seal.is_some = false;
   return scan(id, &info->frame_count, &info->byte_count, &valid, err);
 }
 
@@ -386,7 +564,7 @@ bool store_open(const provider_string_t *config, err_t *err) {
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* A set of strings (the methods a writer has indexed). */
+/* A set of strings (the terms a writer has indexed). */
 typedef struct {
   char **slots;
   size_t *lens;
@@ -426,6 +604,14 @@ static bool strset_add(strset *set, char *s, size_t n) {
   return true;
 }
 
+static bool strset_has(const strset *set, const uint8_t *s, size_t n) {
+  if (!set->cap) return false;
+  for (size_t i = fnv1a((const char *)s, n) & (set->cap - 1); set->slots[i];
+       i = (i + 1) & (set->cap - 1))
+    if (set->lens[i] == n && !memcmp(set->slots[i], s, n)) return true;
+  return false;
+}
+
 static void strset_free(strset *set) {
   for (size_t i = 0; i < set->cap; i++) free(set->slots[i]);
   free(set->slots);
@@ -433,10 +619,56 @@ static void strset_free(strset *set) {
   memset(set, 0, sizeof *set);
 }
 
-/* Calls `each` for every method in a tape's index. */
-static void read_methods(const char *id, void (*each)(char *m, size_t n, void *ctx), void *ctx) {
-  char *path = file_of(id, "methods");
+/* The term index. Each line of `terms` is `["<term>",<seq>]`: a term of
+ * the tape and the first frame that has it. A line is written *before* its
+ * frame and counts only once that frame is stored (seq below the tape's
+ * frame count), so an interrupted append never makes a tape match a term it
+ * does not hold, nor leaves a stored frame's term out; `resume` (and a
+ * writer whose append failed) drops lines whose frame is not stored. */
+
+static void add_known(char *s, size_t n, void *set) { strset_add(set, s, n); }
+
+/* A parsed line of `terms`: the term (malloc'ed) and its seq; false for a
+ * torn or foreign line. */
+static bool term_line(const uint8_t *p, size_t n, char **term, size_t *len, uint64_t *seq) {
+  json v;
+  if (!json_parse(p, n, &v, NULL)) return false;
+  bool ok = v.kind == J_ARRAY && v.len == 2 && v.items[0].kind == J_STRING && v.items[1].is_u64;
+  if (ok) {
+    *term = v.items[0].str, *len = v.items[0].len, *seq = v.items[1].u64;
+    v.items[0].str = NULL;
+  }
+  json_free(&v);
+  return ok;
+}
+
+/* Calls `each` for every term of the tape whose frame is stored (seq below
+ * `count`): the lines of `terms`, and for a tape of the previous format
+ * `method:<m>` for each line of its `methods` (the JSON-RPC methods that
+ * format found itself; `method:` is the host's term for a method). */
+static void read_terms(const char *id, uint64_t count, void (*each)(char *s, size_t n, void *ctx),
+                       void *ctx) {
+  char *path = file_of(id, "terms");
   buf_t data;
+  if (read_file(path, &data) > 0) {
+    size_t start = 0;
+    for (size_t i = 0; i < data.len; i++) {
+      if (data.ptr[i] != '\n') continue;
+      char *term;
+      size_t len;
+      uint64_t seq;
+      if (term_line(data.ptr + start, i - start, &term, &len, &seq)) {
+        if (seq < count)
+          each(term, len, ctx);
+        else
+          free(term);
+      }
+      start = i + 1;
+    }
+    buf_free(&data);
+  }
+  free(path);
+  path = file_of(id, "methods");
   if (read_file(path, &data) > 0) {
     size_t start = 0;
     for (size_t i = 0; i < data.len; i++) {
@@ -444,8 +676,11 @@ static void read_methods(const char *id, void (*each)(char *m, size_t n, void *c
       json v;
       if (json_parse(data.ptr + start, i - start, &v, NULL)) {
         if (v.kind == J_STRING) {
-          each(v.str, v.len, ctx);
-          v.str = NULL;
+          buf_t t = {0};
+          buf_str(&t, "method:");
+          buf_put(&t, v.str, v.len);
+          buf_byte(&t, 0);
+          each((char *)t.ptr, t.len - 1, ctx);
         }
         json_free(&v);
       }
@@ -456,20 +691,50 @@ static void read_methods(const char *id, void (*each)(char *m, size_t n, void *c
   free(path);
 }
 
-/* Index lines for the methods of `frames` not yet in `known`. */
-static void methods_of(const frame_t *frames, size_t n, strset *known, buf_t *out) {
-  for (size_t i = 0; i < n; i++) {
-    if (frames[i].flags & TAPEDECK_STORAGE_TYPES_FRAME_FLAGS_NOT_JSON) continue;
-    size_t len;
-    char *m = json_rpc_method(frames[i].payload.ptr, frames[i].payload.len, &len);
-    if (!m) continue;
-    buf_t line = {0};
-    buf_json_string(&line, m, len);
-    if (strset_add(known, m, len)) {
-      buf_put(out, line.ptr, line.len);
-      buf_byte(out, '\n');
+/* Drops the lines of `terms` whose frame is not stored (seq at or above
+ * `count`), left by an interrupted or failed append. */
+static bool prune_terms(const char *id, uint64_t count, err_t *err) {
+  char *path = file_of(id, "terms");
+  buf_t data, kept = {0};
+  int r = read_file(path, &data);
+  bool ok = r >= 0 || fail_errno(err, "read %s", path);
+  if (r > 0) {
+    size_t start = 0, dropped = 0;
+    for (size_t i = 0; i < data.len; i++) {
+      if (data.ptr[i] != '\n') continue;
+      char *term;
+      size_t len;
+      uint64_t seq;
+      if (term_line(data.ptr + start, i - start, &term, &len, &seq)) {
+        free(term);
+        if (seq < count)
+          buf_put(&kept, data.ptr + start, i + 1 - start);
+        else
+          dropped++;
+      }
+      start = i + 1;
     }
-    buf_free(&line);
+    if (dropped || start != data.len)
+      ok = write_atomic(path, kept.ptr, kept.len, S.fsync) || fail_errno(err, "repair %s", path);
+    buf_free(&data);
+  }
+  buf_free(&kept);
+  free(path);
+  return ok;
+}
+
+/* Index lines for the terms of `frames` not yet in `known`, each with the
+ * seq of the first frame that has it. */
+static void terms_of(const frame_t *frames, size_t n, strset *known, buf_t *out) {
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < frames[i].terms.len; j++) {
+      const provider_string_t *t = &frames[i].terms.ptr[j];
+      if (strset_add(known, xstrndup((const char *)t->ptr, t->len), t->len)) {
+        buf_byte(out, '[');
+        buf_json_string(out, (const char *)t->ptr, t->len);
+        buf_printf(out, ",%llu]\n", (unsigned long long)frames[i].seq);
+      }
+    }
   }
 }
 
@@ -479,7 +744,7 @@ static void seek_entries(const frame_t *frames, size_t n, uint64_t offset, buf_t
       buf_u64le(out, frames[i].seq);
       buf_u64le(out, offset);
     }
-    offset += HEADER + frames[i].payload.len;
+    offset += record_size(&frames[i]);
   }
 }
 
@@ -513,20 +778,19 @@ typedef struct {
 } contents;
 
 static bool fill_dir(const char *dir, const header_t *h, uint64_t stamp, const contents *c) {
-  buf_t data = {0}, methods = {0}, seek = {0}, text = {0};
+  buf_t data = {0}, terms = {0}, seek = {0}, text = {0};
   strset known = {0};
   for (size_t i = 0; i < c->n; i++) encode(&c->frames[i], &data);
-  methods_of(c->frames, c->n, &known, &methods);
+  terms_of(c->frames, c->n, &known, &terms);
   seek_entries(c->frames, c->n, 0, &seek);
-  char *frames = xprintf("%s/frames", dir), *mpath = xprintf("%s/methods", dir),
+  char *frames = xprintf("%s/frames", dir), *tpath = xprintf("%s/terms", dir),
        *spath = xprintf("%s/seek", dir), *end = xprintf("%s/end.json", dir),
        *head = xprintf("%s/header.json", dir);
   bool ok = write_new_file(frames, data.ptr, data.len, S.fsync && c->ended) &&
-            write_new_file(mpath, methods.ptr, methods.len, false) &&
+            write_new_file(tpath, terms.ptr, terms.len, false) &&
             write_new_file(spath, seek.ptr, seek.len, false);
   if (ok && c->ended) {
-    const summary_t *s = c->summary;
-    end_json(&text, end_state(c->reason), s->frame_count, s->byte_count, s->ended_at, &s->digest);
+    summary_json(&text, end_state(c->reason), c->summary);
     ok = write_atomic(end, text.ptr, text.len, S.fsync);
   }
   if (ok) {
@@ -535,8 +799,8 @@ static bool fill_dir(const char *dir, const header_t *h, uint64_t stamp, const c
     ok = write_atomic(head, text.ptr, text.len, S.fsync);
   }
   int e = errno;
-  free(frames), free(mpath), free(spath), free(end), free(head);
-  buf_free(&data), buf_free(&methods), buf_free(&seek), buf_free(&text);
+  free(frames), free(tpath), free(spath), free(end), free(head);
+  buf_free(&data), buf_free(&terms), buf_free(&seek), buf_free(&text);
   strset_free(&known);
   errno = e;
   return ok;
@@ -582,6 +846,8 @@ struct writer {
   uint64_t count, bytes, len;
   strset known;
   bool known_loaded;
+  /* An append failed after writing index lines: drop them first. */
+  bool prune;
 };
 
 static writer_t *new_writer(char *id, uint64_t count, uint64_t bytes, uint64_t len) {
@@ -626,6 +892,7 @@ bool store_resume(const char *id, writer_t **out, err_t *err) {
     return false;
   }
   free(path);
+  if (!prune_terms(id, count, err)) return false;
   *out = new_writer(xstrndup(id, strlen(id)), count, bytes, len);
   return true;
 }
@@ -671,7 +938,6 @@ static int writer_end(const writer_t *w, json *end, err_t *err) {
   return read_json(w->id, "end.json", end, err);
 }
 
-static void add_known(char *m, size_t n, void *set) { strset_add(set, m, n); }
 
 bool writer_append(writer_t *w, const frame_t *frames, size_t n, uint64_t *next, err_t *err) {
   *next = w->count;
@@ -693,52 +959,48 @@ bool writer_append(writer_t *w, const frame_t *frames, size_t n, uint64_t *next,
     return fail(err, E_INVALID,
                 "append to tape \"%s\": first new frame has seq %llu, expected %llu (a gap)", w->id,
                 (unsigned long long)fresh[0].seq, (unsigned long long)w->count);
-  buf_t data = {0};
+  if (w->prune) {
+    if (!prune_terms(w->id, w->count, err)) return false;
+    w->prune = false;
+  }
+  if (!w->known_loaded) {
+    read_terms(w->id, w->count, add_known, &w->known);
+    w->known_loaded = true;
+  }
+  buf_t data = {0}, seek = {0}, terms = {0};
   uint64_t bytes = 0;
   for (size_t i = 0; i < m; i++) {
     encode(&fresh[i], &data);
     bytes += fresh[i].payload.len;
   }
-  char *path = file_of(w->id, "frames");
-  int fd = open(path, O_WRONLY);
-  bool ok = fd >= 0 && pwrite_full(fd, data.ptr, data.len, w->len);
-  if (!ok) {
-    fail_errno(err, "append to tape \"%s\"", w->id);
-    if (fd >= 0 && ftruncate(fd, (off_t)w->len) != 0) { /* readers ignore a torn tail anyway */
-    }
-  }
-  if (fd >= 0) close(fd);
-  free(path);
-  if (!ok) {
-    buf_free(&data);
-    return false;
-  }
-  if (!w->known_loaded) {
-    read_methods(w->id, add_known, &w->known);
-    w->known_loaded = true;
-  }
-  buf_t seek = {0}, methods = {0};
   seek_entries(fresh, m, w->len, &seek);
-  methods_of(fresh, m, &w->known, &methods);
-  char *spath = file_of(w->id, "seek"), *mpath = file_of(w->id, "methods");
-  ok = append_file(spath, seek.ptr, seek.len) && append_file(mpath, methods.ptr, methods.len);
+  terms_of(fresh, m, &w->known, &terms);
+  /* The index lines first (they count only once their frames are stored),
+   * then the frames, then the seek entries (checked before use). */
+  char *path = file_of(w->id, "frames"), *tpath = file_of(w->id, "terms"),
+       *spath = file_of(w->id, "seek");
+  bool indexed = append_file(tpath, terms.ptr, terms.len);
+  int fd = indexed ? open(path, O_WRONLY) : -1;
+  bool ok = fd >= 0 && pwrite_full(fd, data.ptr, data.len, w->len) &&
+            append_file(spath, seek.ptr, seek.len);
   if (!ok) {
-    /* Take the frames back: an error means none of the batch is stored. A
-     * seek entry left behind is checked before use; a method left behind
-     * names one the tape may get again. */
-    fail_errno(err, "index tape \"%s\"", w->id);
-    char *fpath = file_of(w->id, "frames");
-    if (truncate(fpath, (off_t)w->len) != 0) { /* readers ignore a torn tail anyway */
+    /* None of the batch is stored: the frames are cut off again (readers
+     * ignore a torn tail anyway), and the writer forgets the terms it
+     * thought indexed and drops their lines before its next append. */
+    fail_errno(err, "append to tape \"%s\"", w->id);
+    if (fd >= 0 && ftruncate(fd, (off_t)w->len) != 0) {
     }
-    free(fpath);
+    strset_free(&w->known);
+    w->known_loaded = false;
+    w->prune = terms.len > 0;
   } else {
     w->count += m;
     w->bytes += bytes;
     w->len += data.len;
   }
-  free(spath), free(mpath);
-  buf_free(&seek), buf_free(&methods);
-  buf_free(&data);
+  if (fd >= 0) close(fd);
+  free(path), free(tpath), free(spath);
+  buf_free(&data), buf_free(&seek), buf_free(&terms);
   *next = w->count;
   return ok;
 }
@@ -757,7 +1019,7 @@ bool writer_abort(writer_t *w, err_t *err) {
     return true;
   }
   buf_t text = {0};
-  end_json(&text, STATE_ABORTED, w->count, w->bytes, now_ns() / 1000, NULL);
+  end_json(&text, STATE_ABORTED, w->count, w->bytes, now_ns() / 1000, NULL, NULL);
   char *path = file_of(w->id, "end.json");
   bool ok = write_atomic(path, text.ptr, text.len, S.fsync) ||
             fail_errno(err, "abort tape \"%s\"", w->id);
@@ -767,8 +1029,6 @@ bool writer_abort(writer_t *w, err_t *err) {
 }
 
 bool writer_finish(writer_t *w, const summary_t *s, uint8_t reason, info_t *out, err_t *err) {
-  if (reason == TAPEDECK_STORAGE_TYPES_END_REASON_ABORTED)
-    return writer_abort(w, err) && store_info(w->id, out, err);
   json end;
   int r = writer_end(w, &end, err);
   if (r < 0) return false;
@@ -777,6 +1037,13 @@ bool writer_finish(writer_t *w, const summary_t *s, uint8_t reason, info_t *out,
                 u64_of(json_get(&end, "frame_count")) == s->frame_count &&
                 u64_of(json_get(&end, "byte_count")) == s->byte_count &&
                 same_string(json_get(&end, "digest"), &s->digest);
+    provider_option_list_u8_t seal;
+    if (same && bytes_of(json_get(&end, "seal"), &seal)) {
+      same = same_bytes(&seal, &s->seal);
+      provider_option_list_u8_free(&seal);
+    } else {
+      same = false;
+    }
     json_free(&end);
     if (!same) return fail(err, E_INVALID, "tape \"%s\" has ended already, differently", w->id);
     return store_info(w->id, out, err);
@@ -791,7 +1058,7 @@ bool writer_finish(writer_t *w, const summary_t *s, uint8_t reason, info_t *out,
     free(path);
   }
   buf_t text = {0};
-  end_json(&text, end_state(reason), s->frame_count, s->byte_count, s->ended_at, &s->digest);
+  summary_json(&text, end_state(reason), s);
   char *path = file_of(w->id, "end.json");
   ok = ok && write_atomic(path, text.ptr, text.len, S.fsync);
   if (!ok) fail_errno(err, "finish tape \"%s\"", w->id);
@@ -849,33 +1116,33 @@ bool store_read(const char *id, uint64_t from, uint32_t max_frames, uint64_t max
   size_t cap = 0;
   uint64_t total = 0;
   uint32_t len;
+  bool damaged = false;
   while (head && record_at(&r, at, &head, &len)) {
-    if (*n && total + len > max_bytes) break;
+    const uint8_t *payload;
+    size_t size;
+    if (!payload_of(head, len, &payload, &size)) break; /* as if torn */
+    if (*n && total + size > max_bytes) break;
     if (*n == cap) {
       cap = cap ? cap * 2 : 64;
       if (cap > max_frames) cap = max_frames;
       *out = xrealloc(*out, cap * sizeof(frame_t));
     }
-    frame_t *f = &(*out)[(*n)++];
-    f->seq = get_u64le(head + 8);
-    f->timestamp = get_u64le(head + 16);
-    f->direction = head[24] ? TAPEDECK_STORAGE_TYPES_DIRECTION_SERVER_TO_CLIENT
-                            : TAPEDECK_STORAGE_TYPES_DIRECTION_CLIENT_TO_SERVER;
-    f->flags = head[25] & 1 ? TAPEDECK_STORAGE_TYPES_FRAME_FLAGS_NOT_JSON : 0;
-    f->payload.ptr = xmalloc(len);
-    memcpy(f->payload.ptr, head + HEADER, len);
-    f->payload.len = len;
-    total += len;
+    if (!frame_of(head, len, &(*out)[*n])) {
+      damaged = true;
+      break;
+    }
+    (*n)++;
+    total += size;
     at += HEADER + (uint64_t)len;
     if (*n >= max_frames || total >= max_bytes) break;
   }
-  bool failed = r.failed;
+  bool failed = r.failed || damaged;
   reader_close(&r);
   if (failed) {
-    for (size_t i = 0; i < *n; i++) free((*out)[i].payload.ptr);
+    for (size_t i = 0; i < *n; i++) tapedeck_storage_types_frame_free(&(*out)[i]);
     free(*out);
     *out = NULL, *n = 0;
-    fail(err, E_IO, "read %s failed", path);
+    fail(err, E_IO, "read %s failed%s", path, damaged ? ": a frame record is damaged" : "");
   }
   free(path);
   return !failed;
@@ -947,13 +1214,15 @@ bool filter_matches(const filter_t *f, const info_t *info) {
   return true;
 }
 
-bool store_has_method(const char *id, const provider_string_t *method) {
+bool store_has_terms(const char *id, uint64_t count, const provider_list_string_t *terms) {
+  if (!terms->len) return true;
   strset set = {0};
-  read_methods(id, add_known, &set);
-  char *m = dup_string(method);
-  bool found = !strset_add(&set, m, method->len);
+  read_terms(id, count, add_known, &set);
+  bool all = true;
+  for (size_t i = 0; all && i < terms->len; i++)
+    all = strset_has(&set, terms->ptr[i].ptr, terms->ptr[i].len);
   strset_free(&set);
-  return found;
+  return all;
 }
 
 bool store_contains_text(const char *id, const provider_string_t *needle) {
@@ -962,10 +1231,11 @@ bool store_contains_text(const char *id, const provider_string_t *needle) {
   bool found = false;
   if (reader_open(&r, path)) {
     uint64_t at = 0;
-    const uint8_t *head;
+    const uint8_t *head, *payload;
     uint32_t len;
-    while (!found && record_at(&r, at, &head, &len)) {
-      found = contains(head + HEADER, len, needle->ptr, needle->len);
+    size_t size;
+    while (!found && record_at(&r, at, &head, &len) && payload_of(head, len, &payload, &size)) {
+      found = contains(payload, size, needle->ptr, needle->len);
       at += HEADER + (uint64_t)len;
     }
     reader_close(&r);
@@ -1115,4 +1385,32 @@ bool store_stats(stats_t *out, err_t *err) {
   }
   free_entries(tapes, n);
   return true;
+}
+
+void store_append_many(const append_t *appends, size_t n, append_result_t *out) {
+  strset seen = {0};
+  for (size_t i = 0; i < n; i++) {
+    const append_t *a = &appends[i];
+    append_result_t *r = &out[i];
+    memset(r, 0, sizeof *r);
+    bool ok;
+    if (!strset_add(&seen, xstrndup((const char *)a->id.ptr, a->id.len), a->id.len)) {
+      buf_t shown = {0};
+      buf_json_string(&shown, (const char *)a->id.ptr, a->id.len);
+      buf_byte(&shown, 0);
+      ok = fail(&r->val.err, E_INVALID, "tape %s appears more than once in one append-many",
+                (char *)shown.ptr);
+      buf_free(&shown);
+    } else {
+      /* What `resume` then `append` would do. */
+      char *id = check_id(&a->id, &r->val.err) ? dup_string(&a->id) : NULL;
+      writer_t *w = NULL;
+      ok = id && store_resume(id, &w, &r->val.err) &&
+           writer_append(w, a->frames.ptr, a->frames.len, &r->val.ok, &r->val.err);
+      writer_free(w);
+      free(id);
+    }
+    r->is_err = !ok;
+  }
+  strset_free(&seen);
 }

@@ -16,27 +16,49 @@
 //
 //   tapes/<id>/header.json   the header and a creation stamp, written once
 //   tapes/<id>/frames        append-only frame records (below)
-//   tapes/<id>/methods       the tape's JSON-RPC methods, one JSON string per line
+//   tapes/<id>/terms         the tape's index terms, each once (below)
 //   tapes/<id>/seek          (seq, offset) of every 1024th frame, 16 bytes each
 //   tapes/<id>/end.json      how the tape ended, written once, atomically
-//   trash/                   tapes being deleted or saved
+//   trash/                   tapes being created, saved or deleted
 //
-// A frame record: u32 payload length, u32 CRC-32 of the rest, u64 seq,
-// u64 timestamp, u8 direction, u8 flags, 2 bytes padding, then the payload
-// (little endian). A torn record at the end is ignored by readers and cut off
-// by `resume`. Creation and `save` build the directory in `trash/` and rename
-// it into place (a rename never replaces a non-empty directory, so one of
-// two racers wins), the end is an atomic rename of `end.json`, deletion a
+// A frame record (little endian): u32 payload length, u32 CRC-32 of the
+// rest, u64 seq, u64 timestamp, u8 direction, u8 flags, u16 kind (1), u32
+// length of the extras, then the payload, then the extras: the frame's terms
+// and attributes as length-prefixed UTF-8 strings (`packStrings`). A torn
+// record at the end is ignored by readers and cut off by `resume`.
+//
+// The `terms` index holds, for each term the first time the tape has it,
+// u64 seq, u32 length and the UTF-8 term. Entries are written *before*
+// their frames and count only once their frame is stored (seq below the
+// frame count): an interrupted append can leave an entry too many, never one
+// too few, and `resume` drops such leftovers. Terms are opaque: compared as
+// they are, never parsed. Payloads are never parsed either (they may be
+// ciphertext).
+//
+// Tapes written by the previous version (contract 0.1, header `format` 1)
+// are read and continued as they are: their records have kind 0 and stop
+// after the padding (28 bytes, no extras: no terms, no attributes), and
+// their `methods` index is ignored.
+//
+// Creation and `save` build the directory in `trash/` and rename it into
+// place (a rename never replaces a non-empty directory, so one of two
+// racers wins), the end is an atomic rename of `end.json`, deletion a
 // rename into `trash/`: every instance sees the same facts, whichever
-// acknowledged them. Every descriptor is dropped after use
-// (the host caps open resources).
+// acknowledged them. Every descriptor is dropped after use (the host caps
+// open resources).
 
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { now } from 'wasi:clocks/wall-clock@0.2.12';
 
 const NAME = 'js';
-const VERSION = '0.1.0';
-const HEADER = 28;
+const VERSION = '0.2.0';
+// Written into header.json: 2 since contract 0.2 (terms, attributes,
+// envelope, seal); tapes of format 1 are read and continued all the same.
+const FORMAT = 2;
+const HEADER = 32; // a record's head (kind 1)
+const HEADER_V1 = 28; // the previous version's head (kind 0)
+const KIND_V1 = 0;
+const KIND = 1;
 const SEEK_EVERY = 1024;
 const CHUNK = 256 * 1024;
 const MAX_LIMIT = 1000;
@@ -55,15 +77,19 @@ const fail = (tag, message) => {
 };
 // What a `wasi:filesystem` call threw: its `error-code` string.
 const codeOf = (e) => (e && typeof e === 'object' ? (e.payload ?? e.val ?? e.tag ?? `${e}`) : `${e}`);
-// Runs `f`; anything that is not already a storage error becomes `io` (a
-// filesystem error) or `internal` (a bug): a provider must not trap.
+// The `storage-error` for what was thrown: a storage error as it is, a
+// filesystem error `io`, anything else (a bug) `internal`.
+function errorOf(e) {
+  if (e instanceof StoreError) return { tag: e.tag, val: e.val };
+  if (e instanceof Error) return { tag: 'internal', val: `${e.name}: ${e.message}` };
+  return { tag: 'io', val: `filesystem error: ${codeOf(e)}` };
+}
+// Runs `f`, throwing any failure as a `storage-error`: a provider must not trap.
 function guarded(f) {
   try {
     return f();
   } catch (e) {
-    if (e instanceof StoreError) throw { tag: e.tag, val: e.val };
-    if (e instanceof Error) throw { tag: 'internal', val: `${e.name}: ${e.message}` };
-    throw { tag: 'io', val: `filesystem error: ${codeOf(e)}` };
+    throw errorOf(e);
   }
 }
 
@@ -83,7 +109,7 @@ const utf8 = {
     }
     return new Uint8Array(out);
   },
-  // Strict: invalid UTF-8 throws (a payload that is not text has no method).
+  // Strict: invalid UTF-8 throws.
   decode(b) {
     if (typeof TextDecoder !== 'undefined') return new TextDecoder('utf-8', { fatal: true }).decode(b);
     let s = '';
@@ -128,6 +154,21 @@ function putU64(view, at, n) {
   view.setUint32(at + 4, Math.floor(n / U32), true);
 }
 const getU64 = (view, at) => view.getUint32(at, true) + view.getUint32(at + 4, true) * U32;
+const viewOf = (b) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+// Bytes for a JSON file (the envelope, the seal): hex.
+const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+function fromHex(s) {
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+const hexOrNull = (b) => (b == null ? null : toHex(b));
+const bytesOrNull = (s) => (s == null ? null : fromHex(s));
+function sameBytes(a, b) {
+  if (a == null || b == null) return a == null && b == null;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
 
 function concat(parts) {
   let n = 0;
@@ -144,39 +185,150 @@ function concat(parts) {
 // ---------------------------------------------------------------------------
 // Frame records
 
-// A frame as stored: { seq, timestamp, direction (0|1), payload, flags (bit 0: not-json) }.
+// `items` (strings) as a u32 count, then each as a u32 length and its UTF-8.
+function packStrings(items) {
+  const parts = [new Uint8Array(4)];
+  viewOf(parts[0]).setUint32(0, items.length, true);
+  for (const s of items) {
+    const b = utf8.encode(s);
+    const len = new Uint8Array(4);
+    viewOf(len).setUint32(0, b.length, true);
+    parts.push(len, b);
+  }
+  return concat(parts);
+}
+
+// The strings `packStrings` wrote at `buf[at..]`: [items, where they end].
+function unpackStrings(buf, at) {
+  const v = viewOf(buf);
+  const n = v.getUint32(at, true);
+  at += 4;
+  const items = [];
+  for (let k = 0; k < n; k++) {
+    const len = v.getUint32(at, true);
+    items.push(utf8.decode(buf.subarray(at + 4, at + 4 + len)));
+    at += 4 + len;
+  }
+  return [items, at];
+}
+
+// A frame as stored: { seq, timestamp, direction (0|1), payload, flags (bit
+// 0: not-json), terms (strings), attributes ([key, value] pairs) }.
 function encode(f) {
-  const rec = new Uint8Array(HEADER + f.payload.length);
-  const v = new DataView(rec.buffer);
+  const extras = concat([packStrings(f.terms), packStrings(f.attributes.flat())]);
+  const rec = new Uint8Array(HEADER + f.payload.length + extras.length);
+  const v = viewOf(rec);
   v.setUint32(0, f.payload.length, true);
   putU64(v, 8, f.seq);
   v.setBigUint64(16, f.timestamp, true);
   rec[24] = f.direction;
   rec[25] = f.flags;
+  v.setUint16(26, KIND, true);
+  v.setUint32(28, extras.length, true);
   rec.set(f.payload, HEADER);
+  rec.set(extras, HEADER + f.payload.length);
   v.setUint32(4, crc32(rec.subarray(8)), true);
   return rec;
 }
 
-// Decodes the record at `buf[at..]`: { frame, end }, or null if it is torn
-// (incomplete) or corrupt; `need` says how many bytes a torn one needs.
+// The size of the record that starts with `head` (its first HEADER bytes,
+// or fewer at the end of the file), or 0 if `head` is too short to tell.
+function recordSize(head) {
+  if (head.length < HEADER_V1) return 0;
+  const v = viewOf(head);
+  if (v.getUint16(26, true) === KIND_V1) return HEADER_V1 + v.getUint32(0, true);
+  if (head.length < HEADER) return 0;
+  return HEADER + v.getUint32(0, true) + v.getUint32(28, true);
+}
+
+// Decodes the record at `buf[at..]`: { frame, end }; or { need } if `buf`
+// ends inside it (need: its size from `at`, as far as known); or
+// { corrupt: true }.
 function decodeAt(buf, at) {
-  if (buf.length - at < HEADER) return { need: HEADER };
-  const v = new DataView(buf.buffer, buf.byteOffset + at);
+  const rest = buf.subarray(at);
+  if (rest.length < HEADER_V1) return { need: HEADER };
+  const v = viewOf(rest);
+  const kind = v.getUint16(26, true);
+  if (kind !== KIND_V1 && kind !== KIND) return { corrupt: true };
+  const size = recordSize(rest);
+  if (!size || rest.length < size) return { need: size || HEADER };
+  if (crc32(rest.subarray(8, size)) !== v.getUint32(4, true)) return { corrupt: true };
+  const head = kind === KIND ? HEADER : HEADER_V1;
   const len = v.getUint32(0, true);
-  if (buf.length - at < HEADER + len) return { need: HEADER + len };
-  const body = buf.subarray(at + 8, at + HEADER + len);
-  if (crc32(body) !== v.getUint32(4, true)) return { corrupt: true };
-  return {
-    frame: {
-      seq: getU64(v, 8),
-      timestamp: v.getBigUint64(16, true),
-      direction: buf[at + 24],
-      flags: buf[at + 25],
-      payload: buf.slice(at + HEADER, at + HEADER + len),
-    },
-    end: at + HEADER + len,
+  const frame = {
+    seq: getU64(v, 8),
+    timestamp: v.getBigUint64(16, true),
+    direction: rest[24],
+    flags: rest[25],
+    payload: rest.slice(head, head + len),
+    terms: [],
+    attributes: [],
   };
+  if (kind === KIND) {
+    const [terms, i] = unpackStrings(rest, head + len);
+    const [flat] = unpackStrings(rest, i);
+    frame.terms = terms;
+    for (let k = 0; k + 1 < flat.length; k += 2) frame.attributes.push([flat[k], flat[k + 1]]);
+  }
+  return { frame, end: at + size };
+}
+
+// ---------------------------------------------------------------------------
+// The terms index
+
+// Entries for the terms of `frames` not in `known` (which this extends),
+// each at the first frame that has it.
+function termEntries(frames, known) {
+  const out = [];
+  for (const f of frames) {
+    for (const t of f.terms) {
+      if (known.has(t)) continue;
+      known.add(t);
+      out.push(termEntry(f.seq, t));
+    }
+  }
+  return concat(out);
+}
+
+function termEntry(seq, term) {
+  const b = utf8.encode(term);
+  const e = new Uint8Array(12 + b.length);
+  putU64(viewOf(e), 0, seq);
+  viewOf(e).setUint32(8, b.length, true);
+  e.set(b, 12);
+  return e;
+}
+
+// The index's entries [{ seq, term, end }] up to a torn tail; none if it
+// does not exist (a tape of format 1).
+function readTerms(dir, path) {
+  const data = readAll(dir, path) ?? new Uint8Array(0);
+  const v = viewOf(data);
+  const entries = [];
+  for (let at = 0; at + 12 <= data.length; ) {
+    const end = at + 12 + v.getUint32(at + 8, true);
+    if (end > data.length) break;
+    entries.push({ seq: getU64(v, at), term: utf8.decode(data.subarray(at + 12, end)), end });
+    at = end;
+  }
+  return { entries, size: data.length };
+}
+
+// The terms of a tape's first `count` frames (the stored ones).
+function termsBelow(dir, path, count) {
+  return new Set(readTerms(dir, path).entries.filter((e) => e.seq < count).map((e) => e.term));
+}
+
+// Drops the entries of frames at or past `count` (written by an append that
+// did not complete) and a torn tail; returns the terms left.
+function repairTerms(dir, path, count) {
+  const { entries, size } = readTerms(dir, path);
+  const kept = entries.filter((e) => e.seq < count);
+  const end = entries.length ? entries[entries.length - 1].end : 0;
+  if (kept.length !== entries.length || end !== size) {
+    writeAtomic(dir, path, concat(kept.map((e) => termEntry(e.seq, e.term))), false);
+  }
+  return new Set(kept.map((e) => e.term));
 }
 
 // ---------------------------------------------------------------------------
@@ -243,6 +395,14 @@ function appendBytes(dir, path, bytes) {
   withFile(dir, path, { create: true }, WRITE, (d) => writeAt(d, bytes, fileSize(d)));
 }
 
+// Cuts the file back to `len` bytes after a failed write; a failure here
+// must not hide the failure being reported.
+function truncate(dir, path, len) {
+  try {
+    withFile(dir, path, {}, WRITE, (d) => d.setSize(BigInt(len)));
+  } catch {}
+}
+
 function listDir(dir, path) {
   return withFile(dir, path, { directory: true }, READ, (d) => {
     const stream = d.readDirectory();
@@ -299,18 +459,6 @@ function checkId(id) {
   }
 }
 
-function jsonRpcMethod(payload) {
-  let i = 0;
-  while (i < payload.length && (payload[i] === 32 || payload[i] === 9 || payload[i] === 10 || payload[i] === 13)) i++;
-  if (payload[i] !== 123) return null; // '{'
-  try {
-    const v = JSON.parse(utf8.decode(payload));
-    return v && typeof v === 'object' && !Array.isArray(v) && typeof v.method === 'string' ? v.method : null;
-  } catch {
-    return null;
-  }
-}
-
 const STATE_OF = { completed: 'finished', crashed: 'crashed', aborted: 'aborted' };
 
 let store = null;
@@ -358,17 +506,24 @@ class Store {
     return b === null ? null : JSON.parse(utf8.decode(b));
   }
 
-  // The stored header, its `createdAt` back to a BigInt.
+  // The stored header, its `createdAt` back to a BigInt, its `envelope` to
+  // bytes (null for a tape of format 1, which had none).
   header(id) {
     const stored = this.readJson(id, 'header.json');
-    if (stored) stored.header.createdAt = BigInt(stored.header.createdAt);
+    if (stored) {
+      stored.header.createdAt = BigInt(stored.header.createdAt);
+      stored.header.envelope = bytesOrNull(stored.header.envelope);
+    }
     return stored;
   }
 
-  // The end record, its `endedAt` back to a BigInt.
+  // The end record, its `endedAt` back to a BigInt, its `seal` to bytes.
   end(id) {
     const end = this.readJson(id, 'end.json');
-    if (end) end.endedAt = BigInt(end.endedAt);
+    if (end) {
+      end.endedAt = BigInt(end.endedAt);
+      end.seal = bytesOrNull(end.seal);
+    }
     return end;
   }
 
@@ -402,10 +557,10 @@ class Store {
     stored = stored ?? this.require(id);
     const end = this.end(id);
     if (end) {
-      return { header: stored.header, state: end.state, frameCount: end.frameCount, byteCount: end.byteCount, endedAt: end.endedAt, digest: end.digest ?? undefined, stamp: stored.stamp };
+      return { header: stored.header, state: end.state, frameCount: end.frameCount, byteCount: end.byteCount, endedAt: end.endedAt, digest: end.digest, seal: end.seal, stamp: stored.stamp };
     }
     const log = this.log(id, stored);
-    return { header: stored.header, state: 'recording', frameCount: log.count, byteCount: log.bytes, endedAt: undefined, digest: undefined, stamp: stored.stamp };
+    return { header: stored.header, state: 'recording', frameCount: log.count, byteCount: log.bytes, endedAt: null, digest: null, seal: null, stamp: stored.stamp };
   }
 
   // The tape's directory is built in the trash and renamed into place, as
@@ -416,13 +571,13 @@ class Store {
     checkId(header.id);
     if (this.header(header.id) !== null) fail('already-exists', `tape ${header.id} exists already`);
     const staging = `${this.base}trash/create-${header.id}-${unique()}`;
-    const stored = { format: 1, header: plainHeader(header), stamp: nowNs() };
+    const stored = { format: FORMAT, header: plainHeader(header), stamp: nowNs() };
     try {
       this.dir.createDirectoryAt(staging);
-      for (const f of ['frames', 'methods', 'seek']) {
+      for (const f of ['frames', 'terms', 'seek']) {
         withFile(this.dir, `${staging}/${f}`, { create: true }, WRITE, () => {});
       }
-      writeAtomic(this.dir, `${staging}/header.json`, toJson(stored), this.fsync);
+      writeAtomic(this.dir, `${staging}/header.json`, headerJson(stored), this.fsync);
       this.dir.renameAt(staging, this.dir, this.path(header.id));
     } catch (e) {
       cleanUp(this.dir, staging);
@@ -430,17 +585,20 @@ class Store {
       if (taken) fail('already-exists', `tape ${header.id} exists already`);
       throw e;
     }
-    return new Writer(this, header.id, stored, { count: 0, bytes: 0, validLen: 0 });
+    return new Writer(this, header.id, stored, { count: 0, bytes: 0, validLen: 0 }, new Set());
   }
 
   resume(id) {
     const stored = this.require(id);
     if (this.end(id)) fail('invalid-input', `tape ${id} has ended; only a recording tape can be resumed`);
     const log = this.log(id, stored);
+    // Cut off a torn record left by an instance that stopped mid-append, and
+    // index entries written for frames that were not stored.
     withFile(this.dir, this.path(id, 'frames'), {}, WRITE, (d) => {
       if (fileSize(d) > log.validLen) d.setSize(BigInt(log.validLen));
     });
-    return new Writer(this, id, stored, { ...log });
+    const known = repairTerms(this.dir, this.path(id, 'terms'), log.count);
+    return new Writer(this, id, stored, { ...log }, known);
   }
 
   save(header, frames, summary, reason) {
@@ -449,7 +607,7 @@ class Store {
     checkSummary(summary, frames.length, frames.reduce((n, f) => n + f.payload.length, 0), header.id);
     if (this.header(header.id) !== null) fail('already-exists', `tape ${header.id} exists already`);
     const staging = `${this.base}trash/save-${header.id}-${unique()}`;
-    const stored = { format: 1, header: plainHeader(header), stamp: nowNs() };
+    const stored = { format: FORMAT, header: plainHeader(header), stamp: nowNs() };
     try {
       this.dir.createDirectoryAt(staging);
       const records = frames.map(encode);
@@ -457,10 +615,10 @@ class Store {
         writeAt(d, concat(records), 0);
         if (this.fsync) d.syncData();
       });
-      appendBytes(this.dir, `${staging}/methods`, methodLines(frames, new Set()));
-      appendBytes(this.dir, `${staging}/seek`, seekEntries(frames, 0));
-      writeAtomic(this.dir, `${staging}/header.json`, (toJson(stored)), this.fsync);
-      writeAtomic(this.dir, `${staging}/end.json`, (toJson(endRecord(summary, reason))), this.fsync);
+      appendBytes(this.dir, `${staging}/terms`, termEntries(frames, new Set()));
+      appendBytes(this.dir, `${staging}/seek`, seekEntries(frames, records, 0));
+      writeAtomic(this.dir, `${staging}/header.json`, headerJson(stored), this.fsync);
+      writeAtomic(this.dir, `${staging}/end.json`, endJson(summary, reason), this.fsync);
       this.dir.renameAt(staging, this.dir, this.path(header.id));
     } catch (e) {
       cleanUp(this.dir, staging);
@@ -493,14 +651,14 @@ class Store {
     try {
       withFile(this.dir, this.path(id, 'frames'), {}, READ, (d) => {
         let off = this.seekStart(id, d, fromSeq);
-        // Hop over earlier frames by their headers, without reading their
+        // Hop over earlier frames by their heads, without reading their
         // payloads (a tape of 1 MiB frames read one frame at a time).
         for (;;) {
           const [head] = rd(d, HEADER, off);
-          if (head.length < HEADER) return;
-          const hv = new DataView(head.buffer, head.byteOffset);
-          if (getU64(hv, 8) >= fromSeq) break;
-          off += HEADER + hv.getUint32(0, true);
+          const size = recordSize(head);
+          if (!size) return;
+          if (getU64(viewOf(head), 8) >= fromSeq) break;
+          off += size;
         }
         let buf = new Uint8Array(0);
         let at = 0;
@@ -546,9 +704,9 @@ class Store {
     }
     if (!best) return 0;
     const [head] = rd(d, HEADER, best[1]);
-    if (head.length < HEADER) return 0;
-    const len = new DataView(head.buffer, head.byteOffset).getUint32(0, true);
-    const [rec] = rd(d, HEADER + len, best[1]);
+    const size = recordSize(head);
+    if (!size) return 0;
+    const [rec] = rd(d, size, best[1]);
     const r = decodeAt(rec, 0);
     return r.frame && r.frame.seq === best[0] ? best[1] : 0;
   }
@@ -583,10 +741,12 @@ class Store {
     return { tapes: page.map(infoOut), nextCursor: next };
   }
 
-  methods(id) {
-    const b = readAll(this.dir, this.path(id, 'methods'));
-    if (!b) return new Set();
-    return new Set(utf8.decode(b).split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  // Whether every one of `terms` is among the terms of the tape's stored
+  // frames (exact equality; not necessarily the same frame).
+  hasTerms(info, terms) {
+    if (!terms.length) return true;
+    const known = termsBelow(this.dir, this.path(info.header.id, 'terms'), info.frameCount);
+    return terms.every((t) => known.has(t));
   }
 
   containsText(id, needle) {
@@ -675,35 +835,32 @@ function checkSummary(s, n, bytes, id) {
 // JSON with every BigInt as a decimal string.
 const toJson = (v) => utf8.encode(JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x)));
 
-function endRecord(s, reason) {
-  return { state: STATE_OF[reason], frameCount: count(s.frameCount), byteCount: count(s.byteCount), endedAt: s.endedAt, digest: s.digest ?? null };
+// header.json's bytes; the envelope as hex.
+const headerJson = (stored) => toJson({ ...stored, header: { ...stored.header, envelope: hexOrNull(stored.header.envelope) } });
+
+// end.json's bytes: the end state and the summary, the seal as hex.
+function endJson(s, reason) {
+  return toJson({ state: STATE_OF[reason], frameCount: count(s.frameCount), byteCount: count(s.byteCount), endedAt: s.endedAt, digest: s.digest ?? null, seal: hexOrNull(s.seal) });
 }
 
-function methodLines(frames, known) {
-  const lines = [];
-  for (const f of frames) {
-    if (f.flags & 1) continue;
-    const m = jsonRpcMethod(f.payload);
-    if (m !== null && !known.has(m)) {
-      known.add(m);
-      lines.push(JSON.stringify(m));
-    }
-  }
-  return utf8.encode(lines.length ? `${lines.join('\n')}\n` : '');
+// Whether an end record says what finishing with summary `s` would.
+function sameEnd(end, s, reason) {
+  return end.state === STATE_OF[reason] && end.frameCount === count(s.frameCount) && end.byteCount === count(s.byteCount) && (end.digest ?? null) === (s.digest ?? null) && sameBytes(end.seal, s.seal);
 }
 
-function seekEntries(frames, offset) {
+// Index entries for every SEEK_EVERY-th of `frames` (encoded as `records`),
+// written from `offset` on.
+function seekEntries(frames, records, offset) {
   const out = [];
-  for (const f of frames) {
+  frames.forEach((f, i) => {
     if (f.seq % SEEK_EVERY === 0) {
       const e = new Uint8Array(16);
-      const v = new DataView(e.buffer);
-      putU64(v, 0, f.seq);
-      putU64(v, 8, offset);
+      putU64(viewOf(e), 0, f.seq);
+      putU64(viewOf(e), 8, offset);
       out.push(e);
     }
-    offset += HEADER + f.payload.length;
-  }
+    offset += records[i].length;
+  });
   return concat(out);
 }
 
@@ -713,19 +870,28 @@ function seekEntries(frames, offset) {
 const DIRECTIONS = ['client-to-server', 'server-to-client'];
 
 function frameIn(f) {
-  return { seq: count(f.seq), timestamp: f.timestamp, direction: DIRECTIONS.indexOf(f.direction), payload: f.payload, flags: f.flags?.notJson ? 1 : 0 };
+  return {
+    seq: count(f.seq),
+    timestamp: f.timestamp,
+    direction: DIRECTIONS.indexOf(f.direction),
+    payload: f.payload,
+    flags: f.flags?.notJson ? 1 : 0,
+    terms: [...f.terms],
+    attributes: f.attributes.map(([k, v]) => [k, v]),
+  };
 }
 
 function frameOut(f) {
-  return { seq: BigInt(f.seq), timestamp: f.timestamp, direction: DIRECTIONS[f.direction], payload: f.payload, flags: { notJson: (f.flags & 1) === 1 } };
+  return { seq: BigInt(f.seq), timestamp: f.timestamp, direction: DIRECTIONS[f.direction], payload: f.payload, flags: { notJson: (f.flags & 1) === 1 }, terms: f.terms, attributes: f.attributes };
 }
 
 function plainHeader(h) {
-  return { id: h.id, sessionId: h.sessionId, name: h.name, tags: h.tags.map(([k, v]) => [k, v]), createdAt: h.createdAt };
+  return { id: h.id, sessionId: h.sessionId, name: h.name, tags: h.tags.map(([k, v]) => [k, v]), createdAt: h.createdAt, envelope: h.envelope ?? null };
 }
 
 function infoOut(i) {
-  return { header: i.header, state: i.state, frameCount: BigInt(i.frameCount), byteCount: BigInt(i.byteCount), endedAt: i.endedAt ?? undefined, digest: i.digest ?? undefined };
+  const header = { ...i.header, envelope: i.header.envelope ?? undefined };
+  return { header, state: i.state, frameCount: BigInt(i.frameCount), byteCount: BigInt(i.byteCount), endedAt: i.endedAt ?? undefined, digest: i.digest ?? undefined, seal: i.seal ?? undefined };
 }
 
 function filterMatches(f) {
@@ -751,12 +917,12 @@ function theStore() {
 // The exports
 
 class Writer {
-  constructor(s, id, stored, log) {
+  constructor(s, id, stored, log, known) {
     this.s = s;
     this.id = id;
     this.stored = stored;
     this.log = log;
-    this.known = null;
+    this.known = known; // the terms already in the tape's index
   }
 
   ended() {
@@ -773,47 +939,54 @@ class Writer {
     if (fresh[0].seq !== this.log.count) {
       fail('invalid-input', `append to tape ${this.id}: first new frame has seq ${fresh[0].seq}, expected ${this.log.count} (a gap)`);
     }
-    const data = concat(fresh.map(encode));
+    const records = fresh.map(encode);
+    const data = concat(records);
+    const known = new Set(this.known);
+    const entries = termEntries(fresh, known);
     const path = this.s.path(this.id, 'frames');
+    const termsPath = this.s.path(this.id, 'terms');
+    // The index entries go first: they count only once their frames are
+    // stored, so a failure in between leaves nothing visible.
+    let termsLen = null;
     try {
+      if (entries.length) {
+        withFile(this.s.dir, termsPath, { create: true }, WRITE, (d) => {
+          termsLen = fileSize(d);
+          writeAt(d, entries, termsLen);
+        });
+      }
       withFile(this.s.dir, path, {}, WRITE, (d) => writeAt(d, data, this.log.validLen));
     } catch (e) {
-      try {
-        withFile(this.s.dir, path, {}, WRITE, (d) => d.setSize(BigInt(this.log.validLen)));
-      } catch {}
+      truncate(this.s.dir, path, this.log.validLen);
+      if (termsLen !== null) truncate(this.s.dir, termsPath, termsLen);
       throw e;
     }
-    appendBytes(this.s.dir, this.s.path(this.id, 'seek'), seekEntries(fresh, this.log.validLen));
-    if (!this.known) this.known = this.s.methods(this.id);
-    appendBytes(this.s.dir, this.s.path(this.id, 'methods'), methodLines(fresh, this.known));
+    this.known = known;
+    appendBytes(this.s.dir, this.s.path(this.id, 'seek'), seekEntries(fresh, records, this.log.validLen));
     this.log.count += fresh.length;
     this.log.bytes += fresh.reduce((n, f) => n + f.payload.length, 0);
     this.log.validLen += data.length;
     return this.log.count;
   }
 
+  // Records `summary` (with its digest and seal) and ends the tape as
+  // `reason` says; the same finish again is a no-op.
   finish(summary, reason) {
-    if (reason === 'aborted') {
-      this.abort('finished with reason aborted');
-      return this.s.info(this.id);
-    }
     const end = this.ended();
     if (end) {
-      if (end.state === STATE_OF[reason] && end.frameCount === count(summary.frameCount) && end.byteCount === count(summary.byteCount) && (end.digest ?? null) === (summary.digest ?? null)) {
-        return this.s.info(this.id);
-      }
+      if (sameEnd(end, summary, reason)) return this.s.info(this.id);
       fail('invalid-input', `tape ${this.id} has ended already, differently`);
     }
     checkSummary(summary, this.log.count, this.log.bytes, this.id);
     if (this.s.fsync) withFile(this.s.dir, this.s.path(this.id, 'frames'), {}, WRITE, (d) => d.syncData());
-    writeAtomic(this.s.dir, this.s.path(this.id, 'end.json'), (toJson(endRecord(summary, reason))), this.s.fsync);
+    writeAtomic(this.s.dir, this.s.path(this.id, 'end.json'), endJson(summary, reason), this.s.fsync);
     return this.s.info(this.id);
   }
 
   abort() {
     if (this.ended()) return;
-    const summary = { frameCount: BigInt(this.log.count), byteCount: BigInt(this.log.bytes), endedAt: BigInt(Math.floor(nowNs() / 1000)), digest: null };
-    writeAtomic(this.s.dir, this.s.path(this.id, 'end.json'), (toJson(endRecord(summary, 'aborted'))), this.s.fsync);
+    const summary = { frameCount: BigInt(this.log.count), byteCount: BigInt(this.log.bytes), endedAt: BigInt(Math.floor(nowNs() / 1000)), digest: null, seal: null };
+    writeAtomic(this.s.dir, this.s.path(this.id, 'end.json'), endJson(summary, 'aborted'), this.s.fsync);
   }
 }
 
@@ -855,6 +1028,20 @@ export const tapeStorage = {
   get(id) {
     return guarded(() => infoOut(theStore().info(id)));
   },
+  // Every entry has its own result (`{ tag: 'ok', val }` or `{ tag: 'err',
+  // val }`), and one failing changes nothing for the others.
+  appendMany(appends) {
+    const seen = new Set();
+    return appends.map(({ id, frames }) => {
+      try {
+        if (seen.has(id)) fail('invalid-input', `tape ${id} appears more than once in one append-many`);
+        seen.add(id);
+        return { tag: 'ok', val: BigInt(theStore().resume(id).append(frames.map(frameIn))) };
+      } catch (e) {
+        return { tag: 'err', val: errorOf(e) };
+      }
+    });
+  },
   readFrames(id, fromSeq, maxFrames, maxBytes) {
     return guarded(() => theStore().readFrames(id, count(fromSeq), maxFrames, count(maxBytes)).map(frameOut));
   },
@@ -870,7 +1057,7 @@ export const tapeStorage = {
       const base = filterMatches(query.filter);
       const needle = query.text != null ? utf8.encode(query.text) : null;
       return s.page(
-        (i) => base(i) && (query.method == null || s.methods(i.header.id).has(query.method)) && (needle === null || s.containsText(i.header.id, needle)),
+        (i) => base(i) && s.hasTerms(i, query.terms) && (needle === null || s.containsText(i.header.id, needle)),
         cursor,
         limit,
       );

@@ -13,7 +13,7 @@ import tapestore
 import tape_storage
 
 NAME = "python"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
 _store = None
 
@@ -47,6 +47,16 @@ class TapeStorage(exports.TapeStorage):
             convert.header_in(header), [convert.frame_in(f) for f in frames],
             convert.summary_in(summary), convert.REASONS[reason])))
 
+    def append_many(self, appends):
+        # No `guarded`: every entry has its own result, and one failing
+        # changes nothing for the others.
+        try:
+            s = store()
+            entries = [(a.id, [convert.frame_in(f) for f in a.frames]) for a in appends]
+        except Exception as e:  # noqa: BLE001 - every entry fails alike
+            return [convert.result_out(e) for _ in appends]
+        return [convert.result_out(r) for r in s.append_many(entries)]
+
     def get(self, id):
         return convert.guarded(lambda: convert.info_out(store().info(id)))
 
@@ -65,16 +75,15 @@ class TapeStorage(exports.TapeStorage):
         def go():
             s = store()
             base = convert.filter_matches(query.filter)
-            method, text = query.method, query.text
+            terms, text = list(query.terms), query.text
             needle = text.encode("utf-8") if text is not None else None
 
             def matches(info):
                 if not base(info):
                     return False
-                tape_id = info["header"]["id"]
-                if method is not None and method not in s.methods(tape_id):
+                if not s.has_terms(info, terms):
                     return False
-                if needle is not None and not s.contains_text(tape_id, needle):
+                if needle is not None and not s.contains_text(info["header"]["id"], needle):
                     return False
                 return True
 

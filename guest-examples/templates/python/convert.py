@@ -1,7 +1,7 @@
 """Conversions between the component's generated types and `tapestore`'s
 plain values, and errors to `storage-error`."""
 
-from componentize_py_types import Err
+from componentize_py_types import Err, Ok
 from wit_world.imports import types
 
 import tapestore
@@ -25,53 +25,69 @@ ERRORS = {
     tapestore.INVALID_INPUT: types.StorageError_InvalidInput,
     tapestore.UNSUPPORTED: types.StorageError_Unsupported,
     tapestore.IO: types.StorageError_Io,
+    tapestore.INTERNAL: types.StorageError_Internal,
 }
 
 
+def error_out(e):
+    """The `storage-error` for exception `e`: a `StoreError` keeps its
+    kind, an `OSError` is `io`, anything else is `internal`."""
+    if isinstance(e, tapestore.StoreError):
+        return ERRORS[e.kind](e.message)
+    if isinstance(e, OSError):
+        return types.StorageError_Io(f"{e}")
+    return types.StorageError_Internal(f"{type(e).__name__}: {e}")
+
+
 def guarded(call):
-    """Runs `call`, turning every failure into a `storage-error`: a
-    `StoreError` keeps its kind, an `OSError` is `io`, anything else is
-    `internal` (a provider must not trap for an ordinary failure)."""
+    """Runs `call`, turning every failure into a `storage-error` (a
+    provider must not trap for an ordinary failure)."""
     try:
         return call()
     except Err:
         raise
-    except tapestore.StoreError as e:
-        raise Err(ERRORS[e.kind](e.message))
-    except OSError as e:
-        raise Err(types.StorageError_Io(f"{e}"))
     except Exception as e:  # noqa: BLE001 - reported, never a trap
-        raise Err(types.StorageError_Internal(f"{type(e).__name__}: {e}"))
+        raise Err(error_out(e))
+
+
+def result_out(value):
+    """One entry of `append-many`'s results: `Ok(next-seq)` or `Err(error)`."""
+    if isinstance(value, Exception):
+        return Err(error_out(value))
+    return Ok(value)
 
 
 def frame_in(f):
     flags = 1 if types.FrameFlags.NOT_JSON in f.flags else 0
-    return tapestore.Frame(f.seq, f.timestamp, DIRECTIONS.index(f.direction), f.payload, flags)
+    return tapestore.Frame(f.seq, f.timestamp, DIRECTIONS.index(f.direction), f.payload, flags,
+                           f.terms, f.attributes)
 
 
 def frame_out(f):
     flags = types.FrameFlags.NOT_JSON if f.flags & 1 else types.FrameFlags(0)
-    return types.Frame(f.seq, f.timestamp, DIRECTIONS[f.direction], f.payload, flags)
+    return types.Frame(f.seq, f.timestamp, DIRECTIONS[f.direction], f.payload, flags,
+                       list(f.terms), [(k, v) for k, v in f.attributes])
 
 
 def header_in(h):
     return {"id": h.id, "session_id": h.session_id, "name": h.name,
-            "tags": [[k, v] for k, v in h.tags], "created_at": h.created_at}
+            "tags": [[k, v] for k, v in h.tags], "created_at": h.created_at,
+            "envelope": h.envelope}
 
 
 def header_out(h):
     return types.TapeHeader(h["id"], h["session_id"], h["name"],
-                            [(k, v) for k, v in h["tags"]], h["created_at"])
+                            [(k, v) for k, v in h["tags"]], h["created_at"], h["envelope"])
 
 
 def summary_in(s):
     return {"frame_count": s.frame_count, "byte_count": s.byte_count,
-            "ended_at": s.ended_at, "digest": s.digest}
+            "ended_at": s.ended_at, "digest": s.digest, "seal": s.seal}
 
 
 def info_out(i):
     return types.TapeInfo(header_out(i["header"]), STATES[i["state"]], i["frame_count"],
-                          i["byte_count"], i["ended_at"], i["digest"])
+                          i["byte_count"], i["ended_at"], i["digest"], i["seal"])
 
 
 def filter_matches(flt):

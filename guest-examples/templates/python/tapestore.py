@@ -4,23 +4,39 @@ Layout under the granted root (the ``root`` setting, ``/tapes`` by default)::
 
     tapes/<id>/header.json   the header and a creation stamp, written once
     tapes/<id>/frames        append-only frame records (below)
-    tapes/<id>/methods       the tape's JSON-RPC methods, one per line (index)
+    tapes/<id>/terms         the tape's index terms, each once (index, below)
     tapes/<id>/seek          (seq, offset) of every 1024th frame (index)
     tapes/<id>/end.json      how the tape ended, written once, atomically
-    trash/                   tapes being deleted
+    trash/                   tapes being created, saved or deleted
 
-A frame record is a 28-byte header ``<IIQQBBxx`` (payload length, CRC-32 of
-everything after the CRC, seq, timestamp, direction, flags) followed by the
-payload. A torn record at the end of ``frames`` (an instance stopped
-mid-append) is ignored by readers and cut off by the next writer.
+A frame record is a 32-byte head ``<IIQQBBHI`` (payload length, CRC-32 of
+everything after the CRC, seq, timestamp, direction, flags, kind 1, length
+of the extras) followed by the payload and the extras: the frame's terms
+and attributes as length-prefixed UTF-8 strings (see ``pack_strings``). A
+torn record at the end of ``frames`` (an instance stopped mid-append) is
+ignored by readers and cut off by the next writer.
+
+The ``terms`` index holds one entry ``<QI`` (seq, length) plus the UTF-8
+term for each term the first time the tape has it. Entries are written
+*before* their frames, and an entry counts only once its frame is stored
+(its seq is below the frame count), so an interrupted append can leave an
+entry too many, never one too few; ``resume`` drops such leftovers. Terms
+are opaque to the provider: compared as they are, never parsed. Payloads
+are never parsed either (they may be ciphertext).
+
+Tapes written by the previous version (contract 0.1, header ``format`` 1)
+are read and continued as they are: their records have kind 0 and a 28-byte
+head (no extras, so no terms or attributes), their CRC covers the head
+without its last two bytes, and their ``methods`` index is ignored.
 
 Every fact lives in a file, so any instance (the host runs several, and may
 replace one at any time) sees what another acknowledged. Creation and
 ``save`` build the tape's directory in ``trash/`` and rename it into place
 (a rename never replaces a non-empty directory, so one of two racers wins),
 the end is the atomic rename of ``end.json`` into place, and deletion the
-atomic rename of the directory into ``trash/``. Nothing here imports the component bindings, so the module
-also runs under plain CPython.
+atomic rename of the directory into ``trash/``. Nothing here imports the
+component bindings, so the module also runs under plain CPython (the unit
+tests in ``test_tapestore.py`` do).
 """
 
 import errno
@@ -30,8 +46,14 @@ import struct
 import time
 import zlib
 
-FORMAT = 1
-RECORD = struct.Struct("<IIQQBBxx")
+# Written into header.json: 2 since contract 0.2 (terms, attributes,
+# envelope, seal); tapes of format 1 are read and continued all the same.
+FORMAT = 2
+HEAD = struct.Struct("<IIQQBBHI")  # a record's head (kind 1)
+HEAD_V1 = struct.Struct("<IIQQBBH")  # the previous version's head (kind 0)
+KIND_V1, KIND = 0, 1
+U32 = struct.Struct("<I")
+TERM = struct.Struct("<QI")  # a terms index entry: seq, length of the term
 MAX_LIMIT = 1000
 SEEK = struct.Struct("<QQ")
 SEEK_EVERY = 1024
@@ -44,6 +66,7 @@ ALREADY_EXISTS = "already-exists"
 INVALID_INPUT = "invalid-input"
 UNSUPPORTED = "unsupported"
 IO = "io"
+INTERNAL = "internal"
 
 # States and end reasons, as the WIT spells them.
 RECORDING, FINISHED, ABORTED, CRASHED = "recording", "finished", "aborted", "crashed"
@@ -79,56 +102,97 @@ def check_id(tape_id):
              "not starting with '.' and without '..'")
 
 
-def json_rpc_method(payload):
-    """The string ``"method"`` of a JSON object payload, else None."""
-    stripped = payload.lstrip()
-    if not stripped.startswith(b"{"):
-        return None
-    try:
-        value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if isinstance(value, dict):
-        method = value.get("method")
-        if isinstance(method, str):
-            return method
-    return None
-
-
 class Frame:
-    """One frame: seq, timestamp (µs), direction (0 or 1), payload, flags."""
+    """One frame: seq, timestamp (µs), direction (0 or 1), payload, flags
+    (bit 0: not-json), terms (a list of str) and attributes (a list of
+    (key, value) str pairs). Terms and attributes are the host's: kept
+    verbatim and in order."""
 
-    __slots__ = ("seq", "timestamp", "direction", "payload", "flags")
+    __slots__ = ("seq", "timestamp", "direction", "payload", "flags", "terms", "attributes")
 
-    def __init__(self, seq, timestamp, direction, payload, flags):
+    def __init__(self, seq, timestamp, direction, payload, flags, terms=(), attributes=()):
         self.seq = seq
         self.timestamp = timestamp
         self.direction = direction
         self.payload = payload
         self.flags = flags
+        self.terms = list(terms)
+        self.attributes = [(k, v) for k, v in attributes]
+
+
+def pack_strings(items):
+    """``items`` as a u32 count, then each as a u32 length and its UTF-8."""
+    out = [U32.pack(len(items))]
+    for s in items:
+        b = s.encode("utf-8")
+        out.append(U32.pack(len(b)))
+        out.append(b)
+    return b"".join(out)
+
+
+def unpack_strings(data, at):
+    """The strings ``pack_strings`` wrote at ``data[at:]``, and where they end."""
+    (n,), at = U32.unpack_from(data, at), at + U32.size
+    items = []
+    for _ in range(n):
+        (length,), at = U32.unpack_from(data, at), at + U32.size
+        items.append(bytes(data[at:at + length]).decode("utf-8"))
+        at += length
+    return items, at
 
 
 def encode(frame):
-    head = struct.pack("<QQBB", frame.seq, frame.timestamp, frame.direction, frame.flags)
-    crc = zlib.crc32(frame.payload, zlib.crc32(head))
-    return RECORD.pack(len(frame.payload), crc, frame.seq, frame.timestamp,
-                       frame.direction, frame.flags) + frame.payload
+    """The frame's record (kind 1): head, payload, extras."""
+    extras = pack_strings(frame.terms) + pack_strings([s for kv in frame.attributes for s in kv])
+    rest = struct.pack("<QQBBHI", frame.seq, frame.timestamp, frame.direction, frame.flags,
+                       KIND, len(extras)) + frame.payload + extras
+    return U32.pack(len(frame.payload)) + U32.pack(zlib.crc32(rest)) + rest
+
+
+def parse(data, at):
+    """Decodes the record at ``data[at:]``. Returns ``(frame, end)``; or
+    ``(None, need)`` when ``data`` ends inside the record, ``need`` being how
+    many bytes from ``at`` it takes as far as known; or ``(None, 0)`` when the
+    record is corrupt."""
+    if len(data) - at < HEAD_V1.size:
+        return None, HEAD_V1.size
+    length, crc, seq, ts, direction, flags, kind = HEAD_V1.unpack_from(data, at)
+    if kind == KIND_V1:
+        end = at + HEAD_V1.size + length
+        if end > len(data):
+            return None, end - at
+        payload = bytes(data[at + HEAD_V1.size:end])
+        # The previous version's CRC: seq, timestamp, direction, flags, payload.
+        head = struct.pack("<QQBB", seq, ts, direction, flags)
+        if zlib.crc32(payload, zlib.crc32(head)) != crc:
+            return None, 0
+        return Frame(seq, ts, direction, payload, flags), end
+    if kind != KIND:
+        return None, 0
+    if len(data) - at < HEAD.size:
+        return None, HEAD.size
+    extras_len = HEAD.unpack_from(data, at)[7]
+    start = at + HEAD.size
+    end = start + length + extras_len
+    if end > len(data):
+        return None, end - at
+    if zlib.crc32(data[at + 8:end]) != crc:
+        return None, 0
+    terms, i = unpack_strings(data, start + length)
+    flat, _ = unpack_strings(data, i)
+    attributes = list(zip(flat[0::2], flat[1::2]))
+    return Frame(seq, ts, direction, bytes(data[start:start + length]), flags, terms,
+                 attributes), end
 
 
 def scan(data, offset=0):
     """Yields ``(end_offset, Frame)`` for each intact record from ``offset``;
     stops at the first torn or corrupt one."""
-    size = RECORD.size
-    while offset + size <= len(data):
-        length, crc, seq, ts, direction, flags = RECORD.unpack_from(data, offset)
-        end = offset + size + length
-        if end > len(data):
+    while True:
+        frame, end = parse(data, offset)
+        if frame is None:
             return
-        payload = bytes(data[offset + size:end])
-        head = struct.pack("<QQBB", seq, ts, direction, flags)
-        if zlib.crc32(payload, zlib.crc32(head)) != crc:
-            return
-        yield end, Frame(seq, ts, direction, payload, flags)
+        yield end, frame
         offset = end
 
 
@@ -136,26 +200,19 @@ def iter_records(f, offset):
     """Yields the intact frames of open file `f` from `offset`, reading in
     chunks, so a page costs what it returns rather than the whole file."""
     f.seek(offset)
-    buf, i, size = b"", 0, RECORD.size
+    buf, i = b"", 0
     while True:
-        if len(buf) - i < size:
-            more = f.read(CHUNK)
-            if not more:
-                return
-            buf, i = buf[i:] + more, 0
+        frame, end = parse(buf, i)
+        if frame is not None:
+            yield frame
+            i = end
             continue
-        length = RECORD.unpack_from(buf, i)[0]
-        if len(buf) - i < size + length:
-            more = f.read(max(CHUNK, size + length - (len(buf) - i)))
-            if not more:
-                return
-            buf, i = buf[i:] + more, 0
-            continue
-        records = list(scan(memoryview(buf)[i:i + size + length]))
-        if not records:
+        if end == 0:
             return
-        yield records[0][1]
-        i += size + length
+        more = f.read(max(CHUNK, end - (len(buf) - i)))
+        if not more:
+            return
+        buf, i = buf[i:] + more, 0
 
 
 def read_file(path):
@@ -176,6 +233,15 @@ def write_atomic(path, data, fsync):
         if fsync:
             os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def hex_or_none(b):
+    """Bytes for a JSON file (the envelope, the seal): hex, or None."""
+    return None if b is None else bytes(b).hex()
+
+
+def bytes_or_none(s):
+    return None if s is None else bytes.fromhex(s)
 
 
 class FrameLog:
@@ -236,11 +302,20 @@ class Store:
             fail(IO, f"cannot read the {what} of tape {tape_id!r}: {e}")
 
     def _header(self, tape_id):
-        """The stored header dict, or None if there is no such tape."""
-        return self._read_json(tape_id, "header.json", "header")
+        """The stored header dict (``format``, ``header``, ``stamp``), or None
+        if there is no such tape. The header's ``envelope`` comes back as
+        bytes (None for a tape of format 1, which had none)."""
+        stored = self._read_json(tape_id, "header.json", "header")
+        if stored is not None:
+            stored["header"]["envelope"] = bytes_or_none(stored["header"].get("envelope"))
+        return stored
 
     def _end(self, tape_id):
-        return self._read_json(tape_id, "end.json", "end")
+        """The end record, its ``seal`` as bytes; None while recording."""
+        end = self._read_json(tape_id, "end.json", "end")
+        if end is not None:
+            end["seal"] = bytes_or_none(end.get("seal"))
+        return end
 
     def _log(self, tape_id, header):
         """Counts the intact frames of a tape, reading only what is new."""
@@ -271,19 +346,19 @@ class Store:
         return header
 
     def info(self, tape_id, header=None):
-        """The tape's info dict: header, state, counts, end, digest."""
+        """The tape's info dict: header, state, counts, end, digest, seal."""
         if header is None:
             header = self._require(tape_id)
         end = self._end(tape_id)
         if end is not None:
             return {"header": header["header"], "state": end["state"],
                     "frame_count": end["frame_count"], "byte_count": end["byte_count"],
-                    "ended_at": end["ended_at"], "digest": end["digest"],
+                    "ended_at": end["ended_at"], "digest": end["digest"], "seal": end["seal"],
                     "stamp": header["stamp"]}
         log = self._log(tape_id, header)
         return {"header": header["header"], "state": RECORDING,
                 "frame_count": log.count, "byte_count": log.bytes,
-                "ended_at": None, "digest": None, "stamp": header["stamp"]}
+                "ended_at": None, "digest": None, "seal": None, "stamp": header["stamp"]}
 
     # -- writing -----------------------------------------------------------
 
@@ -302,33 +377,36 @@ class Store:
         stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
         try:
             os.mkdir(staging)
-            for name in ("frames", "methods", "seek"):
+            for name in ("frames", "terms", "seek"):
                 open(os.path.join(staging, name), "wb").close()
-            write_atomic(os.path.join(staging, "header.json"), json.dumps(stored).encode(), self.fsync)
+            write_atomic(os.path.join(staging, "header.json"), header_json(stored), self.fsync)
             os.rename(staging, self._dir(tape_id))
         except OSError as e:
             remove_tree(staging)
             if e.errno in (errno.EEXIST, errno.ENOTEMPTY) or self._header(tape_id) is not None:
                 fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
             fail(IO, f"cannot create tape {tape_id!r}: {e}")
-        return Writer(self, tape_id, stored, FrameLog())
+        return Writer(self, tape_id, stored, FrameLog(), set())
 
     def resume(self, tape_id):
         header = self._require(tape_id)
         if self._end(tape_id) is not None:
             fail(INVALID_INPUT, f"tape {tape_id!r} has ended; only a recording tape can be resumed")
         log = self._log(tape_id, header)
-        # Cut off a torn record left by an instance that stopped mid-append.
-        path = os.path.join(self._dir(tape_id), "frames")
+        # Cut off a torn record left by an instance that stopped mid-append,
+        # and index entries written for frames that were not stored.
+        d = self._dir(tape_id)
+        path = os.path.join(d, "frames")
         try:
             if os.stat(path).st_size > log.valid_len:
                 os.truncate(path, log.valid_len)
-                drop_seek_entries_past(os.path.join(self._dir(tape_id), "seek"), log.valid_len)
+                drop_seek_entries_past(os.path.join(d, "seek"), log.valid_len)
+            known = repair_terms(os.path.join(d, "terms"), log.count)
         except OSError as e:
             fail(IO, f"cannot repair tape {tape_id!r}: {e}")
         resumed = FrameLog()
         resumed.count, resumed.bytes, resumed.valid_len = log.count, log.bytes, log.valid_len
-        return Writer(self, tape_id, header, resumed)
+        return Writer(self, tape_id, header, resumed, known)
 
     def save(self, header, frames, summary, reason):
         """Stores a whole tape at once: all of it or nothing."""
@@ -343,15 +421,16 @@ class Store:
         stored = {"format": FORMAT, "header": header, "stamp": time.time_ns()}
         try:
             os.mkdir(staging)
+            records = [encode(fr) for fr in frames]
             with open(os.path.join(staging, "frames"), "wb") as f:
-                f.write(b"".join(encode(fr) for fr in frames))
+                f.write(b"".join(records))
                 if self.fsync:
                     os.fsync(f.fileno())
-            write_methods(os.path.join(staging, "methods"), frames, set())
-            write_seek(os.path.join(staging, "seek"), frames, 0)
-            write_atomic(os.path.join(staging, "header.json"), json.dumps(stored).encode(), self.fsync)
-            write_atomic(os.path.join(staging, "end.json"),
-                         json.dumps(end_record(summary, reason)).encode(), self.fsync)
+            with open(os.path.join(staging, "terms"), "wb") as f:
+                f.write(term_entries(frames, set()))
+            write_seek(os.path.join(staging, "seek"), frames, records, 0)
+            write_atomic(os.path.join(staging, "header.json"), header_json(stored), self.fsync)
+            write_atomic(os.path.join(staging, "end.json"), end_json(summary, reason), self.fsync)
             os.rename(staging, self._dir(tape_id))
         except OSError as e:
             remove_tree(staging)
@@ -361,6 +440,26 @@ class Store:
                 fail(ALREADY_EXISTS, f"tape {tape_id!r} exists already")
             fail(IO, f"cannot save tape {tape_id!r}: {e}")
         return self.info(tape_id)
+
+    def append_many(self, appends):
+        """Appends ``frames`` to each tape of ``appends`` (pairs ``(id,
+        frames)``) as ``resume(id).append(frames)`` would. Returns one result
+        per entry, in order: the new next seq, or the entry's ``StoreError``.
+        Entries are independent; an id given twice fails the second time."""
+        seen, results = set(), []
+        for tape_id, frames in appends:
+            try:
+                if tape_id in seen:
+                    fail(INVALID_INPUT, f"tape {tape_id!r} appears more than once in one append-many")
+                seen.add(tape_id)
+                results.append(self.resume(tape_id).append(frames))
+            except StoreError as e:
+                results.append(e)
+            except OSError as e:
+                results.append(StoreError(IO, f"cannot append to tape {tape_id!r}: {e}"))
+            except Exception as e:  # noqa: BLE001 - one entry's bug, reported, not the others'
+                results.append(StoreError(INTERNAL, f"{type(e).__name__}: {e}"))
+        return results
 
     def delete(self, tape_id):
         self._require(tape_id)
@@ -463,12 +562,14 @@ class Store:
             "stored_bytes": stored,
         }
 
-    def methods(self, tape_id):
-        try:
-            text = read_file(os.path.join(self._dir(tape_id), "methods")).decode("utf-8")
-        except FileNotFoundError:
-            return set()
-        return set(json.loads(line) for line in text.splitlines() if line)
+    def has_terms(self, info, terms):
+        """Whether every one of ``terms`` is among the terms of the tape's
+        stored frames (exact equality; not necessarily the same frame)."""
+        if not terms:
+            return True
+        known = terms_below(os.path.join(self._dir(info["header"]["id"]), "terms"),
+                            info["frame_count"])
+        return all(t in known for t in terms)
 
     def contains_text(self, tape_id, needle):
         try:
@@ -510,33 +611,85 @@ def check_summary(summary, count, nbytes, tape_id):
 STATE_OF = {COMPLETED: FINISHED, CRASHED: CRASHED, ABORTED: ABORTED}
 
 
-def end_record(summary, reason):
-    return {"state": STATE_OF[reason], "frame_count": summary["frame_count"],
-            "byte_count": summary["byte_count"], "ended_at": summary["ended_at"],
-            "digest": summary["digest"]}
+def header_json(stored):
+    """header.json's bytes; the envelope as hex."""
+    h = dict(stored["header"], envelope=hex_or_none(stored["header"]["envelope"]))
+    return json.dumps(dict(stored, header=h)).encode()
 
 
-def write_methods(path, frames, known):
-    new = []
+def end_json(summary, reason):
+    """end.json's bytes: the end state and the summary, the seal as hex."""
+    return json.dumps({"state": STATE_OF[reason], "frame_count": summary["frame_count"],
+                       "byte_count": summary["byte_count"], "ended_at": summary["ended_at"],
+                       "digest": summary["digest"], "seal": hex_or_none(summary["seal"])}).encode()
+
+
+def same_end(end, summary, reason):
+    """Whether an end record says what finishing with ``summary`` would."""
+    return (end["state"] == STATE_OF[reason] and end["frame_count"] == summary["frame_count"]
+            and end["byte_count"] == summary["byte_count"] and end["digest"] == summary["digest"]
+            and end["seal"] == summary["seal"])
+
+
+def term_entry(seq, term):
+    b = term.encode("utf-8")
+    return TERM.pack(seq, len(b)) + b
+
+
+def term_entries(frames, known):
+    """Terms index entries for the terms of ``frames`` not in ``known``
+    (which this extends), each at the first frame that has it."""
+    out = []
     for frame in frames:
-        if frame.flags & 1:
-            continue
-        m = json_rpc_method(frame.payload)
-        if m is not None and m not in known:
-            known.add(m)
-            new.append(json.dumps(m))
-    if new:
-        with open(path, "ab") as f:
-            f.write(("\n".join(new) + "\n").encode("utf-8"))
+        for term in frame.terms:
+            if term not in known:
+                known.add(term)
+                out.append(term_entry(frame.seq, term))
+    return b"".join(out)
 
 
-def write_seek(path, frames, offset):
-    """Indexes every SEEK_EVERY-th of `frames`, written from `offset` on."""
+def read_terms(path):
+    """The entries ``(seq, term, end offset)`` of a terms index, up to a torn
+    tail; none if the file does not exist (a tape of format 1)."""
+    try:
+        data = read_file(path)
+    except FileNotFoundError:
+        return []
+    entries, at = [], 0
+    while at + TERM.size <= len(data):
+        seq, length = TERM.unpack_from(data, at)
+        end = at + TERM.size + length
+        if end > len(data):
+            break
+        entries.append((seq, data[at + TERM.size:end].decode("utf-8"), end))
+        at = end
+    return entries
+
+
+def terms_below(path, count):
+    """The terms of a tape's first ``count`` frames (the stored ones)."""
+    return {term for seq, term, _ in read_terms(path) if seq < count}
+
+
+def repair_terms(path, count):
+    """Drops the entries of frames at or past ``count`` (written by an
+    append that did not complete) and a torn tail; returns the terms left."""
+    entries = read_terms(path)
+    kept = [e for e in entries if e[0] < count]
+    size = os.stat(path).st_size if os.path.exists(path) else 0
+    if len(kept) != len(entries) or (entries[-1][2] if entries else 0) != size:
+        write_atomic(path, b"".join(term_entry(seq, term) for seq, term, _ in kept), False)
+    return {term for _, term, _ in kept}
+
+
+def write_seek(path, frames, records, offset):
+    """Indexes every SEEK_EVERY-th of `frames` (encoded as `records`),
+    written from `offset` on."""
     entries = []
-    for frame in frames:
+    for frame, record in zip(frames, records):
         if frame.seq % SEEK_EVERY == 0:
             entries.append(SEEK.pack(frame.seq, offset))
-        offset += RECORD.size + len(frame.payload)
+        offset += len(record)
     if entries:
         with open(path, "ab") as f:
             f.write(b"".join(entries))
@@ -574,13 +727,15 @@ def remove_tree(path):
 class Writer:
     """Appends to one recording tape."""
 
-    def __init__(self, store, tape_id, header, log):
+    def __init__(self, store, tape_id, header, log, known):
         self.store = store
         self.tape_id = tape_id
         self.header = header
         self.log = log
-        self.methods = None
-        self.path = os.path.join(store._dir(tape_id), "frames")
+        self.known = known  # the terms already in the tape's index
+        d = store._dir(tape_id)
+        self.path = os.path.join(d, "frames")
+        self.terms_path = os.path.join(d, "terms")
 
     def _check_recording(self):
         end = self.store._end(self.tape_id)
@@ -600,48 +755,51 @@ class Writer:
         if new[0].seq != self.log.count:
             fail(INVALID_INPUT, f"append to tape {self.tape_id!r}: first new frame has seq "
                  f"{new[0].seq}, expected {self.log.count} (a gap)")
-        data = b"".join(encode(f) for f in new)
+        records = [encode(f) for f in new]
+        data = b"".join(records)
+        known = set(self.known)
+        entries = term_entries(new, known)
+        # The index entries go first: they count only once their frames are
+        # stored, so a failure in between leaves nothing visible.
+        terms_len = os.stat(self.terms_path).st_size if os.path.exists(self.terms_path) else 0
         try:
+            if entries:
+                with open(self.terms_path, "ab") as f:
+                    f.write(entries)
             with open(self.path, "r+b") as f:
                 f.seek(self.log.valid_len)
                 f.write(data)
                 f.flush()
         except OSError as e:
-            try:
-                os.truncate(self.path, self.log.valid_len)
-            except OSError:
-                pass
+            for path, length in ((self.path, self.log.valid_len), (self.terms_path, terms_len)):
+                try:
+                    os.truncate(path, length)
+                except OSError:
+                    pass
             fail(IO, f"cannot append to tape {self.tape_id!r}: {e}")
-        write_seek(os.path.join(self.store._dir(self.tape_id), "seek"), new, self.log.valid_len)
-        if self.methods is None:
-            self.methods = self.store.methods(self.tape_id)
-        try:
-            write_methods(os.path.join(self.store._dir(self.tape_id), "methods"), new, self.methods)
-        except OSError as e:
-            fail(IO, f"cannot index tape {self.tape_id!r}: {e}")
+        self.known = known
+        write_seek(os.path.join(self.store._dir(self.tape_id), "seek"), new, records,
+                   self.log.valid_len)
         self.log.count += len(new)
         self.log.bytes += sum(len(f.payload) for f in new)
         self.log.valid_len += len(data)
         return self.log.count
 
     def finish(self, summary, reason):
-        if reason == ABORTED:
-            self.abort("finished with reason aborted")
-            return self.store.info(self.tape_id)
+        """Records ``summary`` (with its digest and seal) and ends the tape
+        as ``reason`` says; the same finish again is a no-op."""
         end = self._check_recording()
         if end is not None:
-            if end["state"] == STATE_OF[reason] and end["frame_count"] == summary["frame_count"] \
-                    and end["byte_count"] == summary["byte_count"] and end["digest"] == summary["digest"]:
+            if same_end(end, summary, reason):
                 return self.store.info(self.tape_id)
             fail(INVALID_INPUT, f"tape {self.tape_id!r} has ended already, differently")
         check_summary(summary, self.log.count, self.log.bytes, self.tape_id)
-        d = self.store._dir(self.tape_id)
         try:
             if self.store.fsync:
                 with open(self.path, "rb") as f:
                     os.fsync(f.fileno())
-            write_atomic(os.path.join(d, "end.json"),
-                         json.dumps(end_record(summary, reason)).encode(), self.store.fsync)
+            write_atomic(os.path.join(self.store._dir(self.tape_id), "end.json"),
+                         end_json(summary, reason), self.store.fsync)
         except OSError as e:
             fail(IO, f"cannot finish tape {self.tape_id!r}: {e}")
         return self.store.info(self.tape_id)
@@ -651,9 +809,9 @@ class Writer:
         if end is not None:
             return
         summary = {"frame_count": self.log.count, "byte_count": self.log.bytes,
-                   "ended_at": time.time_ns() // 1000, "digest": None}
+                   "ended_at": time.time_ns() // 1000, "digest": None, "seal": None}
         try:
             write_atomic(os.path.join(self.store._dir(self.tape_id), "end.json"),
-                         json.dumps(end_record(summary, ABORTED)).encode(), self.store.fsync)
+                         end_json(summary, ABORTED), self.store.fsync)
         except OSError as e:
             fail(IO, f"cannot abort tape {self.tape_id!r}: {e}")

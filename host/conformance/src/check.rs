@@ -125,7 +125,149 @@ pub(crate) fn frame_eq(got: &Frame, want: &Frame, what: &str) -> CaseResult {
     if let Some(diff) = payload_diff(&got.payload, &want.payload) {
         return Err(format!("{what}: frame {seq} payload {diff}"));
     }
+    if let Some(diff) = list_diff(&got.terms, &want.terms) {
+        return Err(format!("{what}: frame {seq} terms {diff}"));
+    }
+    if let Some(diff) = list_diff(&got.attributes, &want.attributes) {
+        return Err(format!("{what}: frame {seq} attributes {diff}"));
+    }
     Ok(())
+}
+
+/// A value for a message: its `Debug` form, cut after 80 characters.
+pub(crate) fn short<T: Debug + ?Sized>(value: &T) -> String {
+    let s = format!("{value:?}");
+    match s.char_indices().nth(80) {
+        Some((at, _)) => format!("{}… ({} characters)", &s[..at], s.chars().count()),
+        None => s,
+    }
+}
+
+/// How the list `got` differs from `want` (order counts), if it does:
+/// the first entry that differs, or the one missing or extra.
+pub(crate) fn list_diff<T: PartialEq + Debug>(got: &[T], want: &[T]) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| got.len().min(want.len()));
+    let detail = match (got.get(at), want.get(at)) {
+        (Some(g), Some(w)) => format!("entry {at} is {}, expected {}", short(g), short(w)),
+        (None, Some(w)) => format!("entry {at} ({}) is missing", short(w)),
+        (Some(g), None) => format!("entry {at} ({}) is extra", short(g)),
+        (None, None) => String::new(),
+    };
+    Some(format!(
+        "are {} entries, expected {}; {detail}",
+        got.len(),
+        want.len()
+    ))
+}
+
+/// How the optional bytes `got` differ from `want` (an envelope, a seal),
+/// if they do.
+pub(crate) fn bytes_diff(got: Option<&[u8]>, want: Option<&[u8]>) -> Option<String> {
+    match (got, want) {
+        (None, None) => None,
+        (Some(g), None) => Some(format!("is {} bytes, expected none", g.len())),
+        (None, Some(w)) => Some(format!("is none, expected {} bytes", w.len())),
+        (Some(g), Some(w)) => payload_diff(g, w),
+    }
+}
+
+/// Which field of the tape info `got` differs from `want`, if one does.
+pub(crate) fn info_diff(got: &TapeInfo, want: &TapeInfo) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    if let Some(diff) = header_diff(&got.header, &want.header) {
+        return Some(format!("header's {diff}"));
+    }
+    if got.state != want.state {
+        return Some(format!(
+            "state is {}, expected {}",
+            got.state.as_str(),
+            want.state.as_str()
+        ));
+    }
+    if (got.frame_count, got.byte_count) != (want.frame_count, want.byte_count) {
+        return Some(format!(
+            "totals are {} frames / {} bytes, expected {} / {}",
+            got.frame_count, got.byte_count, want.frame_count, want.byte_count
+        ));
+    }
+    if got.ended_at_us != want.ended_at_us {
+        return Some(format!(
+            "ended_at is {:?}, expected {:?}",
+            got.ended_at_us, want.ended_at_us
+        ));
+    }
+    if got.digest != want.digest {
+        return Some(format!(
+            "digest is {}, expected {}",
+            short(&got.digest),
+            short(&want.digest)
+        ));
+    }
+    if let Some(diff) = bytes_diff(got.seal.as_deref(), want.seal.as_deref()) {
+        return Some(format!("seal {diff}"));
+    }
+    Some(format!("is {}, expected {}", short(got), short(want)))
+}
+
+/// Checks that the tapes `listed` by `call` include every tape of `want`
+/// exactly as `want` says (what `get`, `finish` or `save` returned).
+pub(crate) fn listed_as(listed: &[TapeInfo], want: &[TapeInfo], call: &str) -> CaseResult {
+    for w in want {
+        let id = &w.header.id;
+        let Some(got) = listed.iter().find(|t| t.header.id == *id) else {
+            return Err(format!("{call} did not return tape `{id}`"));
+        };
+        if let Some(diff) = info_diff(got, w) {
+            return Err(format!("{call} returned tape `{id}`, but its {diff}"));
+        }
+    }
+    Ok(())
+}
+
+/// Which field of the header `got` differs from `want`, if one does.
+pub(crate) fn header_diff(got: &TapeHeader, want: &TapeHeader) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    if got.id != want.id {
+        return Some(format!("id is {:?}, expected {:?}", got.id, want.id));
+    }
+    if got.session_id != want.session_id {
+        return Some(format!(
+            "session_id is {}, expected {}",
+            short(&got.session_id),
+            short(&want.session_id)
+        ));
+    }
+    if got.name != want.name {
+        return Some(format!(
+            "name is {}, expected {}",
+            short(&got.name),
+            short(&want.name)
+        ));
+    }
+    if let Some(diff) = list_diff(&got.tags, &want.tags) {
+        return Some(format!("tags {diff}"));
+    }
+    if got.created_at_us != want.created_at_us {
+        return Some(format!(
+            "created_at is {}, expected {}",
+            got.created_at_us, want.created_at_us
+        ));
+    }
+    if let Some(diff) = bytes_diff(got.envelope.as_deref(), want.envelope.as_deref()) {
+        return Some(format!("envelope {diff}"));
+    }
+    Some(format!("is {}, expected {}", short(got), short(want)))
 }
 
 /// Checks that `got` are exactly the frames `want`.
@@ -258,11 +400,8 @@ pub(crate) fn info(
     bytes: u64,
     what: &str,
 ) -> CaseResult {
-    if got.header != *header {
-        return Err(format!(
-            "{what}: header changed: got {:?}, expected {:?}",
-            got.header, header
-        ));
+    if let Some(diff) = header_diff(&got.header, header) {
+        return Err(format!("{what}: header changed: its {diff}"));
     }
     ensure!(
         got.state == state,

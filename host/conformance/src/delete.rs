@@ -7,6 +7,7 @@ use super::{CaseResult, Ctx};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tapedeck_store::{TapeStore, TapeWriter};
+use tapedeck_types::terms::method_term;
 use tapedeck_types::{EndReason, ErrorKind, SearchQuery, TapeFilter, TapeState};
 
 /// `delete`, which must succeed.
@@ -68,19 +69,19 @@ pub(crate) async fn removes_everywhere<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseRes
     if cx.caps.search {
         let q = SearchQuery {
             filter: filter.clone(),
-            method: Some("notifications/message".to_string()),
+            terms: vec![method_term("notifications/message")],
             text: None,
         };
         let found = cx.ours(Listing::Search(&q), 1000).await?;
         ensure!(
             found == vec![keep.clone()],
-            "search by method after delete returned {found:?}, expected only `{keep}`"
+            "search by method term after delete returned {found:?}, expected only `{keep}`"
         );
     }
     if cx.caps.text_search {
         let q = SearchQuery {
             filter: filter.clone(),
-            method: None,
+            terms: Vec::new(),
             text: Some("deleted-marker".to_string()),
         };
         let found = cx.ours(Listing::Search(&q), 1000).await?;

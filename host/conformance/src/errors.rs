@@ -7,6 +7,7 @@ use super::ops::{Listing, append, finish};
 use super::{CaseResult, Ctx};
 use std::sync::Arc;
 use tapedeck_store::{TapeStore, TapeWriter};
+use tapedeck_types::terms::method_term;
 use tapedeck_types::{EndReason, ErrorKind, SearchQuery, TapeFilter, TapeHeader, TapeState};
 
 /// A missing tape is `not-found` for `get`, `read_frames`, `resume` and
@@ -265,15 +266,18 @@ pub(crate) async fn undeclared_search<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResu
             session_id: Some(cx.session()),
             ..Default::default()
         },
-        method: Some("tools/call".to_string()),
+        terms: vec![method_term("tools/call")],
         text: None,
     };
     expect_kind(
         cx.store.search(&q, None, 10).await,
         ErrorKind::Unsupported,
-        "search by method without capability `search`",
+        "search by a method term without capability `search`",
     )?;
-    let plain = SearchQuery { method: None, ..q };
+    let plain = SearchQuery {
+        terms: Vec::new(),
+        ..q
+    };
     expect_kinds(
         cx.store.search(&plain, None, 10).await,
         &[ErrorKind::Unsupported],
@@ -289,7 +293,7 @@ pub(crate) async fn undeclared_text_search<S: TapeStore>(cx: Arc<Ctx<S>>) -> Cas
             session_id: Some(cx.session()),
             ..Default::default()
         },
-        method: None,
+        terms: Vec::new(),
         text: Some("tools/call".to_string()),
     };
     expect_kind(

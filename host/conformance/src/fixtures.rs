@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tapedeck_store::TapeStore;
+use tapedeck_types::terms::payload_terms;
 use tapedeck_types::{Capabilities, Direction, ErrorKind, Frame, TapeHeader, TapeSummary};
 
 /// Tag key put on every tape the suite creates; its value is the run id.
@@ -145,6 +146,7 @@ impl<S: TapeStore> Ctx<S> {
                 ("case".to_string(), self.case.to_string()),
             ],
             created_at_us: now_us(),
+            envelope: None,
         }
     }
 
@@ -175,28 +177,71 @@ impl<S: TapeStore> Ctx<S> {
     }
 }
 
-/// A frame with `payload`; even frames travel client to server, odd ones
-/// server to client; timestamps are [`TS_BASE`] plus `seq` milliseconds.
+/// A frame with `payload` and the terms the host derives from it
+/// ([`payload_terms`]), as the recorder builds it; even frames travel client
+/// to server, odd ones server to client; timestamps are [`TS_BASE`] plus
+/// `seq` milliseconds.
 pub(crate) fn frame(seq: u64, payload: impl Into<Vec<u8>>) -> Frame {
+    let payload = payload.into();
+    let terms = payload_terms(&payload);
     Frame {
-        seq,
-        timestamp_us: TS_BASE + seq * 1000,
-        direction: if seq.is_multiple_of(2) {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        },
-        payload: payload.into(),
-        not_json: false,
+        terms,
+        ..bare_frame(seq, payload, false)
     }
 }
 
-/// A frame whose payload is not JSON (flag set).
+/// A frame whose payload is not JSON (flag set), hence without terms.
 pub(crate) fn raw_frame(seq: u64, payload: impl Into<Vec<u8>>) -> Frame {
+    bare_frame(seq, payload.into(), true)
+}
+
+/// A frame without terms or attributes, numbered and timed as [`frame`].
+fn bare_frame(seq: u64, payload: Vec<u8>, not_json: bool) -> Frame {
+    let direction = if seq.is_multiple_of(2) {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
+    Frame::new(seq, TS_BASE + seq * 1000, direction, payload, not_json)
+}
+
+/// `frame` with its terms replaced by `terms` (which need not have anything
+/// to do with its payload: terms are opaque to a provider).
+pub(crate) fn with_terms(frame: Frame, terms: &[&str]) -> Frame {
     Frame {
-        not_json: true,
-        ..frame(seq, payload)
+        terms: strings(terms),
+        ..frame
     }
+}
+
+/// `frame` with `attributes`.
+pub(crate) fn with_attributes(frame: Frame, attributes: &[(&str, &str)]) -> Frame {
+    Frame {
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..frame
+    }
+}
+
+/// Owned copies of `items`.
+pub(crate) fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// `len` pseudo-random bytes derived from `seed`, every byte value likely,
+/// starting with 0x00 and 0xff so that both are always there.
+pub(crate) fn opaque_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out: Vec<u8> = [0x00, 0xff].into_iter().take(len).collect();
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(x as u8);
+    }
+    out
 }
 
 /// A realistic MCP exchange: even frames are `tools/call` requests, odd
@@ -257,6 +302,7 @@ pub(crate) fn summary_of(frames: &[Frame]) -> TapeSummary {
         byte_count: byte_sum(frames),
         ended_at_us: TS_BASE + frames.len() as u64 * 1000 + 1_000_000,
         digest: Some(digest(frames.len() as u64)),
+        seal: None,
     }
 }
 

@@ -65,6 +65,7 @@ pub(crate) async fn many_frames<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
         byte_count: bytes,
         ended_at_us: super::fixtures::now_us(),
         digest: Some(super::fixtures::digest(FRAMES)),
+        seal: None,
     };
     let done = finish(&mut w, summary, EndReason::Completed).await?;
     check::info(
@@ -112,6 +113,7 @@ pub(crate) async fn big_frames<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
         byte_count: FRAMES * 1024 * 1024,
         ended_at_us: super::fixtures::now_us(),
         digest: None,
+        seal: None,
     };
     finish(&mut w, summary, EndReason::Completed).await?;
     drop(w);

@@ -36,9 +36,12 @@
 //! # }
 //! ```
 
+mod append_many;
+mod attributes;
 mod check;
 mod concurrency;
 mod delete;
+mod envelope;
 mod errors;
 mod fixtures;
 mod large;
@@ -47,8 +50,10 @@ mod ops;
 mod payload;
 mod read;
 mod save;
+mod seal;
 mod search;
 mod stats;
+mod terms;
 mod write;
 
 use std::fmt;
@@ -331,6 +336,25 @@ suite! {
     "save/summary-mismatch", Gate::ALWAYS, save::summary_mismatch;
     "save/bad-sequence", Gate::ALWAYS, save::bad_sequence;
     "save/many-frames", Gate::ALWAYS, save::many_frames;
+    "append-many/several-tapes", Gate::ALWAYS, append_many::several_tapes;
+    "append-many/not-found", Gate::ALWAYS, append_many::not_found;
+    "append-many/not-recording", Gate::ALWAYS, append_many::not_recording;
+    "append-many/gap", Gate::ALWAYS, append_many::gap;
+    "append-many/non-consecutive", Gate::ALWAYS, append_many::non_consecutive;
+    "append-many/repeated-id", Gate::ALWAYS, append_many::repeated_id;
+    "append-many/mixed-failures", Gate::ALWAYS, append_many::mixed;
+    "append-many/redelivery", Gate::ALWAYS, append_many::redelivery;
+    "append-many/empty", Gate::ALWAYS, append_many::empty;
+    "terms/verbatim", Gate::ALWAYS, terms::verbatim;
+    "terms/exact-match", Gate::needs(SEARCH), terms::exact_match;
+    "terms/all-over-tape", Gate::needs(SEARCH), terms::all_over_tape;
+    "terms/payload-not-parsed", Gate::needs(SEARCH), terms::payload_not_parsed;
+    "terms/every-write-path", Gate::needs(SEARCH), terms::every_write_path;
+    "attributes/verbatim", Gate::ALWAYS, attributes::verbatim;
+    "envelope/verbatim", Gate::ALWAYS, envelope::verbatim;
+    "seal/finish-verbatim", Gate::ALWAYS, seal::finish_verbatim;
+    "seal/save-verbatim", Gate::ALWAYS, seal::save_verbatim;
+    "seal/finish-aborted", Gate::ALWAYS, seal::finish_aborted;
     "list/order", Gate::ALWAYS, list::order;
     "list/paging", Gate::ALWAYS, list::paging;
     "list/paging-stable-new-newest", Gate::ALWAYS, list::paging_stable_new_newest;
@@ -471,5 +495,7 @@ async fn run_one<S: TapeStore + 'static>(
     status
 }
 
+#[cfg(test)]
+mod mutants;
 #[cfg(test)]
 mod tests;

@@ -2,12 +2,13 @@
 //! its result and turns an error into a failure reason naming the call.
 
 use super::CaseResult;
-use super::check::{self, ensure, eq, ok};
+use super::check::{self, ensure, eq, expect_kind, ok};
 use super::fixtures::{Ctx, summary_of};
 use std::collections::HashSet;
 use tapedeck_store::{ProviderResult, TapeStore, TapeWriter};
 use tapedeck_types::{
-    EndReason, Frame, SearchQuery, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary,
+    EndReason, ErrorKind, Frame, SearchQuery, TapeAppend, TapeFilter, TapeHeader, TapeInfo,
+    TapePage, TapeSummary,
 };
 
 /// `[3..8]` for consecutive frames, `[3, 4, 6]` otherwise.
@@ -49,6 +50,32 @@ pub(crate) async fn append<W: TapeWriter>(
         w.next_seq()
     );
     Ok(())
+}
+
+/// What one entry of an `append_many` call must return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Success, with this new `next-seq`.
+    Next(u64),
+    /// Failure with a storage error of this kind.
+    Fails(ErrorKind),
+}
+
+/// An `append_many` entry: `frames` for tape `id`.
+pub(crate) fn entry(id: &str, frames: &[Frame]) -> TapeAppend {
+    TapeAppend {
+        id: id.to_string(),
+        frames: frames.to_vec(),
+    }
+}
+
+/// `append_many([`a` [0..=2], `b` [5]])`, for messages.
+pub(crate) fn append_many_call(appends: &[TapeAppend]) -> String {
+    let entries: Vec<String> = appends
+        .iter()
+        .map(|a| format!("`{}` {}", a.id, seqs(&a.frames)))
+        .collect();
+    format!("append_many([{}])", entries.join(", "))
 }
 
 /// Finishes with `summary` and `reason`.
@@ -132,6 +159,96 @@ impl<S: TapeStore> Ctx<S> {
         )
     }
 
+    /// `append_many(appends)`: the call must succeed as a whole, return one
+    /// result per entry, and entry `i` must return `want[i]`.
+    pub async fn append_many(&self, appends: &[TapeAppend], want: &[Want]) -> CaseResult {
+        let call = append_many_call(appends);
+        let results = ok(self.store.append_many(appends).await, &call)?;
+        ensure!(
+            results.len() == appends.len(),
+            "{call} returned {} results for {} entries",
+            results.len(),
+            appends.len()
+        );
+        for (i, (got, want)) in results.into_iter().zip(want).enumerate() {
+            let what = format!(
+                "{call}: entry {i} (`{}` {})",
+                appends[i].id,
+                seqs(&appends[i].frames)
+            );
+            match (got, *want) {
+                (Ok(next), Want::Next(n)) => {
+                    ensure!(next == n, "{what} returned next_seq {next}, expected {n}")
+                }
+                (Err(e), Want::Next(n)) => {
+                    return Err(format!(
+                        "{what} failed with `{}`, expected next_seq {n} ({e})",
+                        e.code()
+                    ));
+                }
+                (got, Want::Fails(kind)) => expect_kind(got, kind, &what)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `frames` as three tapes labelled `label`: through a writer
+    /// (`create`, `append`, `finish`), through `save`, and through
+    /// `append_many` (after `create`, three frames per call, then `finish` on
+    /// a resumed writer, whose `next_seq` must count them). Checks that each
+    /// reads back exactly `frames`, in one page and one frame at a time, and
+    /// returns the three ids with how each was written.
+    pub async fn store_three_ways(
+        &self,
+        label: &str,
+        frames: &[Frame],
+    ) -> Result<Vec<(String, &'static str)>, String> {
+        let summary = summary_of(frames);
+        let written = self.id(&format!("{label}-append"));
+        self.record(self.header(&written), frames, Some(EndReason::Completed))
+            .await?;
+        let saved = self.id(&format!("{label}-save"));
+        self.save(
+            self.header(&saved),
+            frames,
+            summary.clone(),
+            EndReason::Completed,
+        )
+        .await?;
+        let many = self.id(&format!("{label}-many"));
+        drop(self.create(self.header(&many)).await?);
+        for batch in frames.chunks(3) {
+            let next = batch.last().map_or(0, |f| f.seq + 1);
+            self.append_many(&[entry(&many, batch)], &[Want::Next(next)])
+                .await?;
+        }
+        let mut w = self.resume(&many).await?;
+        ensure!(
+            w.next_seq() == frames.len() as u64,
+            "resume(`{many}`) after append_many of {} frames: next_seq() is {}",
+            frames.len(),
+            w.next_seq()
+        );
+        finish(&mut w, summary, EndReason::Completed).await?;
+        drop(w);
+        let ids = vec![
+            (written, "written by append"),
+            (saved, "written by save"),
+            (many, "written by append_many"),
+        ];
+        for (id, how) in &ids {
+            let read = self.read_all(id, 0, 1000, u64::MAX).await?;
+            check::frames_eq(&read, frames, &format!("read_frames(`{id}`) ({how})"))?;
+            let read = self.read_all(id, 0, 1, u64::MAX).await?;
+            check::frames_eq(
+                &read,
+                frames,
+                &format!("read_frames(`{id}`) one frame at a time ({how})"),
+            )?;
+        }
+        Ok(ids)
+    }
+
     /// Records a tape through a writer: `create`, `append` in batches of 64,
     /// then `finish` with the right summary when `end` is given (otherwise the
     /// writer is dropped and the tape stays `recording`). Returns `get`'s view.
@@ -155,9 +272,9 @@ impl<S: TapeStore> Ctx<S> {
     }
 
     /// Checks a tape that `op` (`save` or `finish`) just ended with `reason`:
-    /// the returned info (header, state, totals, and for a non-aborted end
-    /// the summary's end time and digest), that `get` agrees with it, and
-    /// that every frame reads back.
+    /// the returned info (header, state, totals, and the summary's end time,
+    /// digest and seal, which every end reason records), that `get` agrees
+    /// with it, and that every frame reads back.
     pub async fn check_ended(
         &self,
         op: &str,
@@ -177,19 +294,21 @@ impl<S: TapeStore> Ctx<S> {
             summary.byte_count,
             &what,
         )?;
-        if reason != EndReason::Aborted {
-            eq(
-                info.ended_at_us,
-                Some(summary.ended_at_us),
-                &format!("{what}: ended_at"),
-            )?;
-            eq(&info.digest, &summary.digest, &format!("{what}: digest"))?;
+        eq(
+            info.ended_at_us,
+            Some(summary.ended_at_us),
+            &format!("{what}: ended_at"),
+        )?;
+        eq(&info.digest, &summary.digest, &format!("{what}: digest"))?;
+        if let Some(diff) = check::bytes_diff(info.seal.as_deref(), summary.seal.as_deref()) {
+            return Err(format!("{what}: seal {diff}"));
         }
         let got = self.get(id).await?;
-        ensure!(
-            got == *info,
-            "get(`{id}`) returned {got:?}, {op} returned {info:?}"
-        );
+        if let Some(diff) = check::info_diff(&got, info) {
+            return Err(format!(
+                "get(`{id}`) disagrees with what {op} returned: its {diff}"
+            ));
+        }
         let read = self.read_all(id, 0, 1000, u64::MAX).await?;
         check::frames_eq(&read, frames, &format!("read_frames(`{id}`)"))
     }

@@ -173,6 +173,8 @@ pub(crate) async fn flags_and_directions<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseR
             } else {
                 format!("{{\"i\":{i}}}").into_bytes()
             },
+            terms: Vec::new(),
+            attributes: Vec::new(),
         })
         .collect();
     round_trip(&cx, "flags", &frames).await

@@ -1,28 +1,31 @@
-//! `search`: the `method` condition (capability `search`) and the `text`
-//! condition (capability `text-search`).
+//! `search`: the `terms` condition (capability `search`), here with the
+//! terms the host derives from JSON-RPC messages (`method:…`, `tool:…`), and
+//! the `text` condition (capability `text-search`). Terms the host did not
+//! derive from payloads at all are in `terms`.
 
-use super::check::ensure;
+use super::check::{ensure, short};
 use super::fixtures::{frame, json_frames, raw_frame};
 use super::list::{check_bad_cursors, check_limits};
 use super::ops::Listing;
 use super::{CaseResult, Ctx};
 use std::sync::Arc;
 use tapedeck_store::TapeStore;
+use tapedeck_types::terms::{method_term, tool_term};
 use tapedeck_types::{Direction, EndReason, Frame, SearchQuery, TapeFilter, TapeState};
 
 /// Labelled tapes of one case.
-struct Tapes {
+pub(crate) struct Tapes {
     ids: Vec<(&'static str, String)>,
 }
 
 impl Tapes {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Tapes { ids: Vec::new() }
     }
 
     /// Records `frames` as tape `label` in this case's session, finished
     /// unless `end` says otherwise.
-    async fn add<S: TapeStore>(
+    pub(crate) async fn add<S: TapeStore>(
         &mut self,
         cx: &Ctx<S>,
         label: &'static str,
@@ -35,7 +38,12 @@ impl Tapes {
         Ok(())
     }
 
-    fn label(&self, id: &str) -> String {
+    /// Labels a tape the case made itself.
+    pub(crate) fn named(&mut self, label: &'static str, id: String) {
+        self.ids.push((label, id));
+    }
+
+    pub(crate) fn label(&self, id: &str) -> String {
         self.ids
             .iter()
             .find(|(_, i)| i == id)
@@ -44,7 +52,7 @@ impl Tapes {
 
     /// Searches with `query` and checks that our tapes found are `labels`
     /// (as a set; order is checked by `list_all`).
-    async fn expect<S: TapeStore>(
+    pub(crate) async fn expect<S: TapeStore>(
         &self,
         cx: &Ctx<S>,
         query: &SearchQuery,
@@ -68,8 +76,9 @@ impl Tapes {
 /// A short description of a query's conditions.
 fn describe(q: &SearchQuery) -> String {
     let mut parts = Vec::new();
-    if let Some(m) = &q.method {
-        parts.push(format!("method {m:?}"));
+    if !q.terms.is_empty() {
+        let terms: Vec<String> = q.terms.iter().map(short).collect();
+        parts.push(format!("terms [{}]", terms.join(", ")));
     }
     if let Some(t) = &q.text {
         parts.push(format!("text {t:?}"));
@@ -84,9 +93,19 @@ fn describe(q: &SearchQuery) -> String {
     }
 }
 
+/// A query on this case's session: the term of `method` (if any) and `text`.
 fn session_query<S: TapeStore>(
     cx: &Ctx<S>,
     method: Option<&str>,
+    text: Option<&str>,
+) -> SearchQuery {
+    terms_query(cx, method.map(method_term).into_iter().collect(), text)
+}
+
+/// A query on this case's session: `terms` and `text`.
+pub(crate) fn terms_query<S: TapeStore>(
+    cx: &Ctx<S>,
+    terms: Vec<String>,
     text: Option<&str>,
 ) -> SearchQuery {
     SearchQuery {
@@ -94,7 +113,7 @@ fn session_query<S: TapeStore>(
             session_id: Some(cx.session()),
             ..Default::default()
         },
-        method: method.map(str::to_string),
+        terms,
         text: text.map(str::to_string),
     }
 }
@@ -105,9 +124,11 @@ fn dir(mut f: Frame, direction: Direction) -> Frame {
     f
 }
 
-/// `method` matches requests and notifications (either direction), by JSON
-/// value, exactly; not responses, nested members, non-strings, batches or
-/// invalid JSON.
+/// The term of a method (`method:<m>`, as the host derives it from requests
+/// and notifications in either direction, by JSON value, and from each
+/// message of a batch) matches exactly; responses, nested members,
+/// non-strings and invalid JSON carry no such term. Also the `tool:<name>`
+/// term of `tools/call`.
 pub(crate) async fn method<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     let c2s = Direction::ClientToServer;
     let s2c = Direction::ServerToClient;
@@ -219,10 +240,13 @@ pub(crate) async fn method<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     t.expect(
         &cx,
         &q("tools/call"),
-        &["request", "spaced", "escaped", "recording"],
+        &["request", "batch", "spaced", "escaped", "recording"],
         1000,
     )
     .await?;
+    let tool = terms_query(&cx, vec![tool_term("echo")], None);
+    t.expect(&cx, &tool, &["request", "recording"], 1000)
+        .await?;
     t.expect(&cx, &q("notifications/progress"), &["notification"], 1000)
         .await?;
     t.expect(
@@ -241,7 +265,7 @@ pub(crate) async fn method<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     t.expect(&cx, &q(""), &[], 1000).await
 }
 
-/// `method` and the tape filter must both hold.
+/// The method's term and the tape filter must both hold.
 pub(crate) async fn method_with_filter<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     let mut t = Tapes::new();
     t.add(&cx, "done", &json_frames(0..2), Some(EndReason::Completed))
@@ -271,7 +295,7 @@ pub(crate) async fn method_with_filter<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseRes
             tags: vec![(super::fixtures::RUN_TAG.to_string(), cx.run_id.clone())],
             ..Default::default()
         },
-        method: Some("ping".to_string()),
+        terms: vec![method_term("ping")],
         text: None,
     };
     t.expect(&cx, &q, &["other"], 1000).await
@@ -425,7 +449,7 @@ pub(crate) async fn text_raw_bytes<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult 
     t.expect(&cx, &q("line\nsecond"), &["newline"], 1000).await
 }
 
-/// `text` and `method` together: each must hold (in any frame).
+/// `text` and a method's term together: each must hold (in any frame).
 pub(crate) async fn text_and_method<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     let mut t = Tapes::new();
     let done = Some(EndReason::Completed);

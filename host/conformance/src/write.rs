@@ -91,6 +91,7 @@ pub(crate) async fn header_preserved<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResul
             name: String::new(),
             tags: tags(&[]),
             created_at_us: 0,
+            envelope: None,
         },
         TapeHeader {
             id: cx.id("h1"),
@@ -106,6 +107,7 @@ pub(crate) async fn header_preserved<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResul
             ]),
             // 2200-01-01: far, but still fits a signed 64-bit column.
             created_at_us: 7_258_118_400_000_000,
+            envelope: None,
         },
         TapeHeader {
             id: cx.id("h2"),
@@ -113,6 +115,7 @@ pub(crate) async fn header_preserved<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResul
             name: "x".repeat(4096),
             tags: tags(&[("k", &"v".repeat(1024))]),
             created_at_us: super::fixtures::now_us(),
+            envelope: None,
         },
     ];
     for (i, header) in headers.iter().enumerate() {
@@ -414,8 +417,8 @@ pub(crate) async fn finish_digest_verbatim<S: TapeStore>(cx: Arc<Ctx<S>>) -> Cas
     Ok(())
 }
 
-/// `finish` with reason `crashed` ends in `crashed`; with `aborted` it
-/// behaves as `abort` (state `aborted`, frames kept).
+/// `finish` with reason `crashed` ends in `crashed`; with `aborted` in
+/// `aborted`, frames kept and the summary (end time, digest) recorded.
 pub(crate) async fn finish_end_reasons<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
     for (reason, state) in [
         (EndReason::Completed, TapeState::Finished),

@@ -15,7 +15,8 @@
 //! Batching: a batch is sent when it holds `batch_frames` frames or
 //! `batch_bytes` payload bytes, or when its oldest frame has waited
 //! `flush_interval`, or at the end. Frames stay queued until an `append` that
-//! contains them succeeds.
+//! contains them succeeds. (Not yet: contract 0.2's `append_many`, one call
+//! carrying the batches of many recordings; see the note in `deliver_one`.)
 //!
 //! Failures: a failed call is retried after an exponential backoff with
 //! jitter (`backoff.rs`), through the recorder's shared [`CircuitBreaker`].
@@ -506,6 +507,11 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 return;
             }
         };
+        // Host-level batching (contract 0.2, not done yet) goes here: instead
+        // of one `append` per recording, hand the batch to a collector shared
+        // by the recorder's tasks, which sends the batches of many recordings
+        // in one `TapeStore::append_many` call and gives each task its own
+        // entry's result (handled below as the result of `append` is).
         let batch = &self.pending.make_contiguous()[..n];
         self.stats.appends += 1;
         let writer = self.writer.as_mut().expect("ensured above");
@@ -699,6 +705,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
             byte_count: self.bytes,
             ended_at_us: self.ended_at_us.unwrap_or_else(super::line::now_us),
             digest: Some(self.digest.hex()),
+            seal: None,
         };
         let mut backoff = Backoff::new();
         let result = loop {
@@ -796,6 +803,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 byte_count: self.bytes,
                 ended_at_us: Some(summary.ended_at_us),
                 digest: None,
+                seal: None,
             }),
             summary,
             stats: self.stats,

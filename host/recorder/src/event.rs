@@ -2,9 +2,9 @@
 //! traffic: the server's stderr, why and how the session ended, lines that
 //! could no longer be delivered.
 //!
-//! # Representation (contract 0.1)
+//! # Representation (from contract 0.1, kept under 0.2)
 //!
-//! Contract 0.1 has no per-frame attributes, so an event is a frame whose
+//! Contract 0.1 had no per-frame attributes, so an event is a frame whose
 //! payload is [`EVENT_PREFIX`] (which ends in `\n`) followed by the event as
 //! one JSON object, flagged `not-json`. On the stdio transport every recorded
 //! line is split at `\n`, so no payload a client or server sends can contain
@@ -288,6 +288,8 @@ mod tests {
                 direction: e.direction(),
                 payload,
                 not_json: true,
+                terms: Vec::new(),
+                attributes: Vec::new(),
             };
             assert_eq!(HostEvent::of(&frame), Some(e));
         }

@@ -242,6 +242,7 @@ fn new_header(meta: TapeMeta) -> TapeHeader {
         name: meta.name,
         tags: meta.tags,
         created_at_us: line::now_us(),
+        envelope: None,
     }
 }
 

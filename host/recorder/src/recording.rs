@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use tapedeck_store::TapeStore;
+use tapedeck_types::terms::payload_terms;
 use tapedeck_types::{Direction, Frame, TapeInfo, TapeSummary};
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::task::JoinHandle;
@@ -127,6 +128,8 @@ impl Recording {
     ///
     /// `line` is the message without its line terminator, verbatim; a line
     /// that is not valid JSON is recorded all the same, flagged `not_json`.
+    /// A JSON line's frame carries the index terms the host derives from it
+    /// ([`payload_terms`]: its method, the tool, resource or prompt named).
     pub fn record(&self, direction: Direction, line: Vec<u8>) {
         self.record_at(direction, line, now_us());
     }
@@ -137,6 +140,12 @@ impl Recording {
     /// Returns the frame's sequence number.
     pub fn record_at(&self, direction: Direction, line: Vec<u8>, timestamp_us: u64) -> u64 {
         let not_json = !is_json(&line);
+        // The host derives the index terms; providers only store them.
+        let terms = if not_json {
+            Vec::new()
+        } else {
+            payload_terms(&line)
+        };
         let mut s = self.seq.lock().unwrap_or_else(PoisonError::into_inner);
         let timestamp_us = timestamp_us.max(s.last_ts);
         let frame = Frame {
@@ -145,6 +154,8 @@ impl Recording {
             direction,
             payload: line,
             not_json,
+            terms,
+            attributes: Vec::new(),
         };
         if let Some(spool) = &s.spool
             && let Err(e) = spool.write_frame(&frame)
@@ -294,5 +305,74 @@ impl Future for Finishing {
                 },
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spool::{ProviderKey, Spool, SpoolEntry};
+    use crate::{HostEvent, Recorder, RecorderOptions, TapeMeta};
+    use std::sync::Arc;
+    use tapedeck_store::TapeStore;
+    use tapedeck_store::testing::MemStore;
+    use tapedeck_types::Direction;
+
+    #[tokio::test]
+    async fn recorded_frames_carry_the_terms_the_host_derives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemStore::new("mem"));
+        let recorder = Recorder::new(store.clone(), RecorderOptions::default()).with_spool(
+            Spool::open(dir.path()).unwrap(),
+            ProviderKey::from_parts("mem", "00"),
+        );
+        let rec = recorder.start(TapeMeta::named("t")).await.unwrap();
+        let lines: [&[u8]; 4] = [
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
+            br#"{"method":"tools/call","params":{"name":"x"}"#,
+            br#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"p"}}]"#,
+        ];
+        for (i, line) in lines.iter().enumerate() {
+            let dir = if i % 2 == 0 {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            };
+            rec.record(dir, line.to_vec());
+        }
+        rec.record_event(&HostEvent::Stderr {
+            text: "boom".into(),
+        });
+        let want: [&[&str]; 5] = [
+            &["method:tools/call", "tool:transfer"],
+            &[],
+            &[],
+            &["method:a", "method:prompts/get", "prompt:p"],
+            &[],
+        ];
+        // In the spool from the start (as the frames were written).
+        let entry = SpoolEntry::read(rec.spool_path().unwrap()).unwrap();
+        let spooled = entry
+            .frame_reader()
+            .unwrap()
+            .next_batch(10, u64::MAX)
+            .unwrap();
+        assert_eq!(spooled.len(), 5);
+        for (f, want) in spooled.iter().zip(want) {
+            assert_eq!(f.terms, want, "frame {}", f.seq);
+        }
+        // And at the provider.
+        let id = rec.id().to_string();
+        rec.finish().await.unwrap();
+        let stored = store.read_frames(&id, 0, 10, u64::MAX).await.unwrap();
+        assert_eq!(stored, spooled);
+        assert!(stored[2].not_json && stored[4].not_json);
+        assert_eq!(
+            HostEvent::of(&stored[4]),
+            Some(HostEvent::Stderr {
+                text: "boom".into()
+            })
+        );
+        assert!(stored.iter().all(|f| f.attributes.is_empty()));
     }
 }

@@ -16,6 +16,8 @@ pub(crate) fn frame_to_wit(f: &m::Frame) -> wit::Frame {
         } else {
             wit::FrameFlags::empty()
         },
+        terms: f.terms.clone(),
+        attributes: f.attributes.clone(),
     }
 }
 
@@ -29,6 +31,8 @@ pub(crate) fn frame_from_wit(f: wit::Frame) -> m::Frame {
         },
         payload: f.payload,
         not_json: f.flags.contains(wit::FrameFlags::NOT_JSON),
+        terms: f.terms,
+        attributes: f.attributes,
     }
 }
 
@@ -46,6 +50,7 @@ pub(crate) fn header_to_wit(h: &m::TapeHeader) -> wit::TapeHeader {
         name: h.name.clone(),
         tags: h.tags.clone(),
         created_at: h.created_at_us,
+        envelope: h.envelope.clone(),
     }
 }
 
@@ -56,6 +61,7 @@ fn header_from_wit(h: wit::TapeHeader) -> m::TapeHeader {
         name: h.name,
         tags: h.tags,
         created_at_us: h.created_at,
+        envelope: h.envelope,
     }
 }
 
@@ -91,6 +97,7 @@ pub(crate) fn summary_to_wit(s: &m::TapeSummary) -> wit::TapeSummary {
         byte_count: s.byte_count,
         ended_at: s.ended_at_us,
         digest: s.digest.clone(),
+        seal: s.seal.clone(),
     }
 }
 
@@ -102,6 +109,7 @@ pub(crate) fn info_from_wit(i: wit::TapeInfo) -> m::TapeInfo {
         byte_count: i.byte_count,
         ended_at_us: i.ended_at,
         digest: i.digest,
+        seal: i.seal,
     }
 }
 
@@ -119,7 +127,7 @@ pub(crate) fn filter_to_wit(f: &m::TapeFilter) -> wit::TapeFilter {
 pub(crate) fn query_to_wit(q: &m::SearchQuery) -> wit::SearchQuery {
     wit::SearchQuery {
         filter: filter_to_wit(&q.filter),
-        method: q.method.clone(),
+        terms: q.terms.clone(),
         text: q.text.clone(),
     }
 }

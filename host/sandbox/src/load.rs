@@ -16,7 +16,7 @@ use wasmtime::component::{Component, Linker};
 /// The interface a provider must export, without version.
 pub const EXPORT_INTERFACE: &str = "tapedeck:storage/tape-storage";
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// Why a component could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -72,7 +72,8 @@ pub enum ComponentError {
     },
     /// The component was built against an incompatible WIT version.
     #[error(
-        "{what} exports `{EXPORT_INTERFACE}@{found}`, but this tapedeck speaks version {WIT_VERSION}; rebuild the provider against tapedeck's wit/ (incompatible major version)"
+        "{what} exports `{EXPORT_INTERFACE}@{found}`, but this tapedeck speaks version {WIT_VERSION}; {}",
+        version_advice(found)
     )]
     WrongVersion {
         /// What was loaded.
@@ -98,6 +99,26 @@ pub enum ComponentError {
         /// wasmtime's explanation (names the import).
         detail: String,
     },
+}
+
+/// What a provider author whose component speaks `found` should do.
+fn version_advice(found: &str) -> String {
+    const GUIDE: &str = "see docs/writing-a-provider.md";
+    match semver(found) {
+        Some((0, 1, _)) => format!(
+            "version 0.2 changed the contract: the host gives each frame its index `terms` \
+             and `search` matches those terms instead of parsing payloads for a method \
+             (a provider must no longer parse payloads), frames carry `attributes`, the \
+             header an `envelope` and the summary a `seal` (all stored verbatim), the new \
+             `append-many` appends to several tapes in one call, and `finish` with reason \
+             `aborted` keeps the summary; rebuild the provider against tapedeck's \
+             wit/tape-storage.wit ({GUIDE})"
+        ),
+        _ => format!(
+            "rebuild the provider against tapedeck's wit/tape-storage.wit (incompatible \
+             version; {GUIDE})"
+        ),
+    }
 }
 
 /// Checks the first bytes: WebAssembly, component layer, not precompiled.
@@ -237,10 +258,73 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert!(version_compatible("0.1.0"));
-        assert!(version_compatible("0.1.7"));
-        assert!(!version_compatible("0.2.0"));
+        assert!(version_compatible("0.2.0"));
+        assert!(version_compatible("0.2.7"));
+        assert!(!version_compatible("0.1.0"));
+        assert!(!version_compatible("0.1.9"));
+        assert!(!version_compatible("0.3.0"));
         assert!(!version_compatible("1.0.0"));
         assert!(!version_compatible("banana"));
+    }
+
+    /// A component that exports an empty instance as the storage
+    /// interface at `version`, and nothing else:
+    /// `(component (instance $i) (export "tapedeck:storage/tape-storage@<version>" (instance $i)))`.
+    fn exporting(version: &str) -> Vec<u8> {
+        let name = format!("{EXPORT_INTERFACE}@{version}");
+        let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+        // Instance section: one instance made of no exports.
+        bytes.extend([5, 3, 1, 1, 0]);
+        // Export section: one export, a plain name, of instance 0, no type.
+        let mut export = vec![1, 0, name.len() as u8];
+        export.extend(name.as_bytes());
+        export.extend([5, 0, 0]);
+        bytes.extend([11, export.len() as u8]);
+        bytes.extend(export);
+        bytes
+    }
+
+    fn load_err(bytes: &[u8]) -> ComponentError {
+        match crate::Sandbox::new().expect("engine").load("p.wasm", bytes) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_0_1_provider_is_refused_with_what_changed() {
+        let e = load_err(&exporting("0.1.0"));
+        assert!(
+            matches!(e, ComponentError::WrongVersion { ref found, .. } if found == "0.1.0"),
+            "{e}"
+        );
+        let msg = e.to_string();
+        for part in [
+            "p.wasm exports `tapedeck:storage/tape-storage@0.1.0`",
+            "speaks version 0.2.0",
+            "terms",
+            "instead of parsing payloads",
+            "attributes",
+            "envelope",
+            "seal",
+            "append-many",
+            "docs/writing-a-provider.md",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing from: {msg}");
+        }
+    }
+
+    #[test]
+    fn other_versions_are_refused_naming_them() {
+        let e = load_err(&exporting("1.0.0"));
+        let msg = e.to_string();
+        assert!(matches!(e, ComponentError::WrongVersion { .. }), "{msg}");
+        assert!(msg.contains("tape-storage@1.0.0"), "{msg}");
+        assert!(msg.contains("docs/writing-a-provider.md"), "{msg}");
+        assert!(!msg.contains("append-many"), "{msg}");
+        // The right version passes the export check and fails further on
+        // (the empty instance has none of the functions).
+        let e = load_err(&exporting(WIT_VERSION));
+        assert!(!matches!(e, ComponentError::WrongVersion { .. }), "{e}");
     }
 }

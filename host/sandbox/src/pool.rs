@@ -86,6 +86,16 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
+    /// A `storage-error` the provider reported (as the answer to a call or
+    /// to one entry of `append-many`), escaped, bounded and scrubbed of
+    /// secrets.
+    pub fn storage_error(&self, e: wit::StorageError) -> ProviderError {
+        self.secrets.scrub_error(ProviderError::Storage {
+            provider: self.name.to_string(),
+            error: convert::error_from_wit(e),
+        })
+    }
+
     pub fn new(
         name: &str,
         engine: SandboxEngine,
@@ -561,10 +571,7 @@ impl SlotGuard<'_> {
         }
         let out = match r {
             Ok(Ok(Ok(v))) => Ok(v),
-            Ok(Ok(Err(e))) => Err(ProviderError::Storage {
-                provider: pool.name.to_string(),
-                error: convert::error_from_wit(e),
-            }),
+            Ok(Ok(Err(e))) => Err(pool.storage_error(e)),
             Ok(Err(e)) => {
                 let (store, _) = self.parts();
                 let err = pool.classify(call, store, e);

@@ -1,8 +1,10 @@
 //! [`WasmProvider`]: a [`TapeStore`] backed by a sandboxed component.
 //!
 //! Besides calling the guest, this is where the host checks the guest's
-//! answers against the contract (page sizes, sequence numbers, ids, filters):
-//! a provider that answers wrongly is treated like one that trapped.
+//! answers against the contract (page sizes, sequence numbers, ids, filters,
+//! the bounds of terms, attributes, envelopes and seals, one result per
+//! `append-many` entry): a provider that answers wrongly is treated like one
+//! that trapped.
 
 use super::Sandbox;
 use super::bindings::wit;
@@ -15,9 +17,10 @@ use std::sync::Arc;
 use tapedeck_store::ProviderError;
 use tapedeck_store::text;
 use tapedeck_store::{ProviderResult, TapeStore, TapeWriter};
+use tapedeck_types::terms::{MAX_ENVELOPE, MAX_SEAL, check_frame_fields};
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeSummary, validate_tape_id,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeAppend, TapeFilter, TapeHeader,
+    TapeInfo, TapePage, TapeSummary, validate_tape_id,
 };
 use wasmtime::component::ResourceAny;
 
@@ -198,6 +201,10 @@ fn check_frames(
             ));
         }
     }
+    for f in frames {
+        check_frame_fields(&f.terms, &f.attributes)
+            .map_err(|d| format!("returned frame seq {} with {d}", f.seq))?;
+    }
     let total: u64 = frames.iter().map(|f| f.payload.len() as u64).sum();
     if frames.len() > 1 && total - frames.last().map_or(0, |f| f.payload.len() as u64) >= max_bytes
     {
@@ -230,6 +237,60 @@ fn check_digest(info: &TapeInfo) -> Result<(), String> {
             text::quote(d),
             d.len()
         ));
+    }
+    Ok(())
+}
+
+/// Everything of a tape's info the host checks: its digest
+/// ([`check_digest`]), an envelope of at most [`MAX_ENVELOPE`] bytes and a
+/// seal of at most [`MAX_SEAL`] bytes (the host gives no larger ones).
+fn check_info(info: &TapeInfo) -> Result<(), String> {
+    check_digest(info)?;
+    let id = || text::quote(&info.header.id);
+    if let Some(e) = &info.header.envelope
+        && e.len() > MAX_ENVELOPE
+    {
+        return Err(format!(
+            "returned tape `{}` with an envelope of {} bytes (at most {MAX_ENVELOPE})",
+            id(),
+            e.len()
+        ));
+    }
+    if let Some(s) = &info.seal
+        && s.len() > MAX_SEAL
+    {
+        return Err(format!(
+            "returned tape `{}` with a seal of {} bytes (at most {MAX_SEAL})",
+            id(),
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to `append-many` against what was asked: one result per
+/// entry, and a next-seq past the last frame of a successful entry (a
+/// redelivery may answer more: the frames stored already).
+fn check_append_many(
+    appends: &[TapeAppend],
+    results: &[Result<u64, wit::StorageError>],
+) -> Result<(), String> {
+    if results.len() != appends.len() {
+        return Err(format!(
+            "returned {} results for {} entries (one per entry)",
+            results.len(),
+            appends.len()
+        ));
+    }
+    for (a, r) in appends.iter().zip(results) {
+        if let (Ok(next), Some(last)) = (r, a.frames.last())
+            && *next <= last.seq
+        {
+            return Err(format!(
+                "append-many to `{}` returned next-seq {next}, but frame {} was appended",
+                a.id, last.seq
+            ));
+        }
     }
     Ok(())
 }
@@ -297,7 +358,7 @@ impl TapeStore for WasmProvider {
                 text::quote(&info.header.id)
             )));
         }
-        check_digest(&info).map_err(|d| g.violation(d))?;
+        check_info(&info).map_err(|d| g.violation(d))?;
         Ok(info)
     }
 
@@ -312,7 +373,7 @@ impl TapeStore for WasmProvider {
                 text::quote(&info.header.id)
             )));
         }
-        check_digest(&info).map_err(|d| g.violation(d))?;
+        check_info(&info).map_err(|d| g.violation(d))?;
         Ok(info)
     }
 
@@ -350,7 +411,7 @@ impl TapeStore for WasmProvider {
         let page = convert::page_from_wit(page);
         page.tapes
             .iter()
-            .try_for_each(check_digest)
+            .try_for_each(check_info)
             .map_err(|d| g.violation(d))?;
         self.check_page(&page, limit, filter)
             .map_err(|d| g.violation(d))?;
@@ -370,7 +431,7 @@ impl TapeStore for WasmProvider {
         let page = convert::page_from_wit(page);
         page.tapes
             .iter()
-            .try_for_each(check_digest)
+            .try_for_each(check_info)
             .map_err(|d| g.violation(d))?;
         self.check_page(&page, limit, &query.filter)
             .map_err(|d| g.violation(d))?;
@@ -387,6 +448,34 @@ impl TapeStore for WasmProvider {
             )));
         }
         Ok(s)
+    }
+
+    async fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> ProviderResult<Vec<ProviderResult<u64>>> {
+        if appends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut g = self.pool.enter(self.pool.pick(), "append-many").await?;
+        let batch: Vec<wit::TapeAppend> = appends
+            .iter()
+            .map(|a| wit::TapeAppend {
+                id: a.id.clone(),
+                frames: a.frames.iter().map(frame_to_wit).collect(),
+            })
+            .collect();
+        let results = guest_call!(g, |store, guest| async {
+            guest
+                .call_append_many(store, &batch)
+                .await
+                .map(Ok::<_, wit::StorageError>)
+        })?;
+        check_append_many(appends, &results).map_err(|d| g.violation(d))?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.map_err(|e| self.pool.storage_error(e)))
+            .collect())
     }
 }
 
@@ -478,7 +567,7 @@ impl TapeWriter for WasmWriter {
             .tape_writer()
             .call_finish(store, h, &s, r))?;
         let info = convert::info_from_wit(info);
-        check_digest(&info).map_err(|d| g.violation(d))?;
+        check_info(&info).map_err(|d| g.violation(d))?;
         Ok(info)
     }
 
@@ -489,5 +578,103 @@ impl TapeWriter for WasmWriter {
         guest_call!(g, |store, guest| guest
             .tape_writer()
             .call_abort(store, h, reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapedeck_types::Direction;
+
+    fn frame(seq: u64) -> Frame {
+        Frame::new(seq, 0, Direction::ClientToServer, b"{}".to_vec(), false)
+    }
+
+    fn info() -> TapeInfo {
+        TapeInfo {
+            header: TapeHeader {
+                id: "t".into(),
+                session_id: String::new(),
+                name: String::new(),
+                tags: Vec::new(),
+                created_at_us: 0,
+                envelope: Some(vec![0; MAX_ENVELOPE]),
+            },
+            state: tapedeck_types::TapeState::Finished,
+            frame_count: 0,
+            byte_count: 0,
+            ended_at_us: Some(1),
+            digest: None,
+            seal: Some(vec![0; MAX_SEAL]),
+        }
+    }
+
+    #[test]
+    fn frames_with_terms_or_attributes_out_of_bounds_are_refused() {
+        let mut ok = frame(0);
+        ok.terms = vec!["method:x".into(); 32];
+        ok.attributes = vec![("k".into(), "v".repeat(4096))];
+        assert_eq!(check_frames(&[ok], 0, 10, 1 << 20), Ok(()));
+        let mut many = frame(0);
+        many.terms = vec!["t".into(); 33];
+        let e = check_frames(&[frame(0), frame(1), many], 1, 10, 1 << 20);
+        assert!(e.is_err(), "seq first");
+        let mut many = frame(1);
+        many.terms = vec!["t".into(); 33];
+        let e = check_frames(&[frame(0), many], 0, 10, 1 << 20).unwrap_err();
+        assert!(e.contains("frame seq 1 with 33 terms"), "{e}");
+        let mut empty = frame(0);
+        empty.terms = vec![String::new()];
+        let e = check_frames(&[empty], 0, 10, 1 << 20).unwrap_err();
+        assert!(e.contains("a term of 0 bytes"), "{e}");
+        let mut key = frame(0);
+        key.attributes = vec![("k".repeat(65), String::new())];
+        let e = check_frames(&[key], 0, 10, 1 << 20).unwrap_err();
+        assert!(e.contains("attribute key of 65 bytes"), "{e}");
+    }
+
+    #[test]
+    fn envelopes_and_seals_past_their_bounds_are_refused() {
+        assert_eq!(check_info(&info()), Ok(()));
+        let mut big = info();
+        big.header.envelope = Some(vec![0; MAX_ENVELOPE + 1]);
+        let e = check_info(&big).unwrap_err();
+        assert!(
+            e.contains("tape `t` with an envelope of 16385 bytes"),
+            "{e}"
+        );
+        let mut big = info();
+        big.seal = Some(vec![0; MAX_SEAL + 1]);
+        let e = check_info(&big).unwrap_err();
+        assert!(e.contains("tape `t` with a seal of 1025 bytes"), "{e}");
+        let mut bad = info();
+        bad.digest = Some("XYZ".into());
+        assert!(check_info(&bad).is_err(), "the digest is still checked");
+    }
+
+    #[test]
+    fn append_many_answers_one_result_per_entry() {
+        let appends = [
+            TapeAppend {
+                id: "a".into(),
+                frames: vec![frame(3), frame(4)],
+            },
+            TapeAppend {
+                id: "b".into(),
+                frames: Vec::new(),
+            },
+        ];
+        let failed = Err(wit::StorageError::NotFound("b".into()));
+        assert_eq!(
+            check_append_many(&appends, &[Ok(5), failed.clone()]),
+            Ok(())
+        );
+        assert_eq!(check_append_many(&appends, &[Ok(9), Ok(0)]), Ok(()));
+        let e = check_append_many(&appends, &[Ok(5)]).unwrap_err();
+        assert!(e.contains("returned 1 results for 2 entries"), "{e}");
+        let e = check_append_many(&appends, &[Ok(5), Ok(1), Ok(1)]).unwrap_err();
+        assert!(e.contains("returned 3 results for 2 entries"), "{e}");
+        let e = check_append_many(&appends, &[Ok(4), failed]).unwrap_err();
+        assert!(e.contains("`a` returned next-seq 4"), "{e}");
     }
 }

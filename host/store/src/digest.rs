@@ -2,8 +2,15 @@
 //!
 //! ```text
 //! d_0     = sha256("tapedeck-chain-v1")
-//! d_{n+1} = sha256(d_n || seq_le || ts_le || dir_byte || flags_byte || payload_len_le || payload)
+//! d_{n+1} = sha256(d_n || seq_le || ts_le || dir_byte || flags_byte || payload_len_le || payload
+//!                  [|| attr_count_le || (key_len_le || key || value_len_le || value)*])
 //! ```
+//!
+//! The attribute part is present only when the frame has attributes (the
+//! host's own facts about it, contract 0.2), so a frame without any hashes
+//! as before and every earlier digest still holds; with it, the seal over
+//! the digest covers attributes too. Index terms are not covered: the host
+//! derives them from the payload and can check them against it.
 //!
 //! `seq_le`, `ts_le` and `payload_len_le` are the frame's sequence number, its
 //! timestamp (µs) and its payload length as 8-byte little-endian integers;
@@ -71,6 +78,7 @@ impl DigestChain {
             frame.direction,
             frame.not_json,
             &frame.payload,
+            &frame.attributes,
         );
     }
 
@@ -82,6 +90,7 @@ impl DigestChain {
         direction: Direction,
         not_json: bool,
         payload: &[u8],
+        attributes: &[(String, String)],
     ) {
         let mut h = Sha256::new();
         h.update(self.state);
@@ -91,6 +100,17 @@ impl DigestChain {
         h.update([u8::from(not_json)]);
         h.update((payload.len() as u64).to_le_bytes());
         h.update(payload);
+        // Attributes, when a frame has any, follow the payload: a frame
+        // without them hashes as in chain v1, so earlier digests hold.
+        if !attributes.is_empty() {
+            h.update((attributes.len() as u64).to_le_bytes());
+            for (k, v) in attributes {
+                h.update((k.len() as u64).to_le_bytes());
+                h.update(k.as_bytes());
+                h.update((v.len() as u64).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+        }
         self.state = h.finalize().into();
         self.frames += 1;
     }
@@ -184,6 +204,8 @@ mod tests {
             direction: Direction::ServerToClient,
             payload: b"\xff\x00x".to_vec(),
             not_json: true,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         };
         let d0: [u8; 32] = Sha256::digest(CHAIN_DOMAIN).into();
         let mut bytes = d0.to_vec();
@@ -261,6 +283,28 @@ mod tests {
         swapped[1].payload = swapped[3].payload.clone();
         swapped[3].payload = p;
         assert!(DigestChain::verify(&swapped, &digest).is_err());
+    }
+
+    #[test]
+    fn attributes_are_covered_and_frames_without_them_hash_as_before() {
+        let plain = Frame::new(0, 1, Direction::ClientToServer, b"x".to_vec(), false);
+        let mut with_terms = plain.clone();
+        with_terms.terms = vec!["method:x".into()];
+        // Terms are not covered: the host derives them from the payload.
+        assert_eq!(
+            DigestChain::over([&plain]).hex(),
+            DigestChain::over([&with_terms]).hex()
+        );
+        let mut a = plain.clone();
+        a.attributes = vec![("k".into(), "v".into())];
+        let mut b = plain.clone();
+        b.attributes = vec![("k".into(), "w".into())];
+        let mut c = plain.clone();
+        c.attributes = vec![("kv".into(), String::new())];
+        let d = |f: &Frame| DigestChain::over([f]).hex();
+        assert_ne!(d(&plain), d(&a));
+        assert_ne!(d(&a), d(&b));
+        assert_ne!(d(&a), d(&c));
     }
 
     #[test]

@@ -33,8 +33,8 @@
 use crate::{ProviderResult, TapeStore, TapeWriter};
 use std::future::Future;
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeSummary,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeAppend, TapeFilter, TapeHeader,
+    TapeInfo, TapePage, TapeSummary,
 };
 
 /// A store over [`Layer::Inner`]: every [`TapeStore`] operation, forwarded
@@ -129,6 +129,14 @@ pub trait Layer: Send + Sync {
         self.inner().stats()
     }
 
+    /// See [`TapeStore::append_many`].
+    fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> impl Future<Output = ProviderResult<Vec<ProviderResult<u64>>>> + Send {
+        self.inner().append_many(appends)
+    }
+
     /// See [`TapeStore::starting`].
     fn starting(&self) -> bool {
         self.inner().starting()
@@ -197,6 +205,12 @@ impl<L: Layer> TapeStore for L {
     }
     fn stats(&self) -> impl Future<Output = ProviderResult<StorageStats>> + Send {
         Layer::stats(self)
+    }
+    fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> impl Future<Output = ProviderResult<Vec<ProviderResult<u64>>>> + Send {
+        Layer::append_many(self, appends)
     }
     fn starting(&self) -> bool {
         Layer::starting(self)
@@ -327,6 +341,7 @@ mod tests {
             name: "n".into(),
             tags: Vec::new(),
             created_at_us: 1,
+            envelope: None,
         };
         let mut w = TapeStore::create(&store, header).await.unwrap();
         let frames = sample_frames(3, |s| format!("[{s}]").into_bytes());

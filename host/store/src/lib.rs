@@ -48,8 +48,8 @@ pub use starting::Starting;
 
 use std::future::Future;
 use tapedeck_types::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeSummary,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeAppend, TapeFilter, TapeHeader,
+    TapeInfo, TapePage, TapeSummary,
 };
 
 /// Result of a provider call.
@@ -115,6 +115,16 @@ pub trait TapeStore: Send + Sync {
 
     /// Totals over all tapes.
     fn stats(&self) -> impl Future<Output = ProviderResult<StorageStats>> + Send;
+
+    /// Append frames to several tapes that are recording, in one call (the
+    /// recorder batches many recordings): for each entry, what `resume` then
+    /// `append` would do, one result per entry in the order given (see
+    /// `append-many` in the WIT contract). The outer error is for the call
+    /// as a whole (the provider trapped, timed out, broke the contract).
+    fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> impl Future<Output = ProviderResult<Vec<ProviderResult<u64>>>> + Send;
 
     /// True while the store is still being started ([`Starting`]): calls
     /// would wait for it. A caller with other work to keep doing meanwhile

@@ -301,8 +301,8 @@ mod tests {
     use crate::testing::{NoWriter, unsupported};
     use std::sync::Mutex;
     use tapedeck_types::{
-        Capabilities, EndReason, Frame, ProviderInfo, StorageStats, TapeHeader, TapePage,
-        TapeState, TapeSummary,
+        Capabilities, EndReason, Frame, ProviderInfo, StorageStats, TapeAppend, TapeHeader,
+        TapePage, TapeState, TapeSummary,
     };
 
     fn tape(id: &str) -> TapeInfo {
@@ -313,12 +313,14 @@ mod tests {
                 name: String::new(),
                 tags: Vec::new(),
                 created_at_us: 0,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: 0,
             byte_count: 0,
             ended_at_us: Some(1),
             digest: None,
+            seal: None,
         }
     }
 
@@ -398,6 +400,9 @@ mod tests {
             self.list(&query.filter, cursor, limit).await
         }
         async fn stats(&self) -> ProviderResult<StorageStats> {
+            unsupported()
+        }
+        async fn append_many(&self, _: &[TapeAppend]) -> ProviderResult<Vec<ProviderResult<u64>>> {
             unsupported()
         }
     }

@@ -619,12 +619,14 @@ mod tests {
                     name: String::new(),
                     tags: Vec::new(),
                     created_at_us: 1_700_000_000_000_000,
+                    envelope: None,
                 },
                 state: TapeState::Finished,
                 frame_count: 5,
                 byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
                 ended_at_us: Some(1_700_000_000_100_000),
                 digest: Some(DigestChain::over(&frames).hex()),
+                seal: None,
             };
             Fake { info, frames }
         }

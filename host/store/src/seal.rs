@@ -20,14 +20,20 @@
 //! seal    = "tds1" || public key (32 bytes) || signature (64 bytes)
 //! ```
 //!
+//! `header_hash` covers id, session, name, tags, creation time and the
+//! host's envelope. [`Sealing`] is the layer that seals every tape ended
+//! through a store; [`seal_status`] is what a reader checks.
+//!
 //! A seal names its key; it counts only if that key is trusted
 //! ([`TrustedHosts`]: the host's own key and the keys of the other hosts an
 //! operator lists).
 
 use crate::keys::{PublicKey, SecretKey};
+use crate::{Layer, ProviderError, ProviderResult, TapeStore, TapeWriter, WriterLayer};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use tapedeck_types::{TapeHeader, TapeInfo, TapeState};
+use std::sync::Arc;
+use tapedeck_types::{EndReason, Frame, TapeHeader, TapeInfo, TapeState, TapeSummary};
 
 /// The domain string every seal's message starts with.
 pub const SEAL_DOMAIN: &[u8] = b"tapedeck-seal-v1\0";
@@ -176,6 +182,214 @@ impl fmt::Display for TrustedHosts {
     }
 }
 
+/// What a tape's seal says of it, for a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealStatus {
+    /// Sealed by this trusted key, and the seal matches the tape.
+    Sealed(PublicKey),
+    /// The tape carries no seal (recorded before seals, or elsewhere):
+    /// shown as unsealed, never as verified.
+    Unsealed,
+    /// The seal is malformed, untrusted, or does not match the tape.
+    Broken(SealError),
+}
+
+/// What `info`'s seal says of the tape, checked against `trusted`.
+pub fn seal_status(info: &TapeInfo, trusted: &TrustedHosts) -> SealStatus {
+    let Some(bytes) = &info.seal else {
+        return SealStatus::Unsealed;
+    };
+    match Seal::from_bytes(bytes).and_then(|s| s.check(info, trusted)) {
+        Ok(key) => SealStatus::Sealed(key),
+        Err(e) => SealStatus::Broken(e),
+    }
+}
+
+/// What a tape will be once `summary` ends it for `reason`: the facts a
+/// seal made at `finish` or `save` covers.
+fn ended(header: &TapeHeader, summary: &TapeSummary, reason: EndReason) -> TapeInfo {
+    TapeInfo {
+        header: header.clone(),
+        state: reason.end_state(),
+        frame_count: summary.frame_count,
+        byte_count: summary.byte_count,
+        ended_at_us: Some(summary.ended_at_us),
+        digest: summary.digest.clone(),
+        seal: None,
+    }
+}
+
+/// A store whose tapes are sealed by the host when they end: every
+/// `finish` and `save` through it carries the host's seal over what the
+/// tape will be (a seal already in the summary is kept when it is trusted
+/// and matches, as for the import of a sealed export; any other is
+/// replaced). Recording, recovery, import and migrate all end tapes through
+/// the store they are given, so wrapping that store once seals them all.
+///
+/// The answer of `finish` / `save` is checked against the seal made: a
+/// provider that stores something else than it was given is caught at
+/// once (`Contract`), and on every later read by [`seal_status`].
+pub struct Sealing<S> {
+    inner: S,
+    key: Arc<SecretKey>,
+    trusted: TrustedHosts,
+}
+
+impl<S> Sealing<S> {
+    /// Seals `inner`'s tapes with `key`; seals by `trusted` keys (this
+    /// host's own is always trusted) given with a summary are kept.
+    pub fn new(inner: S, key: Arc<SecretKey>, trusted: TrustedHosts) -> Self {
+        let trusted =
+            TrustedHosts::new(std::iter::once(key.public()).chain(trusted.keys().iter().copied()));
+        Sealing {
+            inner,
+            key,
+            trusted,
+        }
+    }
+
+    /// The keys whose seals this store accepts.
+    pub fn trusted(&self) -> &TrustedHosts {
+        &self.trusted
+    }
+}
+
+/// `summary` with the seal for `header` ending for `reason`: a trusted,
+/// matching seal it carries already, else this host's.
+fn sealed_summary(
+    key: &SecretKey,
+    trusted: &TrustedHosts,
+    header: &TapeHeader,
+    mut summary: TapeSummary,
+    reason: EndReason,
+) -> TapeSummary {
+    let facts = ended(header, &summary, reason);
+    let kept = summary
+        .seal
+        .as_deref()
+        .and_then(|b| Seal::from_bytes(b).ok())
+        .is_some_and(|s| s.check(&facts, trusted).is_ok());
+    if !kept {
+        summary.seal = Some(Seal::new(key, &facts).to_bytes());
+    }
+    summary
+}
+
+/// Checks that what a provider answered for an ended tape matches its seal.
+fn check_answer(
+    info: TapeInfo,
+    trusted: &TrustedHosts,
+    provider: &str,
+    call: &'static str,
+) -> ProviderResult<TapeInfo> {
+    match seal_status(&info, trusted) {
+        SealStatus::Sealed(_) => Ok(info),
+        SealStatus::Unsealed => Err(ProviderError::Contract {
+            provider: provider.to_string(),
+            call,
+            detail: format!(
+                "tape {:?} came back without the seal it was given",
+                info.header.id
+            ),
+        }),
+        SealStatus::Broken(e) => Err(ProviderError::Contract {
+            provider: provider.to_string(),
+            call,
+            detail: format!(
+                "tape {:?} came back unlike what was sealed: {e}",
+                info.header.id
+            ),
+        }),
+    }
+}
+
+impl<S: TapeStore> Layer for Sealing<S> {
+    type Inner = S;
+    type Writer = SealingWriter<S::Writer>;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Only `create` and `resume` make writers here, and both give the
+    /// header; a writer wrapped without one ends its tape unsealed.
+    fn wrap_writer(&self, writer: S::Writer) -> SealingWriter<S::Writer> {
+        SealingWriter {
+            inner: writer,
+            header: None,
+            key: self.key.clone(),
+            trusted: self.trusted.clone(),
+            provider: self.inner.provider_info().name.clone(),
+        }
+    }
+
+    async fn create(&self, header: TapeHeader) -> ProviderResult<SealingWriter<S::Writer>> {
+        let writer = self.inner.create(header.clone()).await?;
+        let mut w = self.wrap_writer(writer);
+        w.header = Some(header);
+        Ok(w)
+    }
+
+    async fn resume(&self, id: &str) -> ProviderResult<SealingWriter<S::Writer>> {
+        let header = self.inner.get(id).await?.header;
+        let writer = self.inner.resume(id).await?;
+        let mut w = self.wrap_writer(writer);
+        w.header = Some(header);
+        Ok(w)
+    }
+
+    async fn save(
+        &self,
+        header: TapeHeader,
+        frames: &[Frame],
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> ProviderResult<TapeInfo> {
+        let summary = sealed_summary(&self.key, &self.trusted, &header, summary, reason);
+        let info = self.inner.save(header, frames, summary, reason).await?;
+        check_answer(
+            info,
+            &self.trusted,
+            &self.inner.provider_info().name,
+            "save",
+        )
+    }
+}
+
+/// A writer whose `finish` seals the tape ([`Sealing`]).
+pub struct SealingWriter<W> {
+    inner: W,
+    header: Option<TapeHeader>,
+    key: Arc<SecretKey>,
+    trusted: TrustedHosts,
+    provider: String,
+}
+
+impl<W: TapeWriter> WriterLayer for SealingWriter<W> {
+    type Inner = W;
+
+    fn inner(&self) -> &W {
+        &self.inner
+    }
+
+    fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    async fn finish(
+        &mut self,
+        summary: TapeSummary,
+        reason: EndReason,
+    ) -> ProviderResult<TapeInfo> {
+        let Some(header) = &self.header else {
+            return self.inner.finish(summary, reason).await;
+        };
+        let summary = sealed_summary(&self.key, &self.trusted, header, summary, reason);
+        let info = self.inner.finish(summary, reason).await?;
+        check_answer(info, &self.trusted, &self.provider, "finish")
+    }
+}
+
 /// The SHA-256 of a header's canonical encoding: every field, each
 /// length-prefixed, in a fixed order.
 pub fn header_hash(h: &TapeHeader) -> [u8; 32] {
@@ -194,6 +408,13 @@ pub fn header_hash(h: &TapeHeader) -> [u8; 32] {
         field(v.as_bytes());
     }
     field(&h.created_at_us.to_le_bytes());
+    match &h.envelope {
+        None => field(&[0]),
+        Some(e) => {
+            field(&[1]);
+            field(e);
+        }
+    }
     d.finalize().into()
 }
 
@@ -243,12 +464,14 @@ mod tests {
                 name: "transfer".into(),
                 tags: vec![("k".into(), "v".into())],
                 created_at_us: 1,
+                envelope: Some(vec![0, 1, 2]),
             },
             state: TapeState::Finished,
             frame_count: 2,
             byte_count: 20,
             ended_at_us: Some(9),
             digest: Some("ab".repeat(32)),
+            seal: None,
         }
     }
 
@@ -275,6 +498,11 @@ mod tests {
             ("tags", Box::new(|i| i.header.tags.clear())),
             ("session", Box::new(|i| i.header.session_id.push('x'))),
             ("created", Box::new(|i| i.header.created_at_us += 1)),
+            ("envelope", Box::new(|i| i.header.envelope = None)),
+            (
+                "envelope bytes",
+                Box::new(|i| i.header.envelope = Some(vec![0, 1, 3])),
+            ),
             ("state", Box::new(|i| i.state = TapeState::Crashed)),
             ("frames", Box::new(|i| i.frame_count -= 1)),
             ("bytes", Box::new(|i| i.byte_count += 1)),
@@ -328,5 +556,160 @@ mod tests {
         b.name = "a".into();
         b.session_id = "bc".into();
         assert_ne!(header_hash(&a), header_hash(&b));
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use super::{Seal, SealError, SealStatus, Sealing, TrustedHosts, ended, seal_status};
+    use crate::keys::SecretKey;
+    use crate::testing::{MemStore, sample_frames};
+    use crate::{TapeStore, TapeWriter};
+    use std::sync::Arc;
+    use tapedeck_types::{Direction, EndReason, Frame, TapeHeader, TapeState, TapeSummary};
+
+    fn mem(store: &Sealing<MemStore>) -> &MemStore {
+        crate::Layer::inner(store)
+    }
+
+    fn header(id: &str) -> TapeHeader {
+        TapeHeader {
+            id: id.into(),
+            session_id: "s".into(),
+            name: "n".into(),
+            tags: Vec::new(),
+            created_at_us: 5,
+            envelope: Some(vec![9, 9]),
+        }
+    }
+
+    fn summary(frames: &[Frame]) -> TapeSummary {
+        TapeSummary {
+            frame_count: frames.len() as u64,
+            byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
+            ended_at_us: 77,
+            digest: Some(crate::DigestChain::over(frames).hex()),
+            seal: None,
+        }
+    }
+
+    fn sealing(key: &Arc<SecretKey>) -> Sealing<MemStore> {
+        Sealing::new(MemStore::new("mem"), key.clone(), TrustedHosts::default())
+    }
+
+    #[tokio::test]
+    async fn tapes_ended_through_the_layer_are_sealed_and_checked_on_read() {
+        let key = Arc::new(SecretKey::generate().unwrap());
+        let store = sealing(&key);
+        let frames = sample_frames(3, |s| format!("{{\"n\":{s}}}").into_bytes());
+        let mut w = store.create(header("a")).await.unwrap();
+        w.append(&frames).await.unwrap();
+        let info = w
+            .finish(summary(&frames), EndReason::Completed)
+            .await
+            .unwrap();
+        assert_eq!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Sealed(key.public())
+        );
+        let info = store.get("a").await.unwrap();
+        assert_eq!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Sealed(key.public())
+        );
+
+        // Resumed, then aborted with a summary: sealed too.
+        let mut w = store.create(header("b")).await.unwrap();
+        w.append(&frames).await.unwrap();
+        drop(w);
+        let mut w = store.resume("b").await.unwrap();
+        let info = w
+            .finish(summary(&frames), EndReason::Aborted)
+            .await
+            .unwrap();
+        assert_eq!(info.state, TapeState::Aborted);
+        assert!(matches!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Sealed(_)
+        ));
+
+        // Another host that does not trust this key sees it as broken.
+        let other = TrustedHosts::new([SecretKey::generate().unwrap().public()]);
+        assert!(matches!(
+            seal_status(&info, &other),
+            SealStatus::Broken(SealError::Untrusted { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_provider_rewriting_a_tape_breaks_its_seal() {
+        let key = Arc::new(SecretKey::generate().unwrap());
+        let store = sealing(&key);
+        let frames = sample_frames(2, |_| b"transfer 100".to_vec());
+        store
+            .save(header("t"), &frames, summary(&frames), EndReason::Completed)
+            .await
+            .unwrap();
+        // The provider's storage is changed behind the host's back: the
+        // frames rewritten and the digest recomputed, as a lying provider
+        // would.
+        let (mut info, _) = mem(&store).tape("t").unwrap();
+        let forged: Vec<Frame> = frames
+            .iter()
+            .map(|f| {
+                Frame::new(
+                    f.seq,
+                    f.timestamp_us,
+                    Direction::ClientToServer,
+                    b"transfer 999".to_vec(),
+                    false,
+                )
+            })
+            .collect();
+        info.digest = Some(crate::DigestChain::over(&forged).hex());
+        mem(&store).put(info, forged);
+        let info = store.get("t").await.unwrap();
+        assert!(matches!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Broken(SealError::Mismatch { .. })
+        ));
+        // A dropped seal reads as unsealed, never as sealed.
+        let (mut info, frames) = mem(&store).tape("t").unwrap();
+        info.seal = None;
+        mem(&store).put(info, frames);
+        let info = store.get("t").await.unwrap();
+        assert_eq!(seal_status(&info, store.trusted()), SealStatus::Unsealed);
+    }
+
+    #[tokio::test]
+    async fn a_trusted_matching_seal_given_at_save_is_kept_and_others_are_replaced() {
+        let key = Arc::new(SecretKey::generate().unwrap());
+        let partner = SecretKey::generate().unwrap();
+        let store = Sealing::new(
+            MemStore::new("mem"),
+            key.clone(),
+            TrustedHosts::new([partner.public()]),
+        );
+        let frames = sample_frames(1, |_| b"x".to_vec());
+        let mut s = summary(&frames);
+        s.seal =
+            Some(Seal::new(&partner, &ended(&header("p"), &s, EndReason::Completed)).to_bytes());
+        let info = store
+            .save(header("p"), &frames, s.clone(), EndReason::Completed)
+            .await
+            .unwrap();
+        assert_eq!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Sealed(partner.public())
+        );
+        // A seal for other facts (another id) is replaced by this host's.
+        let info = store
+            .save(header("q"), &frames, s, EndReason::Completed)
+            .await
+            .unwrap();
+        assert_eq!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Sealed(key.public())
+        );
     }
 }

@@ -13,8 +13,8 @@ use crate::error::ProviderError;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use tapedeck_types::{
-    Capabilities, EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeSummary,
+    Capabilities, EndReason, Frame, ProviderInfo, SearchQuery, StorageStats, TapeAppend,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary,
 };
 use tokio::sync::Notify;
 
@@ -181,6 +181,13 @@ impl<S: TapeStore + 'static> TapeStore for Starting<S> {
 
     async fn stats(&self) -> ProviderResult<StorageStats> {
         self.started().await?.stats().await
+    }
+
+    async fn append_many(
+        &self,
+        appends: &[TapeAppend],
+    ) -> ProviderResult<Vec<ProviderResult<u64>>> {
+        self.started().await?.append_many(appends).await
     }
 
     fn starting(&self) -> bool {

@@ -3,8 +3,8 @@
 //! One JSON object per line, each with a `type`:
 //!
 //! ```text
-//! {"type":"header","format":"tapedeck-tape","version":1,"id":"…","session_id":"…","name":"…","tags":[["env","ci"]],"created_at_us":1732406400000000}
-//! {"type":"frame","seq":0,"ts_us":1732406400000123,"dir":"c2s","msg":{"jsonrpc":"2.0","id":1,"method":"initialize"}}
+//! {"type":"header","format":"tapedeck-tape","version":2,"id":"…","session_id":"…","name":"…","tags":[["env","ci"]],"created_at_us":1732406400000000}
+//! {"type":"frame","seq":0,"ts_us":1732406400000123,"dir":"c2s","msg":{"jsonrpc":"2.0","id":1,"method":"initialize"},"terms":["method:initialize"]}
 //! {"type":"frame","seq":1,"ts_us":1732406400000456,"dir":"s2c","text":"not json at all","not_json":true}
 //! {"type":"frame","seq":2,"ts_us":1732406400000789,"dir":"s2c","b64":"//79","not_json":true}
 //! {"type":"end","state":"finished","frame_count":3,"byte_count":52,"ended_at_us":1732406401000000,"digest":"…"}
@@ -16,18 +16,30 @@
 //! otherwise. `version` is the format version; readers refuse versions they
 //! do not know. Frames are numbered from 0 without gaps, and the `end` line
 //! must agree with them.
+//!
+//! Version 2 (contract 0.2) adds optional fields, each written only when
+//! there is something to write: a frame's index `terms` (a list of strings)
+//! and `attributes` (a list of `[key, value]` pairs), the header's
+//! `envelope` and the end line's `seal` (standard base64). A frame line
+//! without `terms` (every version-1 line) is given the terms the host
+//! derives from its payload ([`payload_terms`]), as the recorder does.
+//! Version 1 files are still read.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::io::{BufRead, Write};
+use tapedeck_types::terms::{MAX_ENVELOPE, MAX_SEAL, check_frame_fields, payload_terms};
 use tapedeck_types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
 
 /// The `format` value of a header line.
 pub const FORMAT: &str = "tapedeck-tape";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes.
+pub const VERSION: u32 = 2;
+/// The oldest format version this build reads (version 1: before terms,
+/// attributes, envelope and seal).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// What went wrong reading a JSONL tape, with the line it happened on.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +73,8 @@ enum Line<'a> {
         name: String,
         tags: Vec<(String, String)>,
         created_at_us: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        envelope: Option<String>,
     },
     Frame {
         seq: u64,
@@ -74,6 +88,10 @@ enum Line<'a> {
         b64: Option<String>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         not_json: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        terms: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attributes: Vec<(String, String)>,
     },
     End {
         state: TapeState,
@@ -82,6 +100,8 @@ enum Line<'a> {
         ended_at_us: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         digest: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seal: Option<String>,
     },
 }
 
@@ -108,6 +128,10 @@ struct FrameLine<'a> {
     b64: Option<String>,
     #[serde(default)]
     not_json: bool,
+    #[serde(default)]
+    terms: Option<Vec<String>>,
+    #[serde(default)]
+    attributes: Vec<(String, String)>,
 }
 
 impl<'a> Line<'a> {
@@ -123,6 +147,8 @@ impl<'a> Line<'a> {
                 text: f.text,
                 b64: f.b64,
                 not_json: f.not_json,
+                terms: f.terms,
+                attributes: f.attributes,
             })
         } else {
             serde_json::from_str(s)
@@ -147,6 +173,7 @@ impl<W: Write> JsonlWriter<W> {
             name: header.name.clone(),
             tags: header.tags.clone(),
             created_at_us: header.created_at_us,
+            envelope: header.envelope.as_deref().map(|e| B64.encode(e)),
         };
         write_line(&mut out, &line)?;
         Ok(JsonlWriter { out, next_seq: 0 })
@@ -175,6 +202,7 @@ impl<W: Write> JsonlWriter<W> {
             byte_count: summary.byte_count,
             ended_at_us: summary.ended_at_us,
             digest: summary.digest.clone(),
+            seal: summary.seal.as_deref().map(|s| B64.encode(s)),
         };
         write_line(&mut self.out, &line)?;
         self.out.flush()?;
@@ -189,9 +217,9 @@ fn write_line(out: &mut impl Write, line: &Line<'_>) -> Result<(), JsonlError> {
 }
 
 /// A frame encoded as a `frame` line of this format
-/// (`{"type":"frame","seq":…,"ts_us":…,"dir":…,"msg"|"text"|"b64":…}`), to
-/// embed frames in other JSON output (`tapedeck show --json --frames`)
-/// exactly as `export` writes them.
+/// (`{"type":"frame","seq":…,"ts_us":…,"dir":…,"msg"|"text"|"b64":…}`, and
+/// `terms` and `attributes` when it has any), to embed frames in other JSON
+/// output (`tapedeck show --json --frames`) exactly as `export` writes them.
 #[derive(Serialize)]
 #[serde(transparent)]
 pub struct EncodedFrame<'a>(Line<'a>);
@@ -208,6 +236,8 @@ impl<'a> EncodedFrame<'a> {
             text,
             b64,
             not_json: f.not_json,
+            terms: (!f.terms.is_empty()).then(|| f.terms.clone()),
+            attributes: f.attributes.clone(),
         })
     }
 }
@@ -262,6 +292,7 @@ impl<R: BufRead> JsonlReader<R> {
                 name: String::new(),
                 tags: Vec::new(),
                 created_at_us: 0,
+                envelope: None,
             },
             next_seq: 0,
             bytes: 0,
@@ -282,24 +313,29 @@ impl<R: BufRead> JsonlReader<R> {
                 name,
                 tags,
                 created_at_us,
+                envelope,
             } => {
                 if format != FORMAT {
                     return Err(r.err(format!("format is {format:?}, expected {FORMAT:?}")));
                 }
-                if version != VERSION {
+                if !(OLDEST_VERSION..=VERSION).contains(&version) {
                     return Err(r.err(format!(
-                        "format version {version} is not supported (this tapedeck reads version {VERSION})"
+                        "format version {version} is not supported (this tapedeck reads versions {OLDEST_VERSION} to {VERSION})"
                     )));
                 }
                 if let Err(e) = tapedeck_types::validate_tape_id(&id) {
                     return Err(r.err(e));
                 }
+                let envelope = envelope
+                    .map(|e| r.bytes("envelope", &e, MAX_ENVELOPE))
+                    .transpose()?;
                 r.header = TapeHeader {
                     id,
                     session_id,
                     name,
                     tags,
                     created_at_us,
+                    envelope,
                 };
                 Ok(r)
             }
@@ -312,6 +348,20 @@ impl<R: BufRead> JsonlReader<R> {
             line: self.line_no,
             message,
         }
+    }
+
+    /// Decodes the base64 field `name`, of at most `max` bytes.
+    fn bytes(&self, name: &str, b64: &str, max: usize) -> Result<Vec<u8>, JsonlError> {
+        let bytes = B64
+            .decode(b64.as_bytes())
+            .map_err(|e| self.err(format!("{name} is not valid base64: {e}")))?;
+        if bytes.len() > max {
+            return Err(self.err(format!(
+                "{name} is {} bytes, more than the {max} a tape may carry",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     fn read_line(&mut self) -> Result<bool, JsonlError> {
@@ -355,6 +405,8 @@ impl<R: BufRead> JsonlReader<R> {
                 text,
                 b64,
                 not_json,
+                terms,
+                attributes,
             } => {
                 if seq != self.next_seq {
                     return Err(self.err(format!(
@@ -377,6 +429,15 @@ impl<R: BufRead> JsonlReader<R> {
                         ));
                     }
                 };
+                // A line without terms (version 1) gets what the host
+                // derives, as the recorder gives them.
+                let terms = match terms {
+                    Some(t) => t,
+                    None if not_json => Vec::new(),
+                    None => payload_terms(&payload),
+                };
+                check_frame_fields(&terms, &attributes)
+                    .map_err(|e| self.err(format!("frame seq {seq} has {e}")))?;
                 (
                     Some(Frame {
                         seq,
@@ -384,6 +445,8 @@ impl<R: BufRead> JsonlReader<R> {
                         direction,
                         payload,
                         not_json,
+                        terms,
+                        attributes,
                     }),
                     None,
                 )
@@ -394,18 +457,23 @@ impl<R: BufRead> JsonlReader<R> {
                 byte_count,
                 ended_at_us,
                 digest,
-            } => (
-                None,
-                Some(TapeEnd {
-                    state,
-                    summary: TapeSummary {
-                        frame_count,
-                        byte_count,
-                        ended_at_us,
-                        digest,
-                    },
-                }),
-            ),
+                seal,
+            } => {
+                let seal = seal.map(|s| self.bytes("seal", &s, MAX_SEAL)).transpose()?;
+                (
+                    None,
+                    Some(TapeEnd {
+                        state,
+                        summary: TapeSummary {
+                            frame_count,
+                            byte_count,
+                            ended_at_us,
+                            digest,
+                            seal,
+                        },
+                    }),
+                )
+            }
             Line::Header { .. } => return Err(self.err("a second header line".into())),
         };
         if let Some(f) = frame {
@@ -454,6 +522,7 @@ mod tests {
             name: "demo ✓".into(),
             tags: vec![("env".into(), "ci".into())],
             created_at_us: 10,
+            envelope: None,
         }
     }
 
@@ -478,14 +547,25 @@ mod tests {
             } else {
                 Direction::ServerToClient
             },
+            // As the recorder records them.
+            terms: if not_json {
+                Vec::new()
+            } else {
+                payload_terms(&payload)
+            },
             payload,
             not_json,
+            attributes: Vec::new(),
         })
         .collect()
     }
 
     fn export(frames: &[Frame]) -> Vec<u8> {
-        let mut w = JsonlWriter::new(Vec::new(), &header()).unwrap();
+        export_with(&header(), frames, None)
+    }
+
+    fn export_with(header: &TapeHeader, frames: &[Frame], seal: Option<Vec<u8>>) -> Vec<u8> {
+        let mut w = JsonlWriter::new(Vec::new(), header).unwrap();
         for f in frames {
             w.frame(f).unwrap();
         }
@@ -494,6 +574,7 @@ mod tests {
             byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
             ended_at_us: 999,
             digest: Some("ab".into()),
+            seal,
         };
         w.finish(TapeState::Finished, &summary).unwrap()
     }
@@ -554,9 +635,12 @@ mod tests {
         let e = import(bad.as_bytes()).unwrap_err().to_string();
         assert!(e.starts_with("line 2:") && e.contains("sideways"), "{e}");
 
-        let future = text.replacen("\"version\":1", "\"version\":9", 1);
+        let future = text.replacen("\"version\":2", "\"version\":9", 1);
         let e = import(future.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("format version 9 is not supported"), "{e}");
+        let past = text.replacen("\"version\":2", "\"version\":0", 1);
+        let e = import(past.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("format version 0 is not supported"), "{e}");
 
         let evil = text.replacen("\"id\":\"t1\"", "\"id\":\"../etc\"", 1);
         let e = import(evil.as_bytes()).unwrap_err().to_string();
@@ -571,5 +655,91 @@ mod tests {
         let lying = text.replacen("\"frame_count\":7", "\"frame_count\":8", 1);
         let e = import(lying.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("says 8 frames"), "{e}");
+    }
+
+    #[test]
+    fn host_fields_round_trip() {
+        let mut h = header();
+        h.envelope = Some(vec![0, 1, 2, 0xff]);
+        let mut fs = frames();
+        fs[0].terms = vec!["kh:0123abcd".into(), "method:initialize".into()];
+        fs[0].attributes = vec![
+            ("transport".into(), "http".into()),
+            ("e".into(), String::new()),
+        ];
+        fs[2].attributes = vec![("k".into(), "v".into())];
+        let seal = vec![7u8; 64];
+        let bytes = export_with(&h, &fs, Some(seal.clone()));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""envelope":"AAEC/w==""#), "{text}");
+        assert!(
+            text.contains(r#""terms":["kh:0123abcd","method:initialize"],"attributes":[["transport","http"],["e",""]]"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""seal":""#), "{text}");
+        let (got_h, got, end) = import(&bytes).unwrap();
+        assert_eq!(got_h, h);
+        assert_eq!(got, fs);
+        assert_eq!(end.summary.seal, Some(seal));
+    }
+
+    #[test]
+    fn version_1_lines_are_read_with_terms_derived() {
+        let v1 = concat!(
+            r#"{"type":"header","format":"tapedeck-tape","version":1,"id":"old","session_id":"s","name":"n","tags":[],"created_at_us":1}"#,
+            "\n",
+            r#"{"type":"frame","seq":0,"ts_us":2,"dir":"c2s","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer"}}}"#,
+            "\n",
+            r#"{"type":"frame","seq":1,"ts_us":3,"dir":"s2c","msg":{"jsonrpc":"2.0","id":1,"result":{}}}"#,
+            "\n",
+            r#"{"type":"frame","seq":2,"ts_us":4,"dir":"s2c","text":"{\"method\":\"x\"} trailing","not_json":true}"#,
+            "\n",
+            r#"{"type":"end","state":"finished","frame_count":3,"byte_count":134,"ended_at_us":5,"digest":"ab"}"#,
+            "\n",
+        );
+        let (h, got, end) = import(v1.as_bytes()).unwrap();
+        assert_eq!((h.id.as_str(), h.envelope), ("old", None));
+        assert_eq!(got[0].terms, ["method:tools/call", "tool:transfer"]);
+        assert!(got[1].terms.is_empty() && got[2].terms.is_empty());
+        assert!(got.iter().all(|f| f.attributes.is_empty()));
+        assert_eq!(end.summary.seal, None);
+        // Written as in the file, terms present but empty: kept empty.
+        let empty = v1.replacen(r#"}}}"#, r#"}},"terms":[]}"#, 1);
+        let (_, got, _) = import(empty.as_bytes()).unwrap();
+        assert!(got[0].terms.is_empty());
+    }
+
+    #[test]
+    fn host_fields_out_of_bounds_are_refused_naming_the_line() {
+        let text = String::from_utf8(export(&frames())).unwrap();
+        let many = format!(r#""terms":[{}]"#, vec![r#""t""#; 33].join(","));
+        let bad = text.replacen(r#""terms":["method:initialize"]"#, &many, 1);
+        let e = import(bad.as_bytes()).unwrap_err().to_string();
+        assert!(e.starts_with("line 2: frame seq 0 has 33 terms"), "{e}");
+        let bad = text.replacen(
+            r#""dir":"c2s","#,
+            r#""dir":"c2s","attributes":[["","v"]],"#,
+            1,
+        );
+        let e = import(bad.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("line 2:") && e.contains("attribute key of 0 bytes"),
+            "{e}"
+        );
+        let big = B64.encode(vec![0u8; MAX_SEAL + 1]);
+        let bad = text.replacen(
+            r#""digest":"ab""#,
+            &format!(r#""digest":"ab","seal":"{big}""#),
+            1,
+        );
+        let e = import(bad.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("seal is 1025 bytes"), "{e}");
+        let bad = text.replacen(
+            r#""created_at_us":10"#,
+            r#""created_at_us":10,"envelope":"!""#,
+            1,
+        );
+        let e = import(bad.as_bytes()).unwrap_err().to_string();
+        assert!(e.starts_with("line 1: envelope is not valid base64"), "{e}");
     }
 }

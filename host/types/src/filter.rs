@@ -61,8 +61,8 @@ impl TapeFilter {
 pub struct SearchQuery {
     /// Conditions on the tape.
     pub filter: TapeFilter,
-    /// Some frame is a JSON object with `"method"` equal to this.
-    pub method: Option<String>,
+    /// Every term is among the terms of some frame of the tape.
+    pub terms: Vec<String>,
     /// Some frame's payload contains these bytes.
     pub text: Option<String>,
 }
@@ -83,12 +83,14 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 created_at_us: at,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: 0,
             byte_count: 0,
             ended_at_us: Some(at),
             digest: None,
+            seal: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod filter;
 mod id;
 mod method;
 mod tape;
+pub mod terms;
 pub mod units;
 
 pub use error::{ErrorKind, StorageError};
@@ -22,6 +23,6 @@ pub use filter::{SearchQuery, TapeFilter};
 pub use id::{MAX_TAPE_ID_LEN, validate_tape_id};
 pub use method::json_rpc_method;
 pub use tape::{
-    Capabilities, Direction, EndReason, Frame, ProviderInfo, StorageStats, TapeHeader, TapeInfo,
-    TapePage, TapeState, TapeSummary,
+    Capabilities, Direction, EndReason, Frame, ProviderInfo, StorageStats, TapeAppend, TapeHeader,
+    TapeInfo, TapePage, TapeState, TapeSummary,
 };

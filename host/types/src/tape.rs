@@ -44,6 +44,34 @@ pub struct Frame {
     pub payload: Vec<u8>,
     /// The payload is not valid JSON.
     pub not_json: bool,
+    /// Index terms the host derived from the payload ([`crate::terms`]),
+    /// stored verbatim and matched by equality in a search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<String>,
+    /// Facts the host records about the frame, stored verbatim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Frame {
+    /// A frame with no terms and no attributes.
+    pub fn new(
+        seq: u64,
+        timestamp_us: u64,
+        direction: Direction,
+        payload: Vec<u8>,
+        not_json: bool,
+    ) -> Frame {
+        Frame {
+            seq,
+            timestamp_us,
+            direction,
+            payload,
+            not_json,
+            terms: Vec::new(),
+            attributes: Vec::new(),
+        }
+    }
 }
 
 /// What is known about a tape when it is created.
@@ -59,6 +87,9 @@ pub struct TapeHeader {
     pub tags: Vec<(String, String)>,
     /// When the recording started, in µs since the Unix epoch.
     pub created_at_us: u64,
+    /// The host's envelope for the tape, stored verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Vec<u8>>,
 }
 
 /// The lifecycle state of a tape.
@@ -143,6 +174,9 @@ pub struct TapeSummary {
     pub ended_at_us: u64,
     /// The host's integrity digest (lowercase hex), stored verbatim.
     pub digest: Option<String>,
+    /// The host's seal over the tape, stored verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Vec<u8>>,
 }
 
 /// Everything known about a tape, without its frames.
@@ -160,6 +194,18 @@ pub struct TapeInfo {
     pub ended_at_us: Option<u64>,
     /// The digest given at finish or save.
     pub digest: Option<String>,
+    /// The seal given at finish or save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Vec<u8>>,
+}
+
+/// Frames for one tape, in an `append_many` call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapeAppend {
+    /// The tape, which must be recording.
+    pub id: String,
+    /// The frames, as for an append on its writer.
+    pub frames: Vec<Frame>,
 }
 
 /// One page of a listing, newest first.
@@ -191,7 +237,7 @@ pub struct StorageStats {
 pub struct Capabilities {
     /// `delete` is implemented.
     pub delete: bool,
-    /// `search` is implemented, with the method condition.
+    /// `search` is implemented, with the terms condition.
     pub search: bool,
     /// `search` implements the text condition.
     pub text_search: bool,

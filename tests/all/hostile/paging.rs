@@ -41,7 +41,7 @@ async fn liar(env: &Env, config: Value) -> WasmProvider {
 /// condition), not `list`.
 fn method_search() -> SearchQuery {
     SearchQuery {
-        method: Some("tools/call".into()),
+        terms: vec![tapedeck_types::terms::method_term("tools/call")],
         ..SearchQuery::default()
     }
 }

@@ -31,6 +31,7 @@ fn victim(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
         name: "Authorization: Bearer sk-secret-token".into(),
         tags: Vec::new(),
         created_at_us: 1,
+        envelope: None,
     };
     let file = spool.create_file(&key, &header).unwrap();
     let path = file.path().to_path_buf();
@@ -96,6 +97,7 @@ fn no_command_starts_a_provider_granted_the_spool() {
         name: String::new(),
         tags: Vec::new(),
         created_at_us: 1,
+        envelope: None,
     };
     let w = tapedeck::jsonl::JsonlWriter::new(Vec::new(), &header).unwrap();
     let summary = tapedeck::types::TapeSummary {
@@ -103,6 +105,7 @@ fn no_command_starts_a_provider_granted_the_spool() {
         byte_count: 0,
         ended_at_us: 2,
         digest: None,
+        seal: None,
     };
     let bytes = w
         .finish(tapedeck::types::TapeState::Finished, &summary)
@@ -186,6 +189,7 @@ fn recover_does_not_start_a_provider_granted_the_spool() {
         name: String::new(),
         tags: Vec::new(),
         created_at_us: 1,
+        envelope: None,
     };
     std::mem::forget(
         spool

@@ -55,6 +55,7 @@ fn header(id: &str) -> TapeHeader {
         name: String::new(),
         tags: Vec::new(),
         created_at_us: 1,
+        envelope: None,
     }
 }
 
@@ -189,6 +190,7 @@ async fn a_digest_out_of_shape_in_list_or_finish_is_a_contract_violation() {
                 byte_count: 0,
                 ended_at_us: 2,
                 digest: Some(hostile_digest()),
+                seal: None,
             };
             w.finish(summary, EndReason::Completed).await
         })

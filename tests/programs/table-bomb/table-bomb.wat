@@ -81,7 +81,7 @@
               (i32.load16_u (i32.const 24)))))
 
   ;; init: ok(provider-info { name: "table-bomb", version: "0.1.0", capabilities: {} })
-  (func (export "tapedeck:storage/tape-storage@0.1.0#init")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#init")
     (param i32 i32) (result i32)
     (i32.store8 (global.get $ret) (i32.const 0))
     (i32.store offset=4 (global.get $ret) (i32.const 16))
@@ -92,7 +92,30 @@
     (global.get $ret))
 
   ;; get: the attack for "table-bomb", `not-found` for anything else.
-  (func (export "tapedeck:storage/tape-storage@0.1.0#get")
+  ;; append-many: `internal` for every entry, in a list allocated here. An
+  ;; element of `list<result<u64, storage-error>>` is 24 bytes: discriminant
+  ;; at 0, the error's discriminant at 8 and its string at 12.
+  (func (export "tapedeck:storage/tape-storage@0.2.0#append-many")
+    (param $ptr i32) (param $n i32) (result i32)
+    (local $list i32) (local $i i32) (local $e i32)
+    (local.set $list
+      (call $realloc (i32.const 0) (i32.const 0) (i32.const 8)
+        (i32.mul (local.get $n) (i32.const 24))))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $e (i32.add (local.get $list) (i32.mul (local.get $i) (i32.const 24))))
+        (i32.store8 (local.get $e) (i32.const 1))
+        (i32.store8 offset=8 (local.get $e) (i32.const 6))
+        (i32.store offset=12 (local.get $e) (i32.const 64))
+        (i32.store offset=16 (local.get $e) (i32.const 36))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (i32.store (global.get $ret) (local.get $list))
+    (i32.store offset=4 (global.get $ret) (local.get $n))
+    (global.get $ret))
+
+  (func (export "tapedeck:storage/tape-storage@0.2.0#get")
     (param $ptr i32) (param $len i32) (result i32)
     (if (call $is_bomb (local.get $ptr) (local.get $len))
       (then
@@ -105,44 +128,48 @@
     (call $err (i32.const 8) (i32.const 0) (i32.const 48) (i32.const 10)))
 
   ;; stats: ok(all zeros).
-  (func (export "tapedeck:storage/tape-storage@0.1.0#stats") (result i32)
+  (func (export "tapedeck:storage/tape-storage@0.2.0#stats") (result i32)
     (global.get $zeros))
 
-  (func (export "tapedeck:storage/tape-storage@0.1.0#create")
-    (param i32 i32 i32 i32 i32 i32 i32 i32 i64) (result i32)
+  (func (export "tapedeck:storage/tape-storage@0.2.0#create")
+    ;; The header, flattened: id, session-id, name, tags (pointer and length
+    ;; each), created-at, and the envelope (discriminant, pointer, length).
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i64 i32 i32 i32) (result i32)
     (call $internal (i32.const 4)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#resume")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#resume")
     (param i32 i32) (result i32)
     (call $internal (i32.const 4)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#save")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#save")
     (param i32) (result i32)
     (call $internal (i32.const 8)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#read-frames")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#read-frames")
     (param i32 i32 i64 i32 i64) (result i32)
     (call $internal (i32.const 4)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#delete")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#delete")
     (param i32 i32) (result i32)
     (call $internal (i32.const 4)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#list")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#list")
     (param i32) (result i32)
     (call $internal (i32.const 4)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#search")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#search")
     (param i32) (result i32)
     (call $internal (i32.const 4)))
 
   ;; The writer resource: never created (create fails), but exported.
-  (func (export "tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.next-seq")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.next-seq")
     (param i32) (result i64)
     (i64.const 0))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.append")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.append")
     (param i32 i32 i32) (result i32)
     (call $internal (i32.const 8)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.finish")
-    (param i32 i64 i64 i64 i32 i32 i32 i32) (result i32)
+  (func (export "tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.finish")
+    ;; The writer, the summary (three counts, the digest and the seal as
+    ;; discriminant, pointer, length), the reason.
+    (param i32 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32) (result i32)
     (call $internal (i32.const 8)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.abort")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.abort")
     (param i32 i32 i32) (result i32)
     (call $internal (i32.const 4)))
-  (func (export "tapedeck:storage/tape-storage@0.1.0#[dtor]tape-writer")
+  (func (export "tapedeck:storage/tape-storage@0.2.0#[dtor]tape-writer")
     (param i32))
 )

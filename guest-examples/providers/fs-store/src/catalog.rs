@@ -15,9 +15,11 @@
 
 use crate::indexlog::LogEntry;
 use crate::tapefile::EndInfo;
+use crate::writer::Tail;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
-use tapedeck_types::{TapeInfo, TapeState};
+use std::sync::{Mutex, Weak};
+use tapedeck_types::{TapeHeader, TapeInfo, TapeState};
 
 /// Counts of a recording tape as last read from its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +32,28 @@ pub(crate) struct Live {
     pub next_seq: u64,
     /// Payload bytes stored.
     pub bytes: u64,
-    /// Offset of the last method record (0 = none).
-    pub last_method: u64,
+    /// Offset of the last index record (0 = none).
+    pub last_index: u64,
+}
+
+/// The distinct terms of a recording tape, as of one index record: valid
+/// while the tape's last index record is still `at` (offsets of valid
+/// records are never reused, so the key identifies the set).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TermIndex {
+    /// Offset of the last index record the set covers (0 = none).
+    pub at: u64,
+    /// The terms.
+    pub terms: HashSet<String>,
 }
 
 /// What the catalog keeps about an ended tape.
 #[derive(Debug, Clone)]
 pub(crate) struct Ended {
-    /// The end, with `methods` moved out into `method_ids`.
+    /// The end, with `terms` moved out into `term_ids`.
     pub end: EndInfo,
-    /// Interned method names, sorted.
-    pub method_ids: Box<[u32]>,
+    /// Interned terms, sorted.
+    pub term_ids: Box<[u32]>,
     /// Bytes of the tape and seek files.
     pub stored_bytes: u64,
     /// The end is in the log (not only found in the tape file).
@@ -61,6 +74,12 @@ pub(crate) struct Entry {
     pub end: Option<Ended>,
     /// For a recording tape: its counts as last read.
     pub live: Option<Live>,
+    /// For a recording tape: its terms, once this instance needed them.
+    pub index: Option<TermIndex>,
+    /// The newest writer this instance made for the tape (`create` or
+    /// `resume`), through which `append_many` appends while it is alive and
+    /// current.
+    pub writer: Option<Weak<Mutex<Tail>>>,
 }
 
 /// All tapes known to this instance.
@@ -70,8 +89,8 @@ pub(crate) struct Catalog {
     /// `(created_at, id)` of every tape, for newest-first listing.
     order: BTreeSet<(u64, String)>,
     tombstones: HashSet<(String, u64)>,
-    method_names: Vec<String>,
-    method_ids: HashMap<String, u32>,
+    term_names: Vec<String>,
+    term_ids: HashMap<String, u32>,
 }
 
 impl Catalog {
@@ -94,7 +113,9 @@ impl Catalog {
                     }
                     return;
                 }
-                let Some(header) = header else { return };
+                let Some(header) = header.map(TapeHeader::from) else {
+                    return;
+                };
                 if ended && end.is_none() {
                     return;
                 }
@@ -109,11 +130,14 @@ impl Catalog {
                             byte_count: 0,
                             ended_at_us: None,
                             digest: None,
+                            seal: None,
                         },
                         nonce,
                         log_pos: pos,
                         end: None,
                         live: None,
+                        index: None,
+                        writer: None,
                     },
                 );
                 if let Some(end) = end {
@@ -169,31 +193,34 @@ impl Catalog {
             }
             return;
         }
-        let mut ids: Vec<u32> = end.methods.drain(..).map(|m| self.intern(m)).collect();
+        let mut ids: Vec<u32> = end.terms.drain(..).map(|t| self.intern(t)).collect();
         ids.sort_unstable();
         ids.dedup();
         let entry = self.tapes.get_mut(id).expect("present");
         entry.live = None;
+        entry.index = None;
+        entry.writer = None;
         entry.info.state = end.state;
         entry.info.frame_count = end.frame_count;
         entry.info.byte_count = end.byte_count;
         entry.info.ended_at_us = Some(end.ended_at_us);
         entry.info.digest = end.digest.clone();
+        entry.info.seal = end.seal.clone();
         entry.end = Some(Ended {
             end,
-            method_ids: ids.into_boxed_slice(),
+            term_ids: ids.into_boxed_slice(),
             stored_bytes,
             logged,
         });
     }
 
-    fn intern(&mut self, name: String) -> u32 {
-        if let Some(&id) = self.method_ids.get(&name) {
+    fn intern(&mut self, term: String) -> u32 {
+        if let Some(&id) = self.term_ids.get(&term) {
             return id;
         }
-        let id = u32::try_from(self.method_names.len()).expect("fewer than 4 billion methods");
-        self.method_names.push(name.clone());
-        self.method_ids.insert(name, id);
+        let id = u32::try_from(self.term_names.len()).expect("fewer than 4 billion terms");
+        self.term_names.push(term.clone());
+        self.term_ids.insert(term, id);
         id
     }
 
@@ -209,18 +236,35 @@ impl Catalog {
         }
     }
 
-    /// The interned id of a method name, if any tape has it.
-    pub(crate) fn method_id(&self, name: &str) -> Option<u32> {
-        self.method_ids.get(name).copied()
+    /// The interned id of a term, if any ended tape has it.
+    pub(crate) fn term_id(&self, term: &str) -> Option<u32> {
+        self.term_ids.get(term).copied()
     }
 
-    /// The method names of an ended tape.
-    pub(crate) fn method_names(&self, ended: &Ended) -> Vec<String> {
-        ended
-            .method_ids
+    /// The terms of an ended tape, sorted.
+    pub(crate) fn term_names(&self, ended: &Ended) -> Vec<String> {
+        let mut out: Vec<String> = ended
+            .term_ids
             .iter()
-            .map(|&i| self.method_names[i as usize].clone())
-            .collect()
+            .map(|&i| self.term_names[i as usize].clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Records `writer` as the newest writer of incarnation `nonce` of `id`
+    /// in this instance (`None`: there is none that is current).
+    pub(crate) fn set_writer(&mut self, id: &str, nonce: u64, writer: Option<Weak<Mutex<Tail>>>) {
+        if let Some(e) = self.tapes.get_mut(id)
+            && e.nonce == nonce
+        {
+            e.writer = writer;
+        }
+    }
+
+    /// The tape `id`, to update what this instance keeps about it.
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.tapes.get_mut(id)
     }
 
     /// The tape `id`.
@@ -255,19 +299,22 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tapedeck_types::TapeHeader;
 
     fn created(id: &str, nonce: u64, at: u64) -> LogEntry {
         LogEntry::Created {
             id: id.into(),
             nonce,
-            header: Some(TapeHeader {
-                id: id.into(),
-                session_id: String::new(),
-                name: String::new(),
-                tags: vec![],
-                created_at_us: at,
-            }),
+            header: Some(
+                TapeHeader {
+                    id: id.into(),
+                    session_id: String::new(),
+                    name: String::new(),
+                    tags: vec![],
+                    created_at_us: at,
+                    envelope: None,
+                }
+                .into(),
+            ),
             ended: false,
             end: None,
             stored_bytes: 0,

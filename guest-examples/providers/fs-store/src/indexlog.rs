@@ -15,12 +15,13 @@
 
 use crate::errors::IoContext;
 use crate::record::{self, MAGIC, Parsed};
+use crate::stored::StoredHeader;
 use crate::tapefile::EndInfo;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use tapedeck_types::{StorageError, TapeHeader};
+use tapedeck_types::StorageError;
 
 /// Record kind of a log entry.
 pub(crate) const KIND_ENTRY: u8 = 0x01;
@@ -48,7 +49,7 @@ pub(crate) enum LogEntry {
         nonce: u64,
         /// The header; `None` in the slim form.
         #[serde(default)]
-        header: Option<TapeHeader>,
+        header: Option<StoredHeader>,
         /// The tape had already ended (`save`, adoption).
         #[serde(default)]
         ended: bool,
@@ -266,6 +267,7 @@ fn next_valid(buf: &[u8], from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapedeck_types::TapeHeader;
 
     fn deleted(id: &str) -> LogEntry {
         LogEntry::Deleted {
@@ -288,11 +290,12 @@ mod tests {
             name: "n".repeat(10_000),
             tags: vec![],
             created_at_us: 1,
+            envelope: None,
         };
         let e = LogEntry::Created {
             id: "t".into(),
             nonce: 9,
-            header: Some(header),
+            header: Some(header.into()),
             ended: false,
             end: None,
             stored_bytes: 0,

@@ -1,13 +1,14 @@
 //! The state behind an [`crate::FsStore`]'s mutex and its basic operations:
 //! tailing the catalog log, and keeping recording tapes' counts current.
 
-use crate::catalog::{Catalog, Entry, Live};
+use crate::catalog::{Catalog, Entry, Live, TermIndex};
 use crate::clock::new_nonce;
 use crate::config::FsConfig;
 use crate::errors::{check_id, io_error};
 use crate::indexlog::{IndexLog, LogEntry};
 use crate::seek;
 use crate::tapefile::{self, OpenError, ScanStart, TapeFile};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -123,6 +124,67 @@ impl Inner {
         }
     }
 
+    /// The distinct terms of recording tape `id` (incarnation `nonce`) up
+    /// to its index record at `at` (0 = none): kept in the catalog entry,
+    /// and read from the tape file's chain of terms records when what is
+    /// kept is for another record.
+    pub(crate) fn terms_at(
+        &mut self,
+        id: &str,
+        nonce: u64,
+        at: u64,
+    ) -> Result<&HashSet<String>, StorageError> {
+        let entry = self
+            .catalog
+            .get(id)
+            .filter(|e| e.nonce == nonce)
+            .ok_or_else(|| not_found(id))?;
+        if entry.index.as_ref().is_none_or(|i| i.at != at) {
+            let path = self.paths.tape(id);
+            let mut tape = self.open_tape(id, nonce, false)?;
+            let terms = tape.terms_from_chain(at, &path)?;
+            self.set_terms(id, nonce, at, terms);
+        }
+        self.catalog
+            .get(id)
+            .and_then(|e| e.index.as_ref())
+            .map(|i| &i.terms)
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Keeps `terms` as the terms of tape `id` up to its index record `at`.
+    pub(crate) fn set_terms(&mut self, id: &str, nonce: u64, at: u64, terms: HashSet<String>) {
+        if let Some(e) = self.catalog.get_mut(id)
+            && e.nonce == nonce
+            && e.end.is_none()
+        {
+            e.index = Some(TermIndex { at, terms });
+        }
+    }
+
+    /// After an append that moved tape `id`'s last index record from `from`
+    /// to `to`, adding `fresh` terms: updates the kept terms (or drops them
+    /// if they were for another record).
+    pub(crate) fn commit_terms(
+        &mut self,
+        id: &str,
+        nonce: u64,
+        from: u64,
+        to: u64,
+        fresh: HashSet<String>,
+    ) {
+        let Some(e) = self.catalog.get_mut(id).filter(|e| e.nonce == nonce) else {
+            return;
+        };
+        match &mut e.index {
+            Some(index) if index.at == from => {
+                index.at = to;
+                index.terms.extend(fresh);
+            }
+            _ => e.index = None,
+        }
+    }
+
     /// The tape's info, reading what a recording tape gained since last time.
     pub(crate) fn info(&mut self, id: &str) -> Result<TapeInfo, StorageError> {
         if !self.refresh_live(id)? {
@@ -165,7 +227,7 @@ impl Inner {
                 offset: l.valid_end,
                 next_seq: l.next_seq,
                 bytes: l.bytes,
-                last_method: l.last_method,
+                last_index: l.last_index,
             },
             _ => seek::last_start(&seek_path, &mut tape, &path).0,
         };
@@ -183,7 +245,7 @@ impl Inner {
                     valid_end: p.valid_end,
                     next_seq: p.next_seq,
                     bytes: p.bytes,
-                    last_method: p.last_method,
+                    last_index: p.last_index,
                 },
             ),
         }

@@ -15,10 +15,17 @@
 //!
 //! Every record in a tape file and in the log is `magic | kind | len | crc32 |
 //! body` (see `record.rs`). A tape file holds a header record (JSON: the
-//! header and a random *nonce* naming this incarnation of the id), then
-//! frame records (binary; payload bytes verbatim), each preceded by a method
-//! record when it is the first frame of a JSON-RPC method, then at most one
-//! end record (JSON: state, totals, digest, the sorted method set).
+//! header with the host's envelope, and a random *nonce* naming this
+//! incarnation of the id), then frame records (binary; payload bytes, terms
+//! and attributes verbatim), each preceded by a terms record when it carries
+//! terms no earlier frame of the tape had, then at most one end record
+//! (JSON: state, totals, the host's digest and seal, the sorted term set).
+//! That is format 2; tapes written in format 1 (no terms, attributes,
+//! envelope or seal; method records the provider had parsed out of the
+//! payloads) are still read, as having none of them (see `tapefile.rs`).
+//!
+//! The store never looks into a payload: the terms `search` matches are the
+//! host's, given with each frame and compared by exact equality.
 //!
 //! # Who is the source of truth
 //!
@@ -44,7 +51,11 @@
 //! * `append` writes the batch in one write at the end of the valid data; a
 //!   failed write is cut back. A torn tail (power loss, or a write cut by the
 //!   host) fails its CRC: readers stop before it, `resume` truncates it. A
-//!   method record not followed by its frame belongs to the torn tail.
+//!   terms record not followed by its frame belongs to the torn tail.
+//! * `append_many` does, per entry, what an `append` does, through the
+//!   tape's writer in this store if it has a current one, else after the
+//!   tape's valid data as the catalog knows it (cutting a torn tail first,
+//!   as `resume` does). Entries share one lock and one catalog refresh.
 //! * `finish` fsyncs the frames, writes the end record, fsyncs again, then
 //!   logs `ended`. Stopped before logging, every instance still sees the end
 //!   in the file (a recording tape is always checked against its file), and
@@ -63,22 +74,29 @@
 //! `append` is O(batch); `read_frames` reads at most 63 frames before
 //! `from_seq` (with an intact seek index); `get`, `list` and `stats` of
 //! ended tapes touch no tape file; a recording tape costs a `stat`, plus a
-//! read of what was appended since the last look; `search` by method uses
-//! per-tape method sets in memory, by text it streams only the frames of
-//! tapes that pass every other condition. `open` replays the whole log once
-//! and lists `tapes/`.
+//! read of what was appended since the last look; `search` by terms uses
+//! per-tape term sets in memory (interned, for ended tapes; for recording
+//! ones, read once from the chain of terms records, O(distinct terms), then
+//! kept current by appends), by text it streams only the frames of tapes
+//! that pass every other condition. `append_many` costs, per entry, what an
+//! `append` costs, plus opening the tape file when this store has no writer
+//! for it. `open` replays the whole log once and lists `tapes/`.
 //!
 //! # Source map
 //!
-//! `record.rs` (record framing), `tapefile.rs` (tape records, scanning),
+//! `record.rs` (record framing), `tapefile.rs` (tape records, formats 1
+//! and 2, scanning), `stored.rs` (the header and opaque bytes in JSON),
 //! `seek.rs` (seek index), `indexlog.rs` (catalog log), `catalog.rs`
 //! (in-memory catalog, replay rules), `cursor.rs`, `config.rs`, `store.rs`
-//! (the public operations), `writer.rs` (appends, finish, abort), `inner.rs`
-//! (log tailing, live counts), `listing.rs` (list and search), `publish.rs`
-//! (temp file + link), `recovery.rs` (adoption, zombies, reconciliation).
+//! (the public operations, `append_many`), `batch.rs` (checking and
+//! encoding frames), `writer.rs` (appends, finish, abort), `inner.rs` (log
+//! tailing, live counts, term sets), `listing.rs` (list and search),
+//! `search.rs` (substrings), `publish.rs` (temp file + link), `recovery.rs`
+//! (adoption, zombies, reconciliation).
 
 #![deny(missing_docs)]
 
+mod batch;
 mod catalog;
 mod clock;
 mod config;
@@ -93,6 +111,7 @@ mod recovery;
 mod search;
 mod seek;
 mod store;
+mod stored;
 mod tapefile;
 mod writer;
 

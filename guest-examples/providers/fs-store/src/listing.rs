@@ -14,7 +14,7 @@ impl Inner {
     pub(crate) fn page(
         &mut self,
         filter: &TapeFilter,
-        method: Option<&str>,
+        terms: &[String],
         text: Option<&[u8]>,
         cursor: Option<&str>,
         limit: u32,
@@ -45,7 +45,7 @@ impl Inner {
             if !self.refresh_live(&id)? {
                 continue;
             }
-            if !filter.matches(&self.current(&id)?.info) || !self.frames_match(&id, method, text)? {
+            if !filter.matches(&self.current(&id)?.info) || !self.frames_match(&id, terms, text)? {
                 continue;
             }
             if tapes.len() == limit as usize {
@@ -68,28 +68,53 @@ impl Inner {
         Ok(TapePage { tapes, next_cursor })
     }
 
-    /// The frame conditions of a search, for one tape.
+    /// The frame conditions of a search, for one tape: every term among
+    /// the tape's terms (exact equality; from the catalog for an ended tape,
+    /// from the chain of terms records for a recording one), and `text` in
+    /// some payload (streaming the frames, only once the terms matched).
     pub(crate) fn frames_match(
         &mut self,
         id: &str,
-        method: Option<&str>,
+        terms: &[String],
         text: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
-        if method.is_none() && text.is_none() {
+        if terms.is_empty() && text.is_none() {
             return Ok(true);
         }
         let entry = self.current(id)?;
-        let mut method = method;
-        if let (Some(m), Some(end)) = (method, &entry.end) {
-            match self.catalog.method_id(m) {
-                Some(mid) if end.method_ids.binary_search(&mid).is_ok() => method = None,
-                _ => return Ok(false),
-            }
-            if text.is_none() {
-                return Ok(true);
+        let nonce = entry.nonce;
+        if !terms.is_empty() {
+            match (&entry.end, entry.live) {
+                (Some(end), _) => {
+                    let has = |t: &String| {
+                        self.catalog
+                            .term_id(t)
+                            .is_some_and(|tid| end.term_ids.binary_search(&tid).is_ok())
+                    };
+                    if !terms.iter().all(has) {
+                        return Ok(false);
+                    }
+                }
+                (None, Some(live)) => {
+                    let tape_terms = match self.terms_at(id, nonce, live.last_index) {
+                        Ok(t) => t,
+                        Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+                        Err(e) => return Err(e),
+                    };
+                    if !terms.iter().all(|t| tape_terms.contains(t)) {
+                        return Ok(false);
+                    }
+                }
+                (None, None) => {
+                    return Err(StorageError::internal(format!(
+                        "tape {id:?} is recording but its counts were not read"
+                    )));
+                }
             }
         }
-        let nonce = entry.nonce;
+        let Some(text) = text else {
+            return Ok(true);
+        };
         let path = self.paths.tape(id);
         let mut tape = match self.open_tape(id, nonce, false) {
             Ok(t) => t,
@@ -97,6 +122,6 @@ impl Inner {
             Err(e) => return Err(e),
         };
         let start = seek::header_start(&tape);
-        tapefile::any_frame_matches(&mut tape, start, method, text, &path)
+        tapefile::any_payload_contains(&mut tape, start, text, &path)
     }
 }

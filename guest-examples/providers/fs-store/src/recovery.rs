@@ -120,7 +120,7 @@ impl Inner {
             return Ok(());
         };
         let mut end = ended.end.clone();
-        end.methods = self.catalog.method_names(ended);
+        end.terms = self.catalog.term_names(ended);
         let stored_bytes = ended.stored_bytes;
         self.log_append(
             &LogEntry::Ended {

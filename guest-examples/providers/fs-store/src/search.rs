@@ -1,17 +1,6 @@
-//! The frame conditions of a search: JSON-RPC method and raw substring.
-
-/// The JSON-RPC method of a payload: the string member `"method"` of a JSON
-/// object. Only objects count (the contract says "a JSON object"), so the
-/// payload must start with `{` (after JSON whitespace) before it is parsed.
-pub(crate) fn frame_method(payload: &[u8]) -> Option<String> {
-    let first = payload
-        .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
-    if *first != b'{' {
-        return None;
-    }
-    tapedeck_types::json_rpc_method(payload)
-}
+//! The `text` condition of a search: a raw, case-sensitive substring of a
+//! payload. (The `terms` condition needs no code of its own: terms are
+//! compared by equality; see `listing.rs`.)
 
 /// Does `haystack` contain `needle` (byte-wise, case-sensitive)? The empty
 /// needle is contained in everything.
@@ -42,18 +31,6 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn methods_of_objects_only() {
-        assert_eq!(
-            frame_method(br#" {"jsonrpc":"2.0","method":"tools/list","id":1}"#).as_deref(),
-            Some("tools/list")
-        );
-        assert_eq!(frame_method(br#"["tools/list"]"#), None);
-        assert_eq!(frame_method(br#"{"id":1,"result":{}}"#), None);
-        assert_eq!(frame_method(&[0xff, b'{']), None);
-        assert_eq!(frame_method(b""), None);
-    }
 
     #[test]
     fn substring() {

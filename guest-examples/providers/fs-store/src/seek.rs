@@ -3,7 +3,7 @@
 //! Entry `k` (48 bytes at offset `48 * k`) describes frame `k * INTERVAL`:
 //!
 //! ```text
-//! magic u32 | crc u32 | nonce u64 | seq u64 | offset u64 | bytes-before u64 | last-method u64
+//! magic u32 | crc u32 | nonce u64 | seq u64 | offset u64 | bytes-before u64 | last-index u64
 //! ```
 //!
 //! The CRC covers everything after it. Entries are appended after the frames
@@ -14,9 +14,14 @@
 //! the header. `resume` truncates the file to its trusted prefix and re-adds
 //! the missing entries, so it is rebuildable from the tape alone.
 //!
-//! Because a frame record's overhead is constant, two tapes with frame `s` at
-//! the same offset have the same payload bytes before it; so an entry that
-//! points at the right frame also has the right `bytes-before`.
+//! `last-index` is the offset of the last index record (terms, or format
+//! 1's method) before the frame. An entry is bound to the tape's
+//! incarnation and to a frame that is there, and the records before a valid
+//! frame are never rewritten (only a torn tail after the valid data is ever
+//! cut), so an entry that points at the right frame also has the right
+//! `bytes-before` and `last-index` (barring a power loss that kept an entry
+//! but lost the frames before it, and other frames appended in their place
+//! since; `finish` still checks the totals against the host's).
 
 use crate::errors::IoContext;
 use crate::tapefile::{ScanStart, TapeFile};
@@ -41,7 +46,7 @@ pub(crate) fn encode(nonce: u64, start: &ScanStart, out: &mut Vec<u8>) {
     tail[8..16].copy_from_slice(&start.next_seq.to_le_bytes());
     tail[16..24].copy_from_slice(&start.offset.to_le_bytes());
     tail[24..32].copy_from_slice(&start.bytes.to_le_bytes());
-    tail[32..40].copy_from_slice(&start.last_method.to_le_bytes());
+    tail[32..40].copy_from_slice(&start.last_index.to_le_bytes());
     out.extend_from_slice(&MAGIC.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&tail).to_le_bytes());
     out.extend_from_slice(&tail);
@@ -62,7 +67,7 @@ fn decode(buf: &[u8], nonce: u64, k: u64) -> Option<ScanStart> {
         next_seq: u64_at(16),
         offset: u64_at(24),
         bytes: u64_at(32),
-        last_method: u64_at(40),
+        last_index: u64_at(40),
     })
 }
 
@@ -72,7 +77,7 @@ pub(crate) fn header_start(tape: &TapeFile) -> ScanStart {
         offset: tape.header_end,
         next_seq: 0,
         bytes: 0,
-        last_method: 0,
+        last_index: 0,
     }
 }
 
@@ -146,6 +151,7 @@ pub(crate) fn last_start(
 /// The seek file of a writer: appends entries, and stops using the file
 /// after a write error (the index is an accelerator, never needed for
 /// correctness).
+#[derive(Debug)]
 pub(crate) struct SeekWriter {
     file: Option<File>,
     nonce: u64,
@@ -193,6 +199,15 @@ impl SeekWriter {
         w
     }
 
+    /// For appending to the index as it is on disk (`append_many`, which
+    /// has no writer): the entries in the file are taken as they are; an
+    /// index that lags behind is left to the next `resume` to repair.
+    pub(crate) fn open(path: &Path, nonce: u64) -> Self {
+        let file = OpenOptions::new().write(true).open(path).ok();
+        let count = file.as_ref().map_or(0, entry_count);
+        SeekWriter { file, nonce, count }
+    }
+
     /// Appends entries for consecutive multiples of [`INTERVAL`] (one write).
     pub(crate) fn append(&mut self, entries: &[ScanStart]) {
         let Some(file) = self.file.as_mut() else {
@@ -202,8 +217,9 @@ impl SeekWriter {
             return;
         }
         if entries[0].next_seq != self.count * INTERVAL {
-            // Never happens: the writer produces them in order. Stop indexing
-            // rather than write a wrong entry.
+            // The index lags behind the tape (entries were lost, or another
+            // instance's `append_many` could not write them): stop indexing
+            // rather than write a wrong entry; `resume` repairs it.
             self.file = None;
             return;
         }
@@ -254,7 +270,7 @@ mod tests {
             offset: 1000,
             next_seq: 128,
             bytes: 5000,
-            last_method: 900,
+            last_index: 900,
         };
         let mut buf = Vec::new();
         encode(7, &s, &mut buf);

@@ -1,24 +1,23 @@
 //! [`FsStore`]: the operations of the `tape-storage` interface over a root
 //! directory.
 
-use crate::catalog::Catalog;
-use crate::catalog::Live;
+use crate::batch::{self, Encoder};
+use crate::catalog::{Catalog, Live};
 use crate::clock::new_nonce;
 use crate::config::FsConfig;
 use crate::errors::{IoContext, check_id};
 use crate::indexlog::{IndexLog, LogEntry};
 use crate::inner::{Inner, Paths};
-use crate::search;
 use crate::seek::{self, SeekWriter};
-use crate::tapefile::{self, EndBody, EndInfo, Flow, HeaderBody, ScanStart};
-use crate::writer::FsWriter;
+use crate::tapefile::{self, EndBody, EndInfo, Flow, HeaderBody};
+use crate::writer::{self, FsWriter, Tail};
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tapedeck_types::{
-    Capabilities, EndReason, Frame, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeState, TapeSummary,
+    Capabilities, EndReason, Frame, SearchQuery, StorageError, StorageStats, TapeAppend,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeState, TapeSummary,
 };
 
 /// A filesystem tape store rooted at one directory.
@@ -81,6 +80,7 @@ impl FsStore {
     /// `already-exists` if a tape with that id exists, in any state.
     pub fn create(&self, header: TapeHeader) -> Result<FsWriter, StorageError> {
         check_id(&header.id)?;
+        batch::check_header(&header)?;
         let id = header.id.clone();
         let mut inner = self.lock()?;
         inner.refresh()?;
@@ -89,7 +89,7 @@ impl FsStore {
         let body = HeaderBody {
             format: tapefile::FORMAT,
             nonce,
-            header: header.clone(),
+            header: header.into(),
         };
         let mut bytes = Vec::new();
         tapefile::encode_header(&body, &mut bytes);
@@ -98,7 +98,7 @@ impl FsStore {
         let created = LogEntry::Created {
             id: id.clone(),
             nonce,
-            header: Some(header),
+            header: Some(body.header),
             ended: false,
             end: None,
             stored_bytes: 0,
@@ -114,79 +114,70 @@ impl FsStore {
             valid_end: tape.header_end,
             next_seq: 0,
             bytes: 0,
-            last_method: 0,
+            last_index: 0,
         };
         inner.catalog.set_live(&id, nonce, live);
+        inner.set_terms(&id, nonce, 0, HashSet::new());
+        let tail = Arc::new(Mutex::new(Tail::new(path, tape.file, seek, live)));
+        inner
+            .catalog
+            .set_writer(&id, nonce, Some(Arc::downgrade(&tail)));
         drop(inner);
-        Ok(FsWriter::new(
-            self.clone(),
-            id,
-            nonce,
-            tape.file,
-            seek,
-            live,
-            HashSet::new(),
-            &path,
-        ))
+        Ok(FsWriter::new(self.clone(), id, nonce, tail))
     }
 
     /// Continues a tape that is still `recording`. Drops a torn tail left by
     /// an interrupted append, and repairs the seek index. `not-found` if
-    /// there is no such tape, `invalid-input` if it is not recording.
+    /// there is no such tape, `invalid-input` if it is not recording. A
+    /// writer of the tape made earlier is superseded.
     pub fn resume(&self, id: &str) -> Result<FsWriter, StorageError> {
         check_id(id)?;
         let mut inner = self.lock()?;
         inner.refresh()?;
-        inner.ensure_known(id)?;
-        let nonce = inner.current(id)?.nonce;
-        let state = inner.info(id)?.state;
-        if state != TapeState::Recording {
-            return Err(StorageError::invalid_input(format!(
-                "tape {id:?} is {}; only recording tapes can be resumed",
-                state.as_str()
-            )));
-        }
-        let path = inner.paths.tape(id);
-        let seek_path = inner.paths.seek(id);
-        let mut tape = inner.open_tape(id, nonce, true)?;
-        let (start, keep) = seek::last_start(&seek_path, &mut tape, &path);
-        let p = tapefile::scan(&mut tape, start, seek::INTERVAL, &path)?;
-        if let Some(end) = p.end {
-            let stored = tape.len + seek::file_len(&seek_path);
-            let state = end.end.state;
-            inner.catalog.set_end(id, nonce, end.end, stored, false);
-            return Err(StorageError::invalid_input(format!(
-                "tape {id:?} is {}; only recording tapes can be resumed",
-                state.as_str()
-            )));
-        }
-        // The index first, so it never points into a dropped tail.
-        let seek = SeekWriter::resume(&seek_path, nonce, keep, &p.checkpoints);
-        if tape.len > p.valid_end {
-            tape.file
-                .set_len(p.valid_end)
-                .ctx("truncate the torn tail of", &path)?;
-        }
-        let methods = tape.methods_from_chain(p.last_method, &path)?;
-        let live = Live {
-            file_len: p.valid_end,
-            valid_end: p.valid_end,
-            next_seq: p.next_seq,
-            bytes: p.bytes,
-            last_method: p.last_method,
-        };
-        inner.catalog.set_live(id, nonce, live);
+        let (nonce, tail) = inner.reopen(id)?;
+        let tail = Arc::new(Mutex::new(tail));
+        inner
+            .catalog
+            .set_writer(id, nonce, Some(Arc::downgrade(&tail)));
         drop(inner);
-        Ok(FsWriter::new(
-            self.clone(),
-            id.to_string(),
-            nonce,
-            tape.file,
-            seek,
-            live,
-            methods,
-            &path,
-        ))
+        Ok(FsWriter::new(self.clone(), id.to_string(), nonce, tail))
+    }
+
+    /// Appends frames to several recording tapes in one pass: for each
+    /// entry, what [`FsStore::resume`] and then [`FsWriter::append`] would
+    /// do, with one result per entry, in order. Entries are independent:
+    /// one failing stores nothing of its own and changes nothing for the
+    /// others. An id given twice is `invalid-input` for its later entries.
+    ///
+    /// Unlike `resume`, it does not supersede the tape's writer: it appends
+    /// through the newest writer this store made for the tape (if that
+    /// writer is alive and nobody else wrote to the tape since), which then
+    /// goes on from there. Otherwise it appends after the tape's valid data
+    /// as the catalog knows it, and only opens the tape like `resume` (cut a
+    /// torn tail, repair the seek index) when the file has one. Like
+    /// `append`, it does not fsync (`finish` does).
+    pub fn append_many(&self, appends: &[TapeAppend]) -> Vec<Result<u64, StorageError>> {
+        let mut inner = match self.lock().and_then(|mut inner| {
+            inner.refresh()?;
+            Ok(inner)
+        }) {
+            Ok(inner) => inner,
+            Err(e) => return appends.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut seen = HashSet::new();
+        appends
+            .iter()
+            .map(|a| {
+                if !seen.insert(a.id.as_str()) {
+                    return Err(StorageError::invalid_input(format!(
+                        "tape {:?} appears more than once in one append-many call; \
+                         only its first entry is taken",
+                        a.id
+                    )));
+                }
+                inner.append_one(&a.id, &a.frames)
+            })
+            .collect()
     }
 
     /// Stores a whole tape at once. Atomic: the tape file is written under
@@ -200,65 +191,48 @@ impl FsStore {
         reason: EndReason,
     ) -> Result<TapeInfo, StorageError> {
         check_id(&header.id)?;
+        batch::check_header(&header)?;
         let id = header.id.clone();
         check_saved_frames(&id, frames, summary)?;
         let mut inner = self.lock()?;
         inner.refresh()?;
         inner.ensure_absent(&id)?;
         let nonce = new_nonce();
+        let header = HeaderBody {
+            format: tapefile::FORMAT,
+            nonce,
+            header: header.into(),
+        };
         let mut checkpoints = Vec::new();
-        let mut methods = HashSet::new();
         let mut end = EndInfo {
             state: reason.end_state(),
             frame_count: summary.frame_count,
             byte_count: summary.byte_count,
             ended_at_us: summary.ended_at_us,
             digest: summary.digest.clone(),
-            methods: Vec::new(),
+            seal: summary.seal.clone(),
+            terms: Vec::new(),
         };
         let mut file_len = 0u64;
         inner.publish(&id, |w| {
             // `flushed + buf.len()` is the file offset of the next record.
             let mut flushed = 0u64;
             let mut buf = Vec::new();
-            tapefile::encode_header(
-                &HeaderBody {
-                    format: tapefile::FORMAT,
-                    nonce,
-                    header: header.clone(),
-                },
-                &mut buf,
-            );
-            let mut bytes = 0u64;
-            let mut last_method = 0u64;
+            tapefile::encode_header(&header, &mut buf);
+            let none = HashSet::new();
+            let mut enc = Encoder::new(&none, 0, 0);
             for f in frames {
-                if let Some(m) = search::frame_method(&f.payload)
-                    && !methods.contains(&m)
-                {
-                    let at = flushed + buf.len() as u64;
-                    tapefile::encode_method(last_method, &m, &mut buf);
-                    last_method = at;
-                    methods.insert(m);
-                }
-                if f.seq.is_multiple_of(seek::INTERVAL) {
-                    checkpoints.push(ScanStart {
-                        offset: flushed + buf.len() as u64,
-                        next_seq: f.seq,
-                        bytes,
-                        last_method,
-                    });
-                }
-                tapefile::encode_frame(f, &mut buf);
-                bytes += f.payload.len() as u64;
+                enc.push(f, flushed, &mut buf);
                 if buf.len() >= 1 << 20 {
                     w.write_all(&buf)?;
                     flushed += buf.len() as u64;
                     buf.clear();
                 }
             }
-            let mut sorted: Vec<String> = methods.iter().cloned().collect();
-            sorted.sort();
-            end.methods = sorted;
+            let mut terms: Vec<String> = enc.fresh.into_iter().collect();
+            terms.sort();
+            end.terms = terms;
+            checkpoints = enc.checkpoints;
             tapefile::encode_end(
                 &EndBody {
                     end: end.clone(),
@@ -277,7 +251,7 @@ impl FsStore {
         let created = LogEntry::Created {
             id: id.clone(),
             nonce,
-            header: Some(header),
+            header: Some(header.header),
             ended: true,
             end: Some(end),
             stored_bytes: stored,
@@ -329,16 +303,16 @@ impl FsStore {
         let start = seek::start_for(&inner.paths.seek(id), &mut tape, &path, from_seq);
         let mut out = Vec::new();
         let mut total = 0u64;
-        let bad = tapefile::for_each_frame(&mut tape, start, &path, |seq, body| {
-            if seq < from_seq {
+        let bad = tapefile::for_each_frame(&mut tape, start, &path, |frame| {
+            if frame.seq < from_seq {
                 return Flow::Continue;
             }
-            let len = tapefile::frame_payload(body).len() as u64;
+            let len = frame.payload.len() as u64;
             if !out.is_empty() && total.saturating_add(len) > max_bytes {
                 return Flow::Stop;
             }
             total += len;
-            out.push(tapefile::decode_frame(body).expect("checked by for_each_frame"));
+            out.push(tapefile::decode_frame(frame));
             if out.len() >= max_frames as usize {
                 Flow::Stop
             } else {
@@ -388,13 +362,14 @@ impl FsStore {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<TapePage, StorageError> {
-        self.lock()?.page(filter, None, None, cursor, limit)
+        self.lock()?.page(filter, &[], None, cursor, limit)
     }
 
-    /// Like [`FsStore::list`], with conditions on the frames: `method` is
-    /// answered from the per-tape method sets kept in the catalog (ended
-    /// tapes), `text` by streaming the frames of the tapes that pass every
-    /// other condition.
+    /// Like [`FsStore::list`], with conditions on the frames: every one of
+    /// `terms` among the terms of the tape's frames (exact equality), from
+    /// the per-tape term sets kept in the catalog (ended tapes) or the
+    /// tape's chain of terms records (recording tapes); `text` by streaming
+    /// the frames of the tapes that pass every other condition.
     pub fn search(
         &self,
         query: &SearchQuery,
@@ -403,7 +378,7 @@ impl FsStore {
     ) -> Result<TapePage, StorageError> {
         self.lock()?.page(
             &query.filter,
-            query.method.as_deref(),
+            &query.terms,
             query.text.as_deref().map(str::as_bytes),
             cursor,
             limit,
@@ -444,6 +419,7 @@ fn check_saved_frames(
     frames: &[Frame],
     summary: &TapeSummary,
 ) -> Result<(), StorageError> {
+    batch::check_summary(id, summary)?;
     let mut bytes = 0u64;
     for (i, f) in frames.iter().enumerate() {
         if f.seq != i as u64 {
@@ -452,7 +428,7 @@ fn check_saved_frames(
                 f.seq
             )));
         }
-        check_payload(id, f)?;
+        batch::check_frame(id, f)?;
         bytes += f.payload.len() as u64;
     }
     if summary.frame_count != frames.len() as u64 {
@@ -471,15 +447,102 @@ fn check_saved_frames(
     Ok(())
 }
 
-/// Rejects a payload too large for one record.
-pub(crate) fn check_payload(id: &str, f: &Frame) -> Result<(), StorageError> {
-    if f.payload.len() > tapefile::MAX_PAYLOAD {
-        return Err(StorageError::invalid_input(format!(
-            "tape {id:?}: frame {} has a {}-byte payload; the fs provider stores at most {} bytes per frame",
-            f.seq,
-            f.payload.len(),
-            tapefile::MAX_PAYLOAD
-        )));
+impl Inner {
+    /// Opens recording tape `id` for appending, as `resume` does: finds the
+    /// end of its valid data (from the last trusted seek entry), cuts a torn
+    /// tail, repairs the seek index, and reads its terms. Returns the
+    /// incarnation and the tail. `not-found` if there is no such tape,
+    /// `invalid-input` if it is not recording.
+    pub(crate) fn reopen(&mut self, id: &str) -> Result<(u64, Tail), StorageError> {
+        self.ensure_known(id)?;
+        let nonce = self.current(id)?.nonce;
+        let not_recording = |state: TapeState| {
+            StorageError::invalid_input(format!(
+                "tape {id:?} is {}; only recording tapes can be resumed",
+                state.as_str()
+            ))
+        };
+        let state = self.info(id)?.state;
+        if state != TapeState::Recording {
+            return Err(not_recording(state));
+        }
+        let path = self.paths.tape(id);
+        let seek_path = self.paths.seek(id);
+        let mut tape = self.open_tape(id, nonce, true)?;
+        let (start, keep) = seek::last_start(&seek_path, &mut tape, &path);
+        let p = tapefile::scan(&mut tape, start, seek::INTERVAL, &path)?;
+        if let Some(end) = p.end {
+            let stored = tape.len + seek::file_len(&seek_path);
+            let state = end.end.state;
+            self.catalog.set_end(id, nonce, end.end, stored, false);
+            return Err(not_recording(state));
+        }
+        // The index first, so it never points into a dropped tail.
+        let seek = SeekWriter::resume(&seek_path, nonce, keep, &p.checkpoints);
+        if tape.len > p.valid_end {
+            tape.file
+                .set_len(p.valid_end)
+                .ctx("truncate the torn tail of", &path)?;
+        }
+        let terms = tape.terms_from_chain(p.last_index, &path)?;
+        let live = Live {
+            file_len: p.valid_end,
+            valid_end: p.valid_end,
+            next_seq: p.next_seq,
+            bytes: p.bytes,
+            last_index: p.last_index,
+        };
+        self.catalog.set_live(id, nonce, live);
+        self.set_terms(id, nonce, p.last_index, terms);
+        Ok((nonce, Tail::new(path, tape.file, seek, live)))
     }
-    Ok(())
+
+    /// One entry of [`FsStore::append_many`].
+    fn append_one(&mut self, id: &str, frames: &[Frame]) -> Result<u64, StorageError> {
+        check_id(id)?;
+        self.ensure_known(id)?;
+        let nonce = self.current(id)?.nonce;
+        let state = self.info(id)?.state;
+        if state != TapeState::Recording {
+            return Err(StorageError::invalid_input(format!(
+                "tape {id:?} is {}; only recording tapes can be appended to",
+                state.as_str()
+            )));
+        }
+        // Through the tape's writer in this instance, if it is current.
+        let writer = self
+            .current(id)?
+            .writer
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(shared) = writer {
+            let mut tail = writer::lock(&shared)?;
+            if tail.is_current() {
+                return tail.append(self, id, nonce, frames);
+            }
+            // Someone else wrote to the tape: as `resume` would, take over
+            // from that writer.
+            drop(tail);
+            self.catalog.set_writer(id, nonce, None);
+        }
+        let live = self.current(id)?.live.ok_or_else(|| {
+            StorageError::internal(format!(
+                "tape {id:?} is recording but its counts were not read"
+            ))
+        })?;
+        // A batch of frames stored already (or a bad one) needs no file.
+        if batch::new_frames(id, frames, live.next_seq)?.is_empty() {
+            return Ok(live.next_seq);
+        }
+        let mut tail = if live.file_len == live.valid_end {
+            let path = self.paths.tape(id);
+            let tape = self.open_tape(id, nonce, true)?;
+            let seek = SeekWriter::open(&self.paths.seek(id), nonce);
+            Tail::new(path, tape.file, seek, live)
+        } else {
+            // A torn tail: cut it first, as `resume` does.
+            self.reopen(id)?.1
+        };
+        tail.append(self, id, nonce, frames)
+    }
 }

@@ -1,31 +1,26 @@
-//! [`FsWriter`]: appends frames to one tape through an open file handle.
+//! [`FsWriter`]: appends frames to one tape through an open file handle;
+//! [`Tail`], the state of an open tape's end, which `append_many` shares
+//! with the tape's writer.
 
+use crate::batch;
 use crate::catalog::Live;
 use crate::clock::now_us;
 use crate::errors::{IoContext, io_error};
 use crate::indexlog::LogEntry;
 use crate::inner::Inner;
-use crate::search;
-use crate::seek::{self, SeekWriter};
-use crate::store::{FsStore, check_payload};
-use crate::tapefile::{self, EndBody, EndInfo, ScanStart};
-use std::collections::HashSet;
+use crate::seek::SeekWriter;
+use crate::store::FsStore;
+use crate::tapefile::{self, EndBody, EndInfo};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tapedeck_types::{EndReason, Frame, StorageError, TapeInfo, TapeState, TapeSummary};
 
-/// Streams frames into one tape. Obtained from [`FsStore::create`] or
-/// [`FsStore::resume`].
-///
-/// Each `append` is one write of the whole batch at the end of the file
-/// (plus one small write to the seek index every 64 frames), so appending
-/// costs O(batch), whatever the tape's size. Dropping a writer leaves the
-/// tape `recording`.
-pub struct FsWriter {
-    store: FsStore,
-    id: String,
-    nonce: u64,
+/// The end of a tape open for appending: the file, its seek index, and the
+/// totals up to the end of the valid data.
+#[derive(Debug)]
+pub(crate) struct Tail {
     path: PathBuf,
     file: File,
     seek: SeekWriter,
@@ -33,212 +28,33 @@ pub struct FsWriter {
     pos: u64,
     next_seq: u64,
     bytes: u64,
-    last_method: u64,
-    methods: HashSet<String>,
-    ended: Option<EndInfo>,
-    /// Set when a failed write could not be undone; the writer refuses to
-    /// write any more (`resume` on a fresh writer repairs the tape).
+    /// Offset of the last index record (0 = none).
+    last_index: u64,
+    /// Set when a failed write could not be undone, or the file changed
+    /// under this tail; it refuses to write any more (`resume` on a fresh
+    /// writer repairs the tape).
     broken: Option<String>,
 }
 
-impl std::fmt::Debug for FsWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FsWriter")
-            .field("id", &self.id)
-            .field("next_seq", &self.next_seq)
-            .finish_non_exhaustive()
-    }
+/// Locks a shared [`Tail`].
+pub(crate) fn lock(tail: &Mutex<Tail>) -> Result<MutexGuard<'_, Tail>, StorageError> {
+    tail.lock()
+        .map_err(|_| StorageError::internal("fs writer state was poisoned by an earlier panic"))
 }
 
-impl FsWriter {
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the writer's whole state, given once by `FsStore::create`"
-    )]
-    pub(crate) fn new(
-        store: FsStore,
-        id: String,
-        nonce: u64,
-        file: File,
-        seek: SeekWriter,
-        live: Live,
-        methods: HashSet<String>,
-        path: &Path,
-    ) -> FsWriter {
-        FsWriter {
-            store,
-            id,
-            nonce,
-            path: path.to_path_buf(),
+impl Tail {
+    /// A tail at the end `live` describes (`valid_end`), in `file`.
+    pub(crate) fn new(path: PathBuf, file: File, seek: SeekWriter, live: Live) -> Tail {
+        Tail {
+            path,
             file,
             seek,
             pos: live.valid_end,
             next_seq: live.next_seq,
             bytes: live.bytes,
-            last_method: live.last_method,
-            methods,
-            ended: None,
+            last_index: live.last_index,
             broken: None,
         }
-    }
-
-    /// The tape's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The sequence number the next frame must carry: the frames stored.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
-    /// Appends consecutive frames and returns the new `next_seq`. Frames
-    /// below `next_seq` are skipped as already stored; a batch that is not
-    /// consecutive or leaves a gap fails with `invalid-input` and stores
-    /// nothing. On any error nothing of the batch is stored.
-    pub fn append(&mut self, frames: &[Frame]) -> Result<u64, StorageError> {
-        for pair in frames.windows(2) {
-            if pair[1].seq != pair[0].seq.wrapping_add(1) {
-                return Err(StorageError::invalid_input(format!(
-                    "append to tape {:?}: frames are not consecutive (seq {} follows {})",
-                    self.id, pair[1].seq, pair[0].seq
-                )));
-            }
-        }
-        let Some(first) = frames.first() else {
-            return Ok(self.next_seq);
-        };
-        if first.seq > self.next_seq {
-            return Err(StorageError::invalid_input(format!(
-                "append to tape {:?}: frame seq {} leaves a gap; the next seq is {}",
-                self.id, first.seq, self.next_seq
-            )));
-        }
-        let skip = usize::try_from(self.next_seq - first.seq).unwrap_or(usize::MAX);
-        let new = frames.get(skip..).unwrap_or_default();
-        if new.is_empty() {
-            return Ok(self.next_seq);
-        }
-        for f in new {
-            check_payload(&self.id, f)?;
-        }
-        let store = self.store.clone();
-        let mut inner = store.lock()?;
-        inner.refresh()?;
-        self.check_writable(&inner)?;
-
-        // One buffer for the whole batch: method records, frame records.
-        let mut buf = Vec::with_capacity(
-            new.iter()
-                .map(|f| f.payload.len() + tapefile::FRAME_OVERHEAD as usize)
-                .sum(),
-        );
-        let mut last_method = self.last_method;
-        let mut bytes = self.bytes;
-        let mut new_methods: Vec<String> = Vec::new();
-        let mut checkpoints = Vec::new();
-        for f in new {
-            if let Some(m) = search::frame_method(&f.payload)
-                && !self.methods.contains(&m)
-                && !new_methods.contains(&m)
-            {
-                let at = self.pos + buf.len() as u64;
-                tapefile::encode_method(last_method, &m, &mut buf);
-                last_method = at;
-                new_methods.push(m);
-            }
-            if f.seq.is_multiple_of(seek::INTERVAL) {
-                checkpoints.push(ScanStart {
-                    offset: self.pos + buf.len() as u64,
-                    next_seq: f.seq,
-                    bytes,
-                    last_method,
-                });
-            }
-            tapefile::encode_frame(f, &mut buf);
-            bytes += f.payload.len() as u64;
-        }
-        self.write_at_end(&buf)?;
-
-        self.pos += buf.len() as u64;
-        self.next_seq += new.len() as u64;
-        self.bytes = bytes;
-        self.last_method = last_method;
-        self.methods.extend(new_methods);
-        self.seek.append(&checkpoints);
-        inner.catalog.set_live(&self.id, self.nonce, self.live());
-        Ok(self.next_seq)
-    }
-
-    /// Ends the recording: makes every frame durable (fsync), writes the end
-    /// record (fsync again), then logs the end in the catalog. The state is
-    /// `finished` (reason `completed`), `crashed` or `aborted`.
-    ///
-    /// `invalid-input`, changing nothing, when the summary's `frame_count` or
-    /// `byte_count` differ from what is stored. Finishing an ended tape again
-    /// with the same summary and reason returns its info.
-    pub fn finish(
-        &mut self,
-        summary: &TapeSummary,
-        reason: EndReason,
-    ) -> Result<TapeInfo, StorageError> {
-        let store = self.store.clone();
-        let mut inner = store.lock()?;
-        inner.refresh()?;
-        let state = reason.end_state();
-        if let Some(end) = &self.ended {
-            let same = end.state == state
-                && end.frame_count == summary.frame_count
-                && end.byte_count == summary.byte_count
-                && end.ended_at_us == summary.ended_at_us
-                && end.digest == summary.digest;
-            if !same {
-                return Err(StorageError::invalid_input(format!(
-                    "tape {:?} already ended ({}) with a different summary",
-                    self.id,
-                    end.state.as_str()
-                )));
-            }
-            return inner.info(&self.id);
-        }
-        self.check_writable(&inner)?;
-        if summary.frame_count != self.next_seq {
-            return Err(StorageError::invalid_input(format!(
-                "finish of tape {:?}: summary frame-count is {} but {} frames are stored",
-                self.id, summary.frame_count, self.next_seq
-            )));
-        }
-        if summary.byte_count != self.bytes {
-            return Err(StorageError::invalid_input(format!(
-                "finish of tape {:?}: summary byte-count is {} but {} payload bytes are stored",
-                self.id, summary.byte_count, self.bytes
-            )));
-        }
-        let end = self.end_info(state, summary.ended_at_us, summary.digest.clone());
-        self.write_end(&mut inner, end, None)?;
-        inner.info(&self.id)
-    }
-
-    /// Gives up the recording: the tape becomes `aborted`, keeping the frames
-    /// stored so far; `reason` is kept in the tape file. Idempotent; an error
-    /// if the tape already ended otherwise.
-    pub fn abort(&mut self, reason: &str) -> Result<(), StorageError> {
-        let store = self.store.clone();
-        let mut inner = store.lock()?;
-        inner.refresh()?;
-        if let Some(end) = &self.ended {
-            if end.state == TapeState::Aborted {
-                return Ok(());
-            }
-            return Err(StorageError::invalid_input(format!(
-                "tape {:?} is already {}; it cannot be aborted",
-                self.id,
-                end.state.as_str()
-            )));
-        }
-        self.check_writable(&inner)?;
-        let end = self.end_info(TapeState::Aborted, now_us(), None);
-        self.write_end(&mut inner, end, Some(reason.to_string()))
     }
 
     fn live(&self) -> Live {
@@ -247,43 +63,65 @@ impl FsWriter {
             valid_end: self.pos,
             next_seq: self.next_seq,
             bytes: self.bytes,
-            last_method: self.last_method,
+            last_index: self.last_index,
         }
     }
 
-    fn end_info(&self, state: TapeState, ended_at_us: u64, digest: Option<String>) -> EndInfo {
-        let mut methods: Vec<String> = self.methods.iter().cloned().collect();
-        methods.sort();
-        EndInfo {
-            state,
-            frame_count: self.next_seq,
-            byte_count: self.bytes,
-            ended_at_us,
-            digest,
-            methods,
-        }
+    /// Can this tail still write: not broken, and the file ends where it
+    /// last wrote (nobody else wrote to it since)?
+    pub(crate) fn is_current(&self) -> bool {
+        self.broken.is_none() && self.file.metadata().is_ok_and(|m| m.len() == self.pos)
     }
 
-    /// Refuses to write when the tape was deleted, ended by someone else,
-    /// changed under this writer, or a write could not be undone.
-    fn check_writable(&mut self, inner: &Inner) -> Result<(), StorageError> {
+    /// Appends consecutive frames to tape `id` (incarnation `nonce`) and
+    /// returns the new `next_seq`: see [`FsWriter::append`].
+    pub(crate) fn append(
+        &mut self,
+        inner: &mut Inner,
+        id: &str,
+        nonce: u64,
+        frames: &[Frame],
+    ) -> Result<u64, StorageError> {
+        let new = batch::new_frames(id, frames, self.next_seq)?;
+        if new.is_empty() {
+            return Ok(self.next_seq);
+        }
+        self.check(inner, id, nonce)?;
+        let before = self.last_index;
+        let known = inner.terms_at(id, nonce, before)?;
+        // One buffer for the whole batch: terms records and frame records.
+        let (buf, enc) = batch::encode(new, self.pos, known, before, self.bytes);
+        let batch::Encoder {
+            fresh,
+            last_index,
+            bytes,
+            checkpoints,
+            ..
+        } = enc;
+        self.write_at_end(&buf)?;
+        self.pos += buf.len() as u64;
+        self.next_seq += new.len() as u64;
+        self.bytes = bytes;
+        self.last_index = last_index;
+        self.seek.append(&checkpoints);
+        inner.commit_terms(id, nonce, before, last_index, fresh);
+        inner.catalog.set_live(id, nonce, self.live());
+        Ok(self.next_seq)
+    }
+
+    /// Refuses to write when the tape was deleted, ended, changed under
+    /// this tail, or a write could not be undone.
+    fn check(&mut self, inner: &Inner, id: &str, nonce: u64) -> Result<(), StorageError> {
         if let Some(why) = &self.broken {
             return Err(StorageError::io(why.clone()));
         }
-        let entry = inner
-            .catalog
-            .get(&self.id)
-            .filter(|e| e.nonce == self.nonce);
+        let entry = inner.catalog.get(id).filter(|e| e.nonce == nonce);
         let Some(entry) = entry else {
-            return Err(StorageError::not_found(format!(
-                "tape {:?} was deleted",
-                self.id
-            )));
+            return Err(StorageError::not_found(format!("tape {id:?} was deleted")));
         };
         if let Some(end) = &entry.end {
             return Err(StorageError::invalid_input(format!(
-                "tape {:?} is {}; frames can no longer be written",
-                self.id,
+                "tape {id:?} is {}; frames can no longer be written",
                 end.end.state.as_str()
             )));
         }
@@ -324,10 +162,38 @@ impl FsWriter {
         }
     }
 
+    /// The end of the tape as it stands, in `state`.
+    fn end_info(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        nonce: u64,
+        state: TapeState,
+        ended_at_us: u64,
+    ) -> Result<EndInfo, StorageError> {
+        let mut terms: Vec<String> = inner
+            .terms_at(id, nonce, self.last_index)?
+            .iter()
+            .cloned()
+            .collect();
+        terms.sort();
+        Ok(EndInfo {
+            state,
+            frame_count: self.next_seq,
+            byte_count: self.bytes,
+            ended_at_us,
+            digest: None,
+            seal: None,
+            terms,
+        })
+    }
+
     /// Writes the end record between two fsyncs and logs the end.
     fn write_end(
         &mut self,
         inner: &mut Inner,
+        id: &str,
+        nonce: u64,
         end: EndInfo,
         note: Option<String>,
     ) -> Result<(), StorageError> {
@@ -349,22 +215,193 @@ impl FsWriter {
             return Err(io_error("fsync", &self.path, &e));
         }
         self.pos += buf.len() as u64;
-        self.ended = Some(end.clone());
         let stored_bytes = self.pos + self.seek.len();
         inner
             .catalog
-            .set_end(&self.id, self.nonce, end.clone(), stored_bytes, false);
+            .set_end(id, nonce, end.clone(), stored_bytes, false);
         // The end is durable in the tape file; if logging it fails, every
         // instance still finds it there, and the next open logs it.
         let _ = inner.log_append(
             &LogEntry::Ended {
-                id: self.id.clone(),
-                nonce: self.nonce,
+                id: id.to_string(),
+                nonce,
                 end: Some(end),
                 stored_bytes,
             },
             fsync,
         );
+        Ok(())
+    }
+}
+
+/// Streams frames into one tape. Obtained from [`FsStore::create`] or
+/// [`FsStore::resume`].
+///
+/// Each `append` is one write of the whole batch at the end of the file
+/// (plus one small write to the seek index every 64 frames), so appending
+/// costs O(batch), whatever the tape's size. Dropping a writer leaves the
+/// tape `recording`.
+///
+/// [`FsStore::append_many`] on the same store appends through the tape's
+/// newest writer, so that writer stays current (its `next_seq` counts those
+/// frames too) and can go on appending or finish. A writer made before a
+/// later `resume` of its tape, or whose tape another store (another
+/// instance) wrote to, is superseded: it refuses to write.
+pub struct FsWriter {
+    store: FsStore,
+    id: String,
+    nonce: u64,
+    tail: Arc<Mutex<Tail>>,
+    /// How this writer ended the tape, once it did.
+    ended: Option<EndInfo>,
+}
+
+impl std::fmt::Debug for FsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsWriter")
+            .field("id", &self.id)
+            .field("next_seq", &self.tail.try_lock().ok().map(|t| t.next_seq))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FsWriter {
+    pub(crate) fn new(store: FsStore, id: String, nonce: u64, tail: Arc<Mutex<Tail>>) -> FsWriter {
+        FsWriter {
+            store,
+            id,
+            nonce,
+            tail,
+            ended: None,
+        }
+    }
+
+    /// The tape's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The sequence number the next frame must carry: the frames stored.
+    pub fn next_seq(&self) -> u64 {
+        match self.tail.lock() {
+            Ok(t) => t.next_seq,
+            Err(poisoned) => poisoned.into_inner().next_seq,
+        }
+    }
+
+    /// Appends consecutive frames and returns the new `next_seq`. Frames
+    /// below `next_seq` are skipped as already stored; a batch that is not
+    /// consecutive or leaves a gap fails with `invalid-input` and stores
+    /// nothing, as does a frame with terms or attributes outside the
+    /// contract's bounds. On any error nothing of the batch is stored.
+    pub fn append(&mut self, frames: &[Frame]) -> Result<u64, StorageError> {
+        {
+            let tail = lock(&self.tail)?;
+            if batch::new_frames(&self.id, frames, tail.next_seq)?.is_empty() {
+                return Ok(tail.next_seq);
+            }
+        }
+        let store = self.store.clone();
+        let mut inner = store.lock()?;
+        inner.refresh()?;
+        let mut tail = lock(&self.tail)?;
+        tail.append(&mut inner, &self.id, self.nonce, frames)
+    }
+
+    /// Ends the recording: makes every frame durable (fsync), writes the end
+    /// record with the summary's end time, digest and seal (fsync again),
+    /// then logs the end in the catalog. The state is `finished` (reason
+    /// `completed`), `crashed` or `aborted`.
+    ///
+    /// `invalid-input`, changing nothing, when the summary's `frame_count` or
+    /// `byte_count` differ from what is stored, or its seal is larger than
+    /// the contract allows. Finishing an ended tape again with the same
+    /// summary and reason returns its info.
+    pub fn finish(
+        &mut self,
+        summary: &TapeSummary,
+        reason: EndReason,
+    ) -> Result<TapeInfo, StorageError> {
+        batch::check_summary(&self.id, summary)?;
+        let store = self.store.clone();
+        let mut inner = store.lock()?;
+        inner.refresh()?;
+        let state = reason.end_state();
+        if let Some(end) = &self.ended {
+            let same = end.state == state
+                && end.frame_count == summary.frame_count
+                && end.byte_count == summary.byte_count
+                && end.ended_at_us == summary.ended_at_us
+                && end.digest == summary.digest
+                && end.seal == summary.seal;
+            if !same {
+                return Err(StorageError::invalid_input(format!(
+                    "tape {:?} already ended ({}) with a different summary",
+                    self.id,
+                    end.state.as_str()
+                )));
+            }
+            return inner.info(&self.id);
+        }
+        let mut tail = lock(&self.tail)?;
+        tail.check(&inner, &self.id, self.nonce)?;
+        if summary.frame_count != tail.next_seq {
+            return Err(StorageError::invalid_input(format!(
+                "finish of tape {:?}: summary frame-count is {} but {} frames are stored",
+                self.id, summary.frame_count, tail.next_seq
+            )));
+        }
+        if summary.byte_count != tail.bytes {
+            return Err(StorageError::invalid_input(format!(
+                "finish of tape {:?}: summary byte-count is {} but {} payload bytes are stored",
+                self.id, summary.byte_count, tail.bytes
+            )));
+        }
+        let mut end =
+            tail.end_info(&mut inner, &self.id, self.nonce, state, summary.ended_at_us)?;
+        end.digest = summary.digest.clone();
+        end.seal = summary.seal.clone();
+        tail.write_end(&mut inner, &self.id, self.nonce, end.clone(), None)?;
+        end.terms = Vec::new();
+        self.ended = Some(end);
+        inner.info(&self.id)
+    }
+
+    /// Gives up the recording: the tape becomes `aborted`, keeping the frames
+    /// stored so far (no digest, no seal); `reason` is kept in the tape file.
+    /// Idempotent; an error if the tape already ended otherwise.
+    pub fn abort(&mut self, reason: &str) -> Result<(), StorageError> {
+        let store = self.store.clone();
+        let mut inner = store.lock()?;
+        inner.refresh()?;
+        if let Some(end) = &self.ended {
+            if end.state == TapeState::Aborted {
+                return Ok(());
+            }
+            return Err(StorageError::invalid_input(format!(
+                "tape {:?} is already {}; it cannot be aborted",
+                self.id,
+                end.state.as_str()
+            )));
+        }
+        let mut tail = lock(&self.tail)?;
+        tail.check(&inner, &self.id, self.nonce)?;
+        let mut end = tail.end_info(
+            &mut inner,
+            &self.id,
+            self.nonce,
+            TapeState::Aborted,
+            now_us(),
+        )?;
+        tail.write_end(
+            &mut inner,
+            &self.id,
+            self.nonce,
+            end.clone(),
+            Some(reason.to_string()),
+        )?;
+        end.terms = Vec::new();
+        self.ended = Some(end);
         Ok(())
     }
 }

@@ -243,6 +243,7 @@ fn save_stores_a_whole_tape_and_validates_it() {
         byte_count: 0,
         ended_at_us: 1,
         digest: None,
+        seal: None,
     };
     assert_eq!(
         s.save(header("e", 1), &[], &empty, EndReason::Aborted)
@@ -304,12 +305,9 @@ fn resume_continues_recording_tapes_only() {
     let all: Vec<_> = fs.iter().chain(&more).cloned().collect();
     w.finish(&summary(&all, 9), EndReason::Completed).unwrap();
     assert_eq!(read_all(&s, "t", 2), all);
-    // Methods seen before the resume are in the tape's method set.
+    // Terms seen before the resume are in the tape's term set.
     for m in ["initialize", "tools/list", "tools/call"] {
-        let q = tapedeck_types::SearchQuery {
-            method: Some(m.into()),
-            ..Default::default()
-        };
+        let q = method_query(m);
         assert_eq!(s.search(&q, None, 10).unwrap().tapes.len(), 1, "{m}");
     }
     assert_kind(s.resume("t"), ErrorKind::InvalidInput, "finished");
@@ -408,13 +406,13 @@ fn invalid_ids_are_rejected_before_any_path_is_built() {
 fn oversized_payload_is_invalid_input() {
     let (_dir, s) = store();
     let mut w = s.create(header("t", 1)).unwrap();
-    let huge = tapedeck_types::Frame {
-        seq: 0,
-        timestamp_us: 0,
-        direction: tapedeck_types::Direction::ClientToServer,
-        payload: vec![0u8; (256 << 20) + 1],
-        not_json: true,
-    };
+    let huge = tapedeck_types::Frame::new(
+        0,
+        0,
+        tapedeck_types::Direction::ClientToServer,
+        vec![0u8; (256 << 20) + 1],
+        true,
+    );
     assert_kind(w.append(&[huge]), ErrorKind::InvalidInput, "payload");
     assert_eq!(w.next_seq(), 0);
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::collections::HashSet;
+use tapedeck_types::terms::method_term;
 use tapedeck_types::{EndReason, ErrorKind, SearchQuery, TapeFilter, TapeState};
 
 fn ids(page: &tapedeck_types::TapePage) -> Vec<String> {
@@ -269,7 +270,7 @@ fn every_filter_field() {
 }
 
 #[test]
-fn search_by_method_and_text() {
+fn search_by_terms_and_text() {
     let (dir, s) = store();
     let tape = |id: &str, at: u64, frames: Vec<tapedeck_types::Frame>, finish: bool| {
         let mut w = s.create(header(id, at)).unwrap();
@@ -315,7 +316,7 @@ fn search_by_method_and_text() {
     );
     let search = |method: Option<&str>, text: Option<&str>| {
         let q = SearchQuery {
-            method: method.map(Into::into),
+            terms: method.map(method_term).into_iter().collect(),
             text: text.map(Into::into),
             ..Default::default()
         };
@@ -351,16 +352,13 @@ fn search_by_method_and_text() {
             state: Some(TapeState::Recording),
             ..Default::default()
         },
-        method: Some("tools/call".into()),
+        terms: vec![method_term("tools/call")],
         text: None,
     };
     assert_eq!(ids(&s.search(&q, None, 10).unwrap()), ["d"]);
     // Another instance answers the same.
     let s2 = open(dir.path());
-    let q = SearchQuery {
-        method: Some("tools/call".into()),
-        ..Default::default()
-    };
+    let q = method_query("tools/call");
     let got: HashSet<String> = ids(&s2.search(&q, None, 10).unwrap()).into_iter().collect();
     assert_eq!(got, HashSet::from(["a".to_string(), "d".to_string()]));
 }
@@ -379,10 +377,7 @@ fn large_names_and_tags_round_trip_through_the_catalog() {
     record(&s, h.clone(), &methods, EndReason::Completed);
     let s2 = open(dir.path());
     assert_eq!(s2.get("big").unwrap().header, h);
-    let q = SearchQuery {
-        method: Some("method/number/299".into()),
-        ..Default::default()
-    };
+    let q = method_query("method/number/299");
     assert_eq!(ids(&s2.search(&q, None, 10).unwrap()), ["big"]);
     let f = TapeFilter {
         tags: vec![("key7".into(), "v".repeat(50))],

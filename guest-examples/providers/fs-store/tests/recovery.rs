@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use tapedeck_types::{EndReason, ErrorKind, SearchQuery, TapeFilter, TapeState};
+use tapedeck_types::{EndReason, ErrorKind, TapeFilter, TapeState};
 
 fn append_raw(path: &std::path::Path, bytes: &[u8]) {
     OpenOptions::new()
@@ -81,12 +81,12 @@ fn garbage_tail_and_lost_seek_index_are_repaired() {
 }
 
 #[test]
-fn a_method_whose_frame_was_torn_does_not_count() {
+fn a_term_whose_frame_was_torn_does_not_count() {
     let (dir, s) = store();
     let fs = vec![request(0, "initialize"), response(1, "x")];
     let w = start(&s, header("t", 1), &fs);
     drop(w);
-    // Simulate a batch torn after its method record: write a valid method
+    // Simulate a batch torn after its terms record: write a valid terms
     // record and half a frame by hand, reusing the store's own encoding via a
     // second tape.
     let (dir2, s2) = store();
@@ -102,10 +102,7 @@ fn a_method_whose_frame_was_torn_does_not_count() {
     let mut w = s3.resume("t").unwrap();
     assert_eq!(w.next_seq(), 2);
     w.finish(&summary(&fs, 1), EndReason::Completed).unwrap();
-    let q = |m: &str| SearchQuery {
-        method: Some(m.into()),
-        ..Default::default()
-    };
+    let q = method_query;
     assert_eq!(
         s3.search(&q("initialize"), None, 10).unwrap().tapes.len(),
         1
@@ -260,10 +257,7 @@ fn an_end_written_but_not_logged_is_seen_and_logged_at_open() {
         len(&log) > log_before.len() as u64,
         "the end was logged again"
     );
-    let q = SearchQuery {
-        method: Some("tools/call".into()),
-        ..Default::default()
-    };
+    let q = method_query("tools/call");
     assert_eq!(open(dir.path()).search(&q, None, 5).unwrap().tapes.len(), 1);
 }
 

@@ -4,15 +4,16 @@
 //! This crate is only the component boundary: [`tapedeck_guest_sdk`] makes
 //! the exports and the type conversions, and every call is delegated to
 //! [`fs_store::FsStore`], which holds all the storage logic (and is tested
-//! natively).
+//! natively), `append-many` included. It parses no payload: `search`
+//! matches the terms the host gives with each frame.
 //!
 //! Configuration (the provider's `config` table): `root`, the directory the
 //! operator granted (default `/tapes`), and `fsync` (default `true`).
 
 use fs_store::{FsConfig, FsStore, FsWriter};
 use tapedeck_guest_sdk::{
-    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeFilter,
-    TapeHeader, TapeInfo, TapePage, TapeStorage, TapeSummary, TapeWriter, log,
+    EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats, TapeAppend,
+    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeStorage, TapeSummary, TapeWriter, log,
 };
 
 /// The store `init` opened.
@@ -97,6 +98,13 @@ impl TapeStorage for Fs {
 
     fn stats(&mut self) -> Result<StorageStats, StorageError> {
         self.0.stats()
+    }
+
+    /// fs-store's own: one lock and one catalog refresh for all entries,
+    /// each appended through the tape's writer in this instance if there is
+    /// one (see [`FsStore::append_many`]).
+    fn append_many(&mut self, appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        self.0.append_many(&appends)
     }
 }
 

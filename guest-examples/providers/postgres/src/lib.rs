@@ -13,8 +13,13 @@
 //! Many recorder processes, each with its own instances, write to one
 //! database at once: every acknowledged change is committed, appends lock
 //! only their own tape's row, and `(tape_id, seq)` is the frames' key.
+//!
+//! Payloads are stored and searched as bytes and never parsed: `search`
+//! matches the index terms the host gives with each frame.
 
 mod config;
+#[cfg(test)]
+mod live_tests;
 mod schema;
 mod store;
 mod wire;
@@ -22,7 +27,8 @@ mod wire;
 use store::{PgStore, WriterState};
 use tapedeck_guest_sdk::{
     Capabilities, EndReason, Frame, ProviderInfo, SearchQuery, StorageError, StorageStats,
-    TapeFilter, TapeHeader, TapeInfo, TapePage, TapeStorage, TapeSummary, TapeWriter, log,
+    TapeAppend, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeStorage, TapeSummary, TapeWriter,
+    log,
 };
 
 /// The store `init` opened: [`PgStore`] holds the connection, and writers
@@ -79,6 +85,11 @@ impl TapeStorage for Postgres {
 
     fn get(&mut self, id: &str) -> Result<TapeInfo, StorageError> {
         self.0.get(id)
+    }
+
+    /// All entries in one transaction (see [`PgStore::append_many`]).
+    fn append_many(&mut self, appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        self.0.append_many(&appends)
     }
 
     fn read_frames(

@@ -137,15 +137,83 @@ END $$;
 CREATE INDEX frames_text ON frames USING gin (payload_text(payload) {trgm}.gin_trgm_ops) WHERE is_text;
 "#,
     },
+    Migration {
+        version: 3,
+        name: "contract 0.2: terms, attributes, envelope, seal",
+        // Adding a column with a constant default rewrites no row; the
+        // index build reads the frames once (as version 2's did).
+        sql: r#"
+-- What the host gives is kept as bytes, verbatim (a string from the host
+-- may even hold a NUL, which text cannot):
+--   terms       the frame's index terms, in the given order; `search`
+--               matches them by equality of their bytes
+--   attributes  key, value, key, value, ... in the given order
+--   envelope    the header's envelope; seal: the summary's seal
+-- Rows stored before this version keep empty lists and NULLs: their frames
+-- have no terms, so a terms search does not find them. They are not
+-- backfilled: that would mean parsing every stored payload (the provider
+-- never parses payloads), under this lock.
+ALTER TABLE tapes ADD COLUMN envelope bytea, ADD COLUMN seal bytea;
+ALTER TABLE frames
+    ADD COLUMN terms bytea[] NOT NULL DEFAULT '{}',
+    ADD COLUMN attributes bytea[] NOT NULL DEFAULT '{}';
+-- Only frames with terms are indexed (responses have none); a search
+-- repeats the predicate so that the planner can use the index.
+CREATE INDEX frames_terms ON frames USING gin (terms) WHERE terms <> '{}';
+
+-- The `method` column, its index and the six-argument finish_tape are no
+-- longer used; they stay for instances of the previous provider version
+-- still connected while a deployment upgrades (their frames get no terms).
+
+-- Ends a recording tape after checking the summary, recording its digest
+-- and seal, in any end state (`aborted` too); finishing again the same way
+-- is a no-op. Raises TD404, TD409 (ended differently) or TD422.
+CREATE FUNCTION finish_tape(p_id text, p_state text, p_frames bigint, p_bytes bigint,
+                            p_ended bigint, p_digest text, p_seal bytea) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE t tapes%ROWTYPE;
+BEGIN
+    IF p_state IS NULL OR p_state NOT IN ('finished', 'crashed', 'aborted') THEN
+        RAISE EXCEPTION USING ERRCODE = 'TD422',
+            MESSAGE = format('finish of tape %s: %s is not an end state', to_json(p_id), to_json(p_state));
+    END IF;
+    SELECT * INTO t FROM tapes WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TD404', MESSAGE = format('tape %s was deleted', to_json(p_id));
+    END IF;
+    IF t.state <> 'recording' THEN
+        IF t.state = p_state AND t.frame_count = p_frames AND t.byte_count = p_bytes
+           AND t.digest IS NOT DISTINCT FROM p_digest AND t.seal IS NOT DISTINCT FROM p_seal THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'TD409',
+            MESSAGE = format('tape %s has ended already, differently', to_json(p_id));
+    END IF;
+    IF t.frame_count <> p_frames OR t.byte_count <> p_bytes THEN
+        RAISE EXCEPTION USING ERRCODE = 'TD422',
+            MESSAGE = format('summary of tape %s says %s frames and %s bytes; stored are %s frames and %s bytes',
+                             to_json(p_id), p_frames, p_bytes, t.frame_count, t.byte_count);
+    END IF;
+    UPDATE tapes SET state = p_state, ended_at = p_ended, digest = p_digest, seal = p_seal
+        WHERE id = p_id;
+END $$;
+"#,
+    },
 ];
 
 /// The newest schema version this provider knows.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// Brings the schema to [`LATEST`]: creates it on first use, applies what
 /// is missing, and refuses a database migrated by a newer provider.
 pub fn migrate(conn: &mut Conn, schema: &str) -> Result<(), PgError> {
     debug_assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(LATEST));
+    migrate_to(conn, schema, LATEST)
+}
+
+/// Brings the schema to version `target` (tests make older databases with
+/// it).
+pub(crate) fn migrate_to(conn: &mut Conn, schema: &str, target: i64) -> Result<(), PgError> {
     // One transaction: the advisory lock (keyed by schema) makes concurrent
     // instances wait for the one migrating.
     conn.simple(&format!(
@@ -179,7 +247,10 @@ pub fn migrate(conn: &mut Conn, schema: &str) -> Result<(), PgError> {
                  upgrade the provider"
             )));
         }
-        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| m.version > current && m.version <= target)
+        {
             let mut sql = m.sql.to_string();
             if sql.contains("{trgm}") {
                 sql = sql.replace("{trgm}", &trigram_schema(conn)?);

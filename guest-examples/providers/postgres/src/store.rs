@@ -8,20 +8,36 @@
 //! batch that was committed before the reply was lost is recognized and
 //! skipped), and creations carry a random token, so a retried `create`
 //! knows its own row from someone else's.
+//!
+//! Frames are written in bulk: a batch is one `INSERT … SELECT FROM
+//! unnest(…)` over array parameters, one per column. Terms and attributes,
+//! lists per frame, travel as one flat array per batch with each frame's
+//! bounds in it.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tapedeck_types::{
-    EndReason, Frame, SearchQuery, StorageError, StorageStats, TapeFilter, TapeHeader, TapeInfo,
-    TapePage, TapeState, TapeSummary, json_rpc_method, validate_tape_id,
+    EndReason, Frame, SearchQuery, StorageError, StorageStats, TapeAppend, TapeFilter, TapeHeader,
+    TapeInfo, TapePage, TapeState, TapeSummary, validate_tape_id,
 };
 
 use crate::config::Config;
 use crate::schema;
-use crate::wire::{Conn, Outcome, Param, PgError, Row, Statement, oid};
+use crate::wire::{Conn, Outcome, Param, PgError, Row, Statement, array, oid};
 
 const MAX_LIMIT: u32 = 1000;
-const INFO: &str =
-    "id, session_id, name, tags, created_at, state, frame_count, byte_count, ended_at, digest";
+const INFO: &str = "id, session_id, name, tags, created_at, state, frame_count, byte_count, \
+                    ended_at, digest, envelope, seal";
+/// The column after [`INFO`]'s in a listing: the snapshot.
+const SNAPSHOT_COLUMN: usize = 12;
+
+/// Inserts a batch of frames of tape `$1` (see [`FrameArrays`]).
+const INSERT_FRAMES: &str = "INSERT INTO frames \
+       (tape_id, seq, ts, direction, flags, payload, is_text, terms, attributes) \
+     SELECT $1, x.seq, x.ts, x.direction, x.flags, x.payload, x.is_text, \
+            $8[x.t0:x.t1], $9[x.a0:x.a1] \
+     FROM unnest($2, $3, $4, $5, $6, $7, $10, $11, $12, $13) \
+       AS x(seq, ts, direction, flags, payload, is_text, t0, t1, a0, a1)";
 
 /// Why an operation failed: a database error (mapped by [`PgStore::run`])
 /// or a contract error decided here.
@@ -52,9 +68,12 @@ struct Statements {
     save: Statement,
     exists: Statement,
     check_append: Statement,
-    insert_frame: Statement,
+    insert_frames: Statement,
+    insert_frames_if: Statement,
     count_frames: Statement,
+    count_frames_if: Statement,
     resume: Statement,
+    lock: Statement,
     finish: Statement,
     abort: Statement,
     read: Statement,
@@ -70,19 +89,22 @@ impl Statements {
             get: s("get", format!("SELECT {INFO} FROM tapes WHERE id = $1"), &[TEXT]),
             create: s(
                 "create",
-                "INSERT INTO tapes (id, session_id, name, tags, created_at, state, creator) \
-                 VALUES ($1, $2, $3, $4, $5, 'recording', $6)"
+                "INSERT INTO tapes (id, session_id, name, tags, created_at, state, creator, envelope) \
+                 VALUES ($1, $2, $3, $4, $5, 'recording', $6, $7)"
                     .into(),
-                &[TEXT, TEXT, TEXT, JSONB, INT8, TEXT],
+                &[TEXT, TEXT, TEXT, JSONB, INT8, TEXT, BYTEA],
             ),
             creator: s("creator", "SELECT creator FROM tapes WHERE id = $1".into(), &[TEXT]),
             save: s(
                 "save",
                 "INSERT INTO tapes (id, session_id, name, tags, created_at, state, frame_count, \
-                 byte_count, ended_at, digest, creator) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                 byte_count, ended_at, digest, creator, envelope, seal) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                     .into(),
-                &[TEXT, TEXT, TEXT, JSONB, INT8, TEXT, INT8, INT8, INT8, TEXT, TEXT],
+                &[
+                    TEXT, TEXT, TEXT, JSONB, INT8, TEXT, INT8, INT8, INT8, TEXT, TEXT, BYTEA,
+                    BYTEA,
+                ],
             ),
             exists: s("exists", "SELECT 1 FROM tapes WHERE id = $1".into(), &[TEXT]),
             check_append: s(
@@ -90,12 +112,16 @@ impl Statements {
                 "SELECT check_append($1, $2)".into(),
                 &[TEXT, INT8],
             ),
-            insert_frame: s(
-                "insert_frame",
-                "INSERT INTO frames (tape_id, seq, ts, direction, flags, payload, method, is_text) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                    .into(),
-                &[TEXT, INT8, INT8, INT2, INT2, BYTEA, TEXT, BOOL],
+            insert_frames: s("insert_frames", INSERT_FRAMES.into(), &FrameArrays::TYPES),
+            // The same, only while the tape is recording with `$14` frames
+            // (append-many: nothing is inserted when that guess was wrong).
+            insert_frames_if: s(
+                "insert_frames_if",
+                format!(
+                    "{INSERT_FRAMES} WHERE EXISTS (SELECT 1 FROM tapes \
+                       WHERE id = $1 AND state = 'recording' AND frame_count = $14)"
+                ),
+                &[&FrameArrays::TYPES[..], &[INT8]].concat(),
             ),
             count_frames: s(
                 "count_frames",
@@ -103,23 +129,35 @@ impl Statements {
                     .into(),
                 &[TEXT, INT8, INT8],
             ),
+            count_frames_if: s(
+                "count_frames_if",
+                "UPDATE tapes SET frame_count = $2, byte_count = byte_count + $3 \
+                 WHERE id = $1 AND state = 'recording' AND frame_count = $4"
+                    .into(),
+                &[TEXT, INT8, INT8, INT8],
+            ),
             resume: s(
                 "resume",
                 "SELECT state, frame_count FROM tapes WHERE id = $1".into(),
                 &[TEXT],
             ),
+            lock: s(
+                "lock",
+                "SELECT state, frame_count FROM tapes WHERE id = $1 FOR UPDATE".into(),
+                &[TEXT],
+            ),
             finish: s(
                 "finish",
-                "SELECT finish_tape($1, $2, $3, $4, $5, $6)".into(),
-                &[TEXT, TEXT, INT8, INT8, INT8, TEXT],
+                "SELECT finish_tape($1, $2, $3, $4, $5, $6, $7)".into(),
+                &[TEXT, TEXT, INT8, INT8, INT8, TEXT, BYTEA],
             ),
             abort: s("abort", "SELECT abort_tape($1, $2)".into(), &[TEXT, INT8]),
             // The frame that reaches max-bytes is included, the first frame
             // always; the window runs over at most max-frames rows.
             read: s(
                 "read",
-                "SELECT seq, ts, direction, flags, payload FROM ( \
-                   SELECT seq, ts, direction, flags, payload, \
+                "SELECT seq, ts, direction, flags, payload, terms, attributes FROM ( \
+                   SELECT seq, ts, direction, flags, payload, terms, attributes, \
                           row_number() OVER w AS n, \
                           sum(octet_length(payload)) OVER w - octet_length(payload) AS before \
                    FROM frames WHERE tape_id = $1 AND seq >= $2 \
@@ -253,6 +291,7 @@ fn info_from(row: &Row) -> Result<TapeInfo, PgError> {
             name: row.text(2)?,
             tags: tags_from(&row.json(3)?)?,
             created_at_us: u(row.i64(4)?),
+            envelope: optional_bytes(row, 10)?,
         },
         state: TapeState::parse(&state)
             .ok_or_else(|| PgError::Protocol(format!("unknown state {state:?}")))?,
@@ -268,7 +307,16 @@ fn info_from(row: &Row) -> Result<TapeInfo, PgError> {
         } else {
             Some(row.text(9)?)
         },
+        seal: optional_bytes(row, 11)?,
     })
+}
+
+fn optional_bytes(row: &Row, i: usize) -> Result<Option<Vec<u8>>, PgError> {
+    if row.is_null(i) {
+        Ok(None)
+    } else {
+        row.bytes(i).map(Some)
+    }
 }
 
 fn not_found(id: &str) -> StorageError {
@@ -288,44 +336,157 @@ fn check_consecutive(frames: &[Frame], first: u64) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// What a frame row needs besides the frame: its method and whether its
-/// payload is text.
-struct FrameExtras {
-    method: Option<String>,
-    is_text: bool,
+/// Is the payload text the text index can hold (UTF-8 without NUL)?
+fn is_text(payload: &[u8]) -> bool {
+    std::str::from_utf8(payload).is_ok_and(|s| !s.contains('\0'))
 }
 
-fn extras(f: &Frame) -> FrameExtras {
-    let text = std::str::from_utf8(&f.payload)
-        .ok()
-        .filter(|s| !s.contains('\0'));
-    FrameExtras {
-        method: if f.not_json {
-            None
-        } else {
-            json_rpc_method(&f.payload).filter(|m| !m.contains('\0'))
-        },
-        is_text: text.is_some(),
+/// A batch of frames of one tape as the array parameters of
+/// [`INSERT_FRAMES`]: one array per column, and the terms and attributes
+/// of all frames each flat in one array (attributes as key, value, key,
+/// value, ...) with every frame's first and last position in it (1-based;
+/// first > last for none).
+struct FrameArrays {
+    seq: Vec<u8>,
+    ts: Vec<u8>,
+    direction: Vec<u8>,
+    flags: Vec<u8>,
+    payload: Vec<u8>,
+    is_text: Vec<u8>,
+    terms: Vec<u8>,
+    attributes: Vec<u8>,
+    t0: Vec<u8>,
+    t1: Vec<u8>,
+    a0: Vec<u8>,
+    a1: Vec<u8>,
+}
+
+impl FrameArrays {
+    /// The parameter types of [`INSERT_FRAMES`].
+    const TYPES: [u32; 13] = {
+        use oid::*;
+        [
+            TEXT,
+            INT8_ARRAY,
+            INT8_ARRAY,
+            INT2_ARRAY,
+            INT2_ARRAY,
+            BYTEA_ARRAY,
+            BOOL_ARRAY,
+            BYTEA_ARRAY,
+            BYTEA_ARRAY,
+            INT4_ARRAY,
+            INT4_ARRAY,
+            INT4_ARRAY,
+            INT4_ARRAY,
+        ]
+    };
+
+    fn new(frames: &[Frame]) -> Result<FrameArrays, PgError> {
+        let too_many = || PgError::Protocol("more than 2^31 terms or attributes in a batch".into());
+        let bounds =
+            |lens: &mut dyn Iterator<Item = usize>| -> Result<(Vec<u8>, Vec<u8>), PgError> {
+                let (mut first, mut last) = (Vec::new(), Vec::new());
+                let mut at: i32 = 0;
+                for len in lens {
+                    let len = i32::try_from(len).map_err(|_| too_many())?;
+                    first.push(at.checked_add(1).ok_or_else(too_many)?.to_be_bytes());
+                    at = at.checked_add(len).ok_or_else(too_many)?;
+                    last.push(at.to_be_bytes());
+                }
+                Ok((array(oid::INT4, first)?, array(oid::INT4, last)?))
+            };
+        let (t0, t1) = bounds(&mut frames.iter().map(|f| f.terms.len()))?;
+        let (a0, a1) = bounds(&mut frames.iter().map(|f| 2 * f.attributes.len()))?;
+        Ok(FrameArrays {
+            seq: array(oid::INT8, frames.iter().map(|f| i(f.seq).to_be_bytes()))?,
+            ts: array(
+                oid::INT8,
+                frames.iter().map(|f| i(f.timestamp_us).to_be_bytes()),
+            )?,
+            direction: array(
+                oid::INT2,
+                frames.iter().map(|f| {
+                    match f.direction {
+                        tapedeck_types::Direction::ClientToServer => 0i16,
+                        tapedeck_types::Direction::ServerToClient => 1,
+                    }
+                    .to_be_bytes()
+                }),
+            )?,
+            flags: array(
+                oid::INT2,
+                frames.iter().map(|f| i16::from(f.not_json).to_be_bytes()),
+            )?,
+            payload: array(oid::BYTEA, frames.iter().map(|f| &f.payload))?,
+            is_text: array(
+                oid::BOOL,
+                frames.iter().map(|f| [u8::from(is_text(&f.payload))]),
+            )?,
+            terms: array(
+                oid::BYTEA,
+                frames
+                    .iter()
+                    .flat_map(|f| f.terms.iter().map(String::as_bytes)),
+            )?,
+            attributes: array(
+                oid::BYTEA,
+                frames.iter().flat_map(|f| {
+                    f.attributes
+                        .iter()
+                        .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()])
+                }),
+            )?,
+            t0,
+            t1,
+            a0,
+            a1,
+        })
+    }
+
+    /// The parameters of [`INSERT_FRAMES`] for tape `id`.
+    fn params<'a>(&'a self, id: &'a str) -> [Param<'a>; 13] {
+        [
+            Param::Text(id),
+            Param::Array(&self.seq),
+            Param::Array(&self.ts),
+            Param::Array(&self.direction),
+            Param::Array(&self.flags),
+            Param::Array(&self.payload),
+            Param::Array(&self.is_text),
+            Param::Array(&self.terms),
+            Param::Array(&self.attributes),
+            Param::Array(&self.t0),
+            Param::Array(&self.t1),
+            Param::Array(&self.a0),
+            Param::Array(&self.a1),
+        ]
     }
 }
 
-fn frame_params<'a>(id: &'a str, f: &'a Frame, x: &'a FrameExtras) -> [Param<'a>; 8] {
-    [
-        Param::Text(id),
-        Param::I64(i(f.seq)),
-        Param::I64(i(f.timestamp_us)),
-        Param::I16(match f.direction {
-            tapedeck_types::Direction::ClientToServer => 0,
-            tapedeck_types::Direction::ServerToClient => 1,
-        }),
-        Param::I16(i16::from(f.not_json)),
-        Param::Bytes(&f.payload),
-        x.method.as_deref().map_or(Param::Null, Param::Text),
-        Param::Bool(x.is_text),
-    ]
+fn strings(column: Vec<Vec<u8>>, what: &str) -> Result<Vec<String>, PgError> {
+    column
+        .into_iter()
+        .map(|b| {
+            String::from_utf8(b)
+                .map_err(|_| PgError::Protocol(format!("a stored {what} is not UTF-8")))
+        })
+        .collect()
 }
 
 fn frame_from(mut row: Row) -> Result<Frame, PgError> {
+    let terms = strings(row.byte_array(5)?, "term")?;
+    let flat = strings(row.byte_array(6)?, "attribute")?;
+    if flat.len() % 2 != 0 {
+        return Err(PgError::Protocol(
+            "stored attributes are not key/value pairs".into(),
+        ));
+    }
+    let mut flat = flat.into_iter();
+    let mut attributes = Vec::with_capacity(flat.len() / 2);
+    while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+        attributes.push((k, v));
+    }
     Ok(Frame {
         seq: u(row.i64(0)?),
         timestamp_us: u(row.i64(1)?),
@@ -336,6 +497,8 @@ fn frame_from(mut row: Row) -> Result<Frame, PgError> {
         },
         not_json: row.i16(3)? & 1 == 1,
         payload: row.take_bytes(4)?,
+        terms,
+        attributes,
     })
 }
 
@@ -612,6 +775,7 @@ impl PgStore {
                     Param::Json(&tags),
                     Param::I64(i(h.created_at_us)),
                     Param::Text(&token),
+                    h.envelope.as_deref().map_or(Param::Null, Param::Bytes),
                 ],
             );
             mine_or_exists(c, s, inserted, &h.id, &token)
@@ -648,7 +812,6 @@ impl PgStore {
             return Ok(w.count);
         };
         check_consecutive(frames, first.seq)?;
-        let extras: Vec<FrameExtras> = frames.iter().map(extras).collect();
         let id = w.id.clone();
         let count = self.run(|c, s| {
             let mut count = w.count;
@@ -670,16 +833,14 @@ impl PgStore {
                 let bytes: u64 = fresh.iter().map(|f| f.payload.len() as u64).sum();
                 let new_count = count + fresh.len() as u64;
                 let check = [Param::Text(&id), Param::I64(i(count))];
-                let rows: Vec<[Param; 8]> = fresh
-                    .iter()
-                    .zip(&extras[skip..])
-                    .map(|(f, x)| frame_params(&id, f, x))
-                    .collect();
+                let arrays = FrameArrays::new(fresh)?;
+                let rows = arrays.params(&id);
                 let update = [Param::Text(&id), Param::I64(i(new_count)), Param::I64(i(bytes))];
-                let mut steps: Vec<(&Statement, &[Param])> = Vec::with_capacity(rows.len() + 2);
-                steps.push((&s.check_append, &check));
-                steps.extend(rows.iter().map(|r| (&s.insert_frame, &r[..])));
-                steps.push((&s.count_frames, &update));
+                let steps: [(&Statement, &[Param]); 3] = [
+                    (&s.check_append, &check),
+                    (&s.insert_frames, &rows),
+                    (&s.count_frames, &update),
+                ];
                 match c.pipeline(&steps) {
                     Ok(_) => return Ok(new_count),
                     Err(PgError::Server { code, message }) if code == "TD412" => {
@@ -699,17 +860,97 @@ impl PgStore {
         Ok(count)
     }
 
-    /// Ends the tape, checking the summary against what is stored.
+    /// `append-many`: for each entry what `resume` then `append` would do,
+    /// one result per entry in order.
+    ///
+    /// Entries that pass the checks here (a valid id, not repeated,
+    /// consecutive frames) go to the server in one pipeline, so one round
+    /// trip and one transaction, in the order of their ids (so that two
+    /// batches never wait for each other's locks in a cycle). Each entry
+    /// locks its tape and inserts its frames only while the tape is
+    /// recording with as many frames as the entry's first `seq`, so no
+    /// entry can make the transaction fail; what each entry found decides
+    /// its result. An entry that repeats frames stored already and brings
+    /// new ones continues as a plain `append`, on its own. Should the
+    /// transaction fail all the same, each entry runs on its own.
+    pub fn append_many(&mut self, appends: &[TapeAppend]) -> Vec<Result<u64, StorageError>> {
+        let mut results: Vec<Option<Result<u64, StorageError>>> = Vec::with_capacity(appends.len());
+        let mut batch = Vec::new();
+        let mut seen = HashSet::new();
+        for (n, a) in appends.iter().enumerate() {
+            let checked = if seen.insert(a.id.as_str()) {
+                check_id(&a.id).and_then(|()| match a.frames.first() {
+                    Some(f) => check_consecutive(&a.frames, f.seq),
+                    None => Ok(()),
+                })
+            } else {
+                Err(StorageError::invalid_input(format!(
+                    "tape {:?} appears more than once in one append-many",
+                    a.id
+                )))
+            };
+            match checked {
+                Ok(()) => {
+                    batch.push(n);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        batch.sort_by(|x, y| appends[*x].id.cmp(&appends[*y].id));
+        let entries: Vec<&TapeAppend> = batch.iter().map(|n| &appends[*n]).collect();
+        match self.run(|c, s| append_batch(c, s, &entries)) {
+            Ok(Some(found)) => {
+                for (n, found) in batch.iter().zip(found) {
+                    let a = &appends[*n];
+                    results[*n] = Some(match found {
+                        Found::Done(count) => Ok(count),
+                        Found::Failed(e) => Err(e),
+                        Found::Behind(count) => {
+                            let mut w = WriterState {
+                                id: a.id.clone(),
+                                count,
+                            };
+                            self.append(&mut w, &a.frames)
+                        }
+                    });
+                }
+            }
+            Ok(None) => {
+                for n in &batch {
+                    let a = &appends[*n];
+                    results[*n] = Some(
+                        self.resume(&a.id)
+                            .and_then(|mut w| self.append(&mut w, &a.frames)),
+                    );
+                }
+            }
+            Err(e) => {
+                for n in &batch {
+                    results[*n] = Some(Err(e.clone()));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(StorageError::internal(
+                        "append-many left an entry without a result",
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Ends the tape, checking the summary against what is stored and
+    /// recording it (also for reason `aborted`).
     pub fn finish(
         &mut self,
         w: &WriterState,
         summary: &TapeSummary,
         reason: EndReason,
     ) -> Result<TapeInfo, StorageError> {
-        if reason == EndReason::Aborted {
-            self.abort(w)?;
-            return self.get(&w.id);
-        }
         let id = w.id.as_str();
         let state = reason.end_state().as_str();
         self.run(|c, s| {
@@ -720,6 +961,7 @@ impl PgStore {
                 Param::I64(i(summary.byte_count)),
                 Param::I64(i(summary.ended_at_us)),
                 summary.digest.as_deref().map_or(Param::Null, Param::Text),
+                summary.seal.as_deref().map_or(Param::Null, Param::Bytes),
             ];
             let out = c.pipeline(&[(&s.finish, &args), (&s.get, &[Param::Text(id)])])?;
             first_info(&out[1], id)
@@ -757,7 +999,6 @@ impl PgStore {
         }
         let token = token();
         let tags = tags_json(&header.tags);
-        let extras: Vec<FrameExtras> = frames.iter().map(extras).collect();
         let h = header;
         let state = reason.end_state().as_str();
         self.run(|c, s| {
@@ -773,15 +1014,15 @@ impl PgStore {
                 Param::I64(i(summary.ended_at_us)),
                 summary.digest.as_deref().map_or(Param::Null, Param::Text),
                 Param::Text(&token),
+                h.envelope.as_deref().map_or(Param::Null, Param::Bytes),
+                summary.seal.as_deref().map_or(Param::Null, Param::Bytes),
             ];
-            let rows: Vec<[Param; 8]> = frames
-                .iter()
-                .zip(&extras)
-                .map(|(f, x)| frame_params(&h.id, f, x))
-                .collect();
-            let mut steps: Vec<(&Statement, &[Param])> = Vec::with_capacity(rows.len() + 1);
-            steps.push((&s.save, &tape));
-            steps.extend(rows.iter().map(|r| (&s.insert_frame, &r[..])));
+            let arrays = FrameArrays::new(frames)?;
+            let rows = arrays.params(&h.id);
+            let mut steps: Vec<(&Statement, &[Param])> = vec![(&s.save, &tape)];
+            if !frames.is_empty() {
+                steps.push((&s.insert_frames, &rows));
+            }
             let saved = c.pipeline(&steps).map(|_| Outcome::default());
             mine_or_exists(c, s, saved, &h.id, &token)?;
             get(c, s, &h.id)
@@ -845,7 +1086,7 @@ impl PgStore {
         self.page(
             &SearchQuery {
                 filter: filter.clone(),
-                method: None,
+                terms: Vec::new(),
                 text: None,
             },
             cursor,
@@ -877,15 +1118,15 @@ impl PgStore {
         let cursor = cursor.map(Cursor::parse).transpose()?;
         let mut q = Query::new();
         q.filter(&query.filter);
-        if let Some(m) = &query.method {
-            if m.contains('\0') {
-                q.and("false".into());
-            } else {
-                let p = q.text(m);
-                q.and(format!(
-                    "EXISTS (SELECT 1 FROM frames f WHERE f.tape_id = t.id AND f.method = {p})"
-                ));
-            }
+        // Each term on some frame, by equality of bytes; `terms <> '{}'`
+        // is the terms index's predicate.
+        let mut seen = HashSet::new();
+        for term in query.terms.iter().filter(|t| seen.insert(t.as_str())) {
+            let p = q.bytes(term.as_bytes());
+            q.and(format!(
+                "EXISTS (SELECT 1 FROM frames f WHERE f.tape_id = t.id \
+                   AND f.terms <> '{{}}' AND f.terms @> ARRAY[{p}])"
+            ));
         }
         if let Some(text) = &query.text {
             let needle = q.bytes(text.as_bytes());
@@ -922,7 +1163,7 @@ impl PgStore {
         for row in rows.iter().take(limit as usize) {
             tapes.push(info_from(row).map_err(|e| self.error(e))?);
             if snapshot.is_none() {
-                snapshot = Some(row.text(10).map_err(|e| self.error(e))?);
+                snapshot = Some(row.text(SNAPSHOT_COLUMN).map_err(|e| self.error(e))?);
             }
         }
         let next_cursor = match (rows.len() > limit as usize, tapes.last(), snapshot) {
@@ -956,6 +1197,136 @@ impl PgStore {
             })
         })
     }
+}
+
+/// What one entry of an `append-many` batch found.
+enum Found {
+    /// Its frames are stored (or were already): the new count.
+    Done(u64),
+    /// It failed; nothing of it was stored.
+    Failed(StorageError),
+    /// The tape holds this many frames, more than the entry's first `seq`
+    /// but fewer than its last: it appends the rest on its own.
+    Behind(u64),
+}
+
+/// One entry of a batch, encoded.
+struct Planned<'a> {
+    entry: &'a TapeAppend,
+    first: u64,
+    arrays: Option<FrameArrays>,
+    bytes: u64,
+}
+
+/// Sends the whole `append-many` batch in one pipeline (one transaction):
+/// per entry, its tape's state and count (locked when it brings frames),
+/// its frames inserted and its count updated only if the tape is recording
+/// with exactly `first` frames. `None` if the server failed the
+/// transaction (nothing was stored).
+fn append_batch(c: &mut Conn, s: &Statements, entries: &[&TapeAppend]) -> Op<Option<Vec<Found>>> {
+    let planned = entries
+        .iter()
+        .map(|entry| {
+            Ok(Planned {
+                entry,
+                first: entry.frames.first().map_or(0, |f| f.seq),
+                arrays: if entry.frames.is_empty() {
+                    None
+                } else {
+                    Some(FrameArrays::new(&entry.frames)?)
+                },
+                bytes: entry.frames.iter().map(|f| f.payload.len() as u64).sum(),
+            })
+        })
+        .collect::<Result<Vec<_>, PgError>>()?;
+    // The parameters of each entry's statements: key, insert, update.
+    type Params<'a> = ([Param<'a>; 1], Vec<Param<'a>>, [Param<'a>; 4]);
+    let params: Vec<Params> = planned
+        .iter()
+        .map(|p| {
+            let id = p.entry.id.as_str();
+            let new_count = p.first + p.entry.frames.len() as u64;
+            let insert = p.arrays.as_ref().map_or_else(Vec::new, |a| {
+                let mut v = a.params(id).to_vec();
+                v.push(Param::I64(i(p.first)));
+                v
+            });
+            let update = [
+                Param::Text(id),
+                Param::I64(i(new_count)),
+                Param::I64(i(p.bytes)),
+                Param::I64(i(p.first)),
+            ];
+            ([Param::Text(id)], insert, update)
+        })
+        .collect();
+    let mut steps: Vec<(&Statement, &[Param])> = Vec::with_capacity(3 * planned.len());
+    let mut at = Vec::with_capacity(planned.len());
+    for (p, (key, insert, update)) in planned.iter().zip(&params) {
+        at.push(steps.len());
+        if p.arrays.is_some() {
+            steps.push((&s.lock, key));
+            steps.push((&s.insert_frames_if, insert));
+            steps.push((&s.count_frames_if, update));
+        } else {
+            steps.push((&s.resume, key));
+        }
+    }
+    let out = match c.pipeline(&steps) {
+        Ok(out) => out,
+        Err(PgError::Server { code, message }) => {
+            warn(&format!(
+                "append-many of {} tapes failed as a whole ({message}, SQLSTATE {code}); \
+                 appending to each on its own",
+                entries.len()
+            ));
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut found = Vec::with_capacity(planned.len());
+    for (p, at) in planned.iter().zip(at) {
+        let id = &p.entry.id;
+        let n = p.entry.frames.len() as u64;
+        let Some(row) = out.get(at).and_then(|o| o.rows.first()) else {
+            found.push(Found::Failed(not_found(id)));
+            continue;
+        };
+        let state = row.text(0)?;
+        let count = u(row.i64(1)?);
+        found.push(if state != "recording" {
+            Found::Failed(StorageError::invalid_input(format!(
+                "tape {id:?} has ended ({state}); nothing can be appended"
+            )))
+        } else if n == 0 || count >= p.first + n {
+            Found::Done(count)
+        } else if count == p.first {
+            let updated = out.get(at + 2).map_or(0, |o| o.affected);
+            if updated != 1 {
+                return Err(PgError::Protocol(format!(
+                    "append-many: the count of tape {id:?} was not updated"
+                ))
+                .into());
+            }
+            Found::Done(p.first + n)
+        } else if count < p.first {
+            Found::Failed(StorageError::invalid_input(format!(
+                "append to tape {id:?}: first new frame has seq {}, expected {count} (a gap)",
+                p.first
+            )))
+        } else {
+            Found::Behind(count)
+        });
+    }
+    Ok(Some(found))
+}
+
+/// A warning for the host's log (on the console in native tests).
+fn warn(message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    tapedeck_guest_sdk::log::warn(message);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("warn: {message}");
 }
 
 fn get(c: &mut Conn, s: &Statements, id: &str) -> Op<TapeInfo> {
@@ -1040,6 +1411,7 @@ mod tests {
             name: name.into(),
             tags: vec![],
             created_at_us: created,
+            envelope: None,
         };
         assert!(check_header(&h("fine ☃", 1)).is_ok());
         assert!(
@@ -1056,24 +1428,103 @@ mod tests {
         );
     }
 
+    fn frame(seq: u64, payload: &[u8], terms: &[&str], attributes: &[(&str, &str)]) -> Frame {
+        Frame {
+            terms: terms.iter().map(|t| t.to_string()).collect(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Frame::new(
+                seq,
+                seq * 10,
+                tapedeck_types::Direction::ServerToClient,
+                payload.to_vec(),
+                false,
+            )
+        }
+    }
+
     #[test]
-    fn frames_know_their_method_and_whether_they_are_text() {
-        let f = |payload: &[u8], not_json| Frame {
-            seq: 0,
-            timestamp_us: 0,
-            direction: tapedeck_types::Direction::ClientToServer,
-            payload: payload.to_vec(),
-            not_json,
-        };
-        let x = extras(&f(
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
-            false,
+    fn frames_know_whether_they_are_text() {
+        assert!(is_text(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#
         ));
-        assert_eq!((x.method.as_deref(), x.is_text), (Some("tools/call"), true));
-        let x = extras(&f(br#"{"method":"x"}"#, true));
-        assert_eq!(x.method, None);
-        assert!(!extras(&f(b"a\0b", false)).is_text);
-        assert!(!extras(&f(&[0xff, 0xfe], false)).is_text);
-        assert_eq!(extras(&f(br#"{"method":"a\u0000b"}"#, false)).method, None);
+        assert!(is_text("☃".as_bytes()));
+        assert!(!is_text(b"a\0b"));
+        assert!(!is_text(&[0xff, 0xfe]));
+    }
+
+    /// Reads a binary one-dimensional array back: its elements.
+    fn elements(a: &[u8]) -> Vec<Vec<u8>> {
+        let row = Row::for_tests(vec![Some(a.to_vec())]);
+        row.byte_array(0).unwrap()
+    }
+
+    fn ints(a: &[u8]) -> Vec<i32> {
+        elements(a)
+            .into_iter()
+            .map(|e| i32::from_be_bytes(e.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_flattens_terms_and_attributes_with_each_frames_bounds() {
+        let frames = [
+            frame(4, b"a", &["method:x", "tool:\0y"], &[("k", ""), ("k", "☃")]),
+            frame(5, b"", &[], &[]),
+            frame(6, b"\xff", &["t"], &[("", "v")]),
+        ];
+        let a = FrameArrays::new(&frames).unwrap();
+        let b = |s: &str| s.as_bytes().to_vec();
+        assert_eq!(elements(&a.terms), [b("method:x"), b("tool:\0y"), b("t")]);
+        assert_eq!(
+            elements(&a.attributes),
+            [b("k"), b(""), b("k"), b("☃"), b(""), b("v")]
+        );
+        // Frame 5 has none: its first position is after its last.
+        assert_eq!((ints(&a.t0), ints(&a.t1)), (vec![1, 3, 3], vec![2, 2, 3]));
+        assert_eq!((ints(&a.a0), ints(&a.a1)), (vec![1, 5, 5], vec![4, 4, 6]));
+        assert_eq!(elements(&a.payload), [b("a"), vec![], vec![0xff]]);
+        assert_eq!(elements(&a.is_text), [vec![1], vec![1], vec![0]]);
+        assert_eq!(elements(&a.seq)[2], 6i64.to_be_bytes());
+        // An empty batch is empty arrays, without a dimension.
+        let empty = FrameArrays::new(&[]).unwrap();
+        assert_eq!(&empty.terms[..4], &0i32.to_be_bytes());
+        assert!(elements(&empty.terms).is_empty());
+    }
+
+    #[test]
+    fn stored_frames_read_back_verbatim() {
+        let bytea = |items: &[&[u8]]| array(oid::BYTEA, items.iter()).unwrap();
+        let row = Row::for_tests(vec![
+            Some(7i64.to_be_bytes().to_vec()),
+            Some(70i64.to_be_bytes().to_vec()),
+            Some(1i16.to_be_bytes().to_vec()),
+            Some(1i16.to_be_bytes().to_vec()),
+            Some(b"payload".to_vec()),
+            Some(bytea(&[b"b", b"a", b"b"])),
+            Some(bytea(&[b"k", b"1", b"k", b""])),
+        ]);
+        let f = frame_from(row).unwrap();
+        assert_eq!(f.terms, ["b", "a", "b"]);
+        assert_eq!(
+            f.attributes,
+            [
+                ("k".to_string(), "1".to_string()),
+                ("k".to_string(), String::new())
+            ]
+        );
+        assert!(f.not_json);
+        let odd = Row::for_tests(vec![
+            Some(7i64.to_be_bytes().to_vec()),
+            Some(70i64.to_be_bytes().to_vec()),
+            Some(0i16.to_be_bytes().to_vec()),
+            Some(0i16.to_be_bytes().to_vec()),
+            Some(Vec::new()),
+            Some(bytea(&[])),
+            Some(bytea(&[b"k"])),
+        ]);
+        assert!(frame_from(odd).is_err());
     }
 }

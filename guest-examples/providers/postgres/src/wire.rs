@@ -14,7 +14,7 @@ use fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::{ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
-use postgres_protocol::{IsNull, Oid};
+use postgres_protocol::{IsNull, Oid, types};
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -36,6 +36,18 @@ pub mod oid {
     pub const TEXT: Oid = 25;
     /// `jsonb`
     pub const JSONB: Oid = 3802;
+    /// `int4`
+    pub const INT4: Oid = 23;
+    /// `bool[]`
+    pub const BOOL_ARRAY: Oid = 1000;
+    /// `bytea[]`
+    pub const BYTEA_ARRAY: Oid = 1001;
+    /// `int2[]`
+    pub const INT2_ARRAY: Oid = 1005;
+    /// `int4[]`
+    pub const INT4_ARRAY: Oid = 1007;
+    /// `int8[]`
+    pub const INT8_ARRAY: Oid = 1016;
 }
 
 /// Why a request failed.
@@ -90,10 +102,6 @@ impl From<io::Error> for PgError {
 pub enum Param<'a> {
     /// SQL `NULL`.
     Null,
-    /// `bool`
-    Bool(bool),
-    /// `int2`
-    I16(i16),
     /// `int8`
     I64(i64),
     /// `text` (or `jsonb` text, see [`Param::Json`]).
@@ -102,6 +110,40 @@ pub enum Param<'a> {
     Json(&'a str),
     /// `bytea`
     Bytes(&'a [u8]),
+    /// An array, already in binary format (see [`array`]).
+    Array(&'a [u8]),
+}
+
+/// A one-dimensional array of `element` values in the binary format, from
+/// the elements' own binary forms (none NULL); an empty array has no
+/// dimension.
+pub fn array<E: AsRef<[u8]>>(
+    element: Oid,
+    items: impl IntoIterator<Item = E>,
+) -> Result<Vec<u8>, PgError> {
+    let too_big = || PgError::Protocol("an array or array element over 2 GiB".into());
+    let mut body = Vec::new();
+    let mut count: i32 = 0;
+    for item in items {
+        let item = item.as_ref();
+        body.extend_from_slice(
+            &i32::try_from(item.len())
+                .map_err(|_| too_big())?
+                .to_be_bytes(),
+        );
+        body.extend_from_slice(item);
+        count = count.checked_add(1).ok_or_else(too_big)?;
+    }
+    let mut out = Vec::with_capacity(20 + body.len());
+    out.extend_from_slice(&i32::from(count > 0).to_be_bytes()); // dimensions
+    out.extend_from_slice(&0i32.to_be_bytes()); // no NULLs
+    out.extend_from_slice(&element.to_be_bytes());
+    if count > 0 {
+        out.extend_from_slice(&count.to_be_bytes());
+        out.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+    }
+    out.extend_from_slice(&body);
+    Ok(out)
 }
 
 /// A statement: its SQL and parameter types. Named statements are prepared
@@ -143,6 +185,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row with these columns, for tests of what reads rows.
+    #[cfg(test)]
+    pub fn for_tests(cols: Vec<Option<Vec<u8>>>) -> Row {
+        Row { cols }
+    }
+
     fn col(&self, i: usize) -> Result<&[u8], PgError> {
         self.cols
             .get(i)
@@ -186,6 +234,27 @@ impl Row {
                 "column {i} is not jsonb version 1"
             ))),
         }
+    }
+
+    /// A `bytea` column, copied.
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, PgError> {
+        Ok(self.col(i)?.to_vec())
+    }
+
+    /// A one-dimensional array column without NULLs (e.g. `bytea[]`):
+    /// its elements in order.
+    pub fn byte_array(&self, i: usize) -> Result<Vec<Vec<u8>>, PgError> {
+        let bad = |e: &dyn std::fmt::Display| PgError::Protocol(format!("column {i}: {e}"));
+        let array = types::array_from_sql(self.col(i)?).map_err(|e| bad(&e))?;
+        if array.dimensions().count().map_err(|e| bad(&e))? > 1 {
+            return Err(bad(&"not a one-dimensional array"));
+        }
+        let mut values = array.values();
+        let mut out = Vec::new();
+        while let Some(v) = values.next().map_err(|e| bad(&e))? {
+            out.push(v.ok_or_else(|| bad(&"a NULL element"))?.to_vec());
+        }
+        Ok(out)
     }
 
     /// A `bytea` column, moved out of the row.
@@ -452,15 +521,13 @@ impl Drop for Conn {
 fn encode(p: &Param, buf: &mut BytesMut) -> IsNull {
     match *p {
         Param::Null => return IsNull::Yes,
-        Param::Bool(b) => buf.put_u8(u8::from(b)),
-        Param::I16(v) => buf.put_i16(v),
         Param::I64(v) => buf.put_i64(v),
         Param::Text(s) => buf.put_slice(s.as_bytes()),
         Param::Json(s) => {
             buf.put_u8(1);
             buf.put_slice(s.as_bytes());
         }
-        Param::Bytes(b) => buf.put_slice(b),
+        Param::Bytes(b) | Param::Array(b) => buf.put_slice(b),
     }
     IsNull::No
 }

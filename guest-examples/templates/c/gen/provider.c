@@ -3,14 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Imported Functions from `tapedeck:storage/log@0.1.0`
+// Imported Functions from `tapedeck:storage/log@0.2.0`
 
-__attribute__((__import_module__("tapedeck:storage/log@0.1.0"), __import_name__("emit")))
+__attribute__((__import_module__("tapedeck:storage/log@0.2.0"), __import_name__("emit")))
 extern void __wasm_import_tapedeck_storage_log_emit(int32_t, uint8_t *, size_t);
 
-// Exported Functions from `tapedeck:storage/tape-storage@0.1.0`
+// Exported Functions from `tapedeck:storage/tape-storage@0.2.0`
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#init")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#init")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_init_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -73,7 +73,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_init_post_return(uint8_
 }
 
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.append")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.append")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_append_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -129,7 +129,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_appe
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.finish")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.finish")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_finish_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -157,13 +157,47 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_fini
         }
         free(ptr);
       }
-      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (56+8*sizeof(void*))))) {
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (16+8*sizeof(void*))))) {
         case 0: {
           break;
         }
         case 1: {
-          if ((*((size_t*) (arg0 + (56+10*sizeof(void*))))) > 0) {
-            free(*((uint8_t **) (arg0 + (56+9*sizeof(void*)))));
+          size_t len0 = *((size_t*) (arg0 + (16+10*sizeof(void*))));
+          if (len0 > 0) {
+            uint8_t *ptr1 = *((uint8_t **) (arg0 + (16+9*sizeof(void*))));
+            for (size_t i2 = 0; i2 < len0; i2++) {
+              uint8_t *base = ptr1 + i2 * 1;
+              (void) base;
+            }
+            free(ptr1);
+          }
+          break;
+        }
+      }
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (64+10*sizeof(void*))))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          if ((*((size_t*) (arg0 + (64+12*sizeof(void*))))) > 0) {
+            free(*((uint8_t **) (arg0 + (64+11*sizeof(void*)))));
+          }
+          break;
+        }
+      }
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (64+13*sizeof(void*))))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          size_t len3 = *((size_t*) (arg0 + (64+15*sizeof(void*))));
+          if (len3 > 0) {
+            uint8_t *ptr4 = *((uint8_t **) (arg0 + (64+14*sizeof(void*))));
+            for (size_t i5 = 0; i5 < len3; i5++) {
+              uint8_t *base = ptr4 + i5 * 1;
+              (void) base;
+            }
+            free(ptr4);
           }
           break;
         }
@@ -220,7 +254,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_fini
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.abort")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.abort")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_abort_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -276,7 +310,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_abor
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#create")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#create")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_create_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -332,7 +366,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_create_post_return(uint
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#resume")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#resume")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_resume_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -388,7 +422,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_resume_post_return(uint
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#save")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#save")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_save_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -416,13 +450,47 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_save_post_return(uint8_
         }
         free(ptr);
       }
-      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (56+8*sizeof(void*))))) {
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (16+8*sizeof(void*))))) {
         case 0: {
           break;
         }
         case 1: {
-          if ((*((size_t*) (arg0 + (56+10*sizeof(void*))))) > 0) {
-            free(*((uint8_t **) (arg0 + (56+9*sizeof(void*)))));
+          size_t len0 = *((size_t*) (arg0 + (16+10*sizeof(void*))));
+          if (len0 > 0) {
+            uint8_t *ptr1 = *((uint8_t **) (arg0 + (16+9*sizeof(void*))));
+            for (size_t i2 = 0; i2 < len0; i2++) {
+              uint8_t *base = ptr1 + i2 * 1;
+              (void) base;
+            }
+            free(ptr1);
+          }
+          break;
+        }
+      }
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (64+10*sizeof(void*))))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          if ((*((size_t*) (arg0 + (64+12*sizeof(void*))))) > 0) {
+            free(*((uint8_t **) (arg0 + (64+11*sizeof(void*)))));
+          }
+          break;
+        }
+      }
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (64+13*sizeof(void*))))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          size_t len3 = *((size_t*) (arg0 + (64+15*sizeof(void*))));
+          if (len3 > 0) {
+            uint8_t *ptr4 = *((uint8_t **) (arg0 + (64+14*sizeof(void*))));
+            for (size_t i5 = 0; i5 < len3; i5++) {
+              uint8_t *base = ptr4 + i5 * 1;
+              (void) base;
+            }
+            free(ptr4);
           }
           break;
         }
@@ -479,7 +547,72 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_save_post_return(uint8_
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#get")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#append-many")))
+void __wasm_export_exports_tapedeck_storage_tape_storage_append_many_post_return(uint8_t * arg0) {
+  size_t len = *((size_t*) (arg0 + sizeof(void*)));
+  if (len > 0) {
+    uint8_t *ptr = *((uint8_t **) (arg0 + 0));
+    for (size_t i = 0; i < len; i++) {
+      uint8_t *base = ptr + i * (16+2*sizeof(void*));
+      (void) base;
+      switch ((int32_t) (int32_t) *((uint8_t*) (base + 0))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + 8))) {
+            case 0: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+            case 1: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+            case 2: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+            case 3: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+            case 4: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+            case 5: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+            case 6: {
+              if ((*((size_t*) (base + (8+2*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (8+1*sizeof(void*)))));
+              }
+              break;
+            }
+          }
+          break;
+        }
+      }
+    }
+    free(ptr);
+  }
+}
+
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#get")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_get_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -507,13 +640,47 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_get_post_return(uint8_t
         }
         free(ptr);
       }
-      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (56+8*sizeof(void*))))) {
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (16+8*sizeof(void*))))) {
         case 0: {
           break;
         }
         case 1: {
-          if ((*((size_t*) (arg0 + (56+10*sizeof(void*))))) > 0) {
-            free(*((uint8_t **) (arg0 + (56+9*sizeof(void*)))));
+          size_t len0 = *((size_t*) (arg0 + (16+10*sizeof(void*))));
+          if (len0 > 0) {
+            uint8_t *ptr1 = *((uint8_t **) (arg0 + (16+9*sizeof(void*))));
+            for (size_t i2 = 0; i2 < len0; i2++) {
+              uint8_t *base = ptr1 + i2 * 1;
+              (void) base;
+            }
+            free(ptr1);
+          }
+          break;
+        }
+      }
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (64+10*sizeof(void*))))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          if ((*((size_t*) (arg0 + (64+12*sizeof(void*))))) > 0) {
+            free(*((uint8_t **) (arg0 + (64+11*sizeof(void*)))));
+          }
+          break;
+        }
+      }
+      switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (64+13*sizeof(void*))))) {
+        case 0: {
+          break;
+        }
+        case 1: {
+          size_t len3 = *((size_t*) (arg0 + (64+15*sizeof(void*))));
+          if (len3 > 0) {
+            uint8_t *ptr4 = *((uint8_t **) (arg0 + (64+14*sizeof(void*))));
+            for (size_t i5 = 0; i5 < len3; i5++) {
+              uint8_t *base = ptr4 + i5 * 1;
+              (void) base;
+            }
+            free(ptr4);
           }
           break;
         }
@@ -570,15 +737,15 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_get_post_return(uint8_t
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#read-frames")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#read-frames")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_read_frames_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
-      size_t len0 = *((size_t*) (arg0 + (2*sizeof(void*))));
-      if (len0 > 0) {
-        uint8_t *ptr1 = *((uint8_t **) (arg0 + sizeof(void*)));
-        for (size_t i2 = 0; i2 < len0; i2++) {
-          uint8_t *base = ptr1 + i2 * (16+4*sizeof(void*));
+      size_t len6 = *((size_t*) (arg0 + (2*sizeof(void*))));
+      if (len6 > 0) {
+        uint8_t *ptr7 = *((uint8_t **) (arg0 + sizeof(void*)));
+        for (size_t i8 = 0; i8 < len6; i8++) {
+          uint8_t *base = ptr7 + i8 * (16+8*sizeof(void*));
           (void) base;
           size_t len = *((size_t*) (base + (16+2*sizeof(void*))));
           if (len > 0) {
@@ -589,8 +756,35 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_read_frames_post_return
             }
             free(ptr);
           }
+          size_t len0 = *((size_t*) (base + (16+5*sizeof(void*))));
+          if (len0 > 0) {
+            uint8_t *ptr1 = *((uint8_t **) (base + (16+4*sizeof(void*))));
+            for (size_t i2 = 0; i2 < len0; i2++) {
+              uint8_t *base = ptr1 + i2 * (2*sizeof(void*));
+              (void) base;
+              if ((*((size_t*) (base + sizeof(void*)))) > 0) {
+                free(*((uint8_t **) (base + 0)));
+              }
+            }
+            free(ptr1);
+          }
+          size_t len3 = *((size_t*) (base + (16+7*sizeof(void*))));
+          if (len3 > 0) {
+            uint8_t *ptr4 = *((uint8_t **) (base + (16+6*sizeof(void*))));
+            for (size_t i5 = 0; i5 < len3; i5++) {
+              uint8_t *base = ptr4 + i5 * (4*sizeof(void*));
+              (void) base;
+              if ((*((size_t*) (base + sizeof(void*)))) > 0) {
+                free(*((uint8_t **) (base + 0)));
+              }
+              if ((*((size_t*) (base + (3*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (2*sizeof(void*)))));
+              }
+            }
+            free(ptr4);
+          }
         }
-        free(ptr1);
+        free(ptr7);
       }
       break;
     }
@@ -644,7 +838,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_read_frames_post_return
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#delete")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#delete")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_delete_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -700,15 +894,15 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_delete_post_return(uint
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#list")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#list")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_list_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
-      size_t len0 = *((size_t*) (arg0 + (2*sizeof(void*))));
-      if (len0 > 0) {
-        uint8_t *ptr1 = *((uint8_t **) (arg0 + sizeof(void*)));
-        for (size_t i2 = 0; i2 < len0; i2++) {
-          uint8_t *base = ptr1 + i2 * (56+10*sizeof(void*));
+      size_t len6 = *((size_t*) (arg0 + (2*sizeof(void*))));
+      if (len6 > 0) {
+        uint8_t *ptr7 = *((uint8_t **) (arg0 + sizeof(void*)));
+        for (size_t i8 = 0; i8 < len6; i8++) {
+          uint8_t *base = ptr7 + i8 * (56+16*sizeof(void*));
           (void) base;
           if ((*((size_t*) (base + sizeof(void*)))) > 0) {
             free(*((uint8_t **) (base + 0)));
@@ -734,19 +928,53 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_list_post_return(uint8_
             }
             free(ptr);
           }
-          switch ((int32_t) (int32_t) *((uint8_t*) (base + (48+8*sizeof(void*))))) {
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + (8+8*sizeof(void*))))) {
             case 0: {
               break;
             }
             case 1: {
-              if ((*((size_t*) (base + (48+10*sizeof(void*))))) > 0) {
-                free(*((uint8_t **) (base + (48+9*sizeof(void*)))));
+              size_t len0 = *((size_t*) (base + (8+10*sizeof(void*))));
+              if (len0 > 0) {
+                uint8_t *ptr1 = *((uint8_t **) (base + (8+9*sizeof(void*))));
+                for (size_t i2 = 0; i2 < len0; i2++) {
+                  uint8_t *base = ptr1 + i2 * 1;
+                  (void) base;
+                }
+                free(ptr1);
+              }
+              break;
+            }
+          }
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + (56+10*sizeof(void*))))) {
+            case 0: {
+              break;
+            }
+            case 1: {
+              if ((*((size_t*) (base + (56+12*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (56+11*sizeof(void*)))));
+              }
+              break;
+            }
+          }
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + (56+13*sizeof(void*))))) {
+            case 0: {
+              break;
+            }
+            case 1: {
+              size_t len3 = *((size_t*) (base + (56+15*sizeof(void*))));
+              if (len3 > 0) {
+                uint8_t *ptr4 = *((uint8_t **) (base + (56+14*sizeof(void*))));
+                for (size_t i5 = 0; i5 < len3; i5++) {
+                  uint8_t *base = ptr4 + i5 * 1;
+                  (void) base;
+                }
+                free(ptr4);
               }
               break;
             }
           }
         }
-        free(ptr1);
+        free(ptr7);
       }
       switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (3*sizeof(void*))))) {
         case 0: {
@@ -811,15 +1039,15 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_list_post_return(uint8_
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#search")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#search")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_search_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
-      size_t len0 = *((size_t*) (arg0 + (2*sizeof(void*))));
-      if (len0 > 0) {
-        uint8_t *ptr1 = *((uint8_t **) (arg0 + sizeof(void*)));
-        for (size_t i2 = 0; i2 < len0; i2++) {
-          uint8_t *base = ptr1 + i2 * (56+10*sizeof(void*));
+      size_t len6 = *((size_t*) (arg0 + (2*sizeof(void*))));
+      if (len6 > 0) {
+        uint8_t *ptr7 = *((uint8_t **) (arg0 + sizeof(void*)));
+        for (size_t i8 = 0; i8 < len6; i8++) {
+          uint8_t *base = ptr7 + i8 * (56+16*sizeof(void*));
           (void) base;
           if ((*((size_t*) (base + sizeof(void*)))) > 0) {
             free(*((uint8_t **) (base + 0)));
@@ -845,19 +1073,53 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_search_post_return(uint
             }
             free(ptr);
           }
-          switch ((int32_t) (int32_t) *((uint8_t*) (base + (48+8*sizeof(void*))))) {
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + (8+8*sizeof(void*))))) {
             case 0: {
               break;
             }
             case 1: {
-              if ((*((size_t*) (base + (48+10*sizeof(void*))))) > 0) {
-                free(*((uint8_t **) (base + (48+9*sizeof(void*)))));
+              size_t len0 = *((size_t*) (base + (8+10*sizeof(void*))));
+              if (len0 > 0) {
+                uint8_t *ptr1 = *((uint8_t **) (base + (8+9*sizeof(void*))));
+                for (size_t i2 = 0; i2 < len0; i2++) {
+                  uint8_t *base = ptr1 + i2 * 1;
+                  (void) base;
+                }
+                free(ptr1);
+              }
+              break;
+            }
+          }
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + (56+10*sizeof(void*))))) {
+            case 0: {
+              break;
+            }
+            case 1: {
+              if ((*((size_t*) (base + (56+12*sizeof(void*))))) > 0) {
+                free(*((uint8_t **) (base + (56+11*sizeof(void*)))));
+              }
+              break;
+            }
+          }
+          switch ((int32_t) (int32_t) *((uint8_t*) (base + (56+13*sizeof(void*))))) {
+            case 0: {
+              break;
+            }
+            case 1: {
+              size_t len3 = *((size_t*) (base + (56+15*sizeof(void*))));
+              if (len3 > 0) {
+                uint8_t *ptr4 = *((uint8_t **) (base + (56+14*sizeof(void*))));
+                for (size_t i5 = 0; i5 < len3; i5++) {
+                  uint8_t *base = ptr4 + i5 * 1;
+                  (void) base;
+                }
+                free(ptr4);
               }
               break;
             }
           }
         }
-        free(ptr1);
+        free(ptr7);
       }
       switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + (3*sizeof(void*))))) {
         case 0: {
@@ -922,7 +1184,7 @@ void __wasm_export_exports_tapedeck_storage_tape_storage_search_post_return(uint
   }
 }
 
-__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.1.0#stats")))
+__attribute__((__weak__, __export_name__("cabi_post_tapedeck:storage/tape-storage@0.2.0#stats")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_stats_post_return(uint8_t * arg0) {
   switch ((int32_t) (int32_t) *((uint8_t*) (arg0 + 0))) {
     case 0: {
@@ -990,7 +1252,7 @@ void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
 }
 
 __attribute__((__aligned__(8)))
-static uint8_t RET_AREA[(64+10*sizeof(void*))];
+static uint8_t RET_AREA[(64+16*sizeof(void*))];
 
 // Helper Functions
 
@@ -1008,8 +1270,15 @@ void provider_list_u8_free(provider_list_u8_t *ptr) {
   }
 }
 
-void tapedeck_storage_types_frame_free(tapedeck_storage_types_frame_t *ptr) {
-  provider_list_u8_free(&ptr->payload);
+void provider_list_string_free(provider_list_string_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    provider_string_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      provider_string_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
 }
 
 void provider_tuple2_string_string_free(provider_tuple2_string_string_t *ptr) {
@@ -1028,11 +1297,24 @@ void provider_list_tuple2_string_string_free(provider_list_tuple2_string_string_
   }
 }
 
+void tapedeck_storage_types_frame_free(tapedeck_storage_types_frame_t *ptr) {
+  provider_list_u8_free(&ptr->payload);
+  provider_list_string_free(&ptr->terms);
+  provider_list_tuple2_string_string_free(&ptr->attributes);
+}
+
+void provider_option_list_u8_free(provider_option_list_u8_t *ptr) {
+  if (ptr->is_some) {
+    provider_list_u8_free(&ptr->val);
+  }
+}
+
 void tapedeck_storage_types_tape_header_free(tapedeck_storage_types_tape_header_t *ptr) {
   tapedeck_storage_types_tape_id_free(&ptr->id);
   provider_string_free(&ptr->session_id);
   provider_string_free(&ptr->name);
   provider_list_tuple2_string_string_free(&ptr->tags);
+  provider_option_list_u8_free(&ptr->envelope);
 }
 
 void provider_option_string_free(provider_option_string_t *ptr) {
@@ -1043,6 +1325,7 @@ void provider_option_string_free(provider_option_string_t *ptr) {
 
 void tapedeck_storage_types_tape_summary_free(tapedeck_storage_types_tape_summary_t *ptr) {
   provider_option_string_free(&ptr->digest);
+  provider_option_list_u8_free(&ptr->seal);
 }
 
 void tapedeck_storage_types_option_timestamp_us_free(tapedeck_storage_types_option_timestamp_us_t *ptr) {
@@ -1054,6 +1337,7 @@ void tapedeck_storage_types_tape_info_free(tapedeck_storage_types_tape_info_t *p
   tapedeck_storage_types_tape_header_free(&ptr->header);
   tapedeck_storage_types_option_timestamp_us_free(&ptr->ended_at);
   provider_option_string_free(&ptr->digest);
+  provider_option_list_u8_free(&ptr->seal);
 }
 
 void tapedeck_storage_types_option_tape_state_free(tapedeck_storage_types_option_tape_state_t *ptr) {
@@ -1072,7 +1356,7 @@ void tapedeck_storage_types_tape_filter_free(tapedeck_storage_types_tape_filter_
 
 void tapedeck_storage_types_search_query_free(tapedeck_storage_types_search_query_t *ptr) {
   tapedeck_storage_types_tape_filter_free(&ptr->filter);
-  provider_option_string_free(&ptr->method);
+  provider_list_string_free(&ptr->terms);
   provider_option_string_free(&ptr->text);
 }
 
@@ -1090,6 +1374,22 @@ void tapedeck_storage_types_list_tape_info_free(tapedeck_storage_types_list_tape
 void tapedeck_storage_types_tape_page_free(tapedeck_storage_types_tape_page_t *ptr) {
   tapedeck_storage_types_list_tape_info_free(&ptr->tapes);
   provider_option_string_free(&ptr->next_cursor);
+}
+
+void tapedeck_storage_types_list_frame_free(tapedeck_storage_types_list_frame_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    tapedeck_storage_types_frame_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      tapedeck_storage_types_frame_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void tapedeck_storage_types_tape_append_free(tapedeck_storage_types_tape_append_t *ptr) {
+  tapedeck_storage_types_tape_id_free(&ptr->id);
+  tapedeck_storage_types_list_frame_free(&ptr->frames);
 }
 
 void tapedeck_storage_types_provider_info_free(tapedeck_storage_types_provider_info_t *ptr) {
@@ -1170,17 +1470,21 @@ void exports_tapedeck_storage_tape_storage_storage_error_free(exports_tapedeck_s
   tapedeck_storage_types_storage_error_free(ptr);
 }
 
-__attribute__((__import_module__("[export]tapedeck:storage/tape-storage@0.1.0"), __import_name__("[resource-drop]tape-writer")))
+void exports_tapedeck_storage_tape_storage_tape_append_free(exports_tapedeck_storage_tape_storage_tape_append_t *ptr) {
+  tapedeck_storage_types_tape_append_free(ptr);
+}
+
+__attribute__((__import_module__("[export]tapedeck:storage/tape-storage@0.2.0"), __import_name__("[resource-drop]tape-writer")))
 extern void __wasm_import_exports_tapedeck_storage_tape_storage_tape_writer_drop(int32_t handle);
 
 void exports_tapedeck_storage_tape_storage_tape_writer_drop_own(exports_tapedeck_storage_tape_storage_own_tape_writer_t handle) {
   __wasm_import_exports_tapedeck_storage_tape_storage_tape_writer_drop(handle.__handle);
 }
 
-__attribute__(( __import_module__("[export]tapedeck:storage/tape-storage@0.1.0"), __import_name__("[resource-new]tape-writer")))
+__attribute__(( __import_module__("[export]tapedeck:storage/tape-storage@0.2.0"), __import_name__("[resource-new]tape-writer")))
 extern int32_t __wasm_import_exports_tapedeck_storage_tape_storage_tape_writer_new(int32_t);
 
-__attribute__((__import_module__("[export]tapedeck:storage/tape-storage@0.1.0"), __import_name__("[resource-rep]tape-writer")))
+__attribute__((__import_module__("[export]tapedeck:storage/tape-storage@0.2.0"), __import_name__("[resource-rep]tape-writer")))
 extern int32_t __wasm_import_exports_tapedeck_storage_tape_storage_tape_writer_rep(int32_t);
 
 exports_tapedeck_storage_tape_storage_own_tape_writer_t exports_tapedeck_storage_tape_storage_tape_writer_new(exports_tapedeck_storage_tape_storage_tape_writer_t *rep) {
@@ -1191,7 +1495,7 @@ exports_tapedeck_storage_tape_storage_tape_writer_t* exports_tapedeck_storage_ta
   return (exports_tapedeck_storage_tape_storage_tape_writer_t*) __wasm_import_exports_tapedeck_storage_tape_storage_tape_writer_rep(handle.__handle);
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#[dtor]tape_writer")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#[dtor]tape_writer")))
 void __wasm_export_exports_tapedeck_storage_tape_storage_tape_writer_dtor(exports_tapedeck_storage_tape_storage_tape_writer_t* arg) {
   exports_tapedeck_storage_tape_storage_tape_writer_destructor(arg);
 }
@@ -1241,6 +1545,28 @@ void exports_tapedeck_storage_tape_storage_result_own_tape_writer_storage_error_
   if (!ptr->is_err) {
   } else {
     exports_tapedeck_storage_tape_storage_storage_error_free(&ptr->val.err);
+  }
+}
+
+void exports_tapedeck_storage_tape_storage_list_tape_append_free(exports_tapedeck_storage_tape_storage_list_tape_append_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    exports_tapedeck_storage_tape_storage_tape_append_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      exports_tapedeck_storage_tape_storage_tape_append_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_free(exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    exports_tapedeck_storage_tape_storage_result_u64_storage_error_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      exports_tapedeck_storage_tape_storage_result_u64_storage_error_free(&list_ptr[i]);
+    }
+    free(list_ptr);
   }
 }
 
@@ -1298,7 +1624,7 @@ void tapedeck_storage_log_emit(tapedeck_storage_log_level_t level, provider_stri
   __wasm_import_tapedeck_storage_log_emit((int32_t) level, (uint8_t *) (*message).ptr, (*message).len);
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#init")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#init")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_init(uint8_t * arg, size_t arg0) {
   provider_string_t arg1 = (provider_string_t) { (uint8_t*)(arg), (arg0) };
   exports_tapedeck_storage_tape_storage_result_provider_info_storage_error_t ret;
@@ -1376,13 +1702,13 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_init(uint8_t * arg
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.next-seq")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.next-seq")))
 int64_t __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_next_seq(uint8_t * arg) {
   uint64_t ret = exports_tapedeck_storage_tape_storage_method_tape_writer_next_seq(((exports_tapedeck_storage_tape_storage_tape_writer_t*) arg));
   return (int64_t) (ret);
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.append")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.append")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_append(uint8_t * arg, uint8_t * arg0, size_t arg1) {
   exports_tapedeck_storage_tape_storage_list_frame_t arg2 = (exports_tapedeck_storage_tape_storage_list_frame_t) { (exports_tapedeck_storage_tape_storage_frame_t*)(arg0), (arg1) };
   exports_tapedeck_storage_tape_storage_result_u64_storage_error_t ret;
@@ -1456,8 +1782,8 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.finish")))
-uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_finish(uint8_t * arg, int64_t arg0, int64_t arg1, int64_t arg2, int32_t arg3, uint8_t * arg4, size_t arg5, int32_t arg6) {
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.finish")))
+uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_finish(uint8_t * arg, int64_t arg0, int64_t arg1, int64_t arg2, int32_t arg3, uint8_t * arg4, size_t arg5, int32_t arg6, uint8_t * arg7, size_t arg8, int32_t arg9) {
   provider_option_string_t option;
   switch (arg3) {
     case 0: {
@@ -1470,16 +1796,29 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer
       break;
     }
   }
-  exports_tapedeck_storage_tape_storage_tape_summary_t arg7 = (tapedeck_storage_types_tape_summary_t) {
+  provider_option_list_u8_t option10;
+  switch (arg6) {
+    case 0: {
+      option10.is_some = false;
+      break;
+    }
+    case 1: {
+      option10.is_some = true;
+      option10.val = (provider_list_u8_t) { (uint8_t*)(arg7), (arg8) };
+      break;
+    }
+  }
+  exports_tapedeck_storage_tape_storage_tape_summary_t arg11 = (tapedeck_storage_types_tape_summary_t) {
     (uint64_t) (uint64_t) (arg0),
     (uint64_t) (uint64_t) (arg1),
     (tapedeck_storage_types_timestamp_us_t) (uint64_t) (arg2),
     (provider_option_string_t) option,
+    (provider_option_list_u8_t) option10,
   };
   exports_tapedeck_storage_tape_storage_result_tape_info_storage_error_t ret;
   exports_tapedeck_storage_tape_storage_tape_info_t ok;
   exports_tapedeck_storage_tape_storage_storage_error_t err;
-  ret.is_err = !exports_tapedeck_storage_tape_storage_method_tape_writer_finish(((exports_tapedeck_storage_tape_storage_tape_writer_t*) arg), &arg7, arg6, &ok, &err);
+  ret.is_err = !exports_tapedeck_storage_tape_storage_method_tape_writer_finish(((exports_tapedeck_storage_tape_storage_tape_writer_t*) arg), &arg11, arg9, &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
@@ -1488,55 +1827,55 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer
   }
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_tapedeck_storage_tape_storage_storage_error_t *payload12 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload12).tag) {
+    const exports_tapedeck_storage_tape_storage_storage_error_t *payload20 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload20).tag) {
       case 0: {
-        const provider_string_t *payload13 = &(*payload12).val.not_found;
+        const provider_string_t *payload21 = &(*payload20).val.not_found;
         *((int8_t*)(ptr + 8)) = 0;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload13).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload21).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload21).ptr;
         break;
       }
       case 1: {
-        const provider_string_t *payload14 = &(*payload12).val.already_exists;
+        const provider_string_t *payload22 = &(*payload20).val.already_exists;
         *((int8_t*)(ptr + 8)) = 1;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload14).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload22).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload22).ptr;
         break;
       }
       case 2: {
-        const provider_string_t *payload15 = &(*payload12).val.invalid_input;
+        const provider_string_t *payload23 = &(*payload20).val.invalid_input;
         *((int8_t*)(ptr + 8)) = 2;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload15).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload23).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload23).ptr;
         break;
       }
       case 3: {
-        const provider_string_t *payload16 = &(*payload12).val.unsupported;
+        const provider_string_t *payload24 = &(*payload20).val.unsupported;
         *((int8_t*)(ptr + 8)) = 3;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload16).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload24).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload24).ptr;
         break;
       }
       case 4: {
-        const provider_string_t *payload17 = &(*payload12).val.quota_exceeded;
+        const provider_string_t *payload25 = &(*payload20).val.quota_exceeded;
         *((int8_t*)(ptr + 8)) = 4;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload17).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload25).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload25).ptr;
         break;
       }
       case 5: {
-        const provider_string_t *payload18 = &(*payload12).val.io;
+        const provider_string_t *payload26 = &(*payload20).val.io;
         *((int8_t*)(ptr + 8)) = 5;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload18).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload18).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload26).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload26).ptr;
         break;
       }
       case 6: {
-        const provider_string_t *payload19 = &(*payload12).val.internal;
+        const provider_string_t *payload27 = &(*payload20).val.internal;
         *((int8_t*)(ptr + 8)) = 6;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload19).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload19).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload27).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload27).ptr;
         break;
       }
     }
@@ -1551,29 +1890,45 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer
     *((size_t*)(ptr + (8+7*sizeof(void*)))) = (((*payload).header).tags).len;
     *((uint8_t **)(ptr + (8+6*sizeof(void*)))) = (uint8_t *) (((*payload).header).tags).ptr;
     *((int64_t*)(ptr + (8+8*sizeof(void*)))) = (int64_t) (((*payload).header).created_at);
-    *((int8_t*)(ptr + (16+8*sizeof(void*)))) = (int32_t) (*payload).state;
-    *((int64_t*)(ptr + (24+8*sizeof(void*)))) = (int64_t) ((*payload).frame_count);
-    *((int64_t*)(ptr + (32+8*sizeof(void*)))) = (int64_t) ((*payload).byte_count);
-    if (((*payload).ended_at).is_some) {
-      const tapedeck_storage_types_timestamp_us_t *payload9 = &((*payload).ended_at).val;
-      *((int8_t*)(ptr + (40+8*sizeof(void*)))) = 1;
-      *((int64_t*)(ptr + (48+8*sizeof(void*)))) = (int64_t) (*payload9);
+    if ((((*payload).header).envelope).is_some) {
+      const provider_list_u8_t *payload13 = &(((*payload).header).envelope).val;
+      *((int8_t*)(ptr + (16+8*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (16+10*sizeof(void*)))) = (*payload13).len;
+      *((uint8_t **)(ptr + (16+9*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
     } else {
-      *((int8_t*)(ptr + (40+8*sizeof(void*)))) = 0;
+      *((int8_t*)(ptr + (16+8*sizeof(void*)))) = 0;
+    }
+    *((int8_t*)(ptr + (24+10*sizeof(void*)))) = (int32_t) (*payload).state;
+    *((int64_t*)(ptr + (32+10*sizeof(void*)))) = (int64_t) ((*payload).frame_count);
+    *((int64_t*)(ptr + (40+10*sizeof(void*)))) = (int64_t) ((*payload).byte_count);
+    if (((*payload).ended_at).is_some) {
+      const tapedeck_storage_types_timestamp_us_t *payload15 = &((*payload).ended_at).val;
+      *((int8_t*)(ptr + (48+10*sizeof(void*)))) = 1;
+      *((int64_t*)(ptr + (56+10*sizeof(void*)))) = (int64_t) (*payload15);
+    } else {
+      *((int8_t*)(ptr + (48+10*sizeof(void*)))) = 0;
     }
     if (((*payload).digest).is_some) {
-      const provider_string_t *payload11 = &((*payload).digest).val;
-      *((int8_t*)(ptr + (56+8*sizeof(void*)))) = 1;
-      *((size_t*)(ptr + (56+10*sizeof(void*)))) = (*payload11).len;
-      *((uint8_t **)(ptr + (56+9*sizeof(void*)))) = (uint8_t *) (*payload11).ptr;
+      const provider_string_t *payload17 = &((*payload).digest).val;
+      *((int8_t*)(ptr + (64+10*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (64+12*sizeof(void*)))) = (*payload17).len;
+      *((uint8_t **)(ptr + (64+11*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
     } else {
-      *((int8_t*)(ptr + (56+8*sizeof(void*)))) = 0;
+      *((int8_t*)(ptr + (64+10*sizeof(void*)))) = 0;
+    }
+    if (((*payload).seal).is_some) {
+      const provider_list_u8_t *payload19 = &((*payload).seal).val;
+      *((int8_t*)(ptr + (64+13*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (64+15*sizeof(void*)))) = (*payload19).len;
+      *((uint8_t **)(ptr + (64+14*sizeof(void*)))) = (uint8_t *) (*payload19).ptr;
+    } else {
+      *((int8_t*)(ptr + (64+13*sizeof(void*)))) = 0;
     }
   }
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#[method]tape-writer.abort")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#[method]tape-writer.abort")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer_abort(uint8_t * arg, uint8_t * arg0, size_t arg1) {
   provider_string_t arg2 = (provider_string_t) { (uint8_t*)(arg0), (arg1) };
   exports_tapedeck_storage_tape_storage_result_void_storage_error_t ret;
@@ -1642,19 +1997,32 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_method_tape_writer
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#create")))
-uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_create(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, uint8_t * arg3, size_t arg4, uint8_t * arg5, size_t arg6, int64_t arg7) {
-  exports_tapedeck_storage_tape_storage_tape_header_t arg8 = (tapedeck_storage_types_tape_header_t) {
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#create")))
+uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_create(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, uint8_t * arg3, size_t arg4, uint8_t * arg5, size_t arg6, int64_t arg7, int32_t arg8, uint8_t * arg9, size_t arg10) {
+  provider_option_list_u8_t option;
+  switch (arg8) {
+    case 0: {
+      option.is_some = false;
+      break;
+    }
+    case 1: {
+      option.is_some = true;
+      option.val = (provider_list_u8_t) { (uint8_t*)(arg9), (arg10) };
+      break;
+    }
+  }
+  exports_tapedeck_storage_tape_storage_tape_header_t arg11 = (tapedeck_storage_types_tape_header_t) {
     (tapedeck_storage_types_tape_id_t) (provider_string_t) { (uint8_t*)(arg), (arg0) },
     (provider_string_t) (provider_string_t) { (uint8_t*)(arg1), (arg2) },
     (provider_string_t) (provider_string_t) { (uint8_t*)(arg3), (arg4) },
     (provider_list_tuple2_string_string_t) (provider_list_tuple2_string_string_t) { (provider_tuple2_string_string_t*)(arg5), (arg6) },
     (tapedeck_storage_types_timestamp_us_t) (uint64_t) (arg7),
+    (provider_option_list_u8_t) option,
   };
   exports_tapedeck_storage_tape_storage_result_own_tape_writer_storage_error_t ret;
   exports_tapedeck_storage_tape_storage_own_tape_writer_t ok;
   exports_tapedeck_storage_tape_storage_storage_error_t err;
-  ret.is_err = !exports_tapedeck_storage_tape_storage_create(&arg8, &ok, &err);
+  ret.is_err = !exports_tapedeck_storage_tape_storage_create(&arg11, &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
@@ -1663,55 +2031,55 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_create(uint8_t * a
   }
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_tapedeck_storage_tape_storage_storage_error_t *payload9 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload9).tag) {
+    const exports_tapedeck_storage_tape_storage_storage_error_t *payload12 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload12).tag) {
       case 0: {
-        const provider_string_t *payload10 = &(*payload9).val.not_found;
+        const provider_string_t *payload13 = &(*payload12).val.not_found;
         *((int8_t*)(ptr + sizeof(void*))) = 0;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload10).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload10).ptr;
-        break;
-      }
-      case 1: {
-        const provider_string_t *payload11 = &(*payload9).val.already_exists;
-        *((int8_t*)(ptr + sizeof(void*))) = 1;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload11).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload11).ptr;
-        break;
-      }
-      case 2: {
-        const provider_string_t *payload12 = &(*payload9).val.invalid_input;
-        *((int8_t*)(ptr + sizeof(void*))) = 2;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload12).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload12).ptr;
-        break;
-      }
-      case 3: {
-        const provider_string_t *payload13 = &(*payload9).val.unsupported;
-        *((int8_t*)(ptr + sizeof(void*))) = 3;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload13).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
         break;
       }
-      case 4: {
-        const provider_string_t *payload14 = &(*payload9).val.quota_exceeded;
-        *((int8_t*)(ptr + sizeof(void*))) = 4;
+      case 1: {
+        const provider_string_t *payload14 = &(*payload12).val.already_exists;
+        *((int8_t*)(ptr + sizeof(void*))) = 1;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload14).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
         break;
       }
-      case 5: {
-        const provider_string_t *payload15 = &(*payload9).val.io;
-        *((int8_t*)(ptr + sizeof(void*))) = 5;
+      case 2: {
+        const provider_string_t *payload15 = &(*payload12).val.invalid_input;
+        *((int8_t*)(ptr + sizeof(void*))) = 2;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload15).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
         break;
       }
-      case 6: {
-        const provider_string_t *payload16 = &(*payload9).val.internal;
-        *((int8_t*)(ptr + sizeof(void*))) = 6;
+      case 3: {
+        const provider_string_t *payload16 = &(*payload12).val.unsupported;
+        *((int8_t*)(ptr + sizeof(void*))) = 3;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload16).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
+        break;
+      }
+      case 4: {
+        const provider_string_t *payload17 = &(*payload12).val.quota_exceeded;
+        *((int8_t*)(ptr + sizeof(void*))) = 4;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload17).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
+        break;
+      }
+      case 5: {
+        const provider_string_t *payload18 = &(*payload12).val.io;
+        *((int8_t*)(ptr + sizeof(void*))) = 5;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload18).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload18).ptr;
+        break;
+      }
+      case 6: {
+        const provider_string_t *payload19 = &(*payload12).val.internal;
+        *((int8_t*)(ptr + sizeof(void*))) = 6;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload19).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload19).ptr;
         break;
       }
     }
@@ -1722,7 +2090,7 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_create(uint8_t * a
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#resume")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#resume")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_resume(uint8_t * arg, size_t arg0) {
   exports_tapedeck_storage_tape_storage_tape_id_t arg1 = (provider_string_t) { (uint8_t*)(arg), (arg0) };
   exports_tapedeck_storage_tape_storage_result_own_tape_writer_storage_error_t ret;
@@ -1796,38 +2164,64 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_resume(uint8_t * a
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#save")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#save")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_save(uint8_t * arg) {
-  provider_option_string_t option;
-  switch ((int32_t) *((uint8_t*) (arg + (32+10*sizeof(void*))))) {
+  provider_option_list_u8_t option;
+  switch ((int32_t) *((uint8_t*) (arg + (8+8*sizeof(void*))))) {
     case 0: {
       option.is_some = false;
       break;
     }
     case 1: {
       option.is_some = true;
-      option.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (32+11*sizeof(void*))))), (*((size_t*) (arg + (32+12*sizeof(void*))))) };
+      option.val = (provider_list_u8_t) { (uint8_t*)(*((uint8_t **) (arg + (8+9*sizeof(void*))))), (*((size_t*) (arg + (8+10*sizeof(void*))))) };
       break;
     }
   }
-  exports_tapedeck_storage_tape_storage_tape_header_t arg0 = (tapedeck_storage_types_tape_header_t) {
+  provider_option_string_t option0;
+  switch ((int32_t) *((uint8_t*) (arg + (40+12*sizeof(void*))))) {
+    case 0: {
+      option0.is_some = false;
+      break;
+    }
+    case 1: {
+      option0.is_some = true;
+      option0.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (40+13*sizeof(void*))))), (*((size_t*) (arg + (40+14*sizeof(void*))))) };
+      break;
+    }
+  }
+  provider_option_list_u8_t option1;
+  switch ((int32_t) *((uint8_t*) (arg + (40+15*sizeof(void*))))) {
+    case 0: {
+      option1.is_some = false;
+      break;
+    }
+    case 1: {
+      option1.is_some = true;
+      option1.val = (provider_list_u8_t) { (uint8_t*)(*((uint8_t **) (arg + (40+16*sizeof(void*))))), (*((size_t*) (arg + (40+17*sizeof(void*))))) };
+      break;
+    }
+  }
+  exports_tapedeck_storage_tape_storage_tape_header_t arg2 = (tapedeck_storage_types_tape_header_t) {
     (tapedeck_storage_types_tape_id_t) (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + 0))), (*((size_t*) (arg + sizeof(void*)))) },
     (provider_string_t) (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (2*sizeof(void*))))), (*((size_t*) (arg + (3*sizeof(void*))))) },
     (provider_string_t) (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (4*sizeof(void*))))), (*((size_t*) (arg + (5*sizeof(void*))))) },
     (provider_list_tuple2_string_string_t) (provider_list_tuple2_string_string_t) { (provider_tuple2_string_string_t*)(*((uint8_t **) (arg + (6*sizeof(void*))))), (*((size_t*) (arg + (7*sizeof(void*))))) },
     (tapedeck_storage_types_timestamp_us_t) (uint64_t) (*((int64_t*) (arg + (8*sizeof(void*))))),
+    (provider_option_list_u8_t) option,
   };
-  exports_tapedeck_storage_tape_storage_list_frame_t arg1 = (exports_tapedeck_storage_tape_storage_list_frame_t) { (exports_tapedeck_storage_tape_storage_frame_t*)(*((uint8_t **) (arg + (8+8*sizeof(void*))))), (*((size_t*) (arg + (8+9*sizeof(void*))))) };
-  exports_tapedeck_storage_tape_storage_tape_summary_t arg2 = (tapedeck_storage_types_tape_summary_t) {
-    (uint64_t) (uint64_t) (*((int64_t*) (arg + (8+10*sizeof(void*))))),
-    (uint64_t) (uint64_t) (*((int64_t*) (arg + (16+10*sizeof(void*))))),
-    (tapedeck_storage_types_timestamp_us_t) (uint64_t) (*((int64_t*) (arg + (24+10*sizeof(void*))))),
-    (provider_option_string_t) option,
+  exports_tapedeck_storage_tape_storage_list_frame_t arg3 = (exports_tapedeck_storage_tape_storage_list_frame_t) { (exports_tapedeck_storage_tape_storage_frame_t*)(*((uint8_t **) (arg + (16+10*sizeof(void*))))), (*((size_t*) (arg + (16+11*sizeof(void*))))) };
+  exports_tapedeck_storage_tape_storage_tape_summary_t arg4 = (tapedeck_storage_types_tape_summary_t) {
+    (uint64_t) (uint64_t) (*((int64_t*) (arg + (16+12*sizeof(void*))))),
+    (uint64_t) (uint64_t) (*((int64_t*) (arg + (24+12*sizeof(void*))))),
+    (tapedeck_storage_types_timestamp_us_t) (uint64_t) (*((int64_t*) (arg + (32+12*sizeof(void*))))),
+    (provider_option_string_t) option0,
+    (provider_option_list_u8_t) option1,
   };
   exports_tapedeck_storage_tape_storage_result_tape_info_storage_error_t ret;
   exports_tapedeck_storage_tape_storage_tape_info_t ok;
   exports_tapedeck_storage_tape_storage_storage_error_t err;
-  ret.is_err = !exports_tapedeck_storage_tape_storage_save(&arg0, &arg1, &arg2, (int32_t) *((uint8_t*) (arg + (40+12*sizeof(void*)))), &ok, &err);
+  ret.is_err = !exports_tapedeck_storage_tape_storage_save(&arg2, &arg3, &arg4, (int32_t) *((uint8_t*) (arg + (40+18*sizeof(void*)))), &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
@@ -1837,55 +2231,55 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_save(uint8_t * arg
   free(arg);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_tapedeck_storage_tape_storage_storage_error_t *payload7 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload7).tag) {
+    const exports_tapedeck_storage_tape_storage_storage_error_t *payload13 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload13).tag) {
       case 0: {
-        const provider_string_t *payload8 = &(*payload7).val.not_found;
+        const provider_string_t *payload14 = &(*payload13).val.not_found;
         *((int8_t*)(ptr + 8)) = 0;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload8).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload8).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload14).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
         break;
       }
       case 1: {
-        const provider_string_t *payload9 = &(*payload7).val.already_exists;
+        const provider_string_t *payload15 = &(*payload13).val.already_exists;
         *((int8_t*)(ptr + 8)) = 1;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload9).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload9).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload15).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
         break;
       }
       case 2: {
-        const provider_string_t *payload10 = &(*payload7).val.invalid_input;
+        const provider_string_t *payload16 = &(*payload13).val.invalid_input;
         *((int8_t*)(ptr + 8)) = 2;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload10).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload10).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload16).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
         break;
       }
       case 3: {
-        const provider_string_t *payload11 = &(*payload7).val.unsupported;
+        const provider_string_t *payload17 = &(*payload13).val.unsupported;
         *((int8_t*)(ptr + 8)) = 3;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload11).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload11).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload17).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
         break;
       }
       case 4: {
-        const provider_string_t *payload12 = &(*payload7).val.quota_exceeded;
+        const provider_string_t *payload18 = &(*payload13).val.quota_exceeded;
         *((int8_t*)(ptr + 8)) = 4;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload12).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload12).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload18).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload18).ptr;
         break;
       }
       case 5: {
-        const provider_string_t *payload13 = &(*payload7).val.io;
+        const provider_string_t *payload19 = &(*payload13).val.io;
         *((int8_t*)(ptr + 8)) = 5;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload13).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload19).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload19).ptr;
         break;
       }
       case 6: {
-        const provider_string_t *payload14 = &(*payload7).val.internal;
+        const provider_string_t *payload20 = &(*payload13).val.internal;
         *((int8_t*)(ptr + 8)) = 6;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload14).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload20).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload20).ptr;
         break;
       }
     }
@@ -1900,29 +2294,56 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_save(uint8_t * arg
     *((size_t*)(ptr + (8+7*sizeof(void*)))) = (((*payload).header).tags).len;
     *((uint8_t **)(ptr + (8+6*sizeof(void*)))) = (uint8_t *) (((*payload).header).tags).ptr;
     *((int64_t*)(ptr + (8+8*sizeof(void*)))) = (int64_t) (((*payload).header).created_at);
-    *((int8_t*)(ptr + (16+8*sizeof(void*)))) = (int32_t) (*payload).state;
-    *((int64_t*)(ptr + (24+8*sizeof(void*)))) = (int64_t) ((*payload).frame_count);
-    *((int64_t*)(ptr + (32+8*sizeof(void*)))) = (int64_t) ((*payload).byte_count);
-    if (((*payload).ended_at).is_some) {
-      const tapedeck_storage_types_timestamp_us_t *payload4 = &((*payload).ended_at).val;
-      *((int8_t*)(ptr + (40+8*sizeof(void*)))) = 1;
-      *((int64_t*)(ptr + (48+8*sizeof(void*)))) = (int64_t) (*payload4);
+    if ((((*payload).header).envelope).is_some) {
+      const provider_list_u8_t *payload6 = &(((*payload).header).envelope).val;
+      *((int8_t*)(ptr + (16+8*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (16+10*sizeof(void*)))) = (*payload6).len;
+      *((uint8_t **)(ptr + (16+9*sizeof(void*)))) = (uint8_t *) (*payload6).ptr;
     } else {
-      *((int8_t*)(ptr + (40+8*sizeof(void*)))) = 0;
+      *((int8_t*)(ptr + (16+8*sizeof(void*)))) = 0;
+    }
+    *((int8_t*)(ptr + (24+10*sizeof(void*)))) = (int32_t) (*payload).state;
+    *((int64_t*)(ptr + (32+10*sizeof(void*)))) = (int64_t) ((*payload).frame_count);
+    *((int64_t*)(ptr + (40+10*sizeof(void*)))) = (int64_t) ((*payload).byte_count);
+    if (((*payload).ended_at).is_some) {
+      const tapedeck_storage_types_timestamp_us_t *payload8 = &((*payload).ended_at).val;
+      *((int8_t*)(ptr + (48+10*sizeof(void*)))) = 1;
+      *((int64_t*)(ptr + (56+10*sizeof(void*)))) = (int64_t) (*payload8);
+    } else {
+      *((int8_t*)(ptr + (48+10*sizeof(void*)))) = 0;
     }
     if (((*payload).digest).is_some) {
-      const provider_string_t *payload6 = &((*payload).digest).val;
-      *((int8_t*)(ptr + (56+8*sizeof(void*)))) = 1;
-      *((size_t*)(ptr + (56+10*sizeof(void*)))) = (*payload6).len;
-      *((uint8_t **)(ptr + (56+9*sizeof(void*)))) = (uint8_t *) (*payload6).ptr;
+      const provider_string_t *payload10 = &((*payload).digest).val;
+      *((int8_t*)(ptr + (64+10*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (64+12*sizeof(void*)))) = (*payload10).len;
+      *((uint8_t **)(ptr + (64+11*sizeof(void*)))) = (uint8_t *) (*payload10).ptr;
     } else {
-      *((int8_t*)(ptr + (56+8*sizeof(void*)))) = 0;
+      *((int8_t*)(ptr + (64+10*sizeof(void*)))) = 0;
+    }
+    if (((*payload).seal).is_some) {
+      const provider_list_u8_t *payload12 = &((*payload).seal).val;
+      *((int8_t*)(ptr + (64+13*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (64+15*sizeof(void*)))) = (*payload12).len;
+      *((uint8_t **)(ptr + (64+14*sizeof(void*)))) = (uint8_t *) (*payload12).ptr;
+    } else {
+      *((int8_t*)(ptr + (64+13*sizeof(void*)))) = 0;
     }
   }
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#get")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#append-many")))
+uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_append_many(uint8_t * arg, size_t arg0) {
+  exports_tapedeck_storage_tape_storage_list_tape_append_t arg1 = (exports_tapedeck_storage_tape_storage_list_tape_append_t) { (exports_tapedeck_storage_tape_storage_tape_append_t*)(arg), (arg0) };
+  exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_t ret;
+  exports_tapedeck_storage_tape_storage_append_many(&arg1, &ret);
+  uint8_t *ptr = (uint8_t *) &RET_AREA;
+  *((size_t*)(ptr + sizeof(void*))) = (ret).len;
+  *((uint8_t **)(ptr + 0)) = (uint8_t *) (ret).ptr;
+  return ptr;
+}
+
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#get")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_get(uint8_t * arg, size_t arg0) {
   exports_tapedeck_storage_tape_storage_tape_id_t arg1 = (provider_string_t) { (uint8_t*)(arg), (arg0) };
   exports_tapedeck_storage_tape_storage_result_tape_info_storage_error_t ret;
@@ -1937,55 +2358,55 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_get(uint8_t * arg,
   }
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_tapedeck_storage_tape_storage_storage_error_t *payload6 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload6).tag) {
+    const exports_tapedeck_storage_tape_storage_storage_error_t *payload10 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload10).tag) {
       case 0: {
-        const provider_string_t *payload7 = &(*payload6).val.not_found;
+        const provider_string_t *payload11 = &(*payload10).val.not_found;
         *((int8_t*)(ptr + 8)) = 0;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload7).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload7).ptr;
-        break;
-      }
-      case 1: {
-        const provider_string_t *payload8 = &(*payload6).val.already_exists;
-        *((int8_t*)(ptr + 8)) = 1;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload8).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload8).ptr;
-        break;
-      }
-      case 2: {
-        const provider_string_t *payload9 = &(*payload6).val.invalid_input;
-        *((int8_t*)(ptr + 8)) = 2;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload9).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload9).ptr;
-        break;
-      }
-      case 3: {
-        const provider_string_t *payload10 = &(*payload6).val.unsupported;
-        *((int8_t*)(ptr + 8)) = 3;
-        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload10).len;
-        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload10).ptr;
-        break;
-      }
-      case 4: {
-        const provider_string_t *payload11 = &(*payload6).val.quota_exceeded;
-        *((int8_t*)(ptr + 8)) = 4;
         *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload11).len;
         *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload11).ptr;
         break;
       }
-      case 5: {
-        const provider_string_t *payload12 = &(*payload6).val.io;
-        *((int8_t*)(ptr + 8)) = 5;
+      case 1: {
+        const provider_string_t *payload12 = &(*payload10).val.already_exists;
+        *((int8_t*)(ptr + 8)) = 1;
         *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload12).len;
         *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload12).ptr;
         break;
       }
-      case 6: {
-        const provider_string_t *payload13 = &(*payload6).val.internal;
-        *((int8_t*)(ptr + 8)) = 6;
+      case 2: {
+        const provider_string_t *payload13 = &(*payload10).val.invalid_input;
+        *((int8_t*)(ptr + 8)) = 2;
         *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload13).len;
         *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
+        break;
+      }
+      case 3: {
+        const provider_string_t *payload14 = &(*payload10).val.unsupported;
+        *((int8_t*)(ptr + 8)) = 3;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload14).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
+        break;
+      }
+      case 4: {
+        const provider_string_t *payload15 = &(*payload10).val.quota_exceeded;
+        *((int8_t*)(ptr + 8)) = 4;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload15).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
+        break;
+      }
+      case 5: {
+        const provider_string_t *payload16 = &(*payload10).val.io;
+        *((int8_t*)(ptr + 8)) = 5;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload16).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
+        break;
+      }
+      case 6: {
+        const provider_string_t *payload17 = &(*payload10).val.internal;
+        *((int8_t*)(ptr + 8)) = 6;
+        *((size_t*)(ptr + (8+2*sizeof(void*)))) = (*payload17).len;
+        *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
         break;
       }
     }
@@ -2000,29 +2421,45 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_get(uint8_t * arg,
     *((size_t*)(ptr + (8+7*sizeof(void*)))) = (((*payload).header).tags).len;
     *((uint8_t **)(ptr + (8+6*sizeof(void*)))) = (uint8_t *) (((*payload).header).tags).ptr;
     *((int64_t*)(ptr + (8+8*sizeof(void*)))) = (int64_t) (((*payload).header).created_at);
-    *((int8_t*)(ptr + (16+8*sizeof(void*)))) = (int32_t) (*payload).state;
-    *((int64_t*)(ptr + (24+8*sizeof(void*)))) = (int64_t) ((*payload).frame_count);
-    *((int64_t*)(ptr + (32+8*sizeof(void*)))) = (int64_t) ((*payload).byte_count);
-    if (((*payload).ended_at).is_some) {
-      const tapedeck_storage_types_timestamp_us_t *payload3 = &((*payload).ended_at).val;
-      *((int8_t*)(ptr + (40+8*sizeof(void*)))) = 1;
-      *((int64_t*)(ptr + (48+8*sizeof(void*)))) = (int64_t) (*payload3);
+    if ((((*payload).header).envelope).is_some) {
+      const provider_list_u8_t *payload3 = &(((*payload).header).envelope).val;
+      *((int8_t*)(ptr + (16+8*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (16+10*sizeof(void*)))) = (*payload3).len;
+      *((uint8_t **)(ptr + (16+9*sizeof(void*)))) = (uint8_t *) (*payload3).ptr;
     } else {
-      *((int8_t*)(ptr + (40+8*sizeof(void*)))) = 0;
+      *((int8_t*)(ptr + (16+8*sizeof(void*)))) = 0;
+    }
+    *((int8_t*)(ptr + (24+10*sizeof(void*)))) = (int32_t) (*payload).state;
+    *((int64_t*)(ptr + (32+10*sizeof(void*)))) = (int64_t) ((*payload).frame_count);
+    *((int64_t*)(ptr + (40+10*sizeof(void*)))) = (int64_t) ((*payload).byte_count);
+    if (((*payload).ended_at).is_some) {
+      const tapedeck_storage_types_timestamp_us_t *payload5 = &((*payload).ended_at).val;
+      *((int8_t*)(ptr + (48+10*sizeof(void*)))) = 1;
+      *((int64_t*)(ptr + (56+10*sizeof(void*)))) = (int64_t) (*payload5);
+    } else {
+      *((int8_t*)(ptr + (48+10*sizeof(void*)))) = 0;
     }
     if (((*payload).digest).is_some) {
-      const provider_string_t *payload5 = &((*payload).digest).val;
-      *((int8_t*)(ptr + (56+8*sizeof(void*)))) = 1;
-      *((size_t*)(ptr + (56+10*sizeof(void*)))) = (*payload5).len;
-      *((uint8_t **)(ptr + (56+9*sizeof(void*)))) = (uint8_t *) (*payload5).ptr;
+      const provider_string_t *payload7 = &((*payload).digest).val;
+      *((int8_t*)(ptr + (64+10*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (64+12*sizeof(void*)))) = (*payload7).len;
+      *((uint8_t **)(ptr + (64+11*sizeof(void*)))) = (uint8_t *) (*payload7).ptr;
     } else {
-      *((int8_t*)(ptr + (56+8*sizeof(void*)))) = 0;
+      *((int8_t*)(ptr + (64+10*sizeof(void*)))) = 0;
+    }
+    if (((*payload).seal).is_some) {
+      const provider_list_u8_t *payload9 = &((*payload).seal).val;
+      *((int8_t*)(ptr + (64+13*sizeof(void*)))) = 1;
+      *((size_t*)(ptr + (64+15*sizeof(void*)))) = (*payload9).len;
+      *((uint8_t **)(ptr + (64+14*sizeof(void*)))) = (uint8_t *) (*payload9).ptr;
+    } else {
+      *((int8_t*)(ptr + (64+13*sizeof(void*)))) = 0;
     }
   }
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#read-frames")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#read-frames")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_read_frames(uint8_t * arg, size_t arg0, int64_t arg1, int32_t arg2, int64_t arg3) {
   exports_tapedeck_storage_tape_storage_tape_id_t arg4 = (provider_string_t) { (uint8_t*)(arg), (arg0) };
   exports_tapedeck_storage_tape_storage_result_list_frame_storage_error_t ret;
@@ -2097,7 +2534,7 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_read_frames(uint8_
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#delete")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#delete")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_delete(uint8_t * arg, size_t arg0) {
   exports_tapedeck_storage_tape_storage_tape_id_t arg1 = (provider_string_t) { (uint8_t*)(arg), (arg0) };
   exports_tapedeck_storage_tape_storage_result_void_storage_error_t ret;
@@ -2166,7 +2603,7 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_delete(uint8_t * a
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#list")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#list")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_list(uint8_t * arg) {
   provider_option_string_t option;
   switch ((int32_t) *((uint8_t*) (arg + 0))) {
@@ -2261,55 +2698,55 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_list(uint8_t * arg
   free(arg);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_tapedeck_storage_tape_storage_storage_error_t *payload12 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload12).tag) {
+    const exports_tapedeck_storage_tape_storage_storage_error_t *payload16 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload16).tag) {
       case 0: {
-        const provider_string_t *payload13 = &(*payload12).val.not_found;
+        const provider_string_t *payload17 = &(*payload16).val.not_found;
         *((int8_t*)(ptr + sizeof(void*))) = 0;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload13).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
-        break;
-      }
-      case 1: {
-        const provider_string_t *payload14 = &(*payload12).val.already_exists;
-        *((int8_t*)(ptr + sizeof(void*))) = 1;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload14).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload14).ptr;
-        break;
-      }
-      case 2: {
-        const provider_string_t *payload15 = &(*payload12).val.invalid_input;
-        *((int8_t*)(ptr + sizeof(void*))) = 2;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload15).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
-        break;
-      }
-      case 3: {
-        const provider_string_t *payload16 = &(*payload12).val.unsupported;
-        *((int8_t*)(ptr + sizeof(void*))) = 3;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload16).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
-        break;
-      }
-      case 4: {
-        const provider_string_t *payload17 = &(*payload12).val.quota_exceeded;
-        *((int8_t*)(ptr + sizeof(void*))) = 4;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload17).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
         break;
       }
-      case 5: {
-        const provider_string_t *payload18 = &(*payload12).val.io;
-        *((int8_t*)(ptr + sizeof(void*))) = 5;
+      case 1: {
+        const provider_string_t *payload18 = &(*payload16).val.already_exists;
+        *((int8_t*)(ptr + sizeof(void*))) = 1;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload18).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload18).ptr;
         break;
       }
-      case 6: {
-        const provider_string_t *payload19 = &(*payload12).val.internal;
-        *((int8_t*)(ptr + sizeof(void*))) = 6;
+      case 2: {
+        const provider_string_t *payload19 = &(*payload16).val.invalid_input;
+        *((int8_t*)(ptr + sizeof(void*))) = 2;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload19).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload19).ptr;
+        break;
+      }
+      case 3: {
+        const provider_string_t *payload20 = &(*payload16).val.unsupported;
+        *((int8_t*)(ptr + sizeof(void*))) = 3;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload20).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload20).ptr;
+        break;
+      }
+      case 4: {
+        const provider_string_t *payload21 = &(*payload16).val.quota_exceeded;
+        *((int8_t*)(ptr + sizeof(void*))) = 4;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload21).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload21).ptr;
+        break;
+      }
+      case 5: {
+        const provider_string_t *payload22 = &(*payload16).val.io;
+        *((int8_t*)(ptr + sizeof(void*))) = 5;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload22).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload22).ptr;
+        break;
+      }
+      case 6: {
+        const provider_string_t *payload23 = &(*payload16).val.internal;
+        *((int8_t*)(ptr + sizeof(void*))) = 6;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload23).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload23).ptr;
         break;
       }
     }
@@ -2318,10 +2755,10 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_list(uint8_t * arg
     *((size_t*)(ptr + (2*sizeof(void*)))) = ((*payload).tapes).len;
     *((uint8_t **)(ptr + sizeof(void*))) = (uint8_t *) ((*payload).tapes).ptr;
     if (((*payload).next_cursor).is_some) {
-      const provider_string_t *payload11 = &((*payload).next_cursor).val;
+      const provider_string_t *payload15 = &((*payload).next_cursor).val;
       *((int8_t*)(ptr + (3*sizeof(void*)))) = 1;
-      *((size_t*)(ptr + (5*sizeof(void*)))) = (*payload11).len;
-      *((uint8_t **)(ptr + (4*sizeof(void*)))) = (uint8_t *) (*payload11).ptr;
+      *((size_t*)(ptr + (5*sizeof(void*)))) = (*payload15).len;
+      *((uint8_t **)(ptr + (4*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
     } else {
       *((int8_t*)(ptr + (3*sizeof(void*)))) = 0;
     }
@@ -2329,7 +2766,7 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_list(uint8_t * arg
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#search")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#search")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_search(uint8_t * arg) {
   provider_option_string_t option;
   switch ((int32_t) *((uint8_t*) (arg + 0))) {
@@ -2392,42 +2829,30 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_search(uint8_t * a
     }
   }
   provider_option_string_t option4;
-  switch ((int32_t) *((uint8_t*) (arg + (40+8*sizeof(void*))))) {
+  switch ((int32_t) *((uint8_t*) (arg + (40+10*sizeof(void*))))) {
     case 0: {
       option4.is_some = false;
       break;
     }
     case 1: {
       option4.is_some = true;
-      option4.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (40+9*sizeof(void*))))), (*((size_t*) (arg + (40+10*sizeof(void*))))) };
+      option4.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (40+11*sizeof(void*))))), (*((size_t*) (arg + (40+12*sizeof(void*))))) };
       break;
     }
   }
   provider_option_string_t option5;
-  switch ((int32_t) *((uint8_t*) (arg + (40+11*sizeof(void*))))) {
+  switch ((int32_t) *((uint8_t*) (arg + (48+12*sizeof(void*))))) {
     case 0: {
       option5.is_some = false;
       break;
     }
     case 1: {
       option5.is_some = true;
-      option5.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (40+12*sizeof(void*))))), (*((size_t*) (arg + (40+13*sizeof(void*))))) };
+      option5.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (48+13*sizeof(void*))))), (*((size_t*) (arg + (48+14*sizeof(void*))))) };
       break;
     }
   }
-  provider_option_string_t option6;
-  switch ((int32_t) *((uint8_t*) (arg + (40+14*sizeof(void*))))) {
-    case 0: {
-      option6.is_some = false;
-      break;
-    }
-    case 1: {
-      option6.is_some = true;
-      option6.val = (provider_string_t) { (uint8_t*)(*((uint8_t **) (arg + (40+15*sizeof(void*))))), (*((size_t*) (arg + (40+16*sizeof(void*))))) };
-      break;
-    }
-  }
-  exports_tapedeck_storage_tape_storage_search_query_t arg7 = (tapedeck_storage_types_search_query_t) {
+  exports_tapedeck_storage_tape_storage_search_query_t arg6 = (tapedeck_storage_types_search_query_t) {
     (tapedeck_storage_types_tape_filter_t) (tapedeck_storage_types_tape_filter_t) {
       (provider_option_string_t) option,
       (provider_option_string_t) option0,
@@ -2436,13 +2861,13 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_search(uint8_t * a
       (tapedeck_storage_types_option_timestamp_us_t) option2,
       (tapedeck_storage_types_option_tape_state_t) option3,
     },
+    (provider_list_string_t) (provider_list_string_t) { (provider_string_t*)(*((uint8_t **) (arg + (40+8*sizeof(void*))))), (*((size_t*) (arg + (40+9*sizeof(void*))))) },
     (provider_option_string_t) option4,
-    (provider_option_string_t) option5,
   };
   exports_tapedeck_storage_tape_storage_result_tape_page_storage_error_t ret;
   exports_tapedeck_storage_tape_storage_tape_page_t ok;
   exports_tapedeck_storage_tape_storage_storage_error_t err;
-  ret.is_err = !exports_tapedeck_storage_tape_storage_search(&arg7, option6.is_some ? &(option6.val) : NULL, (uint32_t) (*((int32_t*) (arg + (40+17*sizeof(void*))))), &ok, &err);
+  ret.is_err = !exports_tapedeck_storage_tape_storage_search(&arg6, option5.is_some ? &(option5.val) : NULL, (uint32_t) (*((int32_t*) (arg + (48+15*sizeof(void*))))), &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
@@ -2452,55 +2877,55 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_search(uint8_t * a
   free(arg);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_tapedeck_storage_tape_storage_storage_error_t *payload14 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    switch ((int32_t) (*payload14).tag) {
+    const exports_tapedeck_storage_tape_storage_storage_error_t *payload17 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    switch ((int32_t) (*payload17).tag) {
       case 0: {
-        const provider_string_t *payload15 = &(*payload14).val.not_found;
+        const provider_string_t *payload18 = &(*payload17).val.not_found;
         *((int8_t*)(ptr + sizeof(void*))) = 0;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload15).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload15).ptr;
-        break;
-      }
-      case 1: {
-        const provider_string_t *payload16 = &(*payload14).val.already_exists;
-        *((int8_t*)(ptr + sizeof(void*))) = 1;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload16).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
-        break;
-      }
-      case 2: {
-        const provider_string_t *payload17 = &(*payload14).val.invalid_input;
-        *((int8_t*)(ptr + sizeof(void*))) = 2;
-        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload17).len;
-        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload17).ptr;
-        break;
-      }
-      case 3: {
-        const provider_string_t *payload18 = &(*payload14).val.unsupported;
-        *((int8_t*)(ptr + sizeof(void*))) = 3;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload18).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload18).ptr;
         break;
       }
-      case 4: {
-        const provider_string_t *payload19 = &(*payload14).val.quota_exceeded;
-        *((int8_t*)(ptr + sizeof(void*))) = 4;
+      case 1: {
+        const provider_string_t *payload19 = &(*payload17).val.already_exists;
+        *((int8_t*)(ptr + sizeof(void*))) = 1;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload19).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload19).ptr;
         break;
       }
-      case 5: {
-        const provider_string_t *payload20 = &(*payload14).val.io;
-        *((int8_t*)(ptr + sizeof(void*))) = 5;
+      case 2: {
+        const provider_string_t *payload20 = &(*payload17).val.invalid_input;
+        *((int8_t*)(ptr + sizeof(void*))) = 2;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload20).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload20).ptr;
         break;
       }
-      case 6: {
-        const provider_string_t *payload21 = &(*payload14).val.internal;
-        *((int8_t*)(ptr + sizeof(void*))) = 6;
+      case 3: {
+        const provider_string_t *payload21 = &(*payload17).val.unsupported;
+        *((int8_t*)(ptr + sizeof(void*))) = 3;
         *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload21).len;
         *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload21).ptr;
+        break;
+      }
+      case 4: {
+        const provider_string_t *payload22 = &(*payload17).val.quota_exceeded;
+        *((int8_t*)(ptr + sizeof(void*))) = 4;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload22).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload22).ptr;
+        break;
+      }
+      case 5: {
+        const provider_string_t *payload23 = &(*payload17).val.io;
+        *((int8_t*)(ptr + sizeof(void*))) = 5;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload23).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload23).ptr;
+        break;
+      }
+      case 6: {
+        const provider_string_t *payload24 = &(*payload17).val.internal;
+        *((int8_t*)(ptr + sizeof(void*))) = 6;
+        *((size_t*)(ptr + (3*sizeof(void*)))) = (*payload24).len;
+        *((uint8_t **)(ptr + (2*sizeof(void*)))) = (uint8_t *) (*payload24).ptr;
         break;
       }
     }
@@ -2509,10 +2934,10 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_search(uint8_t * a
     *((size_t*)(ptr + (2*sizeof(void*)))) = ((*payload).tapes).len;
     *((uint8_t **)(ptr + sizeof(void*))) = (uint8_t *) ((*payload).tapes).ptr;
     if (((*payload).next_cursor).is_some) {
-      const provider_string_t *payload13 = &((*payload).next_cursor).val;
+      const provider_string_t *payload16 = &((*payload).next_cursor).val;
       *((int8_t*)(ptr + (3*sizeof(void*)))) = 1;
-      *((size_t*)(ptr + (5*sizeof(void*)))) = (*payload13).len;
-      *((uint8_t **)(ptr + (4*sizeof(void*)))) = (uint8_t *) (*payload13).ptr;
+      *((size_t*)(ptr + (5*sizeof(void*)))) = (*payload16).len;
+      *((uint8_t **)(ptr + (4*sizeof(void*)))) = (uint8_t *) (*payload16).ptr;
     } else {
       *((int8_t*)(ptr + (3*sizeof(void*)))) = 0;
     }
@@ -2520,7 +2945,7 @@ uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_search(uint8_t * a
   return ptr;
 }
 
-__attribute__((__export_name__("tapedeck:storage/tape-storage@0.1.0#stats")))
+__attribute__((__export_name__("tapedeck:storage/tape-storage@0.2.0#stats")))
 uint8_t * __wasm_export_exports_tapedeck_storage_tape_storage_stats(void) {
   exports_tapedeck_storage_tape_storage_result_storage_stats_storage_error_t ret;
   exports_tapedeck_storage_tape_storage_storage_stats_t ok;

@@ -55,6 +55,21 @@ typedef struct {
   size_t len;
 } provider_list_u8_t;
 
+typedef struct {
+  provider_string_t *ptr;
+  size_t len;
+} provider_list_string_t;
+
+typedef struct {
+  provider_string_t f0;
+  provider_string_t f1;
+} provider_tuple2_string_string_t;
+
+typedef struct {
+  provider_tuple2_string_string_t *ptr;
+  size_t len;
+} provider_list_tuple2_string_string_t;
+
 // One message on the wire.
 typedef struct tapedeck_storage_types_frame_t {
   // Position in the tape: the first frame is 0, each next frame is the
@@ -69,17 +84,23 @@ typedef struct tapedeck_storage_types_frame_t {
   provider_list_u8_t   payload;
   // Facts about the payload.
   tapedeck_storage_types_frame_flags_t   flags;
+  // Index terms: opaque strings the host derived from the payload (the
+  // JSON-RPC method, a tool or prompt name, a resource URI; possibly as
+  // keyed hashes). Stored and returned verbatim, in the order given;
+  // `search` matches them by exact equality. At most 32 per frame, each
+  // 1 to 256 bytes.
+  provider_list_string_t   terms;
+  // Facts the host records about the frame (transport details, the end
+  // of a session), as key/value pairs: stored and returned verbatim, in
+  // the order given. At most 32 pairs; keys 1 to 64 bytes, values at
+  // most 4096 bytes.
+  provider_list_tuple2_string_string_t   attributes;
 } tapedeck_storage_types_frame_t;
 
 typedef struct {
-  provider_string_t f0;
-  provider_string_t f1;
-} provider_tuple2_string_string_t;
-
-typedef struct {
-  provider_tuple2_string_string_t *ptr;
-  size_t len;
-} provider_list_tuple2_string_string_t;
+  bool is_some;
+  provider_list_u8_t val;
+} provider_option_list_u8_t;
 
 // What is known about a tape when it is created.
 typedef struct tapedeck_storage_types_tape_header_t {
@@ -94,6 +115,9 @@ typedef struct tapedeck_storage_types_tape_header_t {
   provider_list_tuple2_string_string_t   tags;
   // When the recording started.
   tapedeck_storage_types_timestamp_us_t   created_at;
+  // The host's envelope for this tape (e.g. how its payloads are
+  // encrypted): at most 16 KiB, stored verbatim and returned unchanged.
+  provider_option_list_u8_t   envelope;
 } tapedeck_storage_types_tape_header_t;
 
 // The lifecycle state of a tape.
@@ -138,6 +162,10 @@ typedef struct tapedeck_storage_types_tape_summary_t {
   // The host's integrity digest over all frames (lowercase hex), stored
   // verbatim and returned unchanged by `get`. Providers never compute it.
   provider_option_string_t   digest;
+  // The host's seal over the tape (a signature of its id, header,
+  // totals, end and digest): at most 1 KiB, stored verbatim and
+  // returned unchanged by `get`. Providers never compute or check it.
+  provider_option_list_u8_t   seal;
 } tapedeck_storage_types_tape_summary_t;
 
 typedef struct {
@@ -159,6 +187,8 @@ typedef struct tapedeck_storage_types_tape_info_t {
   tapedeck_storage_types_option_timestamp_us_t   ended_at;
   // The digest given to `finish` or `save`, if any.
   provider_option_string_t   digest;
+  // The seal given to `finish` or `save`, if any.
+  provider_option_list_u8_t   seal;
 } tapedeck_storage_types_tape_info_t;
 
 typedef struct {
@@ -187,10 +217,10 @@ typedef struct tapedeck_storage_types_tape_filter_t {
 typedef struct tapedeck_storage_types_search_query_t {
   // Conditions on the tape (as in `list`).
   tapedeck_storage_types_tape_filter_t   filter;
-  // The tape has at least one frame whose payload is a JSON object with
-  // a string member `"method"` equal to this (JSON-RPC requests and
-  // notifications). Needs capability `search`.
-  provider_option_string_t   method;
+  // Every term listed is among the `terms` of at least one of the
+  // tape's frames (not necessarily the same frame), compared by exact
+  // equality. An empty list is no condition. Needs capability `search`.
+  provider_list_string_t   terms;
   // The tape has at least one frame whose payload contains these bytes
   // (case-sensitive substring of the raw payload). Needs capability
   // `text-search`.
@@ -238,10 +268,23 @@ typedef uint8_t tapedeck_storage_types_capabilities_t;
 
 // `delete` is implemented.
 #define TAPEDECK_STORAGE_TYPES_CAPABILITIES_DELETE (1 << 0)
-// `search` is implemented, with the `method` condition.
+// `search` is implemented, with the `terms` condition.
 #define TAPEDECK_STORAGE_TYPES_CAPABILITIES_SEARCH (1 << 1)
 // `search` also implements the `text` condition.
 #define TAPEDECK_STORAGE_TYPES_CAPABILITIES_TEXT_SEARCH (1 << 2)
+
+typedef struct {
+  tapedeck_storage_types_frame_t *ptr;
+  size_t len;
+} tapedeck_storage_types_list_frame_t;
+
+// Frames for one tape, in an `append-many` call.
+typedef struct tapedeck_storage_types_tape_append_t {
+  // The tape, which must be `recording`.
+  tapedeck_storage_types_tape_id_t   id;
+  // The frames, as for `tape-writer.append`.
+  tapedeck_storage_types_list_frame_t   frames;
+} tapedeck_storage_types_tape_append_t;
 
 // Returned by `init`.
 typedef struct tapedeck_storage_types_provider_info_t {
@@ -309,6 +352,8 @@ typedef tapedeck_storage_types_provider_info_t exports_tapedeck_storage_tape_sto
 
 typedef tapedeck_storage_types_storage_error_t exports_tapedeck_storage_tape_storage_storage_error_t;
 
+typedef tapedeck_storage_types_tape_append_t exports_tapedeck_storage_tape_storage_tape_append_t;
+
 typedef struct exports_tapedeck_storage_tape_storage_own_tape_writer_t {
   int32_t __handle;
 } exports_tapedeck_storage_tape_storage_own_tape_writer_t;
@@ -362,6 +407,16 @@ typedef struct {
 } exports_tapedeck_storage_tape_storage_result_own_tape_writer_storage_error_t;
 
 typedef struct {
+  exports_tapedeck_storage_tape_storage_tape_append_t *ptr;
+  size_t len;
+} exports_tapedeck_storage_tape_storage_list_tape_append_t;
+
+typedef struct {
+  exports_tapedeck_storage_tape_storage_result_u64_storage_error_t *ptr;
+  size_t len;
+} exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_t;
+
+typedef struct {
   bool is_err;
   union {
     exports_tapedeck_storage_tape_storage_list_frame_t ok;
@@ -385,11 +440,11 @@ typedef struct {
   } val;
 } exports_tapedeck_storage_tape_storage_result_storage_stats_storage_error_t;
 
-// Imported Functions from `tapedeck:storage/log@0.1.0`
+// Imported Functions from `tapedeck:storage/log@0.2.0`
 // Emit one log line.
 extern void tapedeck_storage_log_emit(tapedeck_storage_log_level_t level, provider_string_t *message);
 
-// Exported Functions from `tapedeck:storage/tape-storage@0.1.0`
+// Exported Functions from `tapedeck:storage/tape-storage@0.2.0`
 bool exports_tapedeck_storage_tape_storage_init(provider_string_t *config, exports_tapedeck_storage_tape_storage_provider_info_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
 uint64_t exports_tapedeck_storage_tape_storage_method_tape_writer_next_seq(exports_tapedeck_storage_tape_storage_borrow_tape_writer_t self);
 bool exports_tapedeck_storage_tape_storage_method_tape_writer_append(exports_tapedeck_storage_tape_storage_borrow_tape_writer_t self, exports_tapedeck_storage_tape_storage_list_frame_t *frames, uint64_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
@@ -398,6 +453,7 @@ bool exports_tapedeck_storage_tape_storage_method_tape_writer_abort(exports_tape
 bool exports_tapedeck_storage_tape_storage_create(exports_tapedeck_storage_tape_storage_tape_header_t *header, exports_tapedeck_storage_tape_storage_own_tape_writer_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
 bool exports_tapedeck_storage_tape_storage_resume(exports_tapedeck_storage_tape_storage_tape_id_t *id, exports_tapedeck_storage_tape_storage_own_tape_writer_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
 bool exports_tapedeck_storage_tape_storage_save(exports_tapedeck_storage_tape_storage_tape_header_t *header, exports_tapedeck_storage_tape_storage_list_frame_t *frames, exports_tapedeck_storage_tape_storage_tape_summary_t *summary, exports_tapedeck_storage_tape_storage_end_reason_t reason, exports_tapedeck_storage_tape_storage_tape_info_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
+void exports_tapedeck_storage_tape_storage_append_many(exports_tapedeck_storage_tape_storage_list_tape_append_t *appends, exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_t *ret);
 bool exports_tapedeck_storage_tape_storage_get(exports_tapedeck_storage_tape_storage_tape_id_t *id, exports_tapedeck_storage_tape_storage_tape_info_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
 bool exports_tapedeck_storage_tape_storage_read_frames(exports_tapedeck_storage_tape_storage_tape_id_t *id, uint64_t from_seq, uint32_t max_frames, uint64_t max_bytes, exports_tapedeck_storage_tape_storage_list_frame_t *ret, exports_tapedeck_storage_tape_storage_storage_error_t *err);
 bool exports_tapedeck_storage_tape_storage_delete(exports_tapedeck_storage_tape_storage_tape_id_t *id, exports_tapedeck_storage_tape_storage_storage_error_t *err);
@@ -411,11 +467,15 @@ void tapedeck_storage_types_tape_id_free(tapedeck_storage_types_tape_id_t *ptr);
 
 void provider_list_u8_free(provider_list_u8_t *ptr);
 
-void tapedeck_storage_types_frame_free(tapedeck_storage_types_frame_t *ptr);
+void provider_list_string_free(provider_list_string_t *ptr);
 
 void provider_tuple2_string_string_free(provider_tuple2_string_string_t *ptr);
 
 void provider_list_tuple2_string_string_free(provider_list_tuple2_string_string_t *ptr);
+
+void tapedeck_storage_types_frame_free(tapedeck_storage_types_frame_t *ptr);
+
+void provider_option_list_u8_free(provider_option_list_u8_t *ptr);
 
 void tapedeck_storage_types_tape_header_free(tapedeck_storage_types_tape_header_t *ptr);
 
@@ -436,6 +496,10 @@ void tapedeck_storage_types_search_query_free(tapedeck_storage_types_search_quer
 void tapedeck_storage_types_list_tape_info_free(tapedeck_storage_types_list_tape_info_t *ptr);
 
 void tapedeck_storage_types_tape_page_free(tapedeck_storage_types_tape_page_t *ptr);
+
+void tapedeck_storage_types_list_frame_free(tapedeck_storage_types_list_frame_t *ptr);
+
+void tapedeck_storage_types_tape_append_free(tapedeck_storage_types_tape_append_t *ptr);
 
 void tapedeck_storage_types_provider_info_free(tapedeck_storage_types_provider_info_t *ptr);
 
@@ -461,6 +525,8 @@ void exports_tapedeck_storage_tape_storage_provider_info_free(exports_tapedeck_s
 
 void exports_tapedeck_storage_tape_storage_storage_error_free(exports_tapedeck_storage_tape_storage_storage_error_t *ptr);
 
+void exports_tapedeck_storage_tape_storage_tape_append_free(exports_tapedeck_storage_tape_storage_tape_append_t *ptr);
+
 extern void exports_tapedeck_storage_tape_storage_tape_writer_drop_own(exports_tapedeck_storage_tape_storage_own_tape_writer_t handle);
 
 extern exports_tapedeck_storage_tape_storage_own_tape_writer_t exports_tapedeck_storage_tape_storage_tape_writer_new(exports_tapedeck_storage_tape_storage_tape_writer_t *rep);
@@ -478,6 +544,10 @@ void exports_tapedeck_storage_tape_storage_result_tape_info_storage_error_free(e
 void exports_tapedeck_storage_tape_storage_result_void_storage_error_free(exports_tapedeck_storage_tape_storage_result_void_storage_error_t *ptr);
 
 void exports_tapedeck_storage_tape_storage_result_own_tape_writer_storage_error_free(exports_tapedeck_storage_tape_storage_result_own_tape_writer_storage_error_t *ptr);
+
+void exports_tapedeck_storage_tape_storage_list_tape_append_free(exports_tapedeck_storage_tape_storage_list_tape_append_t *ptr);
+
+void exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_free(exports_tapedeck_storage_tape_storage_list_result_u64_storage_error_t *ptr);
 
 void exports_tapedeck_storage_tape_storage_result_list_frame_storage_error_free(exports_tapedeck_storage_tape_storage_result_list_frame_storage_error_t *ptr);
 

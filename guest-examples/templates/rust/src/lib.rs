@@ -3,12 +3,14 @@
 //! `wit_bindgen::generate!` turns `wit/` (tapedeck's contract) into Rust
 //! traits; this file implements them by delegating to [`store`], which holds
 //! the storage logic: per-tape directories under the granted root, frames as
-//! CRC'd records in an append-only file, a sparse seek index and a method
-//! index. Configuration: `root` (default `/tapes`) and `fsync` (default
+//! CRC'd records in an append-only file, a sparse seek index and an index
+//! of the host's terms. It never parses a payload (payloads may be
+//! ciphertext); `serde_json` reads only the configuration and the
+//! provider's own files. Configuration: `root` (default `/tapes`) and `fsync` (default
 //! `true`).
 //!
 //! This template is stand-alone, to be copied out of the repository, so it
-//! writes the 14 exports itself. The short way is the guest SDK,
+//! writes the 15 exports itself. The short way is the guest SDK,
 //! `guest-examples/sdk` (crate `tapedeck-guest-sdk`): it has the bindings,
 //! the conversions to `tapedeck-types` and the exports, and a provider on it
 //! implements its `TapeStorage` trait and adds one line,
@@ -19,11 +21,16 @@ use std::cell::RefCell;
 
 mod store;
 
-wit_bindgen::generate!({ path: "wit", world: "provider" });
+wit_bindgen::generate!({
+    path: "wit",
+    world: "provider",
+    // For comparing what comes back with what went in (the tests).
+    additional_derives: [PartialEq, Eq],
+});
 
 use exports::tapedeck::storage::tape_storage::{
     EndReason, Frame, Guest, GuestTapeWriter, ProviderInfo, SearchQuery, StorageError,
-    StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
+    StorageStats, TapeAppend, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
 };
 use tapedeck::storage::types::Capabilities;
 
@@ -79,6 +86,20 @@ impl Guest for Provider {
         with_store(|s| s.save(header, &frames, &summary, reason))
     }
 
+    fn append_many(appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        STORE.with_borrow(|s| match s {
+            Some(s) => s.append_many(&appends),
+            None => appends
+                .iter()
+                .map(|_| {
+                    Err(StorageError::Internal(
+                        "called before a successful init".into(),
+                    ))
+                })
+                .collect(),
+        })
+    }
+
     fn get(id: String) -> Result<TapeInfo, StorageError> {
         with_store(|s| s.info(&id))
     }
@@ -112,10 +133,7 @@ impl Guest for Provider {
         with_store(|s| {
             let matches = |i: &TapeInfo| {
                 store::matches(&query.filter, i)
-                    && query
-                        .method
-                        .as_ref()
-                        .is_none_or(|m| s.methods(&i.header.id).contains(m))
+                    && s.has_terms(&i.header.id, i.frame_count, &query.terms)
                     && query
                         .text
                         .as_ref()

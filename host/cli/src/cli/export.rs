@@ -130,6 +130,7 @@ async fn write<W: Write>(
         byte_count: bytes,
         ended_at_us: info.ended_at_us.unwrap_or(info.header.created_at_us),
         digest: info.digest.clone(),
+        seal: info.seal.clone(),
     };
     let out = writer
         .finish(info.state, &summary)?

@@ -480,12 +480,14 @@ mod tests {
                 name: String::new(),
                 tags: Vec::new(),
                 created_at_us: 0,
+                envelope: None,
             },
             state,
             frame_count: 12,
             byte_count: 2048,
             ended_at_us: None,
             digest: None,
+            seal: None,
         }
     }
 

@@ -88,7 +88,8 @@ enum Command {
     /// Show one tape: header, state, totals, digest, whether its frames
     /// verify against the digest; --frames for its frames.
     Show(show::ShowArgs),
-    /// Find tapes by session, tag, time, JSON-RPC method or text.
+    /// Find tapes by session, tag, time, JSON-RPC method, tool, resource,
+    /// prompt, index term or text.
     Search(search::SearchArgs),
     /// Write a tape as JSONL (stdout, or a file with -o), verified against
     /// its digest.

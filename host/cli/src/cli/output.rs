@@ -227,12 +227,14 @@ mod tests {
                 name: name.into(),
                 tags: vec![("env".into(), "ci".into()), ("env".into(), "eu".into())],
                 created_at_us: 1_795_514_592_000_000,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: frames,
             byte_count: bytes,
             ended_at_us: Some(1_795_514_600_000_123),
             digest: Some("ab12".into()),
+            seal: None,
         }
     }
 

@@ -46,7 +46,8 @@ pub struct ShowArgs {
     id: String,
     /// Also print the frames: sequence number, time, direction (→ client to
     /// server, ← server to client) and payload. With --json, the object gets
-    /// a "frame_list" array of frames encoded as in the JSONL export. Implied
+    /// a "frame_list" array of frames encoded as in the JSONL export (with a
+    /// frame's index "terms" and its "attributes" when it has any). Implied
     /// by the frame filters and --follow.
     #[arg(long)]
     frames: bool,
@@ -335,7 +336,7 @@ struct Follow<'a, W: Write> {
 /// How following a tape stopped.
 enum Followed {
     /// The tape ended; every frame up to its end was read.
-    Ended(TapeInfo),
+    Ended(Box<TapeInfo>),
     /// `--limit` frames were printed.
     Limit,
 }
@@ -358,7 +359,7 @@ impl<W: Write> Follow<'_, W> {
             () = interrupt => None,
         };
         let ended = match followed {
-            Some(Followed::Ended(ended)) => ended,
+            Some(Followed::Ended(ended)) => *ended,
             Some(Followed::Limit) => {
                 self.out.flush()?;
                 return Ok(ExitCode::SUCCESS);
@@ -413,7 +414,7 @@ impl<W: Write> Follow<'_, W> {
                 .map_err(|e| tape_error(e, store, id))?;
             if page.is_empty() {
                 if let Some(info) = ended {
-                    return Ok(Followed::Ended(info));
+                    return Ok(Followed::Ended(Box::new(info)));
                 }
                 let info = store.get(id).await.map_err(|e| tape_error(e, store, id))?;
                 if info.state == TapeState::Recording {
@@ -641,6 +642,8 @@ mod tests {
             direction,
             payload: payload.to_vec(),
             not_json,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 
@@ -706,6 +709,8 @@ mod tests {
             direction,
             payload: payload.as_bytes().to_vec(),
             not_json: serde_json::from_str::<serde_json::Value>(payload).is_err(),
+            terms: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 
@@ -795,12 +800,14 @@ mod tests {
                 name: "demo".into(),
                 tags: vec![("env".into(), "ci".into())],
                 created_at_us: 1_795_514_592_000_000,
+                envelope: None,
             },
             state: TapeState::Finished,
             frame_count: 3,
             byte_count: 2048,
             ended_at_us: Some(1_795_514_700_000_000),
             digest: None,
+            seal: None,
         };
         assert_eq!(
             header(&info),
@@ -813,5 +820,29 @@ mod tests {
             "ended     2026-11-24 10:05:00 UTC (after 1m 48s)\n\
              state     finished\nframes    3\nbytes     2.0 KiB (2048 bytes)\ndigest    none\n"
         );
+    }
+
+    #[test]
+    fn json_frames_carry_terms_and_attributes_when_they_have_any() {
+        let json = |f: &Frame| {
+            let mut out = Vec::new();
+            write_frame_json(&mut out, f).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+        };
+        let plain = frame(b"{}", Direction::ClientToServer, false);
+        let v = json(&plain);
+        assert!(
+            v.get("terms").is_none() && v.get("attributes").is_none(),
+            "{v}"
+        );
+        let mut rich = plain.clone();
+        rich.terms = vec!["method:tools/call".into(), "tool:t".into()];
+        rich.attributes = vec![("transport".into(), "http".into())];
+        let v = json(&rich);
+        assert_eq!(
+            v["terms"],
+            serde_json::json!(["method:tools/call", "tool:t"])
+        );
+        assert_eq!(v["attributes"], serde_json::json!([["transport", "http"]]));
     }
 }

@@ -88,6 +88,7 @@ fn tape(id: &str, session: &str, tags: &[(&str, &str)], created: u64, payloads: 
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         created_at_us: created,
+        envelope: None,
     };
     let frames = payloads
         .iter()
@@ -102,6 +103,13 @@ fn tape(id: &str, session: &str, tags: &[(&str, &str)], created: u64, payloads: 
             },
             payload: p.to_vec(),
             not_json: serde_json::from_slice::<Value>(p).is_err(),
+            // What the recorder (and import) give a JSON frame.
+            terms: if serde_json::from_slice::<Value>(p).is_ok() {
+                tapedeck::types::terms::payload_terms(p)
+            } else {
+                Vec::new()
+            },
+            attributes: Vec::new(),
         })
         .collect();
     Tape::new(header, frames, HOUR / 2)
@@ -674,9 +682,9 @@ fn provider_inspect_describes_components_and_refuses_others() {
     dir.write("fs.wasm", tapedeck::embedded::FS_PROVIDER_WASM);
     let out = dir.ok(&["provider", "inspect", "fs.wasm"]);
     for want in [
-        "world      tapedeck:storage/provider@0.1.0",
+        "world      tapedeck:storage/provider@0.2.0",
         "verdict    accepted",
-        "tapedeck:storage/tape-storage@0.1.0",
+        "tapedeck:storage/tape-storage@0.2.0",
         "wasi:filesystem",
         "read-frames",
     ] {
@@ -684,7 +692,7 @@ fn provider_inspect_describes_components_and_refuses_others() {
     }
     let v = dir.json(&["provider", "inspect", "fs.wasm", "--json"]);
     assert_eq!(v["accepted"], true);
-    assert_eq!(v["wit_version"], "0.1.0");
+    assert_eq!(v["wit_version"], "0.2.0");
     let packages: Vec<&str> = v["import_packages"]
         .as_array()
         .unwrap()
@@ -989,7 +997,7 @@ fn provider_inspect_takes_the_embedded_provider() {
     let out = dir.ok(&["provider", "inspect", "embedded:fs"]);
     for want in [
         "component  embedded:fs (",
-        "world      tapedeck:storage/provider@0.1.0",
+        "world      tapedeck:storage/provider@0.2.0",
         "verdict    accepted",
         "imports (declared) vs grants of the embedded default (./tapes read-write at /tapes)",
         "/tapes (rw)",

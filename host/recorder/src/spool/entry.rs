@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use tapedeck_types::Frame;
+use tapedeck_types::terms::payload_terms;
 
 /// What a spool file holds, from one pass over it.
 #[derive(Debug, Clone)]
@@ -32,6 +33,10 @@ pub struct SpoolEntry {
     pub damage: Option<String>,
     /// The file's size in bytes.
     pub file_bytes: u64,
+    /// Its format version: 2, or 1 for a file written before contract 0.2
+    /// (its frames carry no terms; [`FrameReader`] derives them as the
+    /// recorder does now).
+    pub format: u8,
 }
 
 impl SpoolEntry {
@@ -41,7 +46,7 @@ impl SpoolEntry {
         let file = File::open(path).map_err(err)?;
         let file_bytes = file.metadata().map_err(err)?.len();
         let mut r = BufReader::new(file);
-        let begin = read_begin(path, &mut r)?;
+        let (begin, format) = read_begin(path, &mut r)?;
         let mut entry = SpoolEntry {
             path: path.to_path_buf(),
             begin,
@@ -52,6 +57,7 @@ impl SpoolEntry {
             last_frame_at_us: None,
             damage: None,
             file_bytes,
+            format,
         };
         let mut pos = 0u64;
         let mut frames = FrameCheck::default();
@@ -108,29 +114,32 @@ impl SpoolEntry {
     pub fn frame_reader(&self) -> Result<FrameReader, SpoolError> {
         let err = |e: io::Error| SpoolError::io(&self.path, "cannot read", e);
         let mut r = BufReader::new(File::open(&self.path).map_err(err)?);
-        read_begin(&self.path, &mut r)?;
+        let (_, format) = read_begin(&self.path, &mut r)?;
         Ok(FrameReader {
             r,
             check: FrameCheck::default(),
             limit: self.frames,
             path: self.path.clone(),
+            derive_terms: format == 1,
         })
     }
 }
 
-/// Reads and checks the magic and the begin record.
-fn read_begin(path: &Path, r: &mut impl Read) -> Result<Begin, SpoolError> {
+/// Reads and checks the magic and the begin record; returns the begin
+/// record and the format version.
+fn read_begin(path: &Path, r: &mut impl Read) -> Result<(Begin, u8), SpoolError> {
     let err = |e: io::Error| SpoolError::io(path, "cannot read", e);
     let mut magic = [0u8; 8];
     let got = r.read(&mut magic).map_err(err)?;
-    if got < magic.len() || &magic != record::MAGIC {
+    if got < magic.len() || !record::known_magic(&magic) {
         return Err(SpoolError::Damaged {
             path: path.to_path_buf(),
-            why: "it does not start with the spool file signature (TDSPOOL1)".into(),
+            why: "it does not start with a spool file signature (TDSPOOL2, or TDSPOOL1 before contract 0.2)".into(),
         });
     }
+    let format = if &magic == record::MAGIC_V1 { 1 } else { 2 };
     match record::read_next(r).map_err(err)? {
-        Next::Record(Record::Begin(b), _) => Ok(*b),
+        Next::Record(Record::Begin(b), _) => Ok((*b, format)),
         Next::Record(..) => Err(SpoolError::Damaged {
             path: path.to_path_buf(),
             why: "its first record is not a begin record".into(),
@@ -168,6 +177,8 @@ pub struct FrameReader {
     /// Frames the entry was found to hold; nothing past them is read.
     limit: u64,
     path: PathBuf,
+    /// A format-1 file: give JSON frames the terms the recorder derives.
+    derive_terms: bool,
 }
 
 impl FrameReader {
@@ -188,11 +199,14 @@ impl FrameReader {
             let next = record::read_next(&mut self.r)
                 .map_err(|e| SpoolError::io(&self.path, "cannot read", e))?;
             match next {
-                Next::Record(Record::Frame(f), _) => {
+                Next::Record(Record::Frame(mut f), _) => {
                     self.check.check(&f).map_err(|why| SpoolError::Damaged {
                         path: self.path.clone(),
                         why,
                     })?;
+                    if self.derive_terms && !f.not_json {
+                        f.terms = payload_terms(&f.payload);
+                    }
                     bytes += f.payload.len() as u64;
                     out.push(f);
                 }

@@ -2,15 +2,29 @@
 //! records.
 //!
 //! ```text
-//! file   = "TDSPOOL1" record*
+//! file   = "TDSPOOL2" record*                     (format 2; format 1,
+//!                                                  "TDSPOOL1", is still read)
 //! record = len:u32le crc:u32le kind:u8 body       (len = 1 + body length,
 //!                                                  crc = CRC-32 of kind‖body)
 //! kind 1 Begin  body = JSON `Begin`               (always the first record)
 //! kind 2 Frame  body = seq:u64le ts:u64le dir:u8 flags:u8 payload
+//!                                                 (a frame without terms or
+//!                                                  attributes)
 //! kind 3 Ack    body = next_seq:u64le             (the provider acknowledged
 //!                                                  frames 0..next_seq)
 //! kind 4 End    body = JSON `EndRecord`           (the recording ended)
+//! kind 5 Frame with host fields (format 2)
+//!               body = seq:u64le ts:u64le dir:u8 flags:u8
+//!                      terms:u32le (len:u32le utf8)*
+//!                      attributes:u32le (len:u32le utf8 len:u32le utf8)*
+//!                      payload
 //! ```
+//!
+//! Format 1 (before contract 0.2) has no kind 5: its frames carry no terms
+//! or attributes. Format 2 writes kind 2 for a frame with neither (a line
+//! that is not JSON) and kind 5 otherwise. A format-1 reader refuses a
+//! format-2 file at its signature rather than misreading kind 5 records as
+//! damage.
 //!
 //! A record is written with a single `write` call, so a crash of the process
 //! leaves whole records; a power loss may leave a torn last record, which the
@@ -21,8 +35,17 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
 use tapedeck_types::{Direction, EndReason, Frame, TapeHeader};
 
-/// The first bytes of every spool file (format version 1).
-pub(crate) const MAGIC: &[u8; 8] = b"TDSPOOL1";
+/// The first bytes of every spool file written (format version 2).
+pub(crate) const MAGIC: &[u8; 8] = b"TDSPOOL2";
+
+/// The first bytes of a spool file of format version 1 (before contract
+/// 0.2), still read: a tape spooled before an upgrade is recovered.
+pub(crate) const MAGIC_V1: &[u8; 8] = b"TDSPOOL1";
+
+/// Whether `magic` starts a spool file this version reads.
+pub(crate) fn known_magic(magic: &[u8]) -> bool {
+    magic == MAGIC || magic == MAGIC_V1
+}
 
 /// Bytes before a record's kind: length and CRC.
 const PREFIX: usize = 8;
@@ -35,6 +58,10 @@ const KIND_BEGIN: u8 = 1;
 const KIND_FRAME: u8 = 2;
 const KIND_ACK: u8 = 3;
 const KIND_END: u8 = 4;
+const KIND_FRAME_FIELDS: u8 = 5;
+
+/// Bytes of a frame body before its payload (kind 2) or its fields (kind 5).
+const FRAME_HEAD: usize = 18;
 
 /// The first record: what the spool file is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,9 +99,17 @@ pub enum Record {
     End(EndRecord),
 }
 
-/// Appends the encoding of a frame record to `out`.
+/// Appends the encoding of a frame record to `out`: kind 2 for a frame
+/// without terms or attributes, kind 5 with them.
 pub(crate) fn encode_frame(frame: &Frame, out: &mut Vec<u8>) {
-    let mut body = Vec::with_capacity(18 + frame.payload.len());
+    let plain = frame.terms.is_empty() && frame.attributes.is_empty();
+    let fields: usize = frame.terms.iter().map(|t| 4 + t.len()).sum::<usize>()
+        + frame
+            .attributes
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>();
+    let mut body = Vec::with_capacity(FRAME_HEAD + 8 + fields + frame.payload.len());
     body.extend_from_slice(&frame.seq.to_le_bytes());
     body.extend_from_slice(&frame.timestamp_us.to_le_bytes());
     body.push(match frame.direction {
@@ -82,8 +117,70 @@ pub(crate) fn encode_frame(frame: &Frame, out: &mut Vec<u8>) {
         Direction::ServerToClient => 1,
     });
     body.push(u8::from(frame.not_json));
+    if !plain {
+        put_len(frame.terms.len(), &mut body);
+        for t in &frame.terms {
+            put_str(t, &mut body);
+        }
+        put_len(frame.attributes.len(), &mut body);
+        for (k, v) in &frame.attributes {
+            put_str(k, &mut body);
+            put_str(v, &mut body);
+        }
+    }
     body.extend_from_slice(&frame.payload);
-    encode(KIND_FRAME, &body, out);
+    encode(
+        if plain { KIND_FRAME } else { KIND_FRAME_FIELDS },
+        &body,
+        out,
+    );
+}
+
+fn put_len(n: usize, out: &mut Vec<u8>) {
+    let n = u32::try_from(n).expect("spooled fields are under 4 GiB");
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn put_str(s: &str, out: &mut Vec<u8>) {
+    put_len(s.len(), out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Reads the host fields of a kind-5 frame body from `body`, advancing it
+/// past them.
+struct Fields<'a> {
+    body: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    fn len(&mut self) -> Result<usize, String> {
+        let Some((n, rest)) = self.body.split_first_chunk::<4>() else {
+            return Err("a frame record whose fields are cut short".into());
+        };
+        self.body = rest;
+        Ok(u32::from_le_bytes(*n) as usize)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let n = self.len()?;
+        if n > self.body.len() {
+            return Err("a frame record whose fields are cut short".into());
+        }
+        let (s, rest) = self.body.split_at(n);
+        self.body = rest;
+        String::from_utf8(s.to_vec())
+            .map_err(|_| "a frame record with a field that is not UTF-8".into())
+    }
+
+    /// A count of items of at least `min` bytes each, checked against
+    /// what is left (a corrupt count allocates nothing).
+    fn count(&mut self, min: usize) -> Result<usize, String> {
+        let n = self.len()?;
+        if n > self.body.len() / min {
+            return Err(format!("a frame record claiming {n} fields"));
+        }
+        Ok(n)
+    }
 }
 
 /// Appends the encoding of an ack record to `out`.
@@ -167,21 +264,36 @@ fn decode(kind: u8, body: &[u8]) -> Result<Record, String> {
             .try_into()
             .map(|b| Record::Ack(u64::from_le_bytes(b)))
             .map_err(|_| format!("an ack record of {} bytes", body.len())),
-        KIND_FRAME if body.len() >= 18 => {
+        KIND_FRAME | KIND_FRAME_FIELDS if body.len() >= FRAME_HEAD => {
             let direction = match body[16] {
                 0 => Direction::ClientToServer,
                 1 => Direction::ServerToClient,
                 d => return Err(format!("a frame with direction byte {d}")),
             };
-            Ok(Record::Frame(Frame {
-                seq: u64::from_le_bytes(body[..8].try_into().expect("8 bytes")),
-                timestamp_us: u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")),
+            let mut frame = Frame::new(
+                u64::from_le_bytes(body[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")),
                 direction,
-                not_json: body[17] & 1 == 1,
-                payload: body[18..].to_vec(),
-            }))
+                Vec::new(),
+                body[17] & 1 == 1,
+            );
+            let mut rest = Fields {
+                body: &body[FRAME_HEAD..],
+            };
+            if kind == KIND_FRAME_FIELDS {
+                let terms = rest.count(4)?;
+                frame.terms = (0..terms)
+                    .map(|_| rest.string())
+                    .collect::<Result<_, _>>()?;
+                let attributes = rest.count(8)?;
+                frame.attributes = (0..attributes)
+                    .map(|_| Ok((rest.string()?, rest.string()?)))
+                    .collect::<Result<_, String>>()?;
+            }
+            frame.payload = rest.body.to_vec();
+            Ok(Record::Frame(frame))
         }
-        KIND_FRAME => Err(format!("a frame record of {} bytes", body.len())),
+        KIND_FRAME | KIND_FRAME_FIELDS => Err(format!("a frame record of {} bytes", body.len())),
         k => Err(format!("a record of unknown kind {k}")),
     }
 }
@@ -215,6 +327,8 @@ mod tests {
             },
             payload: payload.to_vec(),
             not_json: seq == 1,
+            terms: Vec::new(),
+            attributes: Vec::new(),
         }
     }
 
@@ -242,6 +356,7 @@ mod tests {
                 name: "n".into(),
                 tags: vec![("k".into(), "v".into())],
                 created_at_us: 5,
+                envelope: None,
             },
         };
         let end = EndRecord {
@@ -270,27 +385,127 @@ mod tests {
         );
     }
 
+    /// Frame `seq` with terms and attributes (a kind-5 record).
+    fn with_fields(seq: u64, payload: &[u8]) -> Frame {
+        let mut f = frame(seq, payload);
+        f.terms = vec!["method:tools/call".into(), "tool:h\u{e9}llo".into()];
+        f.attributes = vec![
+            ("transport".into(), "stdio".into()),
+            ("empty".into(), String::new()),
+        ];
+        f
+    }
+
+    #[test]
+    fn frames_keep_their_terms_and_attributes() {
+        let mut buf = Vec::new();
+        let only_terms = Frame {
+            attributes: Vec::new(),
+            ..with_fields(2, b"{}")
+        };
+        let only_attributes = Frame {
+            terms: Vec::new(),
+            ..with_fields(3, b"")
+        };
+        for f in [
+            with_fields(0, br#"{"method":"tools/call"}"#),
+            frame(1, b"plain"),
+            only_terms.clone(),
+            only_attributes.clone(),
+        ] {
+            encode_frame(&f, &mut buf);
+        }
+        let (records, torn) = all(&buf);
+        assert_eq!(torn, None);
+        assert_eq!(
+            records,
+            vec![
+                Record::Frame(with_fields(0, br#"{"method":"tools/call"}"#)),
+                Record::Frame(frame(1, b"plain")),
+                Record::Frame(only_terms),
+                Record::Frame(only_attributes),
+            ]
+        );
+        // A frame without fields is written as in format 1 (kind 2).
+        let mut plain = Vec::new();
+        encode_frame(&frame(1, b"plain"), &mut plain);
+        assert_eq!(plain[8], KIND_FRAME);
+        let mut fields = Vec::new();
+        encode_frame(&with_fields(1, b"x"), &mut fields);
+        assert_eq!(fields[8], KIND_FRAME_FIELDS);
+    }
+
+    #[test]
+    fn a_format_1_frame_record_still_reads() {
+        // Written by the format-1 encoder: kind 2, no fields.
+        let mut body = Vec::new();
+        body.extend_from_slice(&7u64.to_le_bytes());
+        body.extend_from_slice(&9u64.to_le_bytes());
+        body.extend_from_slice(&[1, 0]);
+        body.extend_from_slice(br#"{"jsonrpc":"2.0","method":"ping"}"#);
+        let mut buf = Vec::new();
+        encode(KIND_FRAME, &body, &mut buf);
+        let (records, torn) = all(&buf);
+        assert_eq!(torn, None);
+        assert_eq!(
+            records,
+            [Record::Frame(Frame::new(
+                7,
+                9,
+                Direction::ServerToClient,
+                br#"{"jsonrpc":"2.0","method":"ping"}"#.to_vec(),
+                false
+            ))]
+        );
+    }
+
+    #[test]
+    fn fields_that_do_not_fit_are_damage() {
+        let mut head = Vec::new();
+        head.extend_from_slice(&0u64.to_le_bytes());
+        head.extend_from_slice(&0u64.to_le_bytes());
+        head.extend_from_slice(&[0, 0]);
+        for (fields, why) in [
+            (&[1, 0, 0, 0][..], "claiming 1"),
+            (&[0, 0, 0][..], "cut short"),
+            (&[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0][..], "claiming"),
+            (&[1, 0, 0, 0, 9, 0, 0, 0, b'x'][..], "cut short"),
+            (&[1, 0, 0, 0, 1, 0, 0, 0, 0xff, 0, 0, 0, 0][..], "not UTF-8"),
+        ] {
+            let mut body = head.clone();
+            body.extend_from_slice(fields);
+            let mut buf = Vec::new();
+            encode(KIND_FRAME_FIELDS, &body, &mut buf);
+            let (records, torn) = all(&buf);
+            assert!(records.is_empty(), "{records:?}");
+            let torn = torn.unwrap();
+            assert!(torn.contains(why), "{torn}");
+        }
+    }
+
     #[test]
     fn a_torn_tail_is_detected_at_every_cut() {
-        let mut buf = Vec::new();
-        encode_frame(&frame(0, b"first"), &mut buf);
-        let whole = buf.len();
-        encode_frame(&frame(1, b"second frame"), &mut buf);
-        for cut in whole + 1..buf.len() {
-            let (records, torn) = all(&buf[..cut]);
-            assert_eq!(
-                records,
-                vec![Record::Frame(frame(0, b"first"))],
-                "cut {cut}"
-            );
-            assert!(torn.is_some(), "cut at {cut} not detected");
+        for second in [frame(1, b"second frame"), with_fields(1, b"second frame")] {
+            let mut buf = Vec::new();
+            encode_frame(&frame(0, b"first"), &mut buf);
+            let whole = buf.len();
+            encode_frame(&second, &mut buf);
+            for cut in whole + 1..buf.len() {
+                let (records, torn) = all(&buf[..cut]);
+                assert_eq!(
+                    records,
+                    vec![Record::Frame(frame(0, b"first"))],
+                    "cut {cut}"
+                );
+                assert!(torn.is_some(), "cut at {cut} not detected");
+            }
         }
     }
 
     #[test]
     fn a_flipped_bit_is_detected() {
         let mut buf = Vec::new();
-        encode_frame(&frame(0, b"payload"), &mut buf);
+        encode_frame(&with_fields(0, b"payload"), &mut buf);
         for i in 0..buf.len() {
             let mut bad = buf.clone();
             bad[i] ^= 0x10;

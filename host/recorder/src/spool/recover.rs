@@ -211,6 +211,7 @@ pub async fn recover_entry<S: TapeStore>(
             .or(entry.last_frame_at_us)
             .unwrap_or(entry.begin.header.created_at_us),
         digest: Some(chain.hex()),
+        seal: None,
     };
     writer
         .finish(summary.clone(), reason)

@@ -10,6 +10,7 @@ fn header(id: &str) -> TapeHeader {
         name: "n".into(),
         tags: vec![],
         created_at_us: 1,
+        envelope: None,
     }
 }
 
@@ -24,6 +25,8 @@ fn frame(seq: u64) -> Frame {
         },
         payload: format!("{{\"n\":{seq}}}").into_bytes(),
         not_json: false,
+        terms: Vec::new(),
+        attributes: Vec::new(),
     }
 }
 
@@ -169,4 +172,135 @@ fn status_tells_live_files_from_orphans() {
     assert_eq!(spool.files_of(&key()).unwrap().len(), 2);
     assert_eq!(spool.files_of(&other).unwrap().len(), 1);
     assert_eq!(spool.files().unwrap().len(), 3);
+}
+
+/// Frame `seq` as the recorder records it now: a JSON request with the
+/// terms the host derives, and an attribute.
+fn frame_with_fields(seq: u64) -> Frame {
+    let payload = format!(
+        r#"{{"jsonrpc":"2.0","id":{seq},"method":"tools/call","params":{{"name":"t{seq}"}}}}"#
+    );
+    Frame {
+        terms: tapedeck_types::terms::payload_terms(payload.as_bytes()),
+        attributes: vec![("k".into(), format!("v{seq}"))],
+        ..Frame::new(
+            seq,
+            100 + seq,
+            Direction::ClientToServer,
+            payload.into_bytes(),
+            false,
+        )
+    }
+}
+
+#[test]
+fn frames_keep_their_terms_and_attributes_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let file = spool.create_file(&key(), &header("t3")).unwrap();
+    let frames: Vec<Frame> = (0..4)
+        .map(|seq| {
+            if seq == 2 {
+                frame(seq)
+            } else {
+                frame_with_fields(seq)
+            }
+        })
+        .collect();
+    for f in &frames {
+        file.write_frame(f).unwrap();
+    }
+    assert_eq!(frames[0].terms, ["method:tools/call", "tool:t0"]);
+    assert_eq!(file.read_frames(0, 10, u64::MAX).unwrap(), frames);
+    let entry = SpoolEntry::read(file.path()).unwrap();
+    assert_eq!((entry.format, entry.frames, &entry.damage), (2, 4, &None));
+    let mut reader = entry.frame_reader().unwrap();
+    assert_eq!(reader.next_batch(10, u64::MAX).unwrap(), frames);
+}
+
+/// A spool file as the recorder wrote it before contract 0.2 (format 1,
+/// "TDSPOOL1"), byte by byte: a begin record, frames 0..3 (a request, a
+/// response, a line that is not JSON), an ack of frame 0. The process
+/// died before the end.
+fn format_1_file(provider_key: &str) -> Vec<u8> {
+    fn record(kind: u8, body: &[u8], out: &mut Vec<u8>) {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&[kind]);
+        crc.update(body);
+        out.extend_from_slice(&(body.len() as u32 + 1).to_le_bytes());
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.push(kind);
+        out.extend_from_slice(body);
+    }
+    let mut out = b"TDSPOOL1".to_vec();
+    let begin = format!(
+        r#"{{"provider":"fs","provider_key":"{provider_key}","pid":1,"header":{{"id":"old-tape","session_id":"s","name":"before the upgrade","tags":[["k","v"]],"created_at_us":1}}}}"#
+    );
+    record(1, begin.as_bytes(), &mut out);
+    let lines: [(u8, u8, &[u8]); 3] = [
+        (
+            0,
+            0,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer"}}"#,
+        ),
+        (1, 0, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+        (1, 1, b"not json"),
+    ];
+    for (seq, (dir, not_json, payload)) in lines.into_iter().enumerate() {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(seq as u64).to_le_bytes());
+        body.extend_from_slice(&(10 + seq as u64).to_le_bytes());
+        body.extend_from_slice(&[dir, not_json]);
+        body.extend_from_slice(payload);
+        record(2, &body, &mut out);
+    }
+    record(3, &1u64.to_le_bytes(), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn a_format_1_file_is_recovered_with_the_terms_derived() {
+    use tapedeck_store::TapeStore;
+    use tapedeck_store::testing::MemStore;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let path = spool.provider_dir(&key()).unwrap().join("old-tape.spool");
+    std::fs::write(&path, format_1_file(key().hex())).unwrap();
+    let entry = SpoolEntry::read(&path).unwrap();
+    assert_eq!(
+        (
+            entry.format,
+            entry.frames,
+            entry.acked,
+            entry.damage.clone()
+        ),
+        (1, 3, 1, None)
+    );
+    assert_eq!(entry.begin.header.envelope, None);
+    assert_eq!(spool.files_of(&key()).unwrap(), std::slice::from_ref(&path));
+
+    let store = MemStore::new("fs");
+    let report = recover_all(&spool, &store, &key()).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.recovered.len(), 1);
+    assert_eq!(report.recovered[0].reason, EndReason::Crashed);
+    assert!(!path.exists());
+    let info = store.get("old-tape").await.unwrap();
+    assert_eq!(info.header.name, "before the upgrade");
+    assert_eq!(info.frame_count, 3);
+    let frames = store
+        .read_frames("old-tape", 0, 10, u64::MAX)
+        .await
+        .unwrap();
+    let terms: Vec<&[String]> = frames.iter().map(|f| f.terms.as_slice()).collect();
+    assert_eq!(
+        terms,
+        [
+            &["method:tools/call".to_string(), "tool:transfer".to_string()][..],
+            &[],
+            &[]
+        ]
+    );
+    assert!(frames[2].not_json);
+    assert_eq!(frames[2].payload, b"not json");
 }

@@ -25,6 +25,16 @@ pub(super) fn compare_headers(source: &TapeInfo, copy: &TapeInfo) -> Vec<String>
         c.created_at_us,
         s.created_at_us,
     );
+    if c.envelope != s.envelope {
+        // Up to 16 KiB of bytes: their sizes say enough.
+        let size = |e: &Option<Vec<u8>>| {
+            e.as_ref()
+                .map_or("none".into(), |e| format!("{} bytes", e.len()))
+        };
+        let (copy, source) = (size(&c.envelope), size(&s.envelope));
+        let same = if copy == source { ", other bytes" } else { "" };
+        out.push(format!("envelope {copy}{same} (source: {source})"));
+    }
     out
 }
 

@@ -24,10 +24,15 @@
 //!    destination and their chain compared with the source's, before the
 //!    copy is finished.
 //! 5. `finish` with the source's summary (frame count, byte count, end
-//!    time, digest) and the reason of its state (`finished` → `completed`,
-//!    `crashed` → `crashed`, `aborted` → `aborted`); then `get` on the
-//!    destination must report the source's header, state, totals, end time
-//!    and digest.
+//!    time, digest, seal) and the reason of its state (`finished` →
+//!    `completed`, `crashed` → `crashed`, `aborted` → `aborted`); then `get`
+//!    on the destination must report the source's header (envelope
+//!    included), state, totals, end time and digest.
+//!
+//! Everything the host owns is carried verbatim: the header (with its
+//! envelope) as `create` is given it, each frame as the source returns it
+//! (terms and attributes included), the seal in the summary. The seal is
+//! not compared here: checking seals is the seal layer's work.
 //!
 //! **A failure before step 5 leaves the copy `recording`**, never finished
 //! and not aborted: `recording` is the state in which the contract says a
@@ -411,13 +416,15 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
 }
 
 /// The summary the copy is finished with: the source's totals, end time
-/// (its creation time if it reports none, as `export` writes) and digest.
+/// (its creation time if it reports none, as `export` writes), digest and
+/// seal.
 fn summary_of(source: &TapeInfo) -> TapeSummary {
     TapeSummary {
         frame_count: source.frame_count,
         byte_count: source.byte_count,
         ended_at_us: source.ended_at_us.unwrap_or(source.header.created_at_us),
         digest: source.digest.clone(),
+        seal: source.seal.clone(),
     }
 }
 

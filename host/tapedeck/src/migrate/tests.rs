@@ -23,12 +23,14 @@ fn info(id: &str, created: u64, state: TapeState, frames: &[Frame]) -> TapeInfo 
             name: format!("tape {id}"),
             tags: vec![("env".into(), "ci".into()), ("env".into(), "eu".into())],
             created_at_us: 1_700_000_000_000_000 + created,
+            envelope: None,
         },
         state,
         frame_count: frames.len() as u64,
         byte_count: payload_bytes(frames),
         ended_at_us: ended.then_some(1_700_000_001_000_000 + created),
         digest: ended.then(|| DigestChain::over(frames).hex()),
+        seal: None,
     }
 }
 
@@ -364,4 +366,46 @@ fn an_aborted_copy_without_its_summary_is_accepted_with_a_note() {
     assert_eq!(differences.len(), 2, "{differences:?}");
     assert!(differences[0].starts_with("end time (µs) \"42\" (source: \""));
     assert!(differences[1].starts_with("digest \"none\" (source: \""));
+}
+
+#[tokio::test]
+async fn terms_attributes_envelope_and_seal_are_carried_verbatim() {
+    let (src, dst) = (MemStore::new("src"), MemStore::new("dst"));
+    let mut f = frames("host", 5);
+    for (i, frame) in f.iter_mut().enumerate() {
+        frame.terms = vec![format!("method:m{i}"), "kh:00ff".into()];
+        if i % 2 == 0 {
+            frame.attributes = vec![
+                ("transport".into(), "http".into()),
+                ("i".into(), i.to_string()),
+            ];
+        }
+    }
+    let mut i = info("host", 1, TapeState::Aborted, &f);
+    i.header.envelope = Some(vec![1, 2, 3, 0, 255]);
+    i.seal = Some(vec![9; 64]);
+    src.put(i, f);
+    let done = migrated(migrate(&src, &dst, small_pages(), "host").await);
+    same(&src, &dst, "host");
+    assert_eq!(done.note, None, "the aborted copy kept its summary");
+    assert_eq!(done.info.seal, Some(vec![9; 64]));
+    assert_eq!(done.info.header.envelope, Some(vec![1, 2, 3, 0, 255]));
+}
+
+#[test]
+fn a_copy_with_another_envelope_differs() {
+    let f = frames("t", 2);
+    let mut source = info("t", 3, TapeState::Finished, &f);
+    source.header.envelope = Some(vec![1; 100]);
+    let mut copy = source.clone();
+    copy.header.envelope = Some(vec![2; 100]);
+    assert_eq!(
+        compare_headers(&source, &copy),
+        ["envelope 100 bytes, other bytes (source: 100 bytes)"]
+    );
+    copy.header.envelope = None;
+    assert_eq!(
+        compare(&source, &copy).0,
+        ["envelope none (source: 100 bytes)"]
+    );
 }

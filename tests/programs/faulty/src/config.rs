@@ -16,6 +16,7 @@ pub enum Call {
     Finish,
     Abort,
     Save,
+    AppendMany,
     Get,
     ReadFrames,
     Delete,
@@ -25,7 +26,7 @@ pub enum Call {
 }
 
 impl Call {
-    const ALL: [Call; 14] = [
+    const ALL: [Call; 15] = [
         Call::Init,
         Call::Create,
         Call::Resume,
@@ -34,6 +35,7 @@ impl Call {
         Call::Finish,
         Call::Abort,
         Call::Save,
+        Call::AppendMany,
         Call::Get,
         Call::ReadFrames,
         Call::Delete,
@@ -53,6 +55,7 @@ impl Call {
             Call::Finish => "finish",
             Call::Abort => "abort",
             Call::Save => "save",
+            Call::AppendMany => "append-many",
             Call::Get => "get",
             Call::ReadFrames => "read-frames",
             Call::Delete => "delete",

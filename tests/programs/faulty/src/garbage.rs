@@ -22,12 +22,14 @@ pub fn info(id: &str, real: Option<TapeInfo>) -> TapeInfo {
             name: "garbage".into(),
             tags: Vec::new(),
             created_at_us: 0,
+            envelope: None,
         },
         state: TapeState::Finished,
         frame_count: 0,
         byte_count: 0,
         ended_at_us: Some(0),
         digest: None,
+        seal: None,
     });
     info.header.id = format!("{id}-garbage");
     info.frame_count = u64::MAX / 2;
@@ -39,13 +41,13 @@ pub fn info(id: &str, real: Option<TapeInfo>) -> TapeInfo {
 /// when there are none, one invented frame that is out of sequence too.
 pub fn frames(from: u64, real: Vec<Frame>) -> Vec<Frame> {
     if real.is_empty() {
-        return vec![Frame {
-            seq: from.wrapping_add(SEQ_SHIFT),
-            timestamp_us: 0,
-            direction: Direction::ServerToClient,
-            payload: b"{\"garbage\":true}".to_vec(),
-            not_json: false,
-        }];
+        return vec![Frame::new(
+            from.wrapping_add(SEQ_SHIFT),
+            0,
+            Direction::ServerToClient,
+            b"{\"garbage\":true}".to_vec(),
+            false,
+        )];
     }
     real.into_iter()
         .map(|mut f| {
@@ -72,6 +74,7 @@ fn mismatch(filter: &TapeFilter, i: u32) -> TapeInfo {
             name: String::new(),
             tags: Vec::new(),
             created_at_us,
+            envelope: None,
         },
         state: if filter.state == Some(TapeState::Finished) {
             TapeState::Aborted
@@ -82,6 +85,7 @@ fn mismatch(filter: &TapeFilter, i: u32) -> TapeInfo {
         byte_count: 0,
         ended_at_us: Some(created_at_us),
         digest: None,
+        seal: None,
     }
 }
 
@@ -162,13 +166,13 @@ mod tests {
         let f = frames(5, Vec::new());
         assert_eq!(f.len(), 1);
         assert_ne!(f[0].seq, 5);
-        let real = vec![Frame {
-            seq: 5,
-            timestamp_us: 1,
-            direction: Direction::ClientToServer,
-            payload: b"{}".to_vec(),
-            not_json: false,
-        }];
+        let real = vec![Frame::new(
+            5,
+            1,
+            Direction::ClientToServer,
+            b"{}".to_vec(),
+            false,
+        )];
         assert_ne!(frames(5, real)[0].seq, 5);
     }
 

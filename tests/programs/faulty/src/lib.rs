@@ -9,8 +9,9 @@
 //!   way (an error, a trap, a spin, a hang, a delay, a lost acknowledgement,
 //!   a wrong answer), to test what the host does about each;
 //! * **tamper**: reads of ended tapes that are falsified while staying
-//!   structurally perfect, to prove that only the host's SHA-256 digest
-//!   chain can catch them (and that it does).
+//!   structurally perfect, with the stored seal left as it is, to prove
+//!   that only the host's checks (its SHA-256 digest chain, and its seal
+//!   over the tape) can catch them (and that they do).
 //!
 //! It reports itself as provider `faulty`, with the fs store's capabilities
 //! (`delete`, `search`, `text-search`).
@@ -41,7 +42,9 @@
 //! * `faults` (array, default empty): fault rules, each an object with:
 //!   * `call` (required): the function it applies to, one of `init`,
 //!     `create`, `resume`, `next-seq`, `append`, `finish`, `abort`, `save`,
-//!     `get`, `read-frames`, `delete`, `list`, `search`, `stats`.
+//!     `append-many`, `get`, `read-frames`, `delete`, `list`, `search`,
+//!     `stats`. `append-many` has no error of its own, so where a rule on it
+//!     returns an error, every entry of that call fails with it.
 //!   * `fault` (required): what it does when it fires:
 //!     * `error`: the call returns `storage-error` of `kind`, with the message
 //!       `injected fault: <call> #<n> (faults[<i>])` (`n` = which call of that
@@ -54,12 +57,14 @@
 //!     * `slow`: the call sleeps `ms` milliseconds, then behaves correctly.
 //!     * `ack-then-lose`: `append` returns the `next-seq` the batch would have
 //!       given (the highest `seq` in it plus one, or the current `next-seq`)
-//!       and stores nothing; `finish` returns a `tape-info` claiming the end
-//!       state for the reason given, with the summary's counts, end time and
-//!       digest, and does not finish (the tape stays `recording`). On any
-//!       other call it acts as `error`.
+//!       and stores nothing; `append-many` does so for every entry (an entry
+//!       whose tape cannot be read gets that error); `finish` returns a
+//!       `tape-info` claiming the end state for the reason given, with the
+//!       summary's counts, end time, digest and seal, and does not finish
+//!       (the tape stays `recording`). On any other call it acts as `error`.
 //!     * `garbage`: a well-typed wrong answer. `append` stores the batch
-//!       (correctly) but returns `next-seq` `u64::MAX / 2`; `next-seq`
+//!       (correctly) but returns `next-seq` `u64::MAX / 2`, and so does
+//!       `append-many` for every entry it stored; `next-seq`
 //!       returns `u64::MAX / 2`; `get` returns the tape (or an invented one)
 //!       under the id `<id>-garbage` with absurd counts; `read-frames`
 //!       returns the real page with every `seq` shifted by 1 000 000 (or,
@@ -105,6 +110,11 @@
 //!   Every tampered tape is self-consistent: sequence numbers run from 0
 //!   without gaps, `get`'s counts match what `read-frames` returns, and any
 //!   paging (`from-seq`, `max-frames`, `max-bytes`) reads the same sequence.
+//!   A frame's terms and attributes travel with its payload (`reorder`
+//!   swaps them too; the frame `add` inserts carries the terms the host
+//!   derives for it). The header (its envelope included) and the seal are
+//!   returned as stored: tampering changes frames, counts and the digest,
+//!   never the seal, which is what the host's seal check catches.
 //!   `stats` is not tampered with.
 //!
 //! # Call counters
@@ -419,6 +429,31 @@ impl TapeStorage for Faulty {
             Some(injected) => Err(injected.error()),
         }
     }
+
+    /// fs-store's `append_many`, with the faults of `append-many` (which
+    /// has no error of its own: an error is every entry's).
+    fn append_many(&mut self, appends: Vec<tt::TapeAppend>) -> Vec<Result<u64, tt::StorageError>> {
+        let every = |e: tt::StorageError| appends.iter().map(|_| Err(e.clone())).collect();
+        match self.enter(Call::AppendMany) {
+            Err(e) => every(e),
+            Ok(None) => self.store.append_many(&appends),
+            Ok(Some(Injected::AckThenLose(_))) => appends
+                .iter()
+                .map(|a| {
+                    let next = self.store.get(&a.id)?.frame_count;
+                    Ok(a.frames
+                        .last()
+                        .map_or(next, |f| next.max(f.seq.saturating_add(1))))
+                })
+                .collect(),
+            Ok(Some(Injected::Garbage(_))) => self
+                .store
+                .append_many(&appends)
+                .into_iter()
+                .map(|r| r.map(|_| garbage::SEQ))
+                .collect(),
+        }
+    }
 }
 
 /// The `tape-writer` resource: an [`FsWriter`], with the faults of the
@@ -470,6 +505,7 @@ impl TapeWriter<Faulty> for FsWriter {
                 info.byte_count = summary.byte_count;
                 info.ended_at_us = Some(summary.ended_at_us);
                 info.digest = summary.digest;
+                info.seal = summary.seal;
                 Ok(info)
             }
             Some(injected) => Err(injected.error()),

@@ -9,6 +9,7 @@
 
 use crate::config::{Tamper, TamperMode};
 use std::collections::VecDeque;
+use tapedeck_types::terms::payload_terms;
 use tapedeck_types::{Direction, Frame, TapeInfo};
 
 /// The payload of the frame that `add` inserts: a well-formed JSON-RPC
@@ -16,15 +17,17 @@ use tapedeck_types::{Direction, Frame, TapeInfo};
 pub const EXTRA_PAYLOAD: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"inserted by faulty-provider"}}"#;
 
 /// The frame `add` inserts after `after` (same timestamp, so timestamps stay
-/// in order).
+/// in order), with the terms the host derives for its payload.
 fn extra_frame(after: &Frame) -> Frame {
-    Frame {
-        seq: after.seq + 1,
-        timestamp_us: after.timestamp_us,
-        direction: Direction::ServerToClient,
-        payload: EXTRA_PAYLOAD.to_vec(),
-        not_json: false,
-    }
+    let mut f = Frame::new(
+        after.seq + 1,
+        after.timestamp_us,
+        Direction::ServerToClient,
+        EXTRA_PAYLOAD.to_vec(),
+        false,
+    );
+    f.terms = payload_terms(EXTRA_PAYLOAD);
+    f
 }
 
 /// Changes one byte of `payload`: the case of the first ASCII letter from the
@@ -65,7 +68,8 @@ impl Tamper {
     }
 
     /// What `get` / `list` / `search` report for an ended tape: counts that
-    /// agree with [`Tamper::read`], and for `digest` a changed digest.
+    /// agree with [`Tamper::read`], and for `digest` a changed digest. The
+    /// header (with its envelope) and the seal stay as stored.
     /// `frame` is stored frame number `self.frame` when
     /// [`Tamper::needs_frame`] says so.
     pub fn info(&self, mut info: TapeInfo, frame: Option<&Frame>) -> TapeInfo {
@@ -222,6 +226,8 @@ impl<E, R: FnMut(u64, u32, u64) -> Result<Vec<Frame>, E>> Stream<R> {
                     std::mem::swap(&mut f.direction, &mut g.direction);
                     std::mem::swap(&mut f.timestamp_us, &mut g.timestamp_us);
                     std::mem::swap(&mut f.not_json, &mut g.not_json);
+                    std::mem::swap(&mut f.terms, &mut g.terms);
+                    std::mem::swap(&mut f.attributes, &mut g.attributes);
                     self.pending.push_back(g);
                 }
             }
@@ -242,7 +248,8 @@ mod tests {
     use super::*;
     use tapedeck_types::{TapeHeader, TapeState};
 
-    /// A stored tape of `n` frames with payloads of varying sizes.
+    /// A stored tape of `n` frames with payloads of varying sizes, each
+    /// with terms and attributes of its own.
     fn tape(n: u64) -> Vec<Frame> {
         (0..n)
             .map(|seq| Frame {
@@ -259,6 +266,8 @@ mod tests {
                 )
                 .into_bytes(),
                 not_json: seq == 2,
+                terms: vec!["method:tools/call".into(), format!("n:{seq}")],
+                attributes: vec![("frame".into(), seq.to_string())],
             })
             .collect()
     }
@@ -293,12 +302,14 @@ mod tests {
                 name: String::new(),
                 tags: Vec::new(),
                 created_at_us: 0,
+                envelope: Some(b"the envelope".to_vec()),
             },
             state: TapeState::Finished,
             frame_count: frames.len() as u64,
             byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
             ended_at_us: Some(1),
             digest: Some("00ab".into()),
+            seal: Some(b"the seal".to_vec()),
         }
     }
 
@@ -361,6 +372,8 @@ mod tests {
         assert_eq!(reordered[4].payload, stored[3].payload);
         assert_eq!(reordered[4].direction, stored[3].direction);
         assert_eq!(reordered[4].timestamp_us, stored[3].timestamp_us);
+        assert_eq!(reordered[3].terms, stored[4].terms);
+        assert_eq!(reordered[4].attributes, stored[3].attributes);
         assert_eq!(&reordered[..3], &stored[..3]);
         assert_eq!(reordered[5], stored[5]);
 
@@ -369,6 +382,7 @@ mod tests {
         assert_eq!(&added[..4], &stored[..4]);
         assert_eq!(added[4].seq, 4);
         assert_eq!(added[4].payload, EXTRA_PAYLOAD);
+        assert_eq!(added[4].terms, ["method:notifications/message"]);
         let _: serde_json::Value = serde_json::from_slice(&added[4].payload).unwrap();
         assert_eq!(added[5].seq, 5);
         assert_eq!(added[5].payload, stored[4].payload);
@@ -439,6 +453,20 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_and_the_seal_stay_as_stored() {
+        let stored = tape(5);
+        for mode in modes() {
+            for frame in [0, 2, 4, 9] {
+                let t = Tamper { mode, frame };
+                let info = tampered_info(&t, &stored);
+                let orig = info_of(&stored);
+                assert_eq!(info.header, orig.header, "{mode:?}");
+                assert_eq!(info.seal, orig.seal, "{mode:?}");
             }
         }
     }

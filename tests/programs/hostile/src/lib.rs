@@ -51,7 +51,7 @@ use bindings::*;
 
 use exports::tapedeck::storage::tape_storage::{
     EndReason, Frame, Guest, GuestTapeWriter, ProviderInfo, SearchQuery, StorageError,
-    StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
+    StorageStats, TapeAppend, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
 };
 use tapedeck::storage::types::{Capabilities, TapeState};
 
@@ -92,12 +92,14 @@ fn outcome(id: &str, name: String) -> TapeInfo {
             name,
             tags: Vec::new(),
             created_at: 0,
+            envelope: None,
         },
         state: TapeState::Finished,
         frame_count: 0,
         byte_count: 0,
         ended_at: Some(0),
         digest: None,
+        seal: None,
     }
 }
 
@@ -186,6 +188,11 @@ impl Guest for Provider {
     ) -> Result<TapeInfo, StorageError> {
         on_call();
         store::save(header, frames, summary, reason)
+    }
+
+    fn append_many(appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        on_call();
+        store::append_many(appends)
     }
 
     fn get(id: String) -> Result<TapeInfo, StorageError> {

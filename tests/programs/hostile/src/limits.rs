@@ -153,6 +153,8 @@ pub fn huge_list() -> Vec<Frame> {
             // instance is discarded before its post-return could free them).
             payload: unsafe { Vec::from_raw_parts(ptr, len, len) },
             flags: FrameFlags::empty(),
+            terms: Vec::new(),
+            attributes: Vec::new(),
         })
         .collect()
 }
@@ -167,6 +169,8 @@ pub fn out_of_order(from: u64) -> Vec<Frame> {
             direction: Direction::ClientToServer,
             payload: format!("{{\"frame\":{i}}}").into_bytes(),
             flags: FrameFlags::empty(),
+            terms: Vec::new(),
+            attributes: Vec::new(),
         })
         .collect()
 }

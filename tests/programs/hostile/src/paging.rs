@@ -210,12 +210,14 @@ fn endless(k: u64, name_bytes: usize) -> TapeInfo {
             name,
             tags: Vec::new(),
             created_at: created,
+            envelope: None,
         },
         state: TapeState::Finished,
         frame_count: 0,
         byte_count: 0,
         ended_at: Some(created + 1),
         digest: None,
+        seal: None,
     }
 }
 
@@ -235,12 +237,14 @@ fn matching(filter: &TapeFilter, id: &str, created: u64) -> TapeInfo {
             name: filter.name_contains.clone().unwrap_or_default(),
             tags: filter.tags.clone(),
             created_at: created,
+            envelope: None,
         },
         state,
         frame_count: 0,
         byte_count: 0,
         ended_at: (state != TapeState::Recording).then_some(created + 1),
         digest: None,
+        seal: None,
     }
 }
 

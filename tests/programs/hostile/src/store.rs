@@ -3,8 +3,8 @@
 //! in instance memory: they vanish when the host recycles the instance.
 
 use crate::exports::tapedeck::storage::tape_storage::{
-    EndReason, Frame, StorageError, StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage,
-    TapeSummary, TapeWriter,
+    EndReason, Frame, StorageError, StorageStats, TapeAppend, TapeFilter, TapeHeader, TapeInfo,
+    TapePage, TapeSummary, TapeWriter,
 };
 use crate::tapedeck::storage::types::TapeState;
 use std::cell::RefCell;
@@ -37,6 +37,7 @@ fn new_info(header: TapeHeader) -> TapeInfo {
         byte_count: 0,
         ended_at: None,
         digest: None,
+        seal: None,
     }
 }
 
@@ -87,6 +88,7 @@ pub fn save(
     info.byte_count = frames.iter().map(|f| f.payload.len() as u64).sum();
     info.ended_at = Some(summary.ended_at);
     info.digest = summary.digest;
+    info.seal = summary.seal;
     info.state = end_state(reason);
     TAPES.with_borrow_mut(|t| {
         if t.contains_key(&id) {
@@ -99,6 +101,31 @@ pub fn save(
         t.insert(id, tape);
         Ok(info)
     })
+}
+
+/// Appends to several tapes: per entry what `resume` then `append` do; a
+/// repeated id is `invalid-input` for that entry.
+pub fn append_many(appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+    let mut seen = std::collections::BTreeSet::new();
+    appends
+        .into_iter()
+        .map(|a| {
+            if !seen.insert(a.id.clone()) {
+                return Err(StorageError::InvalidInput(format!(
+                    "tape {} appears more than once in one append-many",
+                    a.id
+                )));
+            }
+            with_tape(&a.id, |t| match t.info.state {
+                TapeState::Recording => Ok(()),
+                _ => Err(StorageError::InvalidInput(format!(
+                    "tape {} has ended",
+                    a.id
+                ))),
+            })?;
+            Writer { id: a.id }.append_frames(a.frames)
+        })
+        .collect()
 }
 
 /// One tape's info.
@@ -218,6 +245,7 @@ impl Writer {
                 }
                 t.info.ended_at = Some(s.ended_at);
                 t.info.digest = s.digest;
+                t.info.seal = s.seal;
             }
             t.info.state = end_state(reason);
             Ok(t.info.clone())

@@ -102,6 +102,7 @@ pub fn get(id: &str) -> Option<Result<TapeInfo, StorageError>> {
                 byte_count: 0,
                 ended_at: 1,
                 digest: Some(format!("{ESCAPES}{FAKE_VERDICT}")),
+                seal: None,
             };
             let planted = tape("planted", None).header;
             crate::store::save(planted, Vec::new(), summary, EndReason::Completed)
@@ -121,11 +122,13 @@ fn tape(id: &str, digest: Option<String>) -> TapeInfo {
             name: String::new(),
             tags: Vec::new(),
             created_at: 0,
+            envelope: None,
         },
         state: TapeState::Finished,
         frame_count: 0,
         byte_count: 0,
         ended_at: Some(0),
         digest,
+        seal: None,
     }
 }

@@ -7,7 +7,10 @@
 //! * `append` does not skip frames it has already stored (a redelivered batch
 //!   is stored twice);
 //! * tape ids are not validated (`../x` is accepted);
-//! * `list` ignores every filter except the session id.
+//! * `list` ignores every filter except the session id;
+//! * with the configuration `{"append-many": "short"}`, `append-many`
+//!   answers one result fewer than it was given entries (`"extra"`: one
+//!   more); without it, each entry is what `resume` and `append` would do.
 //!
 //! `get` with one of these ids misbehaves instead of answering:
 //! `trap` panics, `loop` spins forever, `sleep` blocks in a host call for an
@@ -17,8 +20,8 @@
 //! (environment, arguments, `/etc/passwd`, a TCP connection, the `/data`
 //! directory) as a JSON object in the tape's name.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The raw bindings of the contract and their export glue (which needs
 /// `unsafe`): this guest does without the SDK on purpose.
@@ -37,7 +40,7 @@ use bindings::*;
 
 use exports::tapedeck::storage::tape_storage::{
     EndReason, Frame, Guest, GuestTapeWriter, ProviderInfo, SearchQuery, StorageError,
-    StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
+    StorageStats, TapeAppend, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
 };
 use tapedeck::storage::types::{Capabilities, TapeState};
 
@@ -46,8 +49,20 @@ struct Tape {
     frames: Vec<Frame>,
 }
 
+/// How `append-many` breaks the contract (the configuration's `append-many`).
+#[derive(Clone, Copy)]
+enum AppendMany {
+    /// It does not: one result per entry.
+    Honest,
+    /// One result fewer than entries.
+    Short,
+    /// One result more than entries.
+    Extra,
+}
+
 thread_local! {
     static TAPES: RefCell<BTreeMap<String, Tape>> = const { RefCell::new(BTreeMap::new()) };
+    static APPEND_MANY: Cell<AppendMany> = const { Cell::new(AppendMany::Honest) };
 }
 
 fn with_tape<T>(
@@ -68,6 +83,7 @@ fn new_info(header: TapeHeader) -> TapeInfo {
         byte_count: 0,
         ended_at: None,
         digest: None,
+        seal: None,
     }
 }
 
@@ -122,7 +138,22 @@ struct Provider;
 impl Guest for Provider {
     type TapeWriter = Writer;
 
-    fn init(_config: String) -> Result<ProviderInfo, StorageError> {
+    fn init(config: String) -> Result<ProviderInfo, StorageError> {
+        // No JSON parser here: the setting is found in the text, whitespace
+        // aside (this guest keeps its dependencies to the bindings).
+        let compact: String = config.chars().filter(|c| !c.is_whitespace()).collect();
+        let mode = if compact.contains(r#""append-many":"short""#) {
+            AppendMany::Short
+        } else if compact.contains(r#""append-many":"extra""#) {
+            AppendMany::Extra
+        } else if compact.contains(r#""append-many""#) {
+            return Err(StorageError::InvalidInput(
+                "append-many: must be \"short\" or \"extra\"".into(),
+            ));
+        } else {
+            AppendMany::Honest
+        };
+        APPEND_MANY.set(mode);
         Ok(ProviderInfo {
             name: "misbehaving".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -165,6 +196,7 @@ impl Guest for Provider {
         info.byte_count = frames.iter().map(|f| f.payload.len() as u64).sum();
         info.ended_at = Some(summary.ended_at);
         info.digest = summary.digest;
+        info.seal = summary.seal;
         info.state = match reason {
             EndReason::Completed => TapeState::Finished,
             EndReason::Crashed => TapeState::Crashed,
@@ -180,6 +212,30 @@ impl Guest for Provider {
             )
         });
         Ok(info)
+    }
+
+    fn append_many(appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        let mode = APPEND_MANY.get();
+        let mut seen = BTreeSet::new();
+        let mut results: Vec<Result<u64, StorageError>> = appends
+            .into_iter()
+            .map(|a| {
+                if !seen.insert(a.id.clone()) {
+                    return Err(StorageError::InvalidInput(format!("{} repeated", a.id)));
+                }
+                Writer { id: a.id }.append(a.frames)
+            })
+            .collect();
+        match mode {
+            AppendMany::Honest => {}
+            // Contract breach: a result is missing.
+            AppendMany::Short => {
+                results.pop();
+            }
+            // Contract breach: a result for an entry that was not given.
+            AppendMany::Extra => results.push(Ok(0)),
+        }
+        results
     }
 
     fn get(id: String) -> Result<TapeInfo, StorageError> {
@@ -219,6 +275,7 @@ impl Guest for Provider {
                     name: probe(),
                     tags: Vec::new(),
                     created_at: 0,
+                    envelope: None,
                 });
                 info.state = TapeState::Finished;
                 return Ok(info);
@@ -337,6 +394,7 @@ impl GuestTapeWriter for Writer {
             };
             t.info.ended_at = Some(summary.ended_at);
             t.info.digest = summary.digest;
+            t.info.seal = summary.seal;
             Ok(t.info.clone())
         })
     }

@@ -41,7 +41,7 @@ use bindings::*;
 
 use exports::tapedeck::storage::tape_storage::{
     EndReason, Frame, Guest, GuestTapeWriter, ProviderInfo, SearchQuery, StorageError,
-    StorageStats, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
+    StorageStats, TapeAppend, TapeFilter, TapeHeader, TapeInfo, TapePage, TapeSummary, TapeWriter,
 };
 use tapedeck::storage::types::{Capabilities, TapeState};
 use wasi::http::outgoing_handler;
@@ -203,12 +203,14 @@ fn report(id: String, name: String) -> TapeInfo {
             name,
             tags: Vec::new(),
             created_at: 0,
+            envelope: None,
         },
         state: TapeState::Finished,
         frame_count: 0,
         byte_count: 0,
         ended_at: None,
         digest: None,
+        seal: None,
     }
 }
 
@@ -249,6 +251,10 @@ impl Guest for Provider {
         _reason: EndReason,
     ) -> Result<TapeInfo, StorageError> {
         unsupported("save")
+    }
+
+    fn append_many(appends: Vec<TapeAppend>) -> Vec<Result<u64, StorageError>> {
+        appends.iter().map(|_| unsupported("append-many")).collect()
     }
 
     fn get(id: String) -> Result<TapeInfo, StorageError> {

@@ -3,8 +3,9 @@
 
 use fs_store::{FsConfig, FsStore, FsWriter};
 use std::path::{Path, PathBuf};
+use tapedeck_types::terms::{method_term, payload_terms};
 use tapedeck_types::{
-    Direction, EndReason, ErrorKind, Frame, StorageError, TapeHeader, TapeSummary,
+    Direction, EndReason, ErrorKind, Frame, SearchQuery, StorageError, TapeHeader, TapeSummary,
 };
 
 /// A store on a fresh temp dir (fsync off to keep tests fast).
@@ -30,6 +31,7 @@ pub fn header(id: &str, created_at: u64) -> TapeHeader {
         name: format!("Tape {id}"),
         tags: vec![("env".into(), "test".into())],
         created_at_us: created_at,
+        envelope: None,
     }
 }
 
@@ -44,6 +46,25 @@ pub fn frame(seq: u64, payload: &[u8]) -> Frame {
         },
         payload: payload.to_vec(),
         not_json: serde_json::from_slice::<serde_json::Value>(payload).is_err(),
+        // What the host derives (the store itself never parses payloads).
+        terms: payload_terms(payload),
+        attributes: Vec::new(),
+    }
+}
+
+/// A search for tapes with every one of these terms.
+pub fn terms_query(terms: &[&str]) -> SearchQuery {
+    SearchQuery {
+        terms: terms.iter().map(|t| t.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A search for tapes with a frame of JSON-RPC method `m`.
+pub fn method_query(m: &str) -> SearchQuery {
+    SearchQuery {
+        terms: vec![method_term(m)],
+        ..Default::default()
     }
 }
 
@@ -76,6 +97,7 @@ pub fn summary(frames: &[Frame], ended_at: u64) -> TapeSummary {
         byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
         ended_at_us: ended_at,
         digest: Some("ab".repeat(32)),
+        seal: None,
     }
 }
 
