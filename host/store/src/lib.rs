@@ -26,7 +26,6 @@
 //!   bounded).
 //! - `testing` (feature `testing`): an in-memory store for tests.
 
-pub mod digest;
 pub mod error;
 pub mod keys;
 mod layer;
@@ -39,7 +38,10 @@ mod starting;
 pub mod testing;
 pub mod text;
 
-pub use digest::{DigestChain, DigestMismatch};
+/// The tape digest (defined in `tapedeck-types`, so that Rust guests
+/// share it): a SHA-256 hash chain over every frame.
+pub use tapedeck_types::digest;
+pub use tapedeck_types::digest::{DigestChain, DigestMismatch};
 pub use error::ProviderError;
 pub use layer::{Layer, WriterLayer};
 pub use paging::{PageLimits, TapePages};

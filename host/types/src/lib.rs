@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+pub mod digest;
 mod error;
 mod filter;
 mod id;
@@ -18,6 +19,7 @@ mod tape;
 pub mod terms;
 pub mod units;
 
+pub use digest::{DigestChain, DigestMismatch};
 pub use error::{ErrorKind, StorageError};
 pub use filter::{SearchQuery, TapeFilter};
 pub use id::{MAX_TAPE_ID_LEN, validate_tape_id};

@@ -25,7 +25,7 @@
 
 use sha2::{Digest, Sha256};
 use std::fmt;
-use tapedeck_types::{Direction, Frame};
+use crate::{Direction, Frame};
 
 /// The domain-separation string hashed to start the chain (`d_0`).
 pub const CHAIN_DOMAIN: &[u8] = b"tapedeck-chain-v1";
@@ -179,10 +179,19 @@ pub struct DigestMismatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::sample_frames;
 
     fn frames() -> Vec<Frame> {
-        sample_frames(5, |seq| format!("{{\"id\":{seq}}}").into_bytes())
+        (0..5)
+            .map(|seq| {
+                let direction = if seq % 2 == 0 {
+                    Direction::ClientToServer
+                } else {
+                    Direction::ServerToClient
+                };
+                let payload = format!("{{\"id\":{seq}}}").into_bytes();
+                Frame::new(seq, 1_700_000_000_000_000 + seq * 10, direction, payload, false)
+            })
+            .collect()
     }
 
     #[test]
