@@ -137,6 +137,11 @@ pub trait Layer: Send + Sync {
         self.inner().append_many(appends)
     }
 
+    /// See [`TapeStore::trusted_hosts`].
+    fn trusted_hosts(&self) -> Option<&crate::seal::TrustedHosts> {
+        self.inner().trusted_hosts()
+    }
+
     /// See [`TapeStore::starting`].
     fn starting(&self) -> bool {
         self.inner().starting()
@@ -211,6 +216,9 @@ impl<L: Layer> TapeStore for L {
         appends: &[TapeAppend],
     ) -> impl Future<Output = ProviderResult<Vec<ProviderResult<u64>>>> + Send {
         Layer::append_many(self, appends)
+    }
+    fn trusted_hosts(&self) -> Option<&crate::seal::TrustedHosts> {
+        Layer::trusted_hosts(self)
     }
     fn starting(&self) -> bool {
         Layer::starting(self)

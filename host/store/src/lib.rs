@@ -18,14 +18,16 @@
 //! - [`Starting`]: a store still being started, usable at once.
 //! - [`Layer`] / [`WriterLayer`]: a store or writer over another that
 //!   forwards every call except those it changes.
-//! - [`keys`] / [`seal`]: ed25519 host keys and the seal the host puts on a
-//!   tape, which a provider can neither make nor check.
+//! - [`keys`] / [`seal`] / [`envelope`]: ed25519 host keys, the seal the
+//!   host puts on a tape (which a provider can neither make nor check) and
+//!   the host's envelope on a header (which says the tape is sealed).
 //! - [`reserved`]: host-only directories (the spool) no provider may be
 //!   granted, checked wherever a provider starts or a spool opens.
 //! - [`text`]: provider text made safe to show on a terminal (escaped,
 //!   bounded).
 //! - `testing` (feature `testing`): an in-memory store for tests.
 
+pub mod envelope;
 pub mod error;
 pub mod keys;
 mod layer;
@@ -38,15 +40,15 @@ mod starting;
 pub mod testing;
 pub mod text;
 
-/// The tape digest (defined in `tapedeck-types`, so that Rust guests
-/// share it): a SHA-256 hash chain over every frame.
-pub use tapedeck_types::digest;
-pub use tapedeck_types::digest::{DigestChain, DigestMismatch};
 pub use error::ProviderError;
 pub use layer::{Layer, WriterLayer};
 pub use paging::{PageLimits, TapePages};
 pub use read::{FrameStream, TapeReader};
 pub use starting::Starting;
+/// The tape digest (defined in `tapedeck-types`, so that Rust guests
+/// share it): a SHA-256 hash chain over every frame.
+pub use tapedeck_types::digest;
+pub use tapedeck_types::digest::{DigestChain, DigestMismatch};
 
 use std::future::Future;
 use tapedeck_types::{
@@ -127,6 +129,14 @@ pub trait TapeStore: Send + Sync {
         &self,
         appends: &[TapeAppend],
     ) -> impl Future<Output = ProviderResult<Vec<ProviderResult<u64>>>> + Send;
+
+    /// The host keys whose seals readers of this store check tapes
+    /// against ([`read`]), when the store seals ([`seal::Sealing`]).
+    /// Default: none (a reader then verifies digests only and reports no
+    /// tape as verified).
+    fn trusted_hosts(&self) -> Option<&seal::TrustedHosts> {
+        None
+    }
 
     /// True while the store is still being started ([`Starting`]): calls
     /// would wait for it. A caller with other work to keep doing meanwhile

@@ -20,14 +20,25 @@
 //! writes pages somewhere must *commit* (rename the file, report success) only
 //! when `read_verified` returns `Ok`.
 //!
-//! A tape still `recording`, or one that ended without a digest (imported
-//! from a file that had none), is not an error: the result is
+//! The digest is a chain anyone can recompute, so it vouches for the frames
+//! only when the host's seal vouches for the digest ([`crate::seal`]). A
+//! reader of a store that seals ([`TapeStore::trusted_hosts`], or
+//! [`TapeReader::trusting`]) checks the seal of an ended tape before the
+//! first frame: a broken, forged, untrusted or removed seal is an
+//! [`IntegrityError`] ([`Mismatch::Seal`]). Only a sealed tape whose frames
+//! reproduce its digest is [`Verification::Verified`].
+//!
+//! A tape still `recording`, one that ended without a digest (imported
+//! from a file that had none) or without a seal (recorded before seals),
+//! or one read with no trusted keys, is not an error: the result is
 //! [`Verification::Unverified`] with the reason. [`load_tape`] reads and
 //! verifies a whole tape into memory, for library users.
 
 use crate::TapeStore;
 use crate::digest::{DigestChain, DigestMismatch};
 use crate::error::ProviderError;
+use crate::keys::PublicKey;
+use crate::seal::{SealError, SealStatus, TrustedHosts, seal_status};
 use std::convert::Infallible;
 use std::fmt;
 use tapedeck_types::{Frame, TapeInfo, TapeState};
@@ -41,12 +52,15 @@ pub const DEFAULT_PAGE_BYTES: u64 = 4 << 20;
 /// What reading a tape established about its integrity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
-    /// The frames reproduce the digest recorded when the tape ended.
+    /// The tape carries a trusted host's seal, and the frames reproduce
+    /// the digest it sealed.
     Verified {
         /// The digest (lowercase hex).
         digest: String,
         /// How many frames the chain covered.
         frames: u64,
+        /// The host key whose seal vouches for the tape.
+        sealed_by: PublicKey,
     },
     /// The frames passed the structural checks that apply (none when
     /// [`UnverifiedReason::Skipped`]) but there is no digest to compare.
@@ -74,20 +88,25 @@ impl Verification {
     }
 }
 
-/// `verified (sha256 chain over 12 frames)` or `not verified: still
+/// `verified (sealed by ed25519:…, sha256 chain over 12 frames)` or `not verified: still
 /// recording`.
 impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Verification::Verified { frames, .. } => {
-                write!(f, "verified (sha256 chain over {frames} frames)")
+            Verification::Verified {
+                frames, sealed_by, ..
+            } => {
+                write!(
+                    f,
+                    "verified (sealed by {sealed_by}, sha256 chain over {frames} frames)"
+                )
             }
             Verification::Unverified { reason, .. } => write!(f, "not verified: {reason}"),
         }
     }
 }
 
-/// Why a tape read without error was not verified against a digest.
+/// Why a tape read without error was not verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnverifiedReason {
     /// The tape is still `recording`: its digest is stored when it ends.
@@ -97,26 +116,44 @@ pub enum UnverifiedReason {
     NoDigest,
     /// The caller asked for no checks ([`TapeReader::read_unverified`]).
     Skipped,
+    /// The tape ended without a seal (recorded before seals, or by a host
+    /// that did not seal): its frames reproduce the digest it carries, but
+    /// nothing vouches for that digest.
+    Unsealed,
+    /// The reader has no trusted host keys to check a seal against (the
+    /// store does not seal): the frames reproduce the digest the tape
+    /// carries, but nothing vouches for that digest.
+    NoTrustedKeys,
 }
 
 impl UnverifiedReason {
-    /// A short kebab-case name: `still-recording`, `no-digest`, `skipped`.
+    /// A short kebab-case name: `still-recording`, `no-digest`, `skipped`,
+    /// `unsealed`, `no-trusted-keys`.
     pub fn as_str(self) -> &'static str {
         match self {
             UnverifiedReason::Recording => "still-recording",
             UnverifiedReason::NoDigest => "no-digest",
             UnverifiedReason::Skipped => "skipped",
+            UnverifiedReason::Unsealed => "unsealed",
+            UnverifiedReason::NoTrustedKeys => "no-trusted-keys",
         }
     }
 }
 
-/// `still recording`, `no digest recorded`, `check skipped`.
+/// `still recording`, `no digest recorded`, `check skipped`, `unsealed
+/// (…)`, `no trusted host keys (…)`.
 impl fmt::Display for UnverifiedReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             UnverifiedReason::Recording => "still recording",
             UnverifiedReason::NoDigest => "no digest recorded",
             UnverifiedReason::Skipped => "check skipped",
+            UnverifiedReason::Unsealed => {
+                "unsealed (the frames match the digest the provider returned, but no host seal vouches for it)"
+            }
+            UnverifiedReason::NoTrustedKeys => {
+                "no trusted host keys to check its seal against (the frames match the digest the provider returned)"
+            }
         })
     }
 }
@@ -167,6 +204,10 @@ impl fmt::Display for IntegrityError {
                 f,
                 "the {frames} frames provider {provider} returned hold {returned} payload \
                  bytes but the tape records {recorded} (a payload was altered)"
+            ),
+            Mismatch::Seal(e) => write!(
+                f,
+                "the seal of the tape provider {provider} returned does not vouch for it: {e}"
             ),
             Mismatch::Digest { state, mismatch } => write!(
                 f,
@@ -225,6 +266,9 @@ pub enum Mismatch {
         /// Payload bytes the tape records.
         recorded: u64,
     },
+    /// The tape's seal is broken, forged, untrusted or was removed
+    /// (checked before the first frame; see [`crate::seal`]).
+    Seal(SealError),
     /// The hash chain over the frames does not reproduce the digest recorded
     /// when the tape ended in `state`.
     Digest {
@@ -289,19 +333,28 @@ pub struct TapeReader<'s, S: TapeStore> {
     provider: String,
     page_frames: u32,
     page_bytes: u64,
+    trusted: Option<TrustedHosts>,
 }
 
 impl<'s, S: TapeStore> TapeReader<'s, S> {
     /// A reader of `store` with pages of [`DEFAULT_PAGE_FRAMES`] and
     /// [`DEFAULT_PAGE_BYTES`], naming the provider in errors by
-    /// `store.provider_info().name`.
+    /// `store.provider_info().name`, checking seals against the store's
+    /// [`TapeStore::trusted_hosts`].
     pub fn new(store: &'s S) -> Self {
         TapeReader {
             store,
             provider: store.provider_info().name.clone(),
             page_frames: DEFAULT_PAGE_FRAMES,
             page_bytes: DEFAULT_PAGE_BYTES,
+            trusted: store.trusted_hosts().cloned(),
         }
+    }
+
+    /// Checks seals against `trusted` (instead of the store's keys).
+    pub fn trusting(mut self, trusted: TrustedHosts) -> Self {
+        self.trusted = Some(trusted);
+        self
     }
 
     /// Names the provider `name` in errors (e.g. its configured name).
@@ -322,7 +375,8 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
     /// [`FrameStream`] that checks each page before handing it out and the
     /// totals and digest at [`FrameStream::finish`] (see the module docs).
     pub fn stream<'a>(&'a self, info: &'a TapeInfo) -> FrameStream<'a, S> {
-        FrameStream::new(self, &info.header.id, Some(Check::new(info)))
+        let check = Check::new(info, self.trusted.as_ref());
+        FrameStream::new(self, &info.header.id, Some(check))
     }
 
     /// The frames of tape `id` as a [`FrameStream`] that checks only their
@@ -466,6 +520,9 @@ impl<'a, S: TapeStore> FrameStream<'a, S> {
         if self.ended {
             return Ok(None);
         }
+        if let Some(Err(e)) = self.check.as_ref().map(|c| &c.seal) {
+            return Err(self.error(Mismatch::Seal(e.clone())).into());
+        }
         let max_frames = max_frames.clamp(1, self.page_frames);
         let page = self
             .store
@@ -526,14 +583,35 @@ struct Check<'a> {
     frames: u64,
     /// Payload bytes of the first `info.frame_count` frames seen.
     bytes: u64,
+    /// What the seal says (an error stops the stream before any frame).
+    seal: Result<Sealed, SealError>,
+}
+
+/// What the seal of a tape that passed its seal check vouches for.
+#[derive(Debug, Clone, Copy)]
+enum Sealed {
+    By(PublicKey),
+    /// Unsealed, or still recording (nothing to vouch for yet).
+    No,
+    /// No trusted keys to check against.
+    Unchecked,
 }
 
 impl<'a> Check<'a> {
-    fn new(info: &'a TapeInfo) -> Self {
+    fn new(info: &'a TapeInfo, trusted: Option<&TrustedHosts>) -> Self {
+        let seal = match trusted {
+            None => Ok(Sealed::Unchecked),
+            Some(t) => match seal_status(info, t) {
+                SealStatus::Sealed(key) => Ok(Sealed::By(key)),
+                SealStatus::Unsealed => Ok(Sealed::No),
+                SealStatus::Broken(e) => Err(e),
+            },
+        };
         Check {
             info,
             frames: 0,
             bytes: 0,
+            seal,
         }
     }
 
@@ -587,25 +665,38 @@ impl<'a> Check<'a> {
             state: info.state,
             mismatch,
         })?;
-        Ok(Verification::Verified {
-            digest: chain.hex(),
-            frames,
-        })
+        let reason = match &self.seal {
+            Err(e) => return Err(Mismatch::Seal(e.clone())),
+            Ok(Sealed::By(key)) => {
+                return Ok(Verification::Verified {
+                    digest: chain.hex(),
+                    frames,
+                    sealed_by: *key,
+                });
+            }
+            Ok(Sealed::No) => UnverifiedReason::Unsealed,
+            Ok(Sealed::Unchecked) => UnverifiedReason::NoTrustedKeys,
+        };
+        Ok(Verification::Unverified { reason, frames })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::SecretKey;
+    use crate::seal::Seal;
     use crate::testing::{MemStore, sample_frames};
     use tapedeck_types::TapeHeader;
 
     /// One tape, served by a [`MemStore`] as stored: `read_frames` pages
     /// by position, whatever the frames' sequence numbers say (as a
-    /// provider that damaged or tampered with a tape would).
+    /// provider that damaged or tampered with a tape would). Read with no
+    /// trusted keys unless [`sealed`](Fake::sealed).
     struct Fake {
         info: TapeInfo,
         frames: Vec<Frame>,
+        trusted: Option<TrustedHosts>,
     }
 
     impl Fake {
@@ -628,7 +719,20 @@ mod tests {
                 digest: Some(DigestChain::over(&frames).hex()),
                 seal: None,
             };
-            Fake { info, frames }
+            Fake {
+                info,
+                frames,
+                trusted: None,
+            }
+        }
+
+        /// Sealed by a new host key (over what `info` says now), read
+        /// trusting that key.
+        fn sealed(mut self) -> (Fake, PublicKey) {
+            let key = SecretKey::generate().unwrap();
+            self.info.seal = Some(Seal::new(&key, &self.info).to_bytes());
+            self.trusted = Some(TrustedHosts::new([key.public()]));
+            (self, key.public())
         }
 
         /// A store holding the tape as it is now.
@@ -659,8 +763,11 @@ mod tests {
         async fn read(&self) -> (Result<Verification, ReadError<Infallible>>, Vec<Vec<u64>>) {
             let mut pages = Vec::new();
             let store = self.store();
-            let result = TapeReader::new(&store)
-                .page_size(2, 1 << 20)
+            let mut reader = TapeReader::new(&store).page_size(2, 1 << 20);
+            if let Some(t) = &self.trusted {
+                reader = reader.trusting(t.clone());
+            }
+            let result = reader
                 .read_verified(&self.info, |page| {
                     pages.push(page.iter().map(|f| f.seq).collect());
                     Ok(())
@@ -692,32 +799,122 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_intact_tape_is_verified_page_by_page() {
-        let fake = Fake::intact();
+    async fn an_intact_sealed_tape_is_verified_page_by_page() {
+        let (fake, key) = Fake::intact().sealed();
         let (result, pages) = fake.read().await;
         let v = result.unwrap();
         assert_eq!(
             v,
             Verification::Verified {
                 digest: fake.info.digest.clone().unwrap(),
-                frames: 5
+                frames: 5,
+                sealed_by: key,
             }
         );
         assert!(v.is_verified());
-        assert_eq!(v.to_string(), "verified (sha256 chain over 5 frames)");
+        assert_eq!(
+            v.to_string(),
+            format!("verified (sealed by {key}, sha256 chain over 5 frames)")
+        );
         assert_eq!(pages, [vec![0, 1], vec![2, 3], vec![4]]);
 
+        // Without keys to check the seal against, nothing is verified.
         let loaded = load_tape(&fake.store(), "t1").await.unwrap();
         assert_eq!(loaded.frames, fake.frames);
         assert_eq!(loaded.info, fake.info);
-        assert!(loaded.verification.is_verified());
+        assert_eq!(
+            loaded.verification,
+            Verification::Unverified {
+                reason: UnverifiedReason::NoTrustedKeys,
+                frames: 5
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_intact_unsealed_tape_is_not_verified() {
+        let mut fake = Fake::intact();
+        fake.trusted = Some(TrustedHosts::new([SecretKey::generate().unwrap().public()]));
+        let v = fake.read().await.0.unwrap();
+        assert_eq!(
+            v,
+            Verification::Unverified {
+                reason: UnverifiedReason::Unsealed,
+                frames: 5
+            }
+        );
+        assert!(v.to_string().starts_with("not verified: unsealed"), "{v}");
+        // Where seals are required, it is refused before any frame.
+        fake.trusted = fake.trusted.map(|t| t.require_seals(true));
+        let (result, pages) = fake.read().await;
+        let Err(ReadError::Integrity(e)) = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(e.mismatch, Mismatch::Seal(SealError::Missing));
+        assert!(pages.is_empty());
+    }
+
+    /// A provider that rewrites a frame and recomputes the digest (and
+    /// the counts) passes the digest check; the seal catches it before
+    /// the first frame is handed out.
+    #[tokio::test]
+    async fn a_rewritten_tape_with_a_recomputed_digest_breaks_its_seal() {
+        let (mut fake, key) = Fake::intact().sealed();
+        fake.frames[2].payload = br#"{"id":"transfer 999"}"#.to_vec();
+        fake.info.digest = Some(DigestChain::over(&fake.frames).hex());
+        let mut fake = fake.recount();
+        let (result, pages) = fake.read().await;
+        let Err(ReadError::Integrity(e)) = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(
+            e.mismatch,
+            Mismatch::Seal(SealError::Mismatch {
+                key: key.to_string()
+            })
+        );
+        assert!(pages.is_empty());
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("tape t1: integrity check failed: the seal of the tape provider fake returned does not vouch for it: "),
+            "{msg}"
+        );
+        // So does one that drops the seal of a tape created to be sealed.
+        fake.info.seal = None;
+        fake.info.header.envelope = crate::envelope::mark_sealed(None, &key);
+        let Err(ReadError::Integrity(e)) = fake.read().await.0 else {
+            panic!()
+        };
+        assert!(matches!(
+            e.mismatch,
+            Mismatch::Seal(SealError::Removed { .. })
+        ));
+        // And one that seals with a key of its own.
+        let own = SecretKey::generate().unwrap();
+        fake.info.seal = Some(Seal::new(&own, &fake.info).to_bytes());
+        let Err(ReadError::Integrity(e)) = fake.read().await.0 else {
+            panic!()
+        };
+        assert!(matches!(
+            e.mismatch,
+            Mismatch::Seal(SealError::Untrusted { .. })
+        ));
     }
 
     #[tokio::test]
     async fn the_digest_is_compared_in_either_case() {
         let mut fake = Fake::intact();
         fake.info.digest = fake.info.digest.map(|d| d.to_uppercase());
+        let (mut fake, _) = fake.sealed();
         assert!(fake.read().await.0.unwrap().is_verified());
+        fake.trusted = None;
+        assert_eq!(
+            fake.read().await.0.unwrap(),
+            Verification::Unverified {
+                reason: UnverifiedReason::NoTrustedKeys,
+                frames: 5
+            }
+        );
     }
 
     #[tokio::test]

@@ -28,6 +28,8 @@
 //! ([`TrustedHosts`]: the host's own key and the keys of the other hosts an
 //! operator lists).
 
+use crate::digest::DigestChain;
+use crate::envelope::{Envelope, mark_sealed};
 use crate::keys::{PublicKey, SecretKey};
 use crate::{Layer, ProviderError, ProviderResult, TapeStore, TapeWriter, WriterLayer};
 use sha2::{Digest, Sha256};
@@ -46,9 +48,21 @@ pub const SEAL_LEN: usize = 4 + 32 + 64;
 /// Why a tape's seal does not vouch for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
-    /// The tape carries no seal.
-    #[error("the tape carries no seal")]
+    /// The tape carries no seal, and seals are required here
+    /// ([`TrustedHosts::require_seals`]).
+    #[error(
+        "the tape carries no seal, and this host requires one (a tape from before seals: read it with --no-verify, or turn `[seals] require` off)"
+    )]
     Missing,
+    /// The tape carries no seal, but its header says it was created to be
+    /// sealed by `key` ([`crate::envelope`]): the seal was removed.
+    #[error(
+        "the tape carries no seal, but its header says it was created to be sealed by {key}: the seal was removed"
+    )]
+    Removed {
+        /// The key the header names.
+        key: String,
+    },
     /// The seal is not a seal (wrong length or format).
     #[error("the seal is malformed: {0}")]
     Malformed(String),
@@ -141,8 +155,15 @@ impl Seal {
 
 /// The host keys whose seals this host accepts: its own, and those of the
 /// hosts it shares tapes with.
+///
+/// It also says whether a reader refuses an ended tape that carries no
+/// seal at all ([`require_seals`](Self::require_seals); default: such a
+/// tape is read and reported unsealed, never verified).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedHosts(Vec<PublicKey>);
+pub struct TrustedHosts {
+    keys: Vec<PublicKey>,
+    require: bool,
+}
 
 impl TrustedHosts {
     /// Trusts `keys`.
@@ -153,26 +174,41 @@ impl TrustedHosts {
                 v.push(k);
             }
         }
-        TrustedHosts(v)
+        TrustedHosts {
+            keys: v,
+            require: false,
+        }
+    }
+
+    /// With `on`, an ended tape without a seal is an error for readers
+    /// ([`SealError::Missing`]) instead of an unsealed tape. Default: off.
+    pub fn require_seals(mut self, on: bool) -> Self {
+        self.require = on;
+        self
+    }
+
+    /// True when readers refuse ended tapes without a seal.
+    pub fn requires_seals(&self) -> bool {
+        self.require
     }
 
     /// True when `key` is trusted.
     pub fn contains(&self, key: &PublicKey) -> bool {
-        self.0.contains(key)
+        self.keys.contains(key)
     }
 
     /// The keys.
     pub fn keys(&self) -> &[PublicKey] {
-        &self.0
+        &self.keys
     }
 }
 
 impl fmt::Display for TrustedHosts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        if self.keys.is_empty() {
             return f.write_str("none");
         }
-        for (i, k) in self.0.iter().enumerate() {
+        for (i, k) in self.keys.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -195,8 +231,28 @@ pub enum SealStatus {
 }
 
 /// What `info`'s seal says of the tape, checked against `trusted`.
+///
+/// An ended tape without a seal is [`SealStatus::Broken`] when its
+/// envelope says it was created to be sealed ([`SealError::Removed`]) or
+/// `trusted` requires seals ([`SealError::Missing`]); otherwise, like a
+/// tape still recording, it is [`SealStatus::Unsealed`].
 pub fn seal_status(info: &TapeInfo, trusted: &TrustedHosts) -> SealStatus {
     let Some(bytes) = &info.seal else {
+        if info.state == TapeState::Recording {
+            return SealStatus::Unsealed;
+        }
+        if let Some(claim) =
+            Envelope::of(info.header.envelope.as_deref()).and_then(|e| e.sealed_by())
+        {
+            let key = match claim {
+                Ok(k) => k.to_string(),
+                Err(e) => format!("a malformed key ({e})"),
+            };
+            return SealStatus::Broken(SealError::Removed { key });
+        }
+        if trusted.requires_seals() {
+            return SealStatus::Broken(SealError::Missing);
+        }
         return SealStatus::Unsealed;
     };
     match Seal::from_bytes(bytes).and_then(|s| s.check(info, trusted)) {
@@ -240,7 +296,8 @@ impl<S> Sealing<S> {
     /// host's own is always trusted) given with a summary are kept.
     pub fn new(inner: S, key: Arc<SecretKey>, trusted: TrustedHosts) -> Self {
         let trusted =
-            TrustedHosts::new(std::iter::once(key.public()).chain(trusted.keys().iter().copied()));
+            TrustedHosts::new(std::iter::once(key.public()).chain(trusted.keys().iter().copied()))
+                .require_seals(trusted.requires_seals());
         Sealing {
             inner,
             key,
@@ -254,24 +311,30 @@ impl<S> Sealing<S> {
     }
 }
 
-/// `summary` with the seal for `header` ending for `reason`: a trusted,
-/// matching seal it carries already, else this host's.
-fn sealed_summary(
-    key: &SecretKey,
+/// Whether `summary` already carries a trusted seal that matches `header`
+/// ending for `reason` (as an import of a sealed export does).
+fn carries_trusted_seal(
     trusted: &TrustedHosts,
+    header: &TapeHeader,
+    summary: &TapeSummary,
+    reason: EndReason,
+) -> bool {
+    let facts = ended(header, summary, reason);
+    summary
+        .seal
+        .as_deref()
+        .and_then(|b| Seal::from_bytes(b).ok())
+        .is_some_and(|s| s.check(&facts, trusted).is_ok())
+}
+
+/// `summary` sealed by `key` for `header` ending for `reason`.
+fn seal_summary(
+    key: &SecretKey,
     header: &TapeHeader,
     mut summary: TapeSummary,
     reason: EndReason,
 ) -> TapeSummary {
-    let facts = ended(header, &summary, reason);
-    let kept = summary
-        .seal
-        .as_deref()
-        .and_then(|b| Seal::from_bytes(b).ok())
-        .is_some_and(|s| s.check(&facts, trusted).is_ok());
-    if !kept {
-        summary.seal = Some(Seal::new(key, &facts).to_bytes());
-    }
+    summary.seal = Some(Seal::new(key, &ended(header, &summary, reason)).to_bytes());
     summary
 }
 
@@ -320,13 +383,22 @@ impl<S: TapeStore> Layer for Sealing<S> {
             key: self.key.clone(),
             trusted: self.trusted.clone(),
             provider: self.inner.provider_info().name.clone(),
+            written: None,
         }
     }
 
-    async fn create(&self, header: TapeHeader) -> ProviderResult<SealingWriter<S::Writer>> {
+    fn trusted_hosts(&self) -> Option<&TrustedHosts> {
+        Some(&self.trusted)
+    }
+
+    /// Creates the tape with the envelope marked `sealed-by` this host's
+    /// key ([`crate::envelope`]), so that a seal removed later is found.
+    async fn create(&self, mut header: TapeHeader) -> ProviderResult<SealingWriter<S::Writer>> {
+        header.envelope = mark_sealed(header.envelope.take(), &self.key.public());
         let writer = self.inner.create(header.clone()).await?;
         let mut w = self.wrap_writer(writer);
         w.header = Some(header);
+        w.written = Some(Written::default());
         Ok(w)
     }
 
@@ -338,14 +410,21 @@ impl<S: TapeStore> Layer for Sealing<S> {
         Ok(w)
     }
 
+    /// Keeps a trusted seal that matches (the header untouched); otherwise
+    /// marks the envelope `sealed-by` this host and seals.
     async fn save(
         &self,
-        header: TapeHeader,
+        mut header: TapeHeader,
         frames: &[Frame],
         summary: TapeSummary,
         reason: EndReason,
     ) -> ProviderResult<TapeInfo> {
-        let summary = sealed_summary(&self.key, &self.trusted, &header, summary, reason);
+        let summary = if carries_trusted_seal(&self.trusted, &header, &summary, reason) {
+            summary
+        } else {
+            header.envelope = mark_sealed(header.envelope.take(), &self.key.public());
+            seal_summary(&self.key, &header, summary, reason)
+        };
         let info = self.inner.save(header, frames, summary, reason).await?;
         check_answer(
             info,
@@ -356,13 +435,63 @@ impl<S: TapeStore> Layer for Sealing<S> {
     }
 }
 
-/// A writer whose `finish` seals the tape ([`Sealing`]).
+/// What a writer made by `create` has appended: enough to end the tape
+/// sealed when it is aborted.
+#[derive(Default)]
+struct Written {
+    chain: DigestChain,
+    bytes: u64,
+    last_timestamp_us: u64,
+}
+
+impl Written {
+    /// Takes in what an `append` of `frames` stored: the frames from the
+    /// count seen so far up to `next_seq`. `false` when they do not cover
+    /// that range (what was stored is then unknown here).
+    fn stored(&mut self, frames: &[Frame], next_seq: u64) -> bool {
+        for f in frames {
+            if f.seq < self.chain.frames() {
+                continue;
+            }
+            if f.seq >= next_seq {
+                break;
+            }
+            if f.seq != self.chain.frames() {
+                return false;
+            }
+            self.chain.push(f);
+            self.bytes += f.payload.len() as u64;
+            self.last_timestamp_us = self.last_timestamp_us.max(f.timestamp_us);
+        }
+        self.chain.frames() == next_seq
+    }
+
+    fn summary(&self) -> TapeSummary {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        TapeSummary {
+            frame_count: self.chain.frames(),
+            byte_count: self.bytes,
+            ended_at_us: now.max(self.last_timestamp_us),
+            digest: Some(self.chain.hex()),
+            seal: None,
+        }
+    }
+}
+
+/// A writer whose `finish` seals the tape ([`Sealing`]); its `abort`, when
+/// every frame of the tape went through it, is a sealed `finish` with
+/// reason `aborted` (the tape ends `aborted` either way, but keeps its
+/// totals, digest and seal).
 pub struct SealingWriter<W> {
     inner: W,
     header: Option<TapeHeader>,
     key: Arc<SecretKey>,
     trusted: TrustedHosts,
     provider: String,
+    /// Set for a writer made by `create` while every append is known.
+    written: Option<Written>,
 }
 
 impl<W: TapeWriter> WriterLayer for SealingWriter<W> {
@@ -376,6 +505,21 @@ impl<W: TapeWriter> WriterLayer for SealingWriter<W> {
         &mut self.inner
     }
 
+    async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
+        let result = self.inner.append(frames).await;
+        match (&result, &mut self.written) {
+            (Ok(next), Some(w)) => {
+                if !w.stored(frames, *next) {
+                    self.written = None;
+                }
+            }
+            // A failed append may have stored some of the frames.
+            (Err(_), _) => self.written = None,
+            _ => {}
+        }
+        result
+    }
+
     async fn finish(
         &mut self,
         summary: TapeSummary,
@@ -384,9 +528,26 @@ impl<W: TapeWriter> WriterLayer for SealingWriter<W> {
         let Some(header) = &self.header else {
             return self.inner.finish(summary, reason).await;
         };
-        let summary = sealed_summary(&self.key, &self.trusted, header, summary, reason);
+        let summary = if carries_trusted_seal(&self.trusted, header, &summary, reason) {
+            summary
+        } else {
+            seal_summary(&self.key, header, summary, reason)
+        };
         let info = self.inner.finish(summary, reason).await?;
         check_answer(info, &self.trusted, &self.provider, "finish")
+    }
+
+    async fn abort(&mut self, reason: &str) -> ProviderResult<()> {
+        // Frames may have reached the tape another way (`append-many`).
+        let next = self.inner.next_seq();
+        let written = self.written.as_ref().filter(|w| w.chain.frames() == next);
+        match written.map(Written::summary) {
+            Some(summary) => {
+                WriterLayer::finish(self, summary, EndReason::Aborted).await?;
+                Ok(())
+            }
+            None => self.inner.abort(reason).await,
+        }
     }
 }
 
@@ -562,6 +723,8 @@ mod tests {
 #[cfg(test)]
 mod layer_tests {
     use super::{Seal, SealError, SealStatus, Sealing, TrustedHosts, ended, seal_status};
+    use crate::digest::DigestChain;
+    use crate::envelope::Envelope;
     use crate::keys::SecretKey;
     use crate::testing::{MemStore, sample_frames};
     use crate::{TapeStore, TapeWriter};
@@ -579,7 +742,7 @@ mod layer_tests {
             name: "n".into(),
             tags: Vec::new(),
             created_at_us: 5,
-            envelope: Some(vec![9, 9]),
+            envelope: None,
         }
     }
 
@@ -673,11 +836,70 @@ mod layer_tests {
             seal_status(&info, store.trusted()),
             SealStatus::Broken(SealError::Mismatch { .. })
         ));
-        // A dropped seal reads as unsealed, never as sealed.
+        // A dropped seal: the envelope says the tape was to be sealed.
         let (mut info, frames) = mem(&store).tape("t").unwrap();
         info.seal = None;
+        mem(&store).put(info.clone(), frames.clone());
+        let got = store.get("t").await.unwrap();
+        assert_eq!(
+            seal_status(&got, store.trusted()),
+            SealStatus::Broken(SealError::Removed {
+                key: key.public().to_string()
+            })
+        );
+        // The envelope edited as well, the tape looks as if never sealed:
+        // unsealed (never sealed, so never verified), or refused where
+        // seals are required.
+        info.header.envelope = None;
         mem(&store).put(info, frames);
-        let info = store.get("t").await.unwrap();
+        let got = store.get("t").await.unwrap();
+        assert_eq!(seal_status(&got, store.trusted()), SealStatus::Unsealed);
+        let strict = store.trusted().clone().require_seals(true);
+        assert_eq!(
+            seal_status(&got, &strict),
+            SealStatus::Broken(SealError::Missing)
+        );
+    }
+
+    #[tokio::test]
+    async fn created_tapes_are_marked_and_an_abort_ends_them_sealed() {
+        let key = Arc::new(SecretKey::generate().unwrap());
+        let store = sealing(&key);
+        let frames = sample_frames(4, |s| format!("{{\"n\":{s}}}").into_bytes());
+        let mut w = store.create(header("a")).await.unwrap();
+        w.append(&frames[..2]).await.unwrap();
+        // Frames already stored are skipped, the rest appended.
+        w.append(&frames[1..3]).await.unwrap();
+        w.abort("given up").await.unwrap();
+        let info = store.get("a").await.unwrap();
+        let env = Envelope::of(info.header.envelope.as_deref()).unwrap();
+        assert_eq!(env.sealed_by(), Some(Ok(key.public())));
+        assert_eq!(info.state, TapeState::Aborted);
+        assert_eq!(info.frame_count, 3);
+        assert_eq!(
+            info.digest.as_deref(),
+            Some(DigestChain::over(&frames[..3]).hex().as_str())
+        );
+        assert_eq!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Sealed(key.public())
+        );
+
+        // A resumed writer does not know the frames before it: a plain
+        // abort, which leaves the tape without a seal it was marked for.
+        let mut w = store.create(header("b")).await.unwrap();
+        w.append(&frames).await.unwrap();
+        drop(w);
+        let mut w = store.resume("b").await.unwrap();
+        w.abort("given up").await.unwrap();
+        let info = store.get("b").await.unwrap();
+        assert!(matches!(
+            seal_status(&info, store.trusted()),
+            SealStatus::Broken(SealError::Removed { .. })
+        ));
+        // A recording tape carries no seal yet.
+        let _w = store.create(header("c")).await.unwrap();
+        let info = store.get("c").await.unwrap();
         assert_eq!(seal_status(&info, store.trusted()), SealStatus::Unsealed);
     }
 

@@ -190,6 +190,10 @@ impl<S: TapeStore + 'static> TapeStore for Starting<S> {
         self.started().await?.append_many(appends).await
     }
 
+    fn trusted_hosts(&self) -> Option<&crate::seal::TrustedHosts> {
+        self.get().and_then(|s| s.trusted_hosts())
+    }
+
     fn starting(&self) -> bool {
         self.inner.started.get().is_none()
     }
