@@ -3,7 +3,7 @@
 
 use fs_store::FsConfig;
 use serde_json::{Map, Value};
-use tapedeck_types::{ErrorKind, StorageError};
+use tapedeck_types::{ErrorKind, StorageError, validate_tape_id};
 
 /// A function of the `tape-storage` interface (including the writer's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,15 +147,61 @@ pub enum TamperMode {
     Add,
     /// The digest reported by `get` / `list` / `search` changed.
     Digest,
+    /// As `alter`, with the reported digest recomputed over the tampered
+    /// frames.
+    Rechain,
+    /// The two tapes of [`Tamper::tapes`] exchange everything but their ids.
+    Swap,
+    /// The reported header's name and tags changed.
+    Header,
+    /// The reported seal left out.
+    Unseal,
+}
+
+impl TamperMode {
+    const ALL: [TamperMode; 9] = [
+        TamperMode::Alter,
+        TamperMode::Drop,
+        TamperMode::Reorder,
+        TamperMode::Add,
+        TamperMode::Digest,
+        TamperMode::Rechain,
+        TamperMode::Swap,
+        TamperMode::Header,
+        TamperMode::Unseal,
+    ];
+
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TamperMode::Alter => "alter",
+            TamperMode::Drop => "drop",
+            TamperMode::Reorder => "reorder",
+            TamperMode::Add => "add",
+            TamperMode::Digest => "digest",
+            TamperMode::Rechain => "rechain",
+            TamperMode::Swap => "swap",
+            TamperMode::Header => "header",
+            TamperMode::Unseal => "unseal",
+        }
+    }
+
+    fn parse(s: &str) -> Option<TamperMode> {
+        TamperMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 /// The `tamper` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tamper {
     /// What is falsified.
     pub mode: TamperMode,
-    /// The frame it is done to (ignored by `digest`).
+    /// The frame it is done to (ignored by `digest`, `swap`, `header` and
+    /// `unseal`).
     pub frame: u64,
+    /// The two tapes `swap` exchanges: two different valid tape ids, set
+    /// for `swap` and only for it.
+    pub tapes: Option<[String; 2]>,
 }
 
 /// The whole configuration.
@@ -289,35 +335,72 @@ fn rule(i: usize, value: &Value) -> Result<Rule, StorageError> {
     })
 }
 
+/// Parses `tamper.tapes`: exactly two different valid tape ids.
+fn tape_pair(value: &Value) -> Result<[String; 2], StorageError> {
+    let expected = || {
+        bad(format!(
+            "\"tamper.tapes\" must be an array of exactly two tape ids, e.g. [\"A\", \"B\"], \
+             got {value}"
+        ))
+    };
+    let Some([a, b]) = value.as_array().map(Vec::as_slice) else {
+        return Err(expected());
+    };
+    let (Some(a), Some(b)) = (a.as_str(), b.as_str()) else {
+        return Err(expected());
+    };
+    for id in [a, b] {
+        validate_tape_id(id).map_err(|e| bad(format!("\"tamper.tapes\": {e}")))?;
+    }
+    if a == b {
+        return Err(bad(format!(
+            "\"tamper.tapes\" must name two different tapes, got {value}"
+        )));
+    }
+    Ok([a.to_owned(), b.to_owned()])
+}
+
 fn tamper(value: &Value) -> Result<Tamper, StorageError> {
     let map = object(value, "tamper")?;
     for key in map.keys() {
-        if !["mode", "frame"].contains(&key.as_str()) {
+        if !["mode", "frame", "tapes"].contains(&key.as_str()) {
             return Err(bad(format!(
-                "unknown setting \"tamper.{key}\" (known: mode, frame)"
+                "unknown setting \"tamper.{key}\" (known: mode, frame, tapes)"
             )));
         }
     }
     let mode_value = map
         .get("mode")
         .ok_or_else(|| bad("\"tamper.mode\" is missing".into()))?;
-    let mode = match string(mode_value, "tamper.mode")? {
-        "alter" => TamperMode::Alter,
-        "drop" => TamperMode::Drop,
-        "reorder" => TamperMode::Reorder,
-        "add" => TamperMode::Add,
-        "digest" => TamperMode::Digest,
-        other => {
-            return Err(bad(format!(
-                "\"tamper.mode\": unknown mode \"{other}\" (known: alter, drop, reorder, add, digest)"
-            )));
-        }
-    };
+    let mode_name = string(mode_value, "tamper.mode")?;
+    let mode = TamperMode::parse(mode_name).ok_or_else(|| {
+        let known: Vec<&str> = TamperMode::ALL.iter().map(|m| m.as_str()).collect();
+        bad(format!(
+            "\"tamper.mode\": unknown mode \"{mode_name}\" (known: {})",
+            known.join(", ")
+        ))
+    })?;
     let frame = match map.get("frame") {
         Some(v) => count(v, "tamper.frame")?,
         None => 0,
     };
-    Ok(Tamper { mode, frame })
+    let tapes = match (map.get("tapes"), mode) {
+        (Some(v), TamperMode::Swap) => Some(tape_pair(v)?),
+        (None, TamperMode::Swap) => {
+            return Err(bad(
+                "\"tamper.tapes\" is missing: mode \"swap\" needs the two tapes to swap, \
+                 e.g. \"tapes\": [\"A\", \"B\"]"
+                    .into(),
+            ));
+        }
+        (Some(_), _) => {
+            return Err(bad(format!(
+                "\"tamper.tapes\" only applies to mode \"swap\", not \"{mode_name}\""
+            )));
+        }
+        (None, _) => None,
+    };
+    Ok(Tamper { mode, frame, tapes })
 }
 
 impl Config {
@@ -409,7 +492,8 @@ mod tests {
             c.tamper,
             Some(Tamper {
                 mode: TamperMode::Alter,
-                frame: 3
+                frame: 3,
+                tapes: None
             })
         );
     }
@@ -500,12 +584,76 @@ mod tests {
             (r#"{"tamper":{"mode":"drop","frames":1}}"#, "tamper.frames"),
             (r#"{"tamper":{"mode":"drop","frame":1.5}}"#, "tamper.frame"),
             (r#"{"tamper":"drop"}"#, "\"tamper\""),
+            (r#"{"tamper":{"mode":"swap"}}"#, "tamper.tapes"),
+            (r#"{"tamper":{"mode":"swap","tapes":"a"}}"#, "tamper.tapes"),
+            (r#"{"tamper":{"mode":"swap","tapes":[]}}"#, "tamper.tapes"),
+            (
+                r#"{"tamper":{"mode":"swap","tapes":["a"]}}"#,
+                "tamper.tapes",
+            ),
+            (
+                r#"{"tamper":{"mode":"swap","tapes":["a","b","c"]}}"#,
+                "exactly two",
+            ),
+            (
+                r#"{"tamper":{"mode":"swap","tapes":["a",2]}}"#,
+                "tamper.tapes",
+            ),
+            (
+                r#"{"tamper":{"mode":"swap","tapes":["a","a"]}}"#,
+                "two different",
+            ),
+            (r#"{"tamper":{"mode":"swap","tapes":["a","../b"]}}"#, "../b"),
+            (r#"{"tamper":{"mode":"swap","tapes":["","b"]}}"#, "empty"),
+            (
+                r#"{"tamper":{"mode":"alter","tapes":["a","b"]}}"#,
+                "only applies to mode \"swap\"",
+            ),
+            (
+                r#"{"tamper":{"mode":"unseal","tapes":["a","b"]}}"#,
+                "tamper.tapes",
+            ),
             ("[]", "JSON object"),
             ("{", "not valid JSON"),
         ] {
             let e = Config::from_json(json).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidInput, "{json}");
             assert!(e.message.contains(needle), "{json}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn every_tamper_mode_parses() {
+        for mode in TamperMode::ALL {
+            let tapes = if mode == TamperMode::Swap {
+                r#", "tapes": ["tape-a", "tape_b.2"]"#
+            } else {
+                ""
+            };
+            let json = format!(
+                r#"{{"tamper": {{"mode": "{}", "frame": 2{tapes}}}}}"#,
+                mode.as_str()
+            );
+            let t = Config::from_json(&json).unwrap().tamper.unwrap();
+            assert_eq!((t.mode, t.frame), (mode, 2), "{json}");
+            let expected = (mode == TamperMode::Swap).then(|| ["tape-a".into(), "tape_b.2".into()]);
+            assert_eq!(t.tapes, expected, "{json}");
+        }
+        let t = Config::from_json(r#"{"tamper": {"mode": "swap", "tapes": ["b", "a"]}}"#)
+            .unwrap()
+            .tamper
+            .unwrap();
+        assert_eq!(t.frame, 0);
+        assert_eq!(t.tapes, Some(["b".into(), "a".into()]));
+    }
+
+    #[test]
+    fn an_unknown_mode_lists_every_mode() {
+        let e = Config::from_json(r#"{"tamper": {"mode": "shred"}}"#).unwrap_err();
+        for name in [
+            "alter", "drop", "reorder", "add", "digest", "rechain", "swap", "header", "unseal",
+        ] {
+            assert!(e.message.contains(name), "{name}: {}", e.message);
         }
     }
 

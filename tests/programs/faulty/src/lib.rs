@@ -9,7 +9,8 @@
 //!   way (an error, a trap, a spin, a hang, a delay, a lost acknowledgement,
 //!   a wrong answer), to test what the host does about each;
 //! * **tamper**: reads of ended tapes that are falsified while staying
-//!   structurally perfect, with the stored seal left as it is, to prove
+//!   structurally perfect (frames changed, a digest recomputed to match
+//!   them, two tapes swapped, a header edited, a seal left out), to prove
 //!   that only the host's checks (its SHA-256 digest chain, and its seal
 //!   over the tape) can catch them (and that they do).
 //!
@@ -104,18 +105,45 @@
 //!       client, with frame `frame`'s timestamp) is inserted after frame
 //!       `frame` and the later frames renumbered; counts include it;
 //!     * `digest`: frames are untouched, but `get`, `list` and `search`
-//!       report the digest with its last hex digit changed.
-//!   * `frame` (default 0): which frame (ignored by `digest`).
+//!       report the digest with its last hex digit changed;
+//!     * `rechain`: frames as for `alter`, and `get`, `list` and `search`
+//!       report the digest recomputed over the tampered frames, so the frames
+//!       match it (a provider that rewrites the chain and the stored digest:
+//!       only the seal can tell). To do so, every tape reported is read
+//!       whole, in pages of 256 frames: the cost of a `read-frames` of the
+//!       tape per tape in a `get`, `list` or `search` answer. A tape without
+//!       a digest is reported without one;
+//!     * `swap`: the two tapes named by `tapes` exchange everything but
+//!       their ids, as if a provider had swapped two rows: reads of ended
+//!       tape A (`get`, `list` and `search` entries, `read-frames`) return
+//!       tape B's state, counts, end time, digest, seal, header (all of it
+//!       but `id`: session, name, tags, creation time, envelope) and
+//!       frames, under A's id, and reads of B return A's. When either tape
+//!       is missing or recording, neither is swapped;
+//!     * `header`: `get`, `list` and `search` report the header with
+//!       ` (edited)` appended to its name and the tag
+//!       `("edited-by", "faulty")` added after the others;
+//!     * `unseal`: `get`, `list` and `search` report no seal (the envelope
+//!       still says the tape is to be sealed).
+//!   * `frame` (default 0): which frame (ignored by `digest`, `swap`,
+//!     `header` and `unseal`).
+//!   * `tapes` (required with `swap`, refused otherwise): the two tapes to
+//!     swap, exactly two different valid tape ids, e.g.
+//!     `{"mode": "swap", "tapes": ["A", "B"]}`.
 //!
 //!   Every tampered tape is self-consistent: sequence numbers run from 0
 //!   without gaps, `get`'s counts match what `read-frames` returns, and any
 //!   paging (`from-seq`, `max-frames`, `max-bytes`) reads the same sequence.
 //!   A frame's terms and attributes travel with its payload (`reorder`
 //!   swaps them too; the frame `add` inserts carries the terms the host
-//!   derives for it). The header (its envelope included) and the seal are
-//!   returned as stored: tampering changes frames, counts and the digest,
-//!   never the seal, which is what the host's seal check catches.
-//!   `stats` is not tampered with.
+//!   derives for it; `swap` shows the other tape's frames as stored). The
+//!   header (its envelope included) and the seal are returned as stored,
+//!   except that `swap` shows the other tape's, `header` edits the header
+//!   and `unseal` leaves the seal out: the frame modes and `digest` change
+//!   frames, counts or the digest, never the seal, which is what the host's
+//!   seal check catches. `list` and `search` select tapes by what is stored
+//!   (their filters and terms see the true tapes) and report the selected
+//!   ones tampered. `stats` is not tampered with.
 //!
 //! # Call counters
 //!
@@ -245,21 +273,10 @@ impl Faulty {
 
     /// `info` as reported under the `tamper` setting.
     fn tampered(&self, info: tt::TapeInfo) -> Result<tt::TapeInfo, tt::StorageError> {
-        let Some(t) = self.tamper else {
-            return Ok(info);
-        };
-        if info.state == tt::TapeState::Recording {
-            return Ok(info);
+        match &self.tamper {
+            Some(t) => t.info(&self.store, info),
+            None => Ok(info),
         }
-        let frame = if t.needs_frame(&info) {
-            self.store
-                .read_frames(&info.header.id, t.frame, 1, u64::MAX)?
-                .into_iter()
-                .next()
-        } else {
-            None
-        };
-        Ok(t.info(info, frame.as_ref()))
     }
 
     /// A page as reported under the `tamper` setting.
@@ -282,15 +299,33 @@ impl Faulty {
         max_frames: u32,
         max_bytes: u64,
     ) -> Result<Vec<tt::Frame>, tt::StorageError> {
-        if let Some(t) = self.tamper
-            && max_frames > 0
-            && self.store.get(id)?.state != tt::TapeState::Recording
-        {
-            return t.read(from_seq, max_frames, max_bytes, |from, n, bytes| {
-                self.store.read_frames(id, from, n, bytes)
-            });
+        match &self.tamper {
+            Some(t) => t.frames(&self.store, id, from_seq, max_frames, max_bytes),
+            None => self.store.read_frames(id, from_seq, max_frames, max_bytes),
         }
-        self.store.read_frames(id, from_seq, max_frames, max_bytes)
+    }
+}
+
+/// Tampering reads the fs store (a `swap` also reads the other tape).
+impl tamper::Store for FsStore {
+    type Error = tt::StorageError;
+
+    fn tape(&self, id: &str) -> Result<Option<tt::TapeInfo>, tt::StorageError> {
+        match self.get(id) {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.kind == tt::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn frames(
+        &self,
+        id: &str,
+        from: u64,
+        max_frames: u32,
+        max_bytes: u64,
+    ) -> Result<Vec<tt::Frame>, tt::StorageError> {
+        self.read_frames(id, from, max_frames, max_bytes)
     }
 }
 
@@ -519,3 +554,147 @@ impl TapeWriter<Faulty> for FsWriter {
 }
 
 tapedeck_guest_sdk::export_provider!(Faulty);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config::TamperMode;
+
+    /// A provider over a fresh fs store in `dir`, with no faults and the
+    /// given tamper setting.
+    fn faulty(dir: &std::path::Path, tamper: Tamper) -> Faulty {
+        let fs = fs_store::FsConfig {
+            root: dir.to_path_buf(),
+            fsync: false,
+        };
+        Faulty {
+            counters: Counters::new(&fs.root),
+            store: FsStore::open(fs).unwrap(),
+            faults: Vec::new(),
+            tamper: Some(tamper),
+        }
+    }
+
+    /// Saves an ended tape `id` of `n` frames (payloads naming the tape).
+    fn save(f: &mut Faulty, id: &str, n: u64) -> Vec<tt::Frame> {
+        let frames: Vec<tt::Frame> = (0..n)
+            .map(|seq| {
+                let payload = format!(r#"{{"jsonrpc":"2.0","id":{seq},"tape":"{id}"}}"#);
+                tt::Frame::new(
+                    seq,
+                    10 + seq,
+                    tt::Direction::ClientToServer,
+                    payload.into_bytes(),
+                    false,
+                )
+            })
+            .collect();
+        let header = tt::TapeHeader {
+            id: id.into(),
+            session_id: format!("s-{id}"),
+            name: format!("tape {id}"),
+            tags: vec![("tape".into(), id.into())],
+            created_at_us: 1,
+            envelope: Some(br#"{"tapedeck-envelope":1}"#.to_vec()),
+        };
+        let summary = tt::TapeSummary {
+            frame_count: n,
+            byte_count: frames.iter().map(|f| f.payload.len() as u64).sum(),
+            ended_at_us: 100 + n,
+            digest: Some(tt::DigestChain::over(&frames).hex()),
+            seal: Some(format!("seal of {id}").into_bytes()),
+        };
+        f.save(header, frames.clone(), summary, tt::EndReason::Completed)
+            .unwrap();
+        frames
+    }
+
+    fn frames(f: &mut Faulty, id: &str) -> Vec<tt::Frame> {
+        f.read_frames(id, 0, u32::MAX, u64::MAX).unwrap()
+    }
+
+    #[test]
+    fn swap_through_the_fs_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = faulty(
+            dir.path(),
+            Tamper {
+                mode: TamperMode::Swap,
+                frame: 0,
+                tapes: Some(["a".into(), "b".into()]),
+            },
+        );
+        let a = save(&mut f, "a", 3);
+        let b = save(&mut f, "b", 5);
+        let c = save(&mut f, "c", 2);
+        let (info_a, info_b) = (f.store.get("a").unwrap(), f.store.get("b").unwrap());
+        assert_eq!(frames(&mut f, "a"), b);
+        assert_eq!(frames(&mut f, "b"), a);
+        assert_eq!(frames(&mut f, "c"), c);
+        assert_eq!(f.read_frames("a", 4, 1, 0).unwrap(), b[4..]);
+        let got = f.get("a").unwrap();
+        assert_eq!(got.header.id, "a");
+        assert_eq!(got.header.name, "tape b");
+        assert_eq!((got.frame_count, got.seal), (5, info_b.seal.clone()));
+        assert_eq!(got.digest, info_b.digest);
+        let page = f.list(&tt::TapeFilter::default(), None, 10).unwrap();
+        let by_id = |id: &str| page.tapes.iter().find(|t| t.header.id == id).unwrap();
+        assert_eq!(by_id("b").header.name, "tape a");
+        assert_eq!(by_id("b").digest, info_a.digest);
+        assert_eq!(*by_id("c"), f.store.get("c").unwrap());
+        let found = f.search(&tt::SearchQuery::default(), None, 10).unwrap();
+        assert_eq!(found.tapes, page.tapes);
+
+        // Without tape b, nothing is swapped.
+        f.delete("b").unwrap();
+        assert_eq!(f.get("a").unwrap(), info_a);
+        assert_eq!(frames(&mut f, "a"), a);
+    }
+
+    #[test]
+    fn rechain_header_and_unseal_through_the_fs_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = faulty(
+            dir.path(),
+            Tamper {
+                mode: TamperMode::Rechain,
+                frame: 1,
+                tapes: None,
+            },
+        );
+        let stored = save(&mut f, "t", 4);
+        let info = f.store.get("t").unwrap();
+        let read = frames(&mut f, "t");
+        assert_ne!(read, stored);
+        let got = f.get("t").unwrap();
+        assert_eq!(got.digest, Some(tt::DigestChain::over(&read).hex()));
+        assert_ne!(got.digest, info.digest);
+        assert_eq!(got.seal, info.seal);
+
+        f.tamper = Some(Tamper {
+            mode: TamperMode::Header,
+            frame: 0,
+            tapes: None,
+        });
+        let got = f.get("t").unwrap();
+        assert_eq!(got.header.name, "tape t (edited)");
+        assert_eq!(
+            got.header.tags.last().unwrap(),
+            &("edited-by".into(), "faulty".into())
+        );
+        assert_eq!(
+            (got.digest, got.seal),
+            (info.digest.clone(), info.seal.clone())
+        );
+        assert_eq!(frames(&mut f, "t"), stored);
+
+        f.tamper = Some(Tamper {
+            mode: TamperMode::Unseal,
+            frame: 0,
+            tapes: None,
+        });
+        let page = f.list(&tt::TapeFilter::default(), None, 10).unwrap();
+        assert_eq!(page.tapes, [tt::TapeInfo { seal: None, ..info }]);
+        assert_eq!(frames(&mut f, "t"), stored);
+    }
+}
