@@ -32,6 +32,7 @@ mod postgres;
 mod proxy;
 mod recorder;
 mod sandbox;
+mod seals;
 
 use std::path::{Path, PathBuf};
 use tapedeck_tests::cli::{self, Tapedeck};

@@ -198,6 +198,21 @@ impl Tapedeck {
         text(&self.expect(args, 0).stdout)
     }
 
+    /// This host's key (`keys show --json`): what seals the tapes it ends.
+    pub fn host_key(&self) -> String {
+        let out = self.ok(&["keys", "show", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("keys show --json");
+        v["host_key"].as_str().expect("host_key").to_string()
+    }
+
+    /// What `show` says of a tape of `frames` frames sealed by this host.
+    pub fn verified(&self, frames: u64) -> String {
+        format!(
+            "verified (sealed by {}, sha256 chain over {frames} frames)",
+            self.host_key()
+        )
+    }
+
     /// Writes each of `tapes` to `ID.jsonl` in the working directory
     /// ([`Tape::write`]) and runs `tapedeck OPTIONS… import ID.jsonl…`
     /// (e.g. `--provider NAME`, `--json`), expecting success; returns stdout.

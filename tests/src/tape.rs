@@ -71,3 +71,30 @@ impl Tape {
         name
     }
 }
+
+/// `jsonl` (an export) without what the host adds when it stores a tape:
+/// the header's `envelope` and the end line's `seal`. The rest is byte for
+/// byte what was exported.
+pub fn unsealed(jsonl: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(jsonl.to_vec()).expect("JSONL is UTF-8");
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut line = line.to_string();
+        let field = if line.starts_with(r#"{"type":"header""#) {
+            Some(r#","envelope":""#)
+        } else if line.starts_with(r#"{"type":"end""#) {
+            Some(r#","seal":""#)
+        } else {
+            None
+        };
+        if let Some(field) = field
+            && let Some(start) = line.find(field)
+        {
+            let value = start + field.len();
+            let end = value + line[value..].find('"').expect("a closing quote");
+            line.replace_range(start..=end, "");
+        }
+        out.push_str(&line);
+    }
+    out.into_bytes()
+}

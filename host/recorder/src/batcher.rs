@@ -214,12 +214,15 @@ impl<S: TapeStore + 'static> Batcher<S> {
             // The ending and each call run boxed: their futures (the
             // provider call's state) are allocated only while they run, so an
             // idle recording stays small.
-            Some(End::Finish) => Box::pin(self.end(EndReason::Completed, String::new()))
+            Some(End::Finish) => Box::pin(self.end(EndReason::Completed))
                 .await
                 .map(|o| Ended::Finished(Box::new(o))),
-            Some(End::Abort(reason)) => Box::pin(self.end(EndReason::Aborted, reason))
-                .await
-                .map(|o| Ended::Aborted(Box::new(o))),
+            Some(End::Abort(reason)) => {
+                tracing::debug!(target: "tapedeck::recorder", tape = %self.header.id, "aborting the recording: {reason}");
+                Box::pin(self.end(EndReason::Aborted))
+                    .await
+                    .map(|o| Ended::Aborted(Box::new(o)))
+            }
             None => {
                 // Leave the spool file to recovery; sync it first.
                 if let Some(spool) = &self.spool {
@@ -677,14 +680,11 @@ impl<S: TapeStore + 'static> Batcher<S> {
         }
     }
 
-    /// Ends the tape: `finish` (reason `completed`) or `abort`, retried until
-    /// the deadline; checks the answer (and, with `verify_on_finish`, reads
-    /// the tape back against its digest); releases the spool file.
-    async fn end(
-        mut self,
-        reason: EndReason,
-        abort_reason: String,
-    ) -> Result<RecordingOutcome, RecordError> {
+    /// Ends the tape: `finish` with reason `completed` or `aborted` (the
+    /// summary kept either way), retried until the deadline; checks the
+    /// answer (and, with `verify_on_finish`, reads the tape back against
+    /// its digest); releases the spool file.
+    async fn end(mut self, reason: EndReason) -> Result<RecordingOutcome, RecordError> {
         // A fresh deadline for the ending calls: the last delivery was a
         // success (or there was nothing left to deliver).
         let deadline = Instant::now() + self.end_timeout;
@@ -715,11 +715,12 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 let breaker = self.breaker.clone();
                 if let Ok(permit) = breaker.try_permit() {
                     let w = self.writer.as_mut().expect("ensured above");
-                    let r = if reason == EndReason::Aborted {
-                        Box::pin(w.abort(&abort_reason)).await.map(|()| None)
-                    } else {
-                        Box::pin(w.finish(summary.clone(), reason)).await.map(Some)
-                    };
+                    // An aborted recording ends with `finish` too (reason
+                    // `aborted`): the tape keeps its totals, end time and
+                    // digest, and a sealing store seals it.
+                    let r = Box::pin(w.finish(summary.clone(), reason))
+                        .await
+                        .map(Some);
                     match r {
                         Ok(info) => {
                             permit.success();

@@ -79,19 +79,33 @@ impl Envelope {
     }
 }
 
-/// `envelope` (a header's) with `sealed-by` set to `key`: a new host
-/// envelope when there is none, the host envelope updated when it is one;
-/// foreign bytes come back as they are.
+/// `envelope` (a header's) marked `sealed-by` `key`: a new host envelope
+/// when there is none, the host envelope with the field added when it has
+/// none; an envelope that names a key already (a tape copied from another
+/// host) and foreign bytes come back as they are.
 pub fn mark_sealed(envelope: Option<Vec<u8>>, key: &PublicKey) -> Option<Vec<u8>> {
     let mut env = match envelope.as_deref() {
         None => Envelope::new(),
         Some(bytes) => match Envelope::parse(bytes) {
-            Some(e) => e,
-            None => return envelope,
+            Some(e) if e.sealed_by().is_none() => e,
+            _ => return envelope,
         },
     };
     env.set_sealed_by(key);
     Some(env.to_bytes())
+}
+
+/// True when `copy` is `source`, or `source` as a sealing store marks it
+/// ([`mark_sealed`] with the key `copy` names): a copy's envelope may gain
+/// the destination host's mark and nothing else.
+pub fn same_but_marked(source: Option<&[u8]>, copy: Option<&[u8]>) -> bool {
+    if source == copy {
+        return true;
+    }
+    let Some(Ok(key)) = Envelope::of(copy).and_then(|e| e.sealed_by()) else {
+        return false;
+    };
+    mark_sealed(source.map(<[u8]>::to_vec), &key).as_deref() == copy
 }
 
 #[cfg(test)]
@@ -129,6 +143,13 @@ mod tests {
                 Some(foreign.to_vec())
             );
         }
+        let marked = mark_sealed(None, &key);
+        let other = SecretKey::generate().unwrap().public();
+        assert_eq!(mark_sealed(marked.clone(), &other), marked);
+        assert!(same_but_marked(None, marked.as_deref()));
+        assert!(same_but_marked(marked.as_deref(), marked.as_deref()));
+        assert!(!same_but_marked(marked.as_deref(), None));
+        assert!(!same_but_marked(Some(b"x"), marked.as_deref()));
         let odd = Envelope::parse(br#"{"tapedeck-envelope":1,"sealed-by":7}"#).unwrap();
         assert!(matches!(odd.sealed_by(), Some(Err(_))));
         assert_eq!(Envelope::new().sealed_by(), None);

@@ -305,6 +305,11 @@ impl<S> Sealing<S> {
         }
     }
 
+    /// The store behind the seal.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// The keys whose seals this store accepts.
     pub fn trusted(&self) -> &TrustedHosts {
         &self.trusted

@@ -8,9 +8,12 @@
 //!    else the embedded default provider) unless one is given;
 //! 2. the spool is opened, which reserves it: no provider of this process
 //!    may be granted it ([`crate::sandbox::reserved`]);
-//! 3. the provider is started in a sandbox sized for its limits, refused if
-//!    any of its grants meets the spool;
-//! 4. what earlier sessions left in the spool for this storage (a crash, a
+//! 3. the host key is loaded (made on first use; [`crate::seals`]);
+//! 4. the provider is started in a sandbox sized for its limits, refused if
+//!    any of its grants meets the spool, and put behind the host's seal
+//!    ([`Store`]): every tape ended through the deck is sealed, every read
+//!    checks seals;
+//! 5. what earlier sessions left in the spool for this storage (a crash, a
 //!    `SIGTERM` before the provider had the tape) is delivered and ended
 //!    ([`recover_all`]).
 //!
@@ -34,6 +37,7 @@
 use crate::config::{Config, ConfigError};
 use crate::recorder::{Proxy, ProxyError, ProxyOutcome, Recorder, Signals, TapeMeta};
 use crate::sandbox::{ProviderStartError, Sandbox, WasmProvider};
+use crate::seals::{HostKeyError, HostSeal, Store};
 use crate::spool::{RecoveryReport, Spool, SpoolError, recover_all};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -50,6 +54,9 @@ pub enum DeckError {
     /// The spool could not be opened (or a running provider is granted it).
     #[error(transparent)]
     Spool(#[from] SpoolError),
+    /// The host key could not be read or made.
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
     /// The sandbox (engine, linker) could not be created.
     #[error("cannot create the sandbox: {0}")]
     Sandbox(String),
@@ -71,6 +78,7 @@ pub struct DeckBuilder {
     provider: Option<String>,
     spool_dir: Option<PathBuf>,
     tapes_dir: Option<PathBuf>,
+    seal: Option<HostSeal>,
     signals: bool,
 }
 
@@ -112,6 +120,13 @@ impl DeckBuilder {
         self
     }
 
+    /// Seals with this key and trusts these hosts. Default: the
+    /// configuration's `[seals]` ([`crate::SealSettings::load`]).
+    pub fn host_seal(mut self, seal: HostSeal) -> Self {
+        self.seal = Some(seal);
+        self
+    }
+
     /// Makes [`Deck::record`] end its session on this process's `SIGTERM`,
     /// `SIGINT` and `SIGHUP` ([`Signals::listen`]). Default: off.
     pub fn catch_signals(mut self, on: bool) -> Self {
@@ -140,6 +155,10 @@ impl DeckBuilder {
         // Before any provider starts: the spool is reserved from here on.
         let spool = Spool::open(&spool_dir)?;
         let (spec, base_dir) = config.provider_spec(self.provider.as_deref())?;
+        let seal = match self.seal {
+            Some(s) => s,
+            None => config.seals.load()?,
+        };
         let sandbox = Sandbox::builder()
             .pooling_for([&spec.limits])
             .build()
@@ -150,6 +169,7 @@ impl DeckBuilder {
                 provider: spec.name.clone(),
                 error,
             })?;
+        let store = seal.store(store);
         let key = crate::spool::provider_key(&spec, &base_dir);
         let recovery = recover_all(&spool, &store, &key).await?;
         Ok(Deck {
@@ -165,7 +185,7 @@ impl DeckBuilder {
 /// module docs). Cheap to clone.
 #[derive(Clone)]
 pub struct Deck {
-    recorder: Recorder<WasmProvider>,
+    recorder: Recorder<Store>,
     recovery: Arc<RecoveryReport>,
     signals: bool,
 }
@@ -190,15 +210,16 @@ impl Deck {
         Self::builder().open().await
     }
 
-    /// The running provider: a [`crate::store::TapeStore`] for reading,
-    /// listing and searching tapes.
-    pub fn store(&self) -> &WasmProvider {
+    /// The running provider behind the host's seal: a
+    /// [`crate::store::TapeStore`] for reading, listing and searching
+    /// tapes (reads check seals: [`crate::read`]).
+    pub fn store(&self) -> &Store {
         self.recorder.store().as_ref()
     }
 
     /// The recorder: every frame goes to the spool before anything else
     /// sees it, and from there to the provider.
-    pub fn recorder(&self) -> &Recorder<WasmProvider> {
+    pub fn recorder(&self) -> &Recorder<Store> {
         &self.recorder
     }
 

@@ -38,7 +38,7 @@ pub fn default_tapes_dir(base: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// `$XDG_DATA_HOME` (if absolute), else `~/.local/share`.
-fn user_data_dir() -> Option<std::path::PathBuf> {
+pub(crate) fn user_data_dir() -> Option<std::path::PathBuf> {
     let xdg = std::env::var_os("XDG_DATA_HOME")
         .map(std::path::PathBuf::from)
         .filter(|d| d.is_absolute());

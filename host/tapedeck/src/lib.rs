@@ -34,10 +34,12 @@ pub mod deck;
 pub mod embedded;
 pub mod jsonl;
 pub mod migrate;
+pub mod seals;
 pub mod signing;
 pub mod spool;
 
 pub use deck::{Deck, DeckBuilder, DeckError};
+pub use seals::{HostSeal, SealSettings, Store};
 pub use tapedeck_types as types;
 /// Sizes and durations in configuration (`tapedeck_types::units`).
 pub use tapedeck_types::units;

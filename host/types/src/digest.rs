@@ -23,9 +23,9 @@
 //! streaming, page by page, with [`DigestChain::push`] and
 //! [`DigestChain::matches`], without holding the whole tape.
 
+use crate::{Direction, Frame};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use crate::{Direction, Frame};
 
 /// The domain-separation string hashed to start the chain (`d_0`).
 pub const CHAIN_DOMAIN: &[u8] = b"tapedeck-chain-v1";
@@ -189,7 +189,13 @@ mod tests {
                     Direction::ServerToClient
                 };
                 let payload = format!("{{\"id\":{seq}}}").into_bytes();
-                Frame::new(seq, 1_700_000_000_000_000 + seq * 10, direction, payload, false)
+                Frame::new(
+                    seq,
+                    1_700_000_000_000_000 + seq * 10,
+                    direction,
+                    payload,
+                    false,
+                )
             })
             .collect()
     }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::read::Verification;
-use tapedeck::sandbox::WasmProvider;
+use tapedeck::Store;
 use tapedeck::types::{TapeInfo, TapeState, TapeSummary};
 
 /// Arguments of `export`.
@@ -108,7 +108,7 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
 /// is false, and returns `out`, the summary written and the verification.
 /// On an error the end line is not written.
 async fn write<W: Write>(
-    store: &WasmProvider,
+    store: &Store,
     info: &TapeInfo,
     verify: bool,
     out: W,

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use tapedeck::jsonl::{JsonlError, JsonlReader};
 use tapedeck::read::check_digest;
 use tapedeck::recorder::DigestChain;
-use tapedeck::sandbox::WasmProvider;
+use tapedeck::Store;
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeSummary};
 
@@ -135,7 +135,7 @@ pub async fn run(ctx: &mut Context, args: ImportArgs) -> anyhow::Result<ExitCode
 /// Imports one file; starts the provider into `store` on first use.
 async fn import(
     ctx: &mut Context,
-    store: &mut Option<WasmProvider>,
+    store: &mut Option<Store>,
     path: &Path,
     new_id: bool,
 ) -> anyhow::Result<()> {
@@ -165,7 +165,7 @@ async fn import(
         *store = Some(ctx.store().await?);
     }
     let store = store.as_ref().expect("started above");
-    let exists = |store: &WasmProvider, id: &str| {
+    let exists = |store: &Store, id: &str| {
         anyhow!(
             "a tape with id {id:?} already exists in provider {}; use --new-id to import a copy under a fresh id",
             store.name()
@@ -203,7 +203,7 @@ async fn import(
 /// Streams a large tape: `create`, `append` in batches, `finish`. Cleans up
 /// the partial tape if anything fails after `create`.
 async fn stream(
-    store: &WasmProvider,
+    store: &Store,
     header: TapeHeader,
     buffered: Vec<Frame>,
     input: &mut Input,
@@ -258,7 +258,7 @@ async fn stream(
 
 fn report(
     ctx: &Context,
-    store: &WasmProvider,
+    store: &Store,
     info: &TapeInfo,
     source_id: &str,
 ) -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use tapedeck::migrate::{
     MigrateError, MigrateOptions, Migrated, Migration, Outcome, Phase, Progress, Skip,
 };
-use tapedeck::sandbox::WasmProvider;
+use tapedeck::Store;
 use tapedeck::store::TapePages;
 use tapedeck::types::{TapeFilter, TapeInfo, TapeState};
 
@@ -49,6 +49,11 @@ pub struct MigrateArgs {
     /// are still compared).
     #[arg(long)]
     no_read_back: bool,
+    /// Also copy ended tapes that carry no seal (recorded before seals):
+    /// their copies are sealed by this host, which then vouches for frames
+    /// nothing vouched for. Without this they are refused.
+    #[arg(long)]
+    allow_unsealed: bool,
 }
 
 pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCode> {
@@ -68,6 +73,7 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
         .options(MigrateOptions {
             include_recording: args.include_recording,
             read_back: !args.no_read_back,
+            allow_unsealed: args.allow_unsealed,
             ..MigrateOptions::default()
         });
 
@@ -133,7 +139,7 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
 /// Copies one tape (`tape`: what the source reported, or why it could not
 /// be read) and reports it.
 async fn copy(
-    migration: &Migration<'_, WasmProvider, WasmProvider>,
+    migration: &Migration<'_, Store, Store>,
     bars: &mut Bars,
     report: &mut Report,
     tape: Result<TapeInfo, MigrateError>,
@@ -508,6 +514,9 @@ mod tests {
 
     #[test]
     fn lines_say_what_was_done() {
+        let key = tapedeck::store::keys::SecretKey::generate()
+            .unwrap()
+            .public();
         let mut m = Migrated {
             info: info(TapeState::Finished),
             resumed_from: Some(4),
@@ -515,14 +524,18 @@ mod tests {
             source: Verification::Verified {
                 digest: "ab".into(),
                 frames: 12,
+                sealed_by: key,
             },
             read_back: true,
             note: None,
         };
         assert_eq!(
             migrated_line("t1", &m),
-            "migrated tape t1 (12 frames, 2.0 KiB, finished): source verified (sha256 chain \
-             over 12 frames), copy read back and matched (resumed at frame 4: 8 frames sent)"
+            format!(
+                "migrated tape t1 (12 frames, 2.0 KiB, finished): source verified (sealed by \
+                 {key}, sha256 chain over 12 frames), copy read back and matched (resumed at \
+                 frame 4: 8 frames sent)"
+            )
         );
         m.info.state = TapeState::Recording;
         m.resumed_from = None;

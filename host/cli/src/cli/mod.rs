@@ -8,6 +8,7 @@ mod delete;
 mod export;
 mod import;
 mod inspect;
+mod keys;
 mod list;
 mod migrate;
 mod output;
@@ -29,6 +30,7 @@ use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
 use tapedeck::read::{ReadError, TapeReader, Verification};
 use tapedeck::sandbox::{ProviderSpec, ProviderStartError, Sandbox, WasmProvider};
+use tapedeck::{HostSeal, Store};
 use tapedeck::spool::{ENV_SPOOL_DIR, Spool};
 use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
@@ -43,6 +45,8 @@ Environment:
   TAPEDECK_PROVIDER=NAME   same as --provider NAME
   TAPEDECK_TAPES_DIR=DIR   same as --tapes-dir DIR
   TAPEDECK_SPOOL_DIR=DIR   same as --spool-dir DIR
+  TAPEDECK_HOST_KEY=FILE   the host key that seals tapes [default: [seals]
+                           key-file, else $XDG_DATA_HOME/tapedeck/host-key]
   TAPEDECK_CACHE_DIR=DIR   cache of compiled components [default:
                            $XDG_CACHE_HOME/tapedeck/components, else
                            ~/.cache/tapedeck/components]
@@ -110,6 +114,9 @@ enum Command {
     /// The host's spool: what waits to be delivered.
     #[command(subcommand)]
     Spool(SpoolCommand),
+    /// The host key that seals this host's tapes, and whose seals count.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Work with provider components.
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -120,6 +127,13 @@ enum SpoolCommand {
     /// What the spool holds, per tape and per provider: frames spooled and
     /// not yet acknowledged, and whether a live recorder holds each file.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print the host's public key (made on first use), its file, the
+    /// trusted hosts and whether unsealed tapes are refused.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +180,7 @@ pub struct Context {
     tapes_dir: Option<PathBuf>,
     spool_dir: Option<PathBuf>,
     config: Option<Config>,
+    seal: Option<HostSeal>,
 }
 
 impl Context {
@@ -177,6 +192,7 @@ impl Context {
             tapes_dir: cli.tapes_dir.clone(),
             spool_dir: cli.spool_dir.clone(),
             config: None,
+            seal: None,
         }
     }
 
@@ -251,12 +267,23 @@ impl Context {
         }
     }
 
-    /// Starts the chosen provider, and first delivers what the spool holds
-    /// for it from recordings whose recorder is gone.
-    pub async fn store(&mut self) -> anyhow::Result<WasmProvider> {
+    /// The host key and the keys it trusts (`[seals]`), loaded (the key
+    /// made) on first use.
+    pub fn host_seal(&mut self) -> anyhow::Result<HostSeal> {
+        if self.seal.is_none() {
+            self.seal = Some(self.config()?.seals.load()?);
+        }
+        Ok(self.seal.clone().expect("loaded above"))
+    }
+
+    /// Starts the chosen provider behind the host's seal, and first
+    /// delivers what the spool holds for it from recordings whose recorder
+    /// is gone.
+    pub async fn store(&mut self) -> anyhow::Result<Store> {
         let (spec, base_dir) = self.provider_spec()?;
+        let seal = self.host_seal()?;
         self.reserve_spool();
-        let store = start_provider(&spec, &base_dir).await?;
+        let store = seal.store(start_provider(&spec, &base_dir).await?);
         self.recover_quietly(&spec, &base_dir, &store).await;
         Ok(store)
     }
@@ -264,7 +291,8 @@ impl Context {
     /// Starts the configured providers `names` (whatever `--provider`
     /// says) in one sandbox, and first delivers what the spool holds for
     /// each, as [`store`](Self::store) does.
-    pub async fn named_stores(&mut self, names: &[&str]) -> anyhow::Result<Vec<WasmProvider>> {
+    pub async fn named_stores(&mut self, names: &[&str]) -> anyhow::Result<Vec<Store>> {
+        let seal = self.host_seal()?;
         let config = self.config()?;
         let specs = names
             .iter()
@@ -272,7 +300,11 @@ impl Context {
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<_> = specs.iter().map(|(s, b)| (s, b.as_path())).collect();
         self.reserve_spool();
-        let stores = start_providers(&refs).await?;
+        let stores: Vec<Store> = start_providers(&refs)
+            .await?
+            .into_iter()
+            .map(|p| seal.store(p))
+            .collect();
         for ((spec, base_dir), store) in specs.iter().zip(&stores) {
             self.recover_quietly(spec, base_dir, store).await;
         }
@@ -285,11 +317,11 @@ impl Context {
         &mut self,
         spec: &ProviderSpec,
         base_dir: &std::path::Path,
-        store: &WasmProvider,
+        store: &Store,
     ) {
         let key = tapedeck::spool::provider_key(spec, base_dir);
         match self.spool() {
-            Ok(spool) => recover::quietly(&spool, store, &key).await,
+            Ok(spool) => recover::quietly(&spool, store, store.name(), &key).await,
             Err(e) => tracing::warn!("{e:#}"),
         }
     }
@@ -334,7 +366,7 @@ pub async fn start_providers(
 
 /// A provider error about tape `id`: `not-found` becomes
 /// `no tape "abc" in provider fs`.
-pub fn tape_error(e: ProviderError, store: &WasmProvider, id: &str) -> anyhow::Error {
+pub fn tape_error(e: ProviderError, store: &Store, id: &str) -> anyhow::Error {
     match e.storage_kind() {
         Some(ErrorKind::NotFound) => anyhow!("no tape {id:?} in provider {}", store.name()),
         _ => anyhow!(e),
@@ -377,7 +409,7 @@ pub struct NoSuchTape {
     pub provider: String,
 }
 
-pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<TapeInfo> {
+pub async fn resolve_tape(store: &Store, id: &str) -> anyhow::Result<TapeInfo> {
     check_id(id)?;
     match store.get(id).await {
         Ok(info) => return Ok(info),
@@ -433,7 +465,7 @@ pub async fn resolve_tape(store: &WasmProvider, id: &str) -> anyhow::Result<Tape
 }
 
 /// The id of the tape `id` names, resolved as [`resolve_tape`] does.
-pub async fn resolve_id(store: &WasmProvider, id: &str) -> anyhow::Result<String> {
+pub async fn resolve_id(store: &Store, id: &str) -> anyhow::Result<String> {
     Ok(resolve_tape(store, id).await?.header.id)
 }
 
@@ -448,7 +480,7 @@ pub fn parse_tag(s: &str) -> Result<(String, String), String> {
 
 /// Says which capability a command needs when the provider lacks it.
 pub fn require_capability(
-    store: &WasmProvider,
+    store: &Store,
     has: bool,
     capability: &str,
     what: &str,
@@ -474,7 +506,7 @@ pub fn require_capability(
 /// the error); without, passes on whatever the provider returns
 /// ([`TapeReader::read_unverified`], to rescue a damaged tape).
 pub async fn read_tape(
-    store: &WasmProvider,
+    store: &Store,
     info: &TapeInfo,
     verify: bool,
     each: impl FnMut(Vec<Frame>) -> anyhow::Result<()>,
@@ -528,6 +560,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => stats::run(&mut ctx).await,
         Command::Recover => recover::run(&mut ctx).await,
         Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
+        Command::Keys(KeysCommand::Show) => keys::show(&mut ctx),
         Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&mut ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
         Command::Provider(ProviderCommand::Keygen(args)) => sign::keygen(&ctx, args),

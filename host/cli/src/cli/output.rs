@@ -105,18 +105,23 @@ pub fn tape_json(t: &TapeInfo) -> serde_json::Value {
 }
 
 /// The `"integrity"` field of `show --json` and `export --json`:
-/// `{"verified": bool, "status": …, "detail": …}`, where `status` is
-/// `verified`, `still-recording`, `no-digest`, `skipped` or `failed`, and
-/// `detail` the sentence `show` prints (or the error).
+/// `{"verified": bool, "status": …, "sealed_by": …, "detail": …}`, where
+/// `status` is `verified`, `still-recording`, `no-digest`, `unsealed`,
+/// `no-trusted-keys`, `skipped` or `failed`, `sealed_by` the host key whose
+/// seal vouches for a verified tape (else null), and `detail` the sentence
+/// `show` prints (or the error).
 pub fn integrity_json(result: Result<&Verification, &IntegrityError>) -> serde_json::Value {
-    let (status, detail) = match result {
-        Ok(v @ Verification::Verified { .. }) => ("verified", v.to_string()),
-        Ok(v @ Verification::Unverified { reason, .. }) => (reason.as_str(), v.to_string()),
-        Err(e) => ("failed", e.to_string()),
+    let (status, detail, sealed_by) = match result {
+        Ok(v @ Verification::Verified { sealed_by, .. }) => {
+            ("verified", v.to_string(), Some(sealed_by.to_string()))
+        }
+        Ok(v @ Verification::Unverified { reason, .. }) => (reason.as_str(), v.to_string(), None),
+        Err(e) => ("failed", e.to_string(), None),
     };
     serde_json::json!({
         "verified": status == "verified",
         "status": status,
+        "sealed_by": sealed_by,
         "detail": detail,
     })
 }

@@ -51,6 +51,7 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
     tapedeck::spool::check_not_granted(&spool, &spec, &base_dir)?;
     let key = tapedeck::spool::provider_key(&spec, &base_dir);
     let provider = spec.name.clone();
+    let seal = ctx.host_seal()?;
 
     let starting = Starting::spawn(&provider, async move {
         start_provider(&spec, &base_dir)
@@ -60,13 +61,17 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
     // Once the provider is up, deliver what earlier sessions left in the
     // spool (this session's own file is locked, so left alone); if it
     // cannot start, say so now: the session goes on into the spool.
+    // Behind the host's seal: every tape this session (or the recovery
+    // below) ends is sealed.
+    let store = Arc::new(seal.seal(starting.clone()));
     tokio::spawn({
-        let starting = starting.clone();
+        let store = store.clone();
         let spool = spool.clone();
         let key = key.clone();
+        let provider = provider.clone();
         async move {
             match starting.started().await {
-                Ok(store) => recover::quietly(&spool, &store, &key).await,
+                Ok(_) => recover::quietly(&spool, &*store, &provider, &key).await,
                 Err(e) => eprintln!(
                     "tapedeck: warning: {}; the session is recorded into the spool ({}) and delivered by the next tapedeck command that can start it",
                     output::printable(&e.to_string()),
@@ -76,7 +81,7 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
         }
     });
 
-    let recorder = Recorder::new(Arc::new(starting), options).with_spool(spool, key);
+    let recorder = Recorder::new(store, options).with_spool(spool, key);
     let meta = TapeMeta {
         session_id: args
             .session

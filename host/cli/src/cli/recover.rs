@@ -6,7 +6,7 @@ use super::{Context, output, start_provider};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tapedeck::sandbox::WasmProvider;
+use tapedeck::store::TapeStore;
 use tapedeck::spool::{ProviderKey, Recovered, RecoveryReport, Spool, recover_all};
 
 /// One line about a recovered tape.
@@ -39,7 +39,7 @@ fn describe(r: &Recovered, provider: &str) -> String {
 /// that called it. A tape recovered is logged at `info` (shown with `-v`):
 /// the command's own output is what the user asked for. What could not be
 /// recovered is a warning on stderr (so `--json` output stays clean).
-pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey) {
+pub async fn quietly<S: TapeStore>(spool: &Spool, store: &S, name: &str, key: &ProviderKey) {
     let report = match recover_all(spool, store, key).await {
         Ok(r) => r,
         Err(e) => {
@@ -48,7 +48,7 @@ pub async fn quietly(spool: &Spool, store: &WasmProvider, key: &ProviderKey) {
         }
     };
     for r in &report.recovered {
-        tracing::info!("{}", describe(r, store.name()));
+        tracing::info!("{}", describe(r, name));
     }
     for e in &report.failed {
         eprintln!("tapedeck: warning: {e} (kept in the spool; `tapedeck recover` tries again)");
@@ -69,7 +69,7 @@ pub async fn run(ctx: &mut Context) -> anyhow::Result<ExitCode> {
             continue;
         }
         handled.extend(files);
-        let store = start_provider(&spec, &base_dir).await?;
+        let store = ctx.host_seal()?.store(start_provider(&spec, &base_dir).await?);
         let report = recover_all(&spool, &store, &key).await?;
         results.push((name.to_string(), report));
     }

@@ -23,7 +23,7 @@ use tapedeck::read::{
     DEFAULT_PAGE_BYTES, DEFAULT_PAGE_FRAMES, IntegrityError, UnverifiedReason, Verification,
 };
 use tapedeck::recorder::{DigestChain, HostEvent};
-use tapedeck::sandbox::WasmProvider;
+use tapedeck::Store;
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeInfo, TapeState};
 
@@ -325,7 +325,7 @@ impl Message {
 
 /// `show --follow` of a tape still recording.
 struct Follow<'a, W: Write> {
-    store: &'a WasmProvider,
+    store: &'a Store,
     json: bool,
     width: Option<usize>,
     verify: bool,

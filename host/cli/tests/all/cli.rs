@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use tapedeck::recorder::DigestChain;
 use tapedeck::types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
 use tapedeck_tests::cli::{self, Tapedeck};
-use tapedeck_tests::tape::{T0, Tape};
+use tapedeck_tests::tape::{T0, Tape, unsealed};
 
 use crate::{cache_dir, tapedeck_in};
 
@@ -246,8 +246,9 @@ fn show_prints_header_totals_digest_and_frames() {
     ] {
         assert!(out.contains(want), "{want:?} in\n{out}");
     }
+    let verified = dir.tapedeck().verified(3);
     assert!(
-        out.ends_with("\nintegrity verified (sha256 chain over 3 frames)\n"),
+        out.ends_with(&format!("\nintegrity {verified}\n")),
         "{out}"
     );
     let out = dir.ok(&["show", "a", "--frames"]);
@@ -258,7 +259,7 @@ fn show_prints_header_totals_digest_and_frames() {
     assert!(out.contains("←  [not json] plain text"), "{out}");
     assert!(out.contains("→  [not json] <9 bytes binary>"), "{out}");
     assert!(
-        out.ends_with(" <9 bytes binary>\n\nintegrity verified (sha256 chain over 3 frames)\n"),
+        out.ends_with(&format!(" <9 bytes binary>\n\nintegrity {verified}\n")),
         "{out}"
     );
 
@@ -270,7 +271,8 @@ fn show_prints_header_totals_digest_and_frames() {
         serde_json::json!({
             "verified": true,
             "status": "verified",
-            "detail": "verified (sha256 chain over 3 frames)",
+            "sealed_by": dir.tapedeck().host_key(),
+            "detail": verified,
         })
     );
     let frames = v["frame_list"].as_array().unwrap();
@@ -353,12 +355,15 @@ fn export_then_import_gives_an_identical_tape() {
     dir.write("orig.jsonl", &original);
     dir.ok(&["import", "orig.jsonl"]);
 
-    // Export to stdout is byte-identical to what was imported.
-    assert_eq!(dir.ok(&["export", "orig"]).as_bytes(), &original[..]);
+    // Export to stdout is byte-identical to what was imported, plus the
+    // host's envelope and seal.
+    let exported = dir.ok(&["export", "orig"]);
+    assert_eq!(unsealed(exported.as_bytes()), original);
+    assert!(exported.contains(r#","seal":""#), "{exported}");
     dir.ok(&["export", "orig", "-o", "out.jsonl"]);
     assert_eq!(
         std::fs::read(dir.path().join("out.jsonl")).unwrap(),
-        original
+        exported.as_bytes()
     );
 
     let err = dir.fails(&["import", "out.jsonl"], 1);
@@ -371,7 +376,8 @@ fn export_then_import_gives_an_identical_tape() {
     assert_ne!(new_id, "orig");
     assert_eq!(imported["source_id"], "orig");
 
-    let again = dir.ok(&["export", new_id]);
+    // Under a new id, the seal (which signs the id) is this host's anew.
+    let again = String::from_utf8(unsealed(dir.ok(&["export", new_id]).as_bytes())).unwrap();
     let original = String::from_utf8(original).unwrap();
     let (a, b): (Vec<&str>, Vec<&str>) = (original.lines().collect(), again.lines().collect());
     assert_eq!(a.len(), b.len());
@@ -428,7 +434,7 @@ fn large_tapes_stream_through_import_and_export() {
         out.contains("10050 frames") && out.contains("aborted"),
         "{out}"
     );
-    assert_eq!(dir.ok(&["export", "big"]).as_bytes(), &original[..]);
+    assert_eq!(unsealed(dir.ok(&["export", "big"]).as_bytes()), original);
 }
 
 #[test]
@@ -506,7 +512,7 @@ fn show_and_export_verify_imported_tapes() {
     dir.ok(&["import", "with.jsonl", "without.jsonl"]);
     for (id, frames) in [("with", 3), ("without", 2)] {
         let out = dir.ok(&["show", id]);
-        let want = format!("\nintegrity verified (sha256 chain over {frames} frames)\n");
+        let want = format!("\nintegrity {}\n", dir.tapedeck().verified(frames));
         assert!(out.ends_with(&want), "{out}");
     }
     let shown = dir.json(&["show", "without", "--json"]);
@@ -522,8 +528,8 @@ fn show_and_export_verify_imported_tapes() {
     assert_eq!(shown["integrity"]["status"], "skipped");
     assert_eq!(shown["integrity"]["verified"], false);
     assert_eq!(
-        dir.ok(&["export", "with", "--no-verify"]).as_bytes(),
-        &with.jsonl()[..]
+        unsealed(dir.ok(&["export", "with", "--no-verify"]).as_bytes()),
+        with.jsonl()
     );
 
     // export -o reports the verification.
@@ -536,7 +542,7 @@ fn show_and_export_verify_imported_tapes() {
         out.status.success()
             && stderr
                 .trim_end()
-                .ends_with("to with-out.jsonl: verified (sha256 chain over 3 frames)"),
+                .ends_with(&format!("to with-out.jsonl: {}", dir.tapedeck().verified(3))),
         "{stderr}"
     );
 }
@@ -894,13 +900,20 @@ fn signed_components_are_required_once_keys_are_trusted() {
 
 /// The store in `dir/tapes`, through the sandboxed embedded provider (as
 /// the binary opens it).
-async fn open_store(dir: &Dir) -> tapedeck::sandbox::WasmProvider {
+/// The embedded provider over `dir`'s tapes, behind the seal of the host
+/// key the binary uses there (its data directory).
+async fn open_store(dir: &Dir) -> tapedeck::Store {
     let cache = tapedeck::sandbox::cache::ComponentCache::at(cache_dir());
     let sandbox = tapedeck::sandbox::Sandbox::with_cache(Some(cache)).unwrap();
     let spec = tapedeck::embedded::fs_provider_spec(dir.path().join("tapes"));
-    tapedeck::sandbox::WasmProvider::start(&sandbox, &spec, dir.path())
+    let provider = tapedeck::sandbox::WasmProvider::start(&sandbox, &spec, dir.path())
         .await
-        .unwrap()
+        .unwrap();
+    let seals = tapedeck::SealSettings {
+        key_file: Some(dir.path().join("data/tapedeck/host-key")),
+        ..Default::default()
+    };
+    seals.load().unwrap().store(provider)
 }
 
 /// Imports `tapes` (one file each).
@@ -1056,7 +1069,8 @@ fn session() -> Tape {
 fn show_filters_frames_and_still_verifies_the_whole_tape() {
     let dir = Dir::new();
     import(&dir, &[session()]);
-    let verified = "\nintegrity verified (sha256 chain over 6 frames)\n";
+    let verified = format!("\nintegrity {}\n", dir.tapedeck().verified(6));
+    let verified = verified.as_str();
     let show = |extra: &[&str]| {
         let mut args = vec!["show", "sess"];
         args.extend_from_slice(extra);
@@ -1196,10 +1210,8 @@ fn show_follow_prints_frames_as_they_arrive_until_the_tape_ends() {
     let rest = until(&text_rx, |l| l.starts_with("integrity"));
     let rest = rest.join("\n");
     assert!(rest.contains("state     finished\nframes    6\n"), "{rest}");
-    assert!(
-        rest.ends_with("integrity verified (sha256 chain over 6 frames)"),
-        "{rest}"
-    );
+    let verified = dir.tapedeck().verified(6);
+    assert!(rest.ends_with(&format!("integrity {verified}")), "{rest}");
     assert!(text.wait().unwrap().success());
 
     let rest = until(&json_rx, |l| l.contains(r#""integrity""#));
@@ -1222,10 +1234,7 @@ fn show_follow_prints_frames_as_they_arrive_until_the_tape_ends() {
     // A tape that already ended: shown whole, at once.
     let out = dir.ok(&["show", "sess", "--follow", "--limit", "1"]);
     assert_eq!(shown_seqs(&out), [0]);
-    assert!(
-        out.ends_with("integrity verified (sha256 chain over 6 frames)\n"),
-        "{out}"
-    );
+    assert!(out.ends_with(&format!("integrity {verified}\n")), "{out}");
     let out = dir.ok(&["show", "sess", "--follow", "--json"]);
     let lines: Vec<Value> = out
         .lines()

@@ -490,7 +490,7 @@ fn show_json_export_and_import_hold_the_recorded_session_exactly() {
     );
     assert_eq!(
         shown["integrity"]["detail"],
-        format!("verified (sha256 chain over {} frames)", frames.len())
+        tapedeck_in(tmp.path()).verified(frames.len() as u64)
     );
     let listed = shown["frame_list"].as_array().unwrap();
     assert_eq!(listed.len(), frames.len());

@@ -19,6 +19,11 @@
 //!
 //! [recorder]                            # see `recorder::RecorderOptions`
 //! batch-frames = 256
+//!
+//! [seals]                               # see `seals`
+//! key-file = "host-key"                 # default $XDG_DATA_HOME/tapedeck/host-key
+//! trusted-hosts = ["ed25519:…"]          # other hosts whose seals count
+//! require = false
 //! ```
 //!
 //! Every table refuses keys it does not know, and the error names the key,
@@ -41,6 +46,7 @@ pub use error::ConfigError;
 
 use crate::embedded;
 use crate::recorder::RecorderOptions;
+use crate::seals::SealSettings;
 use crate::sandbox::{ComponentSource, Grants, Limits, ProviderSpec};
 use crate::signing::{PublicKey, SignatureFile};
 use serde::{Deserialize, Deserializer};
@@ -72,6 +78,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// How the recorder batches frames (`[recorder]`).
     pub recorder: RecorderOptions,
+    /// The host's seal (`[seals]`).
+    pub seals: SealSettings,
     /// Keys whose signature a component file must carry (`trusted-keys`);
     /// empty: signatures are not required. The embedded provider is exempt.
     pub trusted_keys: Vec<PublicKey>,
@@ -125,6 +133,20 @@ struct RawConfig {
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     recorder: RecorderOptions,
+    #[serde(default)]
+    seals: RawSeals,
+}
+
+/// `[seals]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSeals {
+    #[serde(default)]
+    key_file: Option<String>,
+    #[serde(default)]
+    trusted_hosts: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    require: bool,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -213,6 +235,7 @@ impl Config {
             provider: embedded::DEFAULT_PROVIDER.to_string(),
             providers,
             recorder: RecorderOptions::default(),
+            seals: SealSettings::default(),
             trusted_keys: Vec::new(),
             path: None,
             base_dir: PathBuf::from("."),
@@ -308,10 +331,25 @@ impl Config {
                     .map_err(|e| invalid(format!("line {line}: `trusted-keys`: {e}")))?,
             );
         }
+        let mut trusted_hosts = Vec::with_capacity(raw.seals.trusted_hosts.len());
+        for k in raw.seals.trusted_hosts {
+            let (line, _) = line_col(text, k.span().start);
+            trusted_hosts.push(PublicKey::parse(k.get_ref()).map_err(|e| {
+                invalid(format!(
+                    "line {line}: `[seals] trusted-hosts`: {e} (give another host's key as `tapedeck keys show` prints it there)"
+                ))
+            })?);
+        }
+        let seals = SealSettings {
+            key_file: raw.seals.key_file.map(|f| base_dir.join(f)),
+            trusted_hosts,
+            require: raw.seals.require,
+        };
         Ok(Config {
             provider,
             providers,
             recorder: raw.recorder,
+            seals,
             trusted_keys,
             path: Some(path.to_path_buf()),
             base_dir,

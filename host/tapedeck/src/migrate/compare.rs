@@ -1,6 +1,7 @@
 //! Comparing a copy with the source's tape: what differs, in words.
 
 use super::summary_of;
+use crate::store::envelope::same_but_marked;
 use std::fmt;
 use tapedeck_types::{TapeInfo, TapeState};
 
@@ -25,7 +26,9 @@ pub(super) fn compare_headers(source: &TapeInfo, copy: &TapeInfo) -> Vec<String>
         c.created_at_us,
         s.created_at_us,
     );
-    if c.envelope != s.envelope {
+    // A sealing destination marks the envelope of a tape it creates
+    // (`store::envelope`); anything else is a difference.
+    if !same_but_marked(s.envelope.as_deref(), c.envelope.as_deref()) {
         // Up to 16 KiB of bytes: their sizes say enough.
         let size = |e: &Option<Vec<u8>>| {
             e.as_ref()

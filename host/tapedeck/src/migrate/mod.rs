@@ -67,7 +67,8 @@ mod tests;
 pub use outcome::*;
 
 use crate::error::ProviderError;
-use crate::read::{FrameStream, ReadError, TapeLoadError, TapeReader};
+use crate::read::{FrameStream, IntegrityError, Mismatch, ReadError, TapeLoadError, TapeReader};
+use crate::store::seal::{SealStatus, seal_status};
 use crate::recorder::DigestChain;
 use crate::store::{TapeStore, TapeWriter};
 use compare::{compare, compare_headers};
@@ -128,6 +129,7 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
         if source.state == TapeState::Recording && !self.options.include_recording {
             return Ok(Outcome::Skipped(Skip::SourceRecording));
         }
+        self.check_seal(source)?;
         let existing = match self.to.get(id).await {
             Ok(info) => Some(info),
             Err(e) if e.storage_kind() == Some(ErrorKind::NotFound) => None,
@@ -411,6 +413,42 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
                 differences,
             },
             copy,
+        }
+    }
+}
+
+impl<A: TapeStore, B: TapeStore> Migration<'_, A, B> {
+    /// Before anything is copied: the seal of an ended source tape, when
+    /// the source checks seals ([`TapeStore::trusted_hosts`]). A broken
+    /// seal is a [`MigrateErrorKind::SourceIntegrity`]; none at all is
+    /// [`MigrateErrorKind::Unsealed`] unless allowed.
+    fn check_seal(&self, source: &TapeInfo) -> Result<(), MigrateError> {
+        let Some(trusted) = self.from.trusted_hosts() else {
+            return Ok(());
+        };
+        let error = |kind| MigrateError {
+            tape: source.header.id.clone(),
+            destination: self.to_name.clone(),
+            kind,
+            copy: CopyLeft::Nothing,
+        };
+        match seal_status(source, trusted) {
+            SealStatus::Sealed(_) => Ok(()),
+            SealStatus::Unsealed
+                if source.state == TapeState::Recording || self.options.allow_unsealed =>
+            {
+                Ok(())
+            }
+            SealStatus::Unsealed => Err(error(MigrateErrorKind::Unsealed {
+                provider: self.from_name.clone(),
+            })),
+            SealStatus::Broken(e) => Err(error(MigrateErrorKind::SourceIntegrity(
+                IntegrityError {
+                    tape: source.header.id.clone(),
+                    provider: self.from_name.clone(),
+                    mismatch: Mismatch::Seal(e),
+                },
+            ))),
         }
     }
 }

@@ -20,6 +20,11 @@ pub struct MigrateOptions {
     /// About the most payload bytes per `read-frames` (a provider may
     /// exceed it by one frame).
     pub page_bytes: u64,
+    /// Copy ended tapes that carry no seal at a source that seals (tapes
+    /// from before seals). Off by default: a sealing destination seals
+    /// the copy with this host's key, vouching for frames nothing vouched
+    /// for ([`MigrateErrorKind::Unsealed`]).
+    pub allow_unsealed: bool,
 }
 
 impl Default for MigrateOptions {
@@ -29,6 +34,7 @@ impl Default for MigrateOptions {
             read_back: true,
             page_frames: DEFAULT_PAGE_FRAMES,
             page_bytes: DEFAULT_PAGE_BYTES,
+            allow_unsealed: false,
         }
     }
 }
@@ -216,6 +222,15 @@ pub enum MigrateErrorKind {
     /// tape (totals, order, digest).
     #[error(transparent)]
     SourceIntegrity(IntegrityError),
+    /// The tape carries no seal at a source that seals, and
+    /// [`MigrateOptions::allow_unsealed`] is off.
+    #[error(
+        "provider {provider} holds it without a seal, so nothing vouches for its frames, and its copy would be sealed by this host: copy it anyway with --allow-unsealed (`MigrateOptions::allow_unsealed`) if you trust that provider's storage"
+    )]
+    Unsealed {
+        /// The source provider's name.
+        provider: String,
+    },
     /// The destination holds a different tape under this id.
     #[error(
         "provider {provider} already has a different tape with this id: {}",
