@@ -75,20 +75,25 @@ impl Dir {
         tapedeck_in(self.path()).import(&["--provider", provider], tapes);
     }
 
-    /// The fs provider over `./DIR`, for writing what the CLI cannot (a
-    /// tape left recording).
-    async fn store(&self, dir: &str) -> WasmProvider {
+    /// The fs provider over `./DIR`, behind the seal of the binary's host
+    /// key here, for writing what the CLI cannot (a tape left recording).
+    async fn store(&self, dir: &str) -> tapedeck::Store {
         let sandbox = Sandbox::builder()
             .cache(Some(ComponentCache::at(cache_dir())))
             .build()
             .unwrap();
-        WasmProvider::start(
+        let provider = WasmProvider::start(
             &sandbox,
             &fs_provider_spec(self.path().join(dir)),
             Path::new("."),
         )
         .await
-        .unwrap()
+        .unwrap();
+        let seals = tapedeck::SealSettings {
+            key_file: Some(self.path().join("data/tapedeck/host-key")),
+            ..Default::default()
+        };
+        seals.load().unwrap().store(provider)
     }
 }
 
@@ -189,7 +194,7 @@ fn tapes_migrate_both_ways_unchanged_and_a_second_run_skips_them() {
             .find(|l| l.starts_with(&format!("migrated tape {id} (")))
             .unwrap_or_else(|| panic!("no line for {id}:\n{out}"));
         assert!(
-            line.contains("): source verified (sha256 chain over ")
+            line.contains("): source verified (sealed by ed25519:")
                 && line.ends_with(", copy read back and matched"),
             "{line}"
         );

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tapedeck::HostSeal;
 use tapedeck::error::ProviderError;
 use tapedeck::read::{ReadError, load_tape};
 use tapedeck::recorder::{RecordError, Recorder, RecorderOptions, TapeMeta};
@@ -20,6 +21,8 @@ use tapedeck::sandbox::{
 };
 use tapedeck::spool::{ProviderKey, Spool, SpoolStatus, recover_all};
 use tapedeck::store::TapeStore;
+use tapedeck::store::keys::SecretKey;
+use tapedeck::store::seal::TrustedHosts;
 use tapedeck::types::{Direction, SearchQuery, TapeFilter, TapeState};
 use tapedeck::units::{ByteSize, Millis};
 use tapedeck_tests::artifacts;
@@ -32,6 +35,8 @@ struct Env {
     root: PathBuf,
     sandbox: Sandbox,
     spool: Spool,
+    /// The host's seal, as a deck would put it around the provider.
+    seal: HostSeal,
 }
 
 impl Env {
@@ -41,6 +46,7 @@ impl Env {
         Env {
             sandbox: Sandbox::new().unwrap(),
             spool: Spool::open(root.join("spool")).unwrap(),
+            seal: HostSeal::new(SecretKey::generate().unwrap(), TrustedHosts::default()),
             root,
             _tmp: tmp,
         }
@@ -122,8 +128,8 @@ async fn record_through(label: &str, faults: serde_json::Value) -> Ending {
     let env = Env::new();
     let config = serde_json::json!({ "faults": faults });
     let (store, key) = env.start(config).await;
-    let recorder =
-        Recorder::new(Arc::new(store), options()).with_spool(env.spool.clone(), key.clone());
+    let recorder = Recorder::new(Arc::new(env.seal.seal(store)), options())
+        .with_spool(env.spool.clone(), key.clone());
     let recording = recorder
         .start(TapeMeta {
             name: label.into(),
@@ -147,7 +153,7 @@ async fn record_through(label: &str, faults: serde_json::Value) -> Ending {
             assert_eq!(recorded, FRAMES, "{label}");
             // The faults are spent; a healthy instance over the same
             // storage delivers the rest.
-            let (healthy, _) = env.healthy().await;
+            let healthy = env.seal.seal(env.healthy().await.0);
             let report = recover_all(&env.spool, &healthy, &key).await.unwrap();
             assert!(
                 report.failed.is_empty(),
@@ -159,7 +165,7 @@ async fn record_through(label: &str, faults: serde_json::Value) -> Ending {
         }
         Err(e) => panic!("{label}: {e}"),
     };
-    let (healthy, _) = env.healthy().await;
+    let healthy = env.seal.seal(env.healthy().await.0);
     let tape = load_tape(&healthy, &id)
         .await
         .unwrap_or_else(|e| panic!("{label}: load: {e}"));

@@ -718,9 +718,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                     // An aborted recording ends with `finish` too (reason
                     // `aborted`): the tape keeps its totals, end time and
                     // digest, and a sealing store seals it.
-                    let r = Box::pin(w.finish(summary.clone(), reason))
-                        .await
-                        .map(Some);
+                    let r = Box::pin(w.finish(summary.clone(), reason)).await.map(Some);
                     match r {
                         Ok(info) => {
                             permit.success();

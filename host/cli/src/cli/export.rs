@@ -19,9 +19,9 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tapedeck::Store;
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::read::Verification;
-use tapedeck::Store;
 use tapedeck::types::{TapeInfo, TapeState, TapeSummary};
 
 /// Arguments of `export`.

@@ -19,10 +19,10 @@ use clap::Args;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tapedeck::Store;
 use tapedeck::jsonl::{JsonlError, JsonlReader};
 use tapedeck::read::check_digest;
 use tapedeck::recorder::DigestChain;
-use tapedeck::Store;
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeSummary};
 
@@ -256,12 +256,7 @@ async fn stream(
     bail!("{e:#} ({cleanup})")
 }
 
-fn report(
-    ctx: &Context,
-    store: &Store,
-    info: &TapeInfo,
-    source_id: &str,
-) -> anyhow::Result<()> {
+fn report(ctx: &Context, store: &Store, info: &TapeInfo, source_id: &str) -> anyhow::Result<()> {
     let id = &info.header.id;
     if ctx.json {
         return output::print_json(&serde_json::json!({

@@ -36,7 +36,10 @@ pub fn show(ctx: &mut Context) -> anyhow::Result<ExitCode> {
         output::printable(&seal.path().display().to_string())
     )?;
     if others.is_empty() {
-        writeln!(out, "trusted hosts: none besides this one ([seals] trusted-hosts)")?;
+        writeln!(
+            out,
+            "trusted hosts: none besides this one ([seals] trusted-hosts)"
+        )?;
     } else {
         writeln!(out, "trusted hosts: {}", others.join(", "))?;
     }

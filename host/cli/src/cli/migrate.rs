@@ -18,10 +18,10 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use tapedeck::Store;
 use tapedeck::migrate::{
     MigrateError, MigrateOptions, Migrated, Migration, Outcome, Phase, Progress, Skip,
 };
-use tapedeck::Store;
 use tapedeck::store::TapePages;
 use tapedeck::types::{TapeFilter, TapeInfo, TapeState};
 

@@ -30,10 +30,10 @@ use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
 use tapedeck::read::{ReadError, TapeReader, Verification};
 use tapedeck::sandbox::{ProviderSpec, ProviderStartError, Sandbox, WasmProvider};
-use tapedeck::{HostSeal, Store};
 use tapedeck::spool::{ENV_SPOOL_DIR, Spool};
 use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
+use tapedeck::{HostSeal, Store};
 
 const AFTER_HELP: &str = "\
 Configuration: --config FILE, else ./tapedeck.toml if it exists, else the embedded

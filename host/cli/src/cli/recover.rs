@@ -6,8 +6,8 @@ use super::{Context, output, start_provider};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tapedeck::store::TapeStore;
 use tapedeck::spool::{ProviderKey, Recovered, RecoveryReport, Spool, recover_all};
+use tapedeck::store::TapeStore;
 
 /// One line about a recovered tape.
 fn describe(r: &Recovered, provider: &str) -> String {
@@ -69,7 +69,9 @@ pub async fn run(ctx: &mut Context) -> anyhow::Result<ExitCode> {
             continue;
         }
         handled.extend(files);
-        let store = ctx.host_seal()?.store(start_provider(&spec, &base_dir).await?);
+        let store = ctx
+            .host_seal()?
+            .store(start_provider(&spec, &base_dir).await?);
         let report = recover_all(&spool, &store, &key).await?;
         results.push((name.to_string(), report));
     }

@@ -18,12 +18,12 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
+use tapedeck::Store;
 use tapedeck::jsonl::EncodedFrame;
 use tapedeck::read::{
     DEFAULT_PAGE_BYTES, DEFAULT_PAGE_FRAMES, IntegrityError, UnverifiedReason, Verification,
 };
 use tapedeck::recorder::{DigestChain, HostEvent};
-use tapedeck::Store;
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, Frame, TapeInfo, TapeState};
 

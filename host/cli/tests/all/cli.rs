@@ -247,10 +247,7 @@ fn show_prints_header_totals_digest_and_frames() {
         assert!(out.contains(want), "{want:?} in\n{out}");
     }
     let verified = dir.tapedeck().verified(3);
-    assert!(
-        out.ends_with(&format!("\nintegrity {verified}\n")),
-        "{out}"
-    );
+    assert!(out.ends_with(&format!("\nintegrity {verified}\n")), "{out}");
     let out = dir.ok(&["show", "a", "--frames"]);
     assert!(
         out.contains(r#"→  {"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
@@ -540,9 +537,10 @@ fn show_and_export_verify_imported_tapes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success()
-            && stderr
-                .trim_end()
-                .ends_with(&format!("to with-out.jsonl: {}", dir.tapedeck().verified(3))),
+            && stderr.trim_end().ends_with(&format!(
+                "to with-out.jsonl: {}",
+                dir.tapedeck().verified(3)
+            )),
         "{stderr}"
     );
 }

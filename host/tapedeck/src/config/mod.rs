@@ -46,8 +46,8 @@ pub use error::ConfigError;
 
 use crate::embedded;
 use crate::recorder::RecorderOptions;
-use crate::seals::SealSettings;
 use crate::sandbox::{ComponentSource, Grants, Limits, ProviderSpec};
+use crate::seals::SealSettings;
 use crate::signing::{PublicKey, SignatureFile};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};

@@ -68,8 +68,8 @@ pub use outcome::*;
 
 use crate::error::ProviderError;
 use crate::read::{FrameStream, IntegrityError, Mismatch, ReadError, TapeLoadError, TapeReader};
-use crate::store::seal::{SealStatus, seal_status};
 use crate::recorder::DigestChain;
+use crate::store::seal::{SealStatus, seal_status};
 use crate::store::{TapeStore, TapeWriter};
 use compare::{compare, compare_headers};
 use tapedeck_types::{EndReason, ErrorKind, Frame, TapeInfo, TapeState, TapeSummary};
@@ -442,13 +442,13 @@ impl<A: TapeStore, B: TapeStore> Migration<'_, A, B> {
             SealStatus::Unsealed => Err(error(MigrateErrorKind::Unsealed {
                 provider: self.from_name.clone(),
             })),
-            SealStatus::Broken(e) => Err(error(MigrateErrorKind::SourceIntegrity(
-                IntegrityError {
+            SealStatus::Broken(e) => {
+                Err(error(MigrateErrorKind::SourceIntegrity(IntegrityError {
                     tape: source.header.id.clone(),
                     provider: self.from_name.clone(),
                     mismatch: Mismatch::Seal(e),
-                },
-            ))),
+                })))
+            }
         }
     }
 }
