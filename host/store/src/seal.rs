@@ -512,15 +512,15 @@ impl<W: TapeWriter> WriterLayer for SealingWriter<W> {
 
     async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
         let result = self.inner.append(frames).await;
-        match (&result, &mut self.written) {
-            (Ok(next), Some(w)) => {
-                if !w.stored(frames, *next) {
-                    self.written = None;
-                }
-            }
+        if let Some(w) = self.written.as_mut() {
             // A failed append may have stored some of the frames.
-            (Err(_), _) => self.written = None,
-            _ => {}
+            let known = match &result {
+                Ok(next) => w.stored(frames, *next),
+                Err(_) => false,
+            };
+            if !known {
+                self.written = None;
+            }
         }
         result
     }

@@ -129,7 +129,9 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
         if source.state == TapeState::Recording && !self.options.include_recording {
             return Ok(Outcome::Skipped(Skip::SourceRecording));
         }
-        self.check_seal(source)?;
+        if let Some(refused) = self.check_seal(source) {
+            return Err(refused);
+        }
         let existing = match self.to.get(id).await {
             Ok(info) => Some(info),
             Err(e) if e.storage_kind() == Some(ErrorKind::NotFound) => None,
@@ -421,11 +423,9 @@ impl<A: TapeStore, B: TapeStore> Migration<'_, A, B> {
     /// Before anything is copied: the seal of an ended source tape, when
     /// the source checks seals ([`TapeStore::trusted_hosts`]). A broken
     /// seal is a [`MigrateErrorKind::SourceIntegrity`]; none at all is
-    /// [`MigrateErrorKind::Unsealed`] unless allowed.
-    fn check_seal(&self, source: &TapeInfo) -> Result<(), MigrateError> {
-        let Some(trusted) = self.from.trusted_hosts() else {
-            return Ok(());
-        };
+    /// [`MigrateErrorKind::Unsealed`] unless allowed. `None`: go on.
+    fn check_seal(&self, source: &TapeInfo) -> Option<MigrateError> {
+        let trusted = self.from.trusted_hosts()?;
         let error = |kind| MigrateError {
             tape: source.header.id.clone(),
             destination: self.to_name.clone(),
@@ -433,17 +433,17 @@ impl<A: TapeStore, B: TapeStore> Migration<'_, A, B> {
             copy: CopyLeft::Nothing,
         };
         match seal_status(source, trusted) {
-            SealStatus::Sealed(_) => Ok(()),
+            SealStatus::Sealed(_) => None,
             SealStatus::Unsealed
                 if source.state == TapeState::Recording || self.options.allow_unsealed =>
             {
-                Ok(())
+                None
             }
-            SealStatus::Unsealed => Err(error(MigrateErrorKind::Unsealed {
+            SealStatus::Unsealed => Some(error(MigrateErrorKind::Unsealed {
                 provider: self.from_name.clone(),
             })),
             SealStatus::Broken(e) => {
-                Err(error(MigrateErrorKind::SourceIntegrity(IntegrityError {
+                Some(error(MigrateErrorKind::SourceIntegrity(IntegrityError {
                     tape: source.header.id.clone(),
                     provider: self.from_name.clone(),
                     mismatch: Mismatch::Seal(e),
