@@ -11,12 +11,15 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tapedeck::HostSeal;
 use tapedeck::read::load_tape;
 use tapedeck::recorder::{Recorder, RecorderOptions, TapeMeta};
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, Grants, ProviderSpec, Sandbox, WasmProvider};
 use tapedeck::spool::{Spool, SpoolStatus};
 use tapedeck::store::TapeStore;
+use tapedeck::store::keys::SecretKey;
+use tapedeck::store::seal::TrustedHosts;
 use tapedeck::types::{Direction, TapeFilter, TapeState};
 use tapedeck::units::{ByteSize, Millis};
 use tapedeck_tests::artifacts;
@@ -188,8 +191,13 @@ async fn several_recorder_processes_write_one_database() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // Every tape is complete, readable by any instance, and verified.
-    let provider = start(&pg, "shared").await;
+    // Every tape is complete, readable by any instance, and verified
+    // against the seal of the processes' host key (one data directory).
+    let seals = tapedeck::SealSettings {
+        key_file: Some(dir.path().join("data/tapedeck/host-key")),
+        ..Default::default()
+    };
+    let provider = seals.load().unwrap().store(start(&pg, "shared").await);
     let page = provider
         .list(&TapeFilter::default(), None, 100)
         .await
@@ -244,8 +252,10 @@ async fn a_server_restart_mid_recording_loses_no_frame() {
         .await
         .unwrap();
     let spool = Spool::open(tmp.path().join("spool")).unwrap();
+    // Behind the host's seal, as a deck records.
+    let seal = HostSeal::new(SecretKey::generate().unwrap(), TrustedHosts::default());
     let recorder = Recorder::new(
-        Arc::new(provider),
+        Arc::new(seal.store(provider)),
         RecorderOptions {
             batch_frames: 16,
             batch_bytes: ByteSize(64 * 1024),
@@ -286,7 +296,7 @@ async fn a_server_restart_mid_recording_loses_no_frame() {
     }
     let outcome = recording.finish().await.expect("the recording finishes");
     assert_eq!(outcome.summary.frame_count, FRAMES);
-    let reader = start(&pg, "restart").await;
+    let reader = seal.store(start(&pg, "restart").await);
     let tape = load_tape(&reader, &id).await.unwrap();
     assert!(tape.verification.is_verified(), "{}", tape.verification);
     let got: Vec<Vec<u8>> = tape.frames.iter().map(|f| f.payload.clone()).collect();

@@ -581,7 +581,16 @@ fn cli_list_all_prints_an_endless_listing_page_by_page_in_bounded_memory() {
 fn cli_migrate_copies_an_endless_listing_page_by_page() {
     let dir = CliDir::new(json!({"list-attack": "endless-new-pages", "list-name-bytes": 2048}));
     let run = watch(
-        dir.command(&["--json", "migrate", "--from", "hostile", "--to", "fs"]),
+        // The hostile provider's tapes carry no seal.
+        dir.command(&[
+            "--json",
+            "migrate",
+            "--from",
+            "hostile",
+            "--to",
+            "fs",
+            "--allow-unsealed",
+        ]),
         |lines, _| lines >= 20,
     );
     assert_eq!(
