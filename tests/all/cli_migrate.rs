@@ -17,20 +17,12 @@ use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{Direction, EndReason, Frame, TapeHeader, TapeState};
 use tapedeck_tests::artifacts;
-use tapedeck_tests::cli::text;
+use tapedeck_tests::block_on;
+use tapedeck_tests::cli::{error_lines, provider_table, text};
 use tapedeck_tests::postgres::{self, PgServer};
 use tapedeck_tests::tape::{T0, Tape};
 
 use crate::{cache_dir, tapedeck_in};
-
-/// A `[providers.NAME]` table: `component` granted `./DIR` read-write at
-/// `/tapes`, with `root = "/tapes"` and `config` added to its config.
-fn provider(name: &str, component: &str, dir: &str, config: &str) -> String {
-    format!(
-        "[providers.{name}]\ncomponent = {component:?}\nconfig = {{ root = \"/tapes\"{config} }}\n\
-         [[providers.{name}.grants.dirs]]\nhost = \"{dir}\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n\n"
-    )
-}
 
 /// A working directory whose `tapedeck.toml` configures providers `a`, `b`
 /// and `c` (the embedded fs provider in `./a`, `./b`, `./c`) and `extra`.
@@ -43,7 +35,7 @@ impl Dir {
         let tmp = tempfile::tempdir().unwrap();
         let mut config = String::new();
         for p in ["a", "b", "c"] {
-            config.push_str(&provider(p, "embedded:fs", p, ""));
+            config.push_str(&provider_table(p, "embedded:fs", p, ""));
         }
         config.push_str(extra);
         std::fs::write(tmp.path().join("tapedeck.toml"), config).unwrap();
@@ -97,28 +89,11 @@ impl Dir {
     }
 }
 
-/// The `error: …` lines of `stderr` (a test provider also logs there).
-fn errors(stderr: &str) -> String {
-    stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 /// One object per line.
 fn json_lines(s: &str) -> Vec<Value> {
     s.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// A tape to import: `n` frames, JSON, plain text and binary payloads in
@@ -279,7 +254,12 @@ fn an_interrupted_migration_resumes_and_a_conflict_is_left_alone() {
     // `b2` is `./b` behind the faulty provider: its second `append` fails
     // (once: the counters persist in `./b/.faults`).
     let faults = r#", faults = [{ call = "append", fault = "error", after = 1 }]"#;
-    let dir = Dir::new(&provider("b2", artifacts::FAULTY_PROVIDER, "b", faults));
+    let dir = Dir::new(&provider_table(
+        "b2",
+        artifacts::FAULTY_PROVIDER,
+        "b",
+        faults,
+    ));
     dir.import("a", &tapes());
     // A different tape under the id of t-fin, already in b.
     let mut other = tape("t-fin", TapeState::Finished, 4, T0);
@@ -292,7 +272,7 @@ fn an_interrupted_migration_resumes_and_a_conflict_is_left_alone() {
         &["migrate", "--from", "a", "--to", "b2", "--tape", "t-big"],
         1,
     );
-    let err = errors(&err);
+    let err = error_lines(&err);
     assert!(
         err.starts_with(
             "error: tape t-big: `append` on provider b2 (the destination) failed: \
@@ -340,7 +320,11 @@ fn an_interrupted_migration_resumes_and_a_conflict_is_left_alone() {
         ) && msg.ends_with("; left untouched"),
         "{msg}"
     );
-    assert_eq!(errors(&err), "", "with --json, errors are in the JSON only");
+    assert_eq!(
+        error_lines(&err),
+        "",
+        "with --json, errors are in the JSON only"
+    );
     for id in ["t-crash", "t-abort", "t-empty"] {
         assert_eq!(by_id(id)["status"], "migrated");
     }
@@ -364,10 +348,15 @@ fn a_source_that_lies_about_a_tape_is_caught_and_the_copy_not_finished() {
     // `a2` is `./a` behind the faulty provider, altering frame 1 of every
     // ended tape it reads (same length: only the digest can tell).
     let tamper = r#", tamper = { mode = "alter", frame = 1 }"#;
-    let dir = Dir::new(&provider("a2", artifacts::FAULTY_PROVIDER, "a", tamper));
+    let dir = Dir::new(&provider_table(
+        "a2",
+        artifacts::FAULTY_PROVIDER,
+        "a",
+        tamper,
+    ));
     dir.import("a", &tapes()[..1]);
     let (_, err) = dir.expect(&["migrate", "--from", "a2", "--to", "b"], 1);
-    let err = errors(&err);
+    let err = error_lines(&err);
     assert!(
         err.starts_with(
             "error: tape t-fin: integrity check failed: the frames provider a2 returned do \

@@ -22,19 +22,11 @@ use tapedeck::store::TapeStore;
 use tapedeck::store::seal::SealError;
 use tapedeck::types::{Direction, EndReason, Frame, TapeHeader};
 use tapedeck_tests::artifacts;
-use tapedeck_tests::cli::text;
+use tapedeck_tests::block_on;
+use tapedeck_tests::cli::{error_lines, provider_table, text};
 use tapedeck_tests::tape::{T0, Tape};
 
 use crate::{cache_dir, tapedeck_in};
-
-/// A `[providers.NAME]` table: `component` granted `./a` read-write at
-/// `/tapes`, with `root = "/tapes"` and `config` added to its config.
-fn provider(name: &str, component: &str, dir: &str, config: &str) -> String {
-    format!(
-        "[providers.{name}]\ncomponent = {component:?}\nconfig = {{ root = \"/tapes\"{config} }}\n\
-         [[providers.{name}.grants.dirs]]\nhost = \"{dir}\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n\n"
-    )
-}
 
 /// The attacks: a provider name and its `tamper` setting.
 const ATTACKS: [(&str, &str); 4] = [
@@ -57,11 +49,16 @@ impl Dir {
         let mut config = String::from(extra);
         config.push('\n');
         for p in ["a", "b"] {
-            config.push_str(&provider(p, "embedded:fs", p, ""));
+            config.push_str(&provider_table(p, "embedded:fs", p, ""));
         }
         for (name, tamper) in ATTACKS {
             let tamper = format!(", tamper = {tamper}");
-            config.push_str(&provider(name, artifacts::FAULTY_PROVIDER, "a", &tamper));
+            config.push_str(&provider_table(
+                name,
+                artifacts::FAULTY_PROVIDER,
+                "a",
+                &tamper,
+            ));
         }
         std::fs::write(tmp.path().join("tapedeck.toml"), config).unwrap();
         Dir { tmp }
@@ -103,23 +100,6 @@ impl Dir {
             .unwrap();
         WasmProvider::start(&sandbox, &spec, &base).await.unwrap()
     }
-}
-
-/// The `error: …` lines of `stderr` (a test provider also logs there).
-fn errors(stderr: &str) -> String {
-    stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// A finished tape of `n` JSON frames, "transfer 100" in each.
@@ -181,14 +161,14 @@ fn every_forgery_is_caught_by_show_export_migrate_and_load_tape() {
             "error: tape t-one: integrity check failed: the seal of the tape provider {attack} returned does not vouch for it: "
         );
         let (_, err) = dir.expect(&["--provider", attack, "show", "t-one"], 1);
-        let err = errors(&err);
+        let err = error_lines(&err);
         assert!(
             err.starts_with(&prefix) && err.contains(says),
             "{attack}: {err}"
         );
 
         let (out, err) = dir.expect(&["--provider", attack, "export", "t-one"], 1);
-        assert!(errors(&err).starts_with(&prefix), "{attack}: {err}");
+        assert!(error_lines(&err).starts_with(&prefix), "{attack}: {err}");
         assert!(
             !out.contains(r#""seq":0"#),
             "{attack}: export wrote frames of a tape it refused: {out}"
@@ -199,14 +179,14 @@ fn every_forgery_is_caught_by_show_export_migrate_and_load_tape() {
             &["--provider", attack, "export", "t-one", "-o", file_arg],
             1,
         );
-        assert!(errors(&err).starts_with(&prefix), "{attack}: {err}");
+        assert!(error_lines(&err).starts_with(&prefix), "{attack}: {err}");
         assert!(!file.exists(), "{attack}: the refused export was committed");
 
         let (_, err) = dir.expect(
             &["migrate", "--from", attack, "--to", "b", "--tape", "t-one"],
             1,
         );
-        assert!(errors(&err).starts_with(&prefix), "{attack}: {err}");
+        assert!(error_lines(&err).starts_with(&prefix), "{attack}: {err}");
         let listed: Value =
             serde_json::from_str(&dir.ok(&["--provider", "b", "list", "--json"])).unwrap();
         assert_eq!(listed, serde_json::json!([]), "{attack}: a copy was made");
@@ -297,7 +277,7 @@ fn a_tape_without_a_seal_is_unsealed_never_verified() {
     // sealed by this host.
     let (_, err) = dir.expect(&["migrate", "--from", "a", "--to", "b"], 1);
     assert!(
-        errors(&err).starts_with(
+        error_lines(&err).starts_with(
             "error: tape t-old: provider a holds it without a seal, so nothing vouches for its frames"
         ),
         "{err}"
@@ -315,7 +295,7 @@ fn a_tape_without_a_seal_is_unsealed_never_verified() {
     copy_dir(&dir.path().join("a"), &strict.path().join("a"));
     let (_, err) = strict.expect(&["--provider", "a", "show", "t-old"], 1);
     assert!(
-        errors(&err).contains("the tape carries no seal, and this host requires one"),
+        error_lines(&err).contains("the tape carries no seal, and this host requires one"),
         "{err}"
     );
 }
@@ -350,7 +330,7 @@ fn a_sealed_export_keeps_its_seal_on_a_host_that_trusts_the_sealer() {
     copy_dir(&first.path().join("a"), &other.path().join("b"));
     let (_, err) = other.expect(&["--provider", "b", "show", "t-one"], 1);
     assert!(
-        errors(&err).contains(&format!(
+        error_lines(&err).contains(&format!(
             "the tape is sealed by {first_key}, which is not a trusted host key"
         )),
         "{err}"

@@ -242,3 +242,24 @@ pub fn exited(what: impl std::fmt::Display, out: Output, code: i32) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A `[providers.NAME]` table for a configuration file: `component`
+/// granted `./DIR` read-write (created) at `/tapes`, its config
+/// `{ root = "/tapes" }` with `config` appended inside the braces (e.g.
+/// `, tamper = { mode = "alter" }`).
+pub fn provider_table(name: &str, component: &str, dir: &str, config: &str) -> String {
+    format!(
+        "[providers.{name}]\ncomponent = {component:?}\nconfig = {{ root = \"/tapes\"{config} }}\n\
+         [[providers.{name}.grants.dirs]]\nhost = \"{dir}\"\nguest = \"/tapes\"\nmode = \"rw\"\ncreate = true\n\n"
+    )
+}
+
+/// The `error: …` lines of `stderr` (a test provider also logs there),
+/// each with its newline.
+pub fn error_lines(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

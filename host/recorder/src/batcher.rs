@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tapedeck_store::error::ProviderError;
 use tapedeck_store::{TapeStore, TapeWriter};
-use tapedeck_types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeState, TapeSummary};
+use tapedeck_types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeSummary};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::Instant;
@@ -718,7 +718,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
                     // An aborted recording ends with `finish` too (reason
                     // `aborted`): the tape keeps its totals, end time and
                     // digest, and a sealing store seals it.
-                    let r = Box::pin(w.finish(summary.clone(), reason)).await.map(Some);
+                    let r = Box::pin(w.finish(summary.clone(), reason)).await;
                     match r {
                         Ok(info) => {
                             permit.success();
@@ -742,52 +742,46 @@ impl<S: TapeStore + 'static> Batcher<S> {
             }
             tokio::time::sleep_until(wait).await;
         };
-        let info = match result {
+        let answered = match result {
             Ok(info) => info,
             Err(error) => {
                 // An earlier attempt may have ended the tape before its
                 // answer was lost (a timeout); then the retry is refused.
                 match self.store.get(&self.header.id).await {
-                    Ok(tape) if self.check_end(&tape, &summary, reason).is_ok() => Some(tape),
+                    Ok(tape) if self.check_end(&tape, &summary, reason).is_ok() => tape,
                     _ => return Err(self.incomplete(error)),
                 }
             }
         };
-        let tape = match info {
-            Some(answered) => {
-                // Trust what a fresh `get` says, not the answer to `finish`
-                // (a provider may claim an end it did not store).
-                let tape = match self.store.get(&self.header.id).await {
-                    Ok(tape) => tape,
-                    Err(error) => return Err(self.incomplete(error)),
-                };
-                let checked = self
-                    .check_end(&answered, &summary, reason)
-                    .and_then(|()| self.check_end(&tape, &summary, reason));
-                if let Err(why) = checked {
-                    let error = ProviderError::Contract {
-                        provider: self.store.provider_info().name.clone(),
-                        call: "finish",
-                        detail: why,
-                    };
-                    return Err(self.incomplete(error));
-                }
-                if self.verify_on_finish
-                    && let Err(e) = tapedeck_store::read::TapeReader::new(&*self.store)
-                        .read_verified(&tape, |_| Ok::<(), std::convert::Infallible>(()))
-                        .await
-                {
-                    let error = ProviderError::Contract {
-                        provider: self.store.provider_info().name.clone(),
-                        call: "read-frames",
-                        detail: format!("reading the finished tape back: {e}"),
-                    };
-                    return Err(self.incomplete(error));
-                }
-                Some(tape)
-            }
-            None => None,
+        // Trust what a fresh `get` says, not the answer to `finish` (a
+        // provider may claim an end it did not store).
+        let tape = match self.store.get(&self.header.id).await {
+            Ok(tape) => tape,
+            Err(error) => return Err(self.incomplete(error)),
         };
+        let checked = self
+            .check_end(&answered, &summary, reason)
+            .and_then(|()| self.check_end(&tape, &summary, reason));
+        if let Err(why) = checked {
+            let error = ProviderError::Contract {
+                provider: self.store.provider_info().name.clone(),
+                call: "finish",
+                detail: why,
+            };
+            return Err(self.incomplete(error));
+        }
+        if self.verify_on_finish
+            && let Err(e) = tapedeck_store::read::TapeReader::new(&*self.store)
+                .read_verified(&tape, |_| Ok::<(), std::convert::Infallible>(()))
+                .await
+        {
+            let error = ProviderError::Contract {
+                provider: self.store.provider_info().name.clone(),
+                call: "read-frames",
+                detail: format!("reading the finished tape back: {e}"),
+            };
+            return Err(self.incomplete(error));
+        }
         if let Some(spool) = self.spool.take()
             && let Ok(spool) = Arc::try_unwrap(spool)
             && let Err(e) = spool.release()
@@ -795,15 +789,7 @@ impl<S: TapeStore + 'static> Batcher<S> {
             tracing::warn!(target: "tapedeck::recorder", tape = %self.header.id, "spool: cannot delete the delivered spool file: {e}");
         }
         Ok(RecordingOutcome {
-            tape: tape.unwrap_or_else(|| TapeInfo {
-                header: self.header.clone(),
-                state: TapeState::Aborted,
-                frame_count: self.recorded,
-                byte_count: self.bytes,
-                ended_at_us: Some(summary.ended_at_us),
-                digest: None,
-                seal: None,
-            }),
+            tape,
             summary,
             stats: self.stats,
         })

@@ -317,20 +317,6 @@ pub async fn load_tape<S: TapeStore>(store: &S, id: &str) -> Result<LoadedTape, 
     TapeReader::new(store).load(id).await
 }
 
-/// Compares a chain over a tape's frames with the digest `expected` (hex)
-/// recorded for them.
-pub fn check_digest(chain: &DigestChain, expected: &str) -> Result<(), DigestMismatch> {
-    if chain.matches(expected) {
-        Ok(())
-    } else {
-        Err(DigestMismatch {
-            expected: expected.to_string(),
-            computed: chain.hex(),
-            frames: chain.frames(),
-        })
-    }
-}
-
 /// Reads tapes from one store page by page; see the module docs.
 pub struct TapeReader<'s, S: TapeStore> {
     store: &'s S,
@@ -665,7 +651,7 @@ impl<'a> Check<'a> {
             }
             (_, Some(digest)) => digest,
         };
-        check_digest(chain, expected).map_err(|mismatch| Mismatch::Digest {
+        chain.check(expected).map_err(|mismatch| Mismatch::Digest {
             state: info.state,
             mismatch,
         })?;

@@ -192,6 +192,11 @@ impl TrustedHosts {
         self.require
     }
 
+    /// These keys and `key` (first), with the same policy.
+    pub fn including(self, key: PublicKey) -> Self {
+        TrustedHosts::new(std::iter::once(key).chain(self.keys)).require_seals(self.require)
+    }
+
     /// True when `key` is trusted.
     pub fn contains(&self, key: &PublicKey) -> bool {
         self.keys.contains(key)
@@ -295,9 +300,7 @@ impl<S> Sealing<S> {
     /// Seals `inner`'s tapes with `key`; seals by `trusted` keys (this
     /// host's own is always trusted) given with a summary are kept.
     pub fn new(inner: S, key: Arc<SecretKey>, trusted: TrustedHosts) -> Self {
-        let trusted =
-            TrustedHosts::new(std::iter::once(key.public()).chain(trusted.keys().iter().copied()))
-                .require_seals(trusted.requires_seals());
+        let trusted = trusted.including(key.public());
         Sealing {
             inner,
             key,

@@ -105,14 +105,11 @@ impl SealSettings {
             path: path.clone(),
             error,
         })?;
-        let trusted = TrustedHosts::new(
-            std::iter::once(key.public()).chain(self.trusted_hosts.iter().copied()),
-        )
-        .require_seals(self.require);
+        let trusted =
+            TrustedHosts::new(self.trusted_hosts.iter().copied()).require_seals(self.require);
         Ok(HostSeal {
-            key: Arc::new(key),
-            trusted,
             path,
+            ..HostSeal::new(key, trusted)
         })
     }
 }
@@ -151,11 +148,10 @@ impl HostSeal {
     /// A seal with `key`, trusting `trusted` besides it (for tests and
     /// programs that manage keys themselves).
     pub fn new(key: SecretKey, trusted: TrustedHosts) -> HostSeal {
-        let all = TrustedHosts::new(std::iter::once(key.public()).chain(trusted.keys().to_vec()))
-            .require_seals(trusted.requires_seals());
+        let trusted = trusted.including(key.public());
         HostSeal {
             key: Arc::new(key),
-            trusted: all,
+            trusted,
             path: PathBuf::new(),
         }
     }

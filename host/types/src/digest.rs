@@ -140,14 +140,19 @@ impl DigestChain {
         frames: impl IntoIterator<Item = &'a Frame>,
         expected: &str,
     ) -> Result<(), DigestMismatch> {
-        let chain = Self::over(frames);
-        if chain.matches(expected) {
+        Self::over(frames).check(expected)
+    }
+
+    /// Compares the current digest with `expected` (hex) recorded for the
+    /// frames pushed so far.
+    pub fn check(&self, expected: &str) -> Result<(), DigestMismatch> {
+        if self.matches(expected) {
             Ok(())
         } else {
             Err(DigestMismatch {
                 expected: expected.to_string(),
-                computed: chain.hex(),
-                frames: chain.frames,
+                computed: self.hex(),
+                frames: self.frames,
             })
         }
     }

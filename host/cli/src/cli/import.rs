@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tapedeck::Store;
 use tapedeck::jsonl::{JsonlError, JsonlReader};
-use tapedeck::read::check_digest;
 use tapedeck::recorder::DigestChain;
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeSummary};
@@ -94,7 +93,7 @@ impl Input {
             .ok_or_else(|| anyhow!("a tape cannot be imported in state {}", end.state.as_str()))?;
         let mut summary = end.summary.clone();
         if let Some(digest) = &summary.digest {
-            check_digest(&self.chain, digest).map_err(|m| {
+            self.chain.check(digest).map_err(|m| {
                 anyhow!(
                     "cannot import {}: its frames do not match the digest of its end line \
                      (expected {}, computed {} over {} frames): a frame was altered, \

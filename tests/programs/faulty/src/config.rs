@@ -159,7 +159,8 @@ pub enum TamperMode {
 }
 
 impl TamperMode {
-    const ALL: [TamperMode; 9] = [
+    /// Every mode.
+    pub const ALL: [TamperMode; 9] = [
         TamperMode::Alter,
         TamperMode::Drop,
         TamperMode::Reorder,

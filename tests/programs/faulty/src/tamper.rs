@@ -551,20 +551,6 @@ mod tests {
         }
     }
 
-    fn modes() -> [TamperMode; 9] {
-        [
-            TamperMode::Alter,
-            TamperMode::Drop,
-            TamperMode::Reorder,
-            TamperMode::Add,
-            TamperMode::Digest,
-            TamperMode::Rechain,
-            TamperMode::Swap,
-            TamperMode::Header,
-            TamperMode::Unseal,
-        ]
-    }
-
     #[test]
     fn each_frame_mode_changes_what_it_says() {
         let stored = tape(6);
@@ -658,7 +644,7 @@ mod tests {
             let stored = tape(n);
             let other = other_tape(n / 2 + 3);
             let store = Mem::one(stored.clone()).with(info_of("u", &other), other);
-            for mode in modes() {
+            for mode in TamperMode::ALL {
                 for frame in [0, 1, 2, n.saturating_sub(2), n.saturating_sub(1), n, n + 5] {
                     let t = tamper(mode, frame);
                     let all = whole(&t, &store);
@@ -703,7 +689,7 @@ mod tests {
     #[test]
     fn the_frame_modes_keep_the_header_and_the_seal() {
         let store = Mem::one(tape(5));
-        for mode in modes() {
+        for mode in TamperMode::ALL {
             if matches!(
                 mode,
                 TamperMode::Swap | TamperMode::Header | TamperMode::Unseal
@@ -751,7 +737,7 @@ mod tests {
         let store = Mem::default()
             .with(recording.clone(), stored.clone())
             .with(info_of("u", &other), other.clone());
-        for mode in modes() {
+        for mode in TamperMode::ALL {
             let t = tamper(mode, 1);
             assert_eq!(
                 t.info(&store, recording.clone()).unwrap(),
@@ -936,7 +922,7 @@ mod tests {
         assert_eq!(r.unwrap_err(), "disk on fire");
         // A failing store's errors come back from both reads.
         let gone = Mem::default();
-        for mode in modes() {
+        for mode in TamperMode::ALL {
             let t = tamper(mode, 0);
             let e = t.frames(&gone, "t", 0, 1, 1).unwrap_err();
             assert_eq!(e, "no tape t", "{mode:?}");
