@@ -128,7 +128,16 @@ async fn record_through(label: &str, faults: serde_json::Value) -> Ending {
     let env = Env::new();
     let config = serde_json::json!({ "faults": faults });
     let (store, key) = env.start(config).await;
-    let recorder = Recorder::new(Arc::new(env.seal.seal(store)), options())
+    // Faults on `append` strike recordings that send their own batches;
+    // otherwise the recorder batches recordings together (`append-many`).
+    let per_recording = faults
+        .as_array()
+        .is_some_and(|rules| rules.iter().any(|r| r["call"] == "append"));
+    let options = RecorderOptions {
+        batch_recordings: !per_recording,
+        ..options()
+    };
+    let recorder = Recorder::new(Arc::new(env.seal.seal(store)), options)
         .with_spool(env.spool.clone(), key.clone());
     let recording = recorder
         .start(TapeMeta {
@@ -215,17 +224,24 @@ const FAULTS: &[&str] = &[
     "garbage",
 ];
 
-/// Every fault on every call a recording makes: `create`, `append` (at the
-/// start and in the middle), `next-seq` and `resume` (made when an instance
+/// Every fault on every call a recording makes: `create`, `append` and
+/// `append-many` (at the start and in the middle), `next-seq` and `resume` (made when an instance
 /// is replaced), `finish`, `get` and `read-frames` (the checks after
 /// `finish`), and `init` (a replacement instance failing to start).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_at_every_write_call_site_loses_no_frame() {
     let mut recovered = 0;
     let mut total = 0;
-    for call in ["create", "append", "finish", "get", "read-frames"] {
+    for call in [
+        "create",
+        "append",
+        "append-many",
+        "finish",
+        "get",
+        "read-frames",
+    ] {
         for fault in FAULTS {
-            let after = if call == "append" { 2 } else { 0 };
+            let after = if call.starts_with("append") { 2 } else { 0 };
             let label = format!("{call}/{fault}");
             if matches!(
                 record_through(&label, serde_json::json!([rule(call, fault, after, 1)])).await,
@@ -256,11 +272,13 @@ async fn every_fault_at_every_write_call_site_loses_no_frame() {
     }
     // A fault that lasts: appends fail 12 times in a row (the circuit
     // breaker opens), then the provider recovers within the session.
-    record_through(
-        "append/error x12",
-        serde_json::json!([rule("append", "error", 1, 12)]),
-    )
-    .await;
+    for call in ["append", "append-many"] {
+        record_through(
+            &format!("{call}/error x12"),
+            serde_json::json!([rule(call, "error", 1, 12)]),
+        )
+        .await;
+    }
     println!(
         "{total} single-fault cases: every frame kept; {recovered} needed recovery from the spool"
     );
@@ -270,12 +288,14 @@ async fn every_fault_at_every_write_call_site_loses_no_frame() {
 /// spool and recovery delivers it afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_down_for_the_whole_session_gets_every_frame_from_the_spool() {
-    let ending = record_through(
-        "append/error forever",
-        serde_json::json!([rule("append", "error", 0, 0)]),
-    )
-    .await;
-    assert!(matches!(ending, Ending::Recovered));
+    for call in ["append", "append-many"] {
+        let ending = record_through(
+            &format!("{call}/error forever"),
+            serde_json::json!([rule(call, "error", 0, 0)]),
+        )
+        .await;
+        assert!(matches!(ending, Ending::Recovered), "{call}");
+    }
     let ending = record_through(
         "create/trap forever",
         serde_json::json!([rule("create", "trap", 0, 0)]),

@@ -246,8 +246,20 @@ fn hooked(dir: &Path, hook: Hook) -> (Arc<Hooked>, Arc<Hook>) {
     (store, hook)
 }
 
+/// Default batching, but each recording's own `append` (the hooks sit on
+/// the writer's `append`).
+fn per_recording() -> RecorderOptions {
+    RecorderOptions {
+        batch_recordings: false,
+        ..RecorderOptions::default()
+    }
+}
+
+/// Small batches, each recording's own `append` (the hooks sit on the
+/// writer's `append`; `append-many` is tested on its own).
 fn small_batches() -> RecorderOptions {
     RecorderOptions {
+        batch_recordings: false,
         batch_frames: 16,
         batch_bytes: ByteSize(8 * 1024),
         flush_interval: Millis(2),
@@ -283,6 +295,8 @@ async fn a_thousand_concurrent_recordings_keep_every_frame_in_order() {
     // room (the deadline counts time without progress of that recording).
     let options = RecorderOptions {
         end_timeout: Millis(120_000),
+        // Through the shared `append-many` calls (the default).
+        batch_recordings: true,
         ..small_batches()
     };
     let recorder = Recorder::new(Arc::new(provider), options).with_spool(
@@ -353,7 +367,7 @@ async fn a_thousand_concurrent_recordings_keep_every_frame_in_order() {
 async fn ids_are_time_ordered_uuids_and_the_header_is_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(native_store(tmp.path()));
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let recorder = Recorder::new(store.clone(), per_recording());
     let a = recorder.start(meta("a")).await.unwrap();
     let b = recorder.start(meta("b")).await.unwrap();
     assert_eq!(a.id().len(), 36);
@@ -477,7 +491,7 @@ async fn record_never_waits_for_a_stalled_store() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, hook) = hooked(tmp.path(), Hook::default());
     hook.gate.closed.store(true, SeqCst);
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let recorder = Recorder::new(store.clone(), per_recording());
     let recording = recorder.start(meta("stalled")).await.unwrap();
     let expected: Vec<Expected> = (0..FRAMES).map(|k| payload(4, k)).collect();
     for (k, e) in expected.iter().enumerate() {
@@ -506,7 +520,7 @@ async fn record_never_waits_for_a_stalled_store() {
 async fn a_dropped_recording_stores_its_frames_and_stays_recording() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, hook) = hooked(tmp.path(), Hook::default());
-    let recorder = Recorder::new(store.clone(), RecorderOptions::default());
+    let recorder = Recorder::new(store.clone(), per_recording());
     let recording = recorder.start(meta("dropped")).await.unwrap();
     let id = recording.id().to_string();
     for k in 0..30 {
@@ -562,5 +576,94 @@ async fn several_tasks_may_record_into_one_tape() {
             })
             .collect();
         assert_eq!(mine, (0..250).collect::<Vec<_>>());
+    }
+}
+
+/// A store whose `append-many` takes a while, counting calls and entries.
+struct SlowMany {
+    inner: NativeFsStore,
+    calls: AtomicU64,
+    entries: AtomicU64,
+}
+
+impl tapedeck::store::Layer for SlowMany {
+    type Inner = NativeFsStore;
+    type Writer = NativeFsWriter;
+
+    fn inner(&self) -> &NativeFsStore {
+        &self.inner
+    }
+
+    fn wrap_writer(&self, inner: NativeFsWriter) -> NativeFsWriter {
+        inner
+    }
+
+    async fn append_many(
+        &self,
+        appends: &[tapedeck_types::TapeAppend],
+    ) -> ProviderResult<Vec<ProviderResult<u64>>> {
+        self.calls.fetch_add(1, SeqCst);
+        self.entries.fetch_add(appends.len() as u64, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        self.inner.append_many(appends).await
+    }
+}
+
+/// Host-level batching: the batches of many recordings share
+/// `append-many` calls (a few in flight at once), every frame still
+/// stored once, in order; the tapes end as usual. Without it, no
+/// `append-many` call is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batches_of_many_recordings_share_append_many_calls() {
+    const TAPES: usize = 100;
+    const FRAMES: usize = 40;
+    for batch_recordings in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Arc::new(SlowMany {
+            inner: native_store(tmp.path()),
+            calls: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+        });
+        let options = RecorderOptions {
+            batch_recordings,
+            ..small_batches()
+        };
+        let recorder = Recorder::new(store.clone(), options);
+        let mut tasks = Vec::new();
+        for t in 0..TAPES {
+            let recording = recorder.start(meta(&format!("tape-{t}"))).await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                for k in 0..FRAMES {
+                    let e = payload(t, k);
+                    recording.record(e.direction, e.payload);
+                    if k % 10 == 9 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                (
+                    t,
+                    recording.finish().await.unwrap_or_else(|e| panic!("{e}")),
+                )
+            }));
+        }
+        let mut batches = 0;
+        for task in tasks {
+            let (t, outcome) = task.await.unwrap();
+            assert_eq!(outcome.tape.state, TapeState::Finished);
+            assert_eq!(outcome.summary.frame_count, FRAMES as u64);
+            let expected: Vec<Expected> = (0..FRAMES).map(|k| payload(t, k)).collect();
+            assert_tape(store.as_ref(), &outcome.tape.header.id, &expected).await;
+            batches += outcome.stats.appends;
+        }
+        let (calls, entries) = (store.calls.load(SeqCst), store.entries.load(SeqCst));
+        if batch_recordings {
+            assert_eq!(entries, batches, "one entry per batch");
+            assert!(
+                calls * 4 <= entries,
+                "{calls} calls for {entries} batches: recordings were not batched together"
+            );
+        } else {
+            assert_eq!((calls, entries), (0, 0));
+        }
     }
 }

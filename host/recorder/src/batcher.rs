@@ -15,8 +15,12 @@
 //! Batching: a batch is sent when it holds `batch_frames` frames or
 //! `batch_bytes` payload bytes, or when its oldest frame has waited
 //! `flush_interval`, or at the end. Frames stay queued until an `append` that
-//! contains them succeeds. (Not yet: contract 0.2's `append_many`, one call
-//! carrying the batches of many recordings; see the note in `deliver_one`.)
+//! contains them succeeds. With `batch-recordings` (the default) a batch
+//! goes to the recorder's collector (`collector.rs`), which sends it with
+//! other recordings' in one `append-many` call; its entry's result is
+//! handled as `append`'s would be, and the tape is ended through a fresh
+//! writer (`resume`), since the one from `create` did not see those
+//! frames.
 //!
 //! Failures: a failed call is retried after an exponential backoff with
 //! jitter (`backoff.rs`), through the recorder's shared [`CircuitBreaker`].
@@ -42,6 +46,7 @@
 use super::RecorderOptions;
 use super::backoff::Backoff;
 use super::breaker::CircuitBreaker;
+use super::collector::Collector;
 use super::digest::DigestChain;
 use super::error::RecordError;
 use super::recording::{RecordingOutcome, WriteStats};
@@ -127,6 +132,8 @@ pub(crate) struct Setup<S: TapeStore> {
     pub(crate) writer: Option<S::Writer>,
     pub(crate) spool: Option<Arc<SpoolFile>>,
     pub(crate) breaker: Arc<CircuitBreaker>,
+    /// Batches go through this shared `append-many` collector, when set.
+    pub(crate) collector: Option<Arc<Collector>>,
 }
 
 /// The state of one recording's task.
@@ -136,6 +143,14 @@ pub(crate) struct Batcher<S: TapeStore> {
     writer: Option<S::Writer>,
     spool: Option<Arc<SpoolFile>>,
     breaker: Arc<CircuitBreaker>,
+    collector: Option<Arc<Collector>>,
+    /// The tape exists at the provider (a writer for it, if needed, comes
+    /// from `resume`).
+    exists: bool,
+    /// Frames reached the tape through the collector, past the writer:
+    /// its own idea of `next-seq` is stale, so the tape is ended through a
+    /// fresh one.
+    appended_many: bool,
     max_frames: usize,
     max_bytes: u64,
     interval: Duration,
@@ -179,6 +194,9 @@ impl<S: TapeStore + 'static> Batcher<S> {
             writer: setup.writer,
             spool: setup.spool,
             breaker: setup.breaker,
+            collector: setup.collector,
+            exists: false,
+            appended_many: false,
             max_frames: usize::try_from(options.batch_frames)
                 .unwrap_or(usize::MAX)
                 .max(1),
@@ -465,18 +483,23 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 return false;
             }
         };
-        let created = match Box::pin(self.store.create(self.header.clone())).await {
-            Err(e) if e.storage_kind() == Some(ErrorKind::AlreadyExists) => {
-                // An earlier `create` took effect but its answer was lost.
-                Box::pin(self.store.resume(&self.header.id)).await
+        let created = if self.exists {
+            Box::pin(self.store.resume(&self.header.id)).await
+        } else {
+            match Box::pin(self.store.create(self.header.clone())).await {
+                Err(e) if e.storage_kind() == Some(ErrorKind::AlreadyExists) => {
+                    // An earlier `create` took effect but its answer was lost.
+                    Box::pin(self.store.resume(&self.header.id)).await
+                }
+                r => r,
             }
-            r => r,
         };
         match created {
             Ok(w) => {
                 permit.success();
                 self.stored = w.next_seq();
                 self.writer = Some(w);
+                self.exists = true;
                 self.retry = None;
                 tracing::info!(target: "tapedeck::recorder", tape = %self.header.id, "created the tape");
                 true
@@ -510,15 +533,21 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 return;
             }
         };
-        // Host-level batching (contract 0.2, not done yet) goes here: instead
-        // of one `append` per recording, hand the batch to a collector shared
-        // by the recorder's tasks, which sends the batches of many recordings
-        // in one `TapeStore::append_many` call and gives each task its own
-        // entry's result (handled below as the result of `append` is).
         let batch = &self.pending.make_contiguous()[..n];
         self.stats.appends += 1;
-        let writer = self.writer.as_mut().expect("ensured above");
-        match Box::pin(writer.append(batch)).await {
+        // Host-level batching: the collector sends this batch with other
+        // recordings' in one `append-many`; its result is this entry's.
+        let result = match &self.collector {
+            Some(collector) => {
+                self.appended_many = true;
+                Box::pin(collector.append(&self.header.id, batch.to_vec())).await
+            }
+            None => {
+                let writer = self.writer.as_mut().expect("ensured above");
+                Box::pin(writer.append(batch)).await
+            }
+        };
+        match result {
             Ok(next) => {
                 permit.success();
                 self.acknowledged(next);
@@ -699,6 +728,10 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 }
             }
             return Err(err);
+        }
+        if self.appended_many {
+            // End through a writer that knows what the tape holds.
+            self.writer = None;
         }
         let summary = TapeSummary {
             frame_count: self.recorded,

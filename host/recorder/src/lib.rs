@@ -24,6 +24,7 @@
 mod backoff;
 mod batcher;
 mod breaker;
+mod collector;
 mod error;
 pub mod event;
 mod line;
@@ -44,9 +45,10 @@ pub use tapedeck_store::digest;
 pub use tapedeck_store::digest::{DigestChain, DigestMismatch};
 
 use crate::spool::{ProviderKey, Spool, SpoolError};
+use collector::Collector;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tapedeck_store::TapeStore;
 use tapedeck_store::error::ProviderError;
 use tapedeck_types::TapeHeader;
@@ -90,6 +92,11 @@ pub struct RecorderOptions {
     /// `tapedeck record`: most bytes of the server's stderr kept in the tape
     /// (as host events); the rest is only passed through. Default 64 KiB.
     pub stderr_capture: ByteSize,
+    /// Send the batches of all of this recorder's recordings together, in
+    /// shared `append-many` calls (one transaction or file-system pass for
+    /// many recordings; see `collector`), instead of one `append` per
+    /// recording. Default true.
+    pub batch_recordings: bool,
 }
 
 impl Default for RecorderOptions {
@@ -104,6 +111,7 @@ impl Default for RecorderOptions {
             verify_on_finish: true,
             exit_grace: Millis(1000),
             stderr_capture: ByteSize(64 << 10),
+            batch_recordings: true,
         }
     }
 }
@@ -117,6 +125,9 @@ pub struct Recorder<S: TapeStore + 'static> {
     options: RecorderOptions,
     breaker: Arc<CircuitBreaker>,
     spool: Option<(Spool, ProviderKey)>,
+    /// Made on the first recording (on its runtime) when
+    /// `batch_recordings` is on.
+    collector: Arc<OnceLock<Arc<Collector>>>,
 }
 
 impl<S: TapeStore + 'static> Clone for Recorder<S> {
@@ -126,6 +137,7 @@ impl<S: TapeStore + 'static> Clone for Recorder<S> {
             options: self.options.clone(),
             breaker: self.breaker.clone(),
             spool: self.spool.clone(),
+            collector: self.collector.clone(),
         }
     }
 }
@@ -141,6 +153,7 @@ impl<S: TapeStore + 'static> Recorder<S> {
             options,
             breaker: Arc::new(CircuitBreaker::default()),
             spool: None,
+            collector: Arc::new(OnceLock::new()),
         }
     }
 
@@ -160,6 +173,16 @@ impl<S: TapeStore + 'static> Recorder<S> {
     /// The store tapes are written to.
     pub fn store(&self) -> &Arc<S> {
         &self.store
+    }
+
+    /// The shared `append-many` collector, when recordings are batched
+    /// together (made here, on the caller's runtime, the first time).
+    fn collector(&self) -> Option<Arc<Collector>> {
+        self.options.batch_recordings.then(|| {
+            self.collector
+                .get_or_init(|| Arc::new(Collector::spawn(self.store.clone())))
+                .clone()
+        })
     }
 
     /// The batching options.
@@ -185,6 +208,7 @@ impl<S: TapeStore + 'static> Recorder<S> {
                 writer: None,
                 spool: Some(spool),
                 breaker: self.breaker.clone(),
+                collector: self.collector(),
             },
             &self.options,
         ))
@@ -228,6 +252,7 @@ impl<S: TapeStore + 'static> Recorder<S> {
                 writer,
                 spool,
                 breaker: self.breaker.clone(),
+                collector: self.collector(),
             },
             &self.options,
         ))
