@@ -99,6 +99,8 @@ struct Sizes {
     recordings: usize,
     frames_per_recording: usize,
     round_trips: usize,
+    /// The recorder's `batch-recordings` (`--no-batch-recordings`: off).
+    batch_recordings: bool,
 }
 
 const FULL: Sizes = Sizes {
@@ -109,6 +111,7 @@ const FULL: Sizes = Sizes {
     recordings: 1_000,
     frames_per_recording: 100,
     round_trips: 5_000,
+    batch_recordings: true,
 };
 
 const QUICK: Sizes = Sizes {
@@ -119,6 +122,7 @@ const QUICK: Sizes = Sizes {
     recordings: 1_000,
     frames_per_recording: 10,
     round_trips: 500,
+    batch_recordings: true,
 };
 
 fn main() {
@@ -138,11 +142,12 @@ fn main() {
         let op = arg_after("--profile").unwrap_or_else(|| "read".into());
         return profile(&op, args.iter().any(|a| a == "--native"));
     }
-    let sizes = if args.iter().any(|a| a == "--quick") {
+    let mut sizes = if args.iter().any(|a| a == "--quick") {
         QUICK
     } else {
         FULL
     };
+    sizes.batch_recordings = !args.iter().any(|a| a == "--no-batch-recordings");
     let runs: usize = arg_after("--runs")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1)
@@ -462,11 +467,16 @@ fn rss() -> u64 {
 /// open at once, each recording `sizes.frames_per_recording` 1 KiB frames.
 async fn recordings<S: TapeStore + 'static>(store: S, dir: &Path, sizes: &Sizes) -> Recordings {
     let timed = Arc::new(TimedStore::new(store));
-    let spool = Spool::open(dir.join("spool")).unwrap();
+    // Beside the provider's directory, never in it (a provider is never
+    // granted the spool).
+    let mut spool_dir = dir.as_os_str().to_owned();
+    spool_dir.push("-spool");
+    let spool = Spool::open(std::path::PathBuf::from(spool_dir)).unwrap();
     let key = tapedeck::spool::provider_key(&tapedeck::embedded::fs_provider_spec(dir), dir);
     let options = RecorderOptions {
         // Hundreds of recordings share two threads: the end waits its turn.
         end_timeout: Millis(600_000),
+        batch_recordings: sizes.batch_recordings,
         ..RecorderOptions::default()
     };
     let recorder = Recorder::new(timed.clone(), options).with_spool(spool, key);

@@ -58,12 +58,12 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
             .await
             .map_err(|e| format!("{e:#}"))
     });
-    // Once the provider is up, deliver what earlier sessions left in the
-    // spool (this session's own file is locked, so left alone); if it
-    // cannot start, say so now: the session goes on into the spool.
     // Behind the host's seal: every tape this session (or the recovery
     // below) ends is sealed.
     let store = Arc::new(seal.seal(starting.clone()));
+    // Once the provider is up, deliver what earlier sessions left in the
+    // spool (this session's own file is locked, so left alone); if it
+    // cannot start, say so now: the session goes on into the spool.
     tokio::spawn({
         let store = store.clone();
         let spool = spool.clone();

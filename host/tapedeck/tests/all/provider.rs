@@ -3,11 +3,6 @@
 //! (terms, attributes, envelope, seal) stored and returned verbatim, and
 //! found by a terms search.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
-
 use tapedeck::embedded::fs_provider_spec;
 use tapedeck::error::ProviderError;
 use tapedeck::sandbox::{Sandbox, WasmProvider};

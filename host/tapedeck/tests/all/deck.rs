@@ -2,11 +2,6 @@
 //! what an earlier process left in the spool recovered when a deck opens,
 //! and a provider granted the spool refused, all without the CLI.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on what it did not expect"
-)]
-
 use std::ffi::OsString;
 use std::path::Path;
 use tapedeck::config::Config;
@@ -14,13 +9,23 @@ use tapedeck::recorder::{HostEvent, TapeMeta};
 use tapedeck::sandbox::ProviderStartError;
 use tapedeck::store::TapeStore;
 use tapedeck::types::{Direction, TapeFilter, TapeState};
-use tapedeck::{Deck, DeckError};
+use tapedeck::{Deck, DeckError, HostSeal, SealSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A host key of the test's own in `dir` (not the user's).
+fn seal(dir: &Path) -> HostSeal {
+    let settings = SealSettings {
+        key_file: Some(dir.join("host-key")),
+        ..SealSettings::default()
+    };
+    settings.load().unwrap()
+}
 
 /// A deck over `dir/tapes` with its spool in `dir/spool`.
 async fn deck(dir: &Path) -> Deck {
     Deck::builder()
         .config(Config::embedded_default())
+        .host_seal(seal(dir))
         .tapes_dir(dir.join("tapes"))
         .spool_dir(dir.join("spool"))
         .open()
@@ -118,6 +123,7 @@ async fn a_deck_never_starts_a_provider_granted_its_spool() {
     let tmp = tempfile::tempdir().unwrap();
     let e = Deck::builder()
         .config(Config::embedded_default())
+        .host_seal(seal(tmp.path()))
         .tapes_dir(tmp.path())
         .spool_dir(tmp.path().join("spool"))
         .open()
@@ -169,6 +175,7 @@ grants.dirs = [{ host = "tapes", guest = "/tapes", mode = "read-write", create =
     assert!(!shown.contains("hunter2"), "{shown}");
     let opened = Deck::builder()
         .config(config)
+        .host_seal(seal(tmp.path()))
         .spool_dir(tmp.path().join("spool"))
         .open()
         .await;
