@@ -554,7 +554,7 @@ async fn round_trips(sandbox: &Sandbox, n: usize, dir: &Path) -> ([f64; 3], [f64
 
     let store_dir: PathBuf = dir.join("proxy");
     let provider = wasm(sandbox, &store_dir).await;
-    let spool = Spool::open(store_dir.join("spool")).unwrap();
+    let spool = Spool::open(dir.join("proxy-spool")).unwrap();
     let key = tapedeck::spool::provider_key(&tapedeck::embedded::fs_provider_spec(&store_dir), dir);
     let recorder =
         Recorder::new(Arc::new(provider), RecorderOptions::default()).with_spool(spool, key);
