@@ -12,7 +12,7 @@ pub mod cli;
 pub mod log_capture;
 pub mod mcp_sdk;
 pub mod native;
-pub mod postgres;
+pub use tapedeck_pg_server as postgres;
 pub mod recording;
 pub mod suite;
 pub mod tape;

@@ -533,16 +533,23 @@ impl<S: TapeStore + 'static> Batcher<S> {
                 return;
             }
         };
-        let batch = &self.pending.make_contiguous()[..n];
         self.stats.appends += 1;
         // Host-level batching: the collector sends this batch with other
         // recordings' in one `append-many`; its result is this entry's.
+        // The frames are lent to it, not copied, and come back to the
+        // head of the queue whatever the outcome.
         let result = match &self.collector {
             Some(collector) => {
                 self.appended_many = true;
-                Box::pin(collector.append(&self.header.id, batch.to_vec())).await
+                let batch: Vec<Frame> = self.pending.drain(..n).collect();
+                let (lent, result) = Box::pin(collector.append(&self.header.id, batch)).await;
+                for frame in lent.into_iter().rev() {
+                    self.pending.push_front(frame);
+                }
+                result
             }
             None => {
+                let batch = &self.pending.make_contiguous()[..n];
                 let writer = self.writer.as_mut().expect("ensured above");
                 Box::pin(writer.append(batch)).await
             }

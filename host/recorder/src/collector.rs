@@ -7,7 +7,8 @@
 //! result, exactly as it would await `append`. The collector sends a call
 //! as soon as a slot is free (at most [`MAX_CALLS`] at once) with every
 //! batch that queued meanwhile, up to [`MAX_ENTRIES`] entries and
-//! [`MAX_BYTES`] payload bytes: nothing waits for a batch to fill, and
+//! [`MAX_BYTES`] payload bytes (each of the calls in flight grows an
+//! instance's linear memory to hold it, for good): nothing waits for a batch to fill, and
 //! under load, while the calls in flight run, the next one gathers the
 //! batches of every recording that became ready.
 //!
@@ -27,12 +28,83 @@ pub const MAX_CALLS: usize = 4;
 pub const MAX_ENTRIES: usize = 256;
 /// About the most payload bytes in one call (a single larger batch goes
 /// alone).
-pub const MAX_BYTES: u64 = 8 << 20;
+pub const MAX_BYTES: u64 = 2 << 20;
 
-/// One batch waiting for its call.
+/// What a recording gets back: its frames (the collector borrows them, so
+/// that nothing is copied) and its entry's result, `None` if the collector
+/// stopped before answering.
+type Reply = (Vec<Frame>, Option<Result<u64, ProviderError>>);
+
+/// One batch waiting for its call. Dropped unanswered (the collector
+/// stopped, or its call panicked), it still hands its frames back.
 struct Request {
     append: TapeAppend,
-    reply: oneshot::Sender<Result<u64, ProviderError>>,
+    reply: Option<oneshot::Sender<Reply>>,
+}
+
+impl Request {
+    fn answer(mut self, result: Result<u64, ProviderError>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send((std::mem::take(&mut self.append.frames), Some(result)));
+        }
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send((std::mem::take(&mut self.append.frames), None));
+        }
+    }
+}
+
+/// The batches of one call: their frames are lent to the call's entries
+/// and put back into their requests however the call ends.
+struct Call {
+    requests: Vec<Request>,
+    appends: Option<Vec<TapeAppend>>,
+}
+
+impl Call {
+    fn new(mut requests: Vec<Request>) -> Call {
+        let appends = requests
+            .iter_mut()
+            .map(|r| TapeAppend {
+                id: r.append.id.clone(),
+                frames: std::mem::take(&mut r.append.frames),
+            })
+            .collect();
+        Call {
+            requests,
+            appends: Some(appends),
+        }
+    }
+
+    fn appends(&self) -> &[TapeAppend] {
+        self.appends.as_deref().unwrap_or_default()
+    }
+
+    /// Gives every request its frames back and its result.
+    fn answer(mut self, mut result: impl FnMut(usize) -> Result<u64, ProviderError>) {
+        self.give_back();
+        for (i, request) in std::mem::take(&mut self.requests).into_iter().enumerate() {
+            request.answer(result(i));
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some(appends) = self.appends.take() {
+            for (request, append) in self.requests.iter_mut().zip(appends) {
+                request.append.frames = append.frames;
+            }
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.give_back();
+    }
 }
 
 /// Sends the batches of many recordings in shared `append-many` calls
@@ -53,20 +125,35 @@ impl Collector {
     }
 
     /// Appends `frames` to tape `id` in the next call, as `resume` then
-    /// `append` would: the new `next-seq`, or why not.
-    pub(crate) async fn append(&self, id: &str, frames: Vec<Frame>) -> Result<u64, ProviderError> {
+    /// `append` would: the new `next-seq`, or why not. The frames come
+    /// back whatever the outcome (the caller keeps them until they are
+    /// acknowledged).
+    pub(crate) async fn append(
+        &self,
+        id: &str,
+        frames: Vec<Frame>,
+    ) -> (Vec<Frame>, Result<u64, ProviderError>) {
         let closed = || ProviderError::Closed {
             provider: self.provider.clone(),
         };
         let (reply, answer) = oneshot::channel();
-        let append = TapeAppend {
-            id: id.to_string(),
-            frames,
+        let request = Request {
+            append: TapeAppend {
+                id: id.to_string(),
+                frames,
+            },
+            reply: Some(reply),
         };
-        self.tx
-            .send(Request { append, reply })
-            .map_err(|_| closed())?;
-        answer.await.unwrap_or_else(|_| Err(closed()))
+        if let Err(mpsc::error::SendError(mut request)) = self.tx.send(request) {
+            request.reply = None;
+            return (std::mem::take(&mut request.append.frames), Err(closed()));
+        }
+        match answer.await {
+            Ok((frames, Some(result))) => (frames, result),
+            Ok((frames, None)) => (frames, Err(closed())),
+            // Unreachable: a request always replies, even when dropped.
+            Err(_) => (Vec::new(), Err(closed())),
+        }
     }
 }
 
@@ -91,35 +178,24 @@ async fn run<S: TapeStore + 'static>(store: Arc<S>, mut rx: mpsc::UnboundedRecei
         }
         let store = store.clone();
         tokio::spawn(async move {
-            let (appends, replies): (Vec<TapeAppend>, Vec<_>) =
-                batch.into_iter().map(|r| (r.append, r.reply)).unzip();
-            let answer = store.append_many(&appends).await;
+            let call = Call::new(batch);
+            let answer = store.append_many(call.appends()).await;
             drop(slot);
+            let entries = call.requests.len();
             match answer {
-                Ok(results) if results.len() == replies.len() => {
-                    for (reply, result) in replies.into_iter().zip(results) {
-                        let _ = reply.send(result);
-                    }
+                Ok(mut results) if results.len() == entries => {
+                    let mut results = results.drain(..);
+                    call.answer(|_| results.next().expect("one result per entry"));
                 }
                 Ok(results) => {
                     let error = ProviderError::Contract {
                         provider: store.provider_info().name.clone(),
                         call: "append-many",
-                        detail: format!(
-                            "answered {} results for {} entries",
-                            results.len(),
-                            replies.len()
-                        ),
+                        detail: format!("answered {} results for {entries} entries", results.len()),
                     };
-                    for reply in replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
+                    call.answer(|_| Err(error.clone()));
                 }
-                Err(error) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
+                Err(error) => call.answer(|_| Err(error.clone())),
             }
         });
     }

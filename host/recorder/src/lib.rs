@@ -49,6 +49,7 @@ use collector::Collector;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use tapedeck_redact::Redactor;
 use tapedeck_store::TapeStore;
 use tapedeck_store::error::ProviderError;
 use tapedeck_types::TapeHeader;
@@ -128,6 +129,8 @@ pub struct Recorder<S: TapeStore + 'static> {
     /// Made on the first recording (on its runtime) when
     /// `batch_recordings` is on.
     collector: Arc<OnceLock<Arc<Collector>>>,
+    /// Applied to every line before it is spooled or stored.
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl<S: TapeStore + 'static> Clone for Recorder<S> {
@@ -138,6 +141,7 @@ impl<S: TapeStore + 'static> Clone for Recorder<S> {
             breaker: self.breaker.clone(),
             spool: self.spool.clone(),
             collector: self.collector.clone(),
+            redactor: self.redactor.clone(),
         }
     }
 }
@@ -154,7 +158,21 @@ impl<S: TapeStore + 'static> Recorder<S> {
             breaker: Arc::new(CircuitBreaker::default()),
             spool: None,
             collector: Arc::new(OnceLock::new()),
+            redactor: None,
         }
+    }
+
+    /// Redacts every recorded line with `redactor` before it reaches the
+    /// spool or the store (the forwarded line is untouched): see
+    /// [`tapedeck_redact`]. Without it, lines are recorded as they are.
+    pub fn with_redactor(mut self, redactor: Arc<Redactor>) -> Self {
+        self.redactor = Some(redactor);
+        self
+    }
+
+    /// The redactor applied to recorded lines, if any.
+    pub fn redactor(&self) -> Option<&Arc<Redactor>> {
+        self.redactor.as_ref()
     }
 
     /// Spools every frame in `spool` before it is forwarded (see
@@ -211,6 +229,7 @@ impl<S: TapeStore + 'static> Recorder<S> {
                 collector: self.collector(),
             },
             &self.options,
+            self.redactor.clone(),
         ))
     }
 
@@ -255,6 +274,7 @@ impl<S: TapeStore + 'static> Recorder<S> {
                 collector: self.collector(),
             },
             &self.options,
+            self.redactor.clone(),
         ))
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use tapedeck_redact::Redactor;
 use tapedeck_store::TapeStore;
 use tapedeck_types::terms::payload_terms;
 use tapedeck_types::{Direction, Frame, TapeInfo, TapeSummary};
@@ -67,6 +68,7 @@ pub struct Recording {
     spool_path: Option<PathBuf>,
     seq: Mutex<Sequencer>,
     task: JoinHandle<Result<Ended, RecordError>>,
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -83,6 +85,7 @@ impl Recording {
     pub(crate) fn spawn<S: TapeStore + 'static>(
         setup: Setup<S>,
         options: &RecorderOptions,
+        redactor: Option<Arc<Redactor>>,
     ) -> Recording {
         let id = setup.header.id.clone();
         let spool = setup.spool.clone();
@@ -99,6 +102,7 @@ impl Recording {
                 spool,
             }),
             task,
+            redactor,
         }
     }
 
@@ -139,6 +143,15 @@ impl Recording {
     /// tape: one earlier than the previous frame's is raised to it.
     /// Returns the frame's sequence number.
     pub fn record_at(&self, direction: Direction, line: Vec<u8>, timestamp_us: u64) -> u64 {
+        // Secrets never reach the spool or the store (the recorder's
+        // redactor, when it has one).
+        let line = match &self.redactor {
+            Some(r) => match r.redact(&line).payload {
+                std::borrow::Cow::Borrowed(_) => line,
+                std::borrow::Cow::Owned(redacted) => redacted,
+            },
+            None => line,
+        };
         let not_json = !is_json(&line);
         // The host derives the index terms; providers only store them.
         let terms = if not_json {
@@ -224,6 +237,7 @@ impl Recording {
             seq,
             task,
             spool_path,
+            redactor: _,
         } = self;
         let ended_at_us = now_us();
         let s = seq.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -374,5 +388,56 @@ mod tests {
             })
         );
         assert!(stored.iter().all(|f| f.attributes.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_redactor_keeps_secrets_out_of_the_spool_and_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MemStore::new("mem"));
+        let redactor = Arc::new(tapedeck_redact::Redactor::new(
+            tapedeck_redact::Rules::preset(),
+            [3; 32],
+        ));
+        let recorder = Recorder::new(store.clone(), RecorderOptions::default())
+            .with_spool(
+                Spool::open(dir.path()).unwrap(),
+                ProviderKey::from_parts("mem", "00"),
+            )
+            .with_redactor(redactor.clone());
+        let rec = recorder.start(TapeMeta::named("t")).await.unwrap();
+        let secret = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"login","arguments":{{"password":"pa55word!","note":"{secret}"}}}}}}"#
+        );
+        rec.record(Direction::ClientToServer, line.into_bytes());
+        rec.record_event(&HostEvent::Stderr {
+            text: format!("using {secret}"),
+        });
+        let spool_file = rec.spool_path().unwrap().to_path_buf();
+        let spooled = std::fs::read(&spool_file).unwrap();
+        for s in [secret.as_bytes(), b"pa55word!"] {
+            assert!(
+                !spooled.windows(s.len()).any(|w| w == s),
+                "spooled in clear"
+            );
+        }
+        let id = rec.id().to_string();
+        rec.finish().await.unwrap();
+        let stored = store.read_frames(&id, 0, 10, u64::MAX).await.unwrap();
+        let placeholder = redactor.placeholder("github-token", secret.as_bytes());
+        let first = String::from_utf8(stored[0].payload.clone()).unwrap();
+        assert!(
+            first.contains(&placeholder) && !first.contains("pa55word!"),
+            "{first}"
+        );
+        // Still JSON, still indexed by method and tool.
+        assert!(!stored[0].not_json);
+        assert_eq!(stored[0].terms, ["method:tools/call", "tool:login"]);
+        assert_eq!(
+            HostEvent::of(&stored[1]),
+            Some(HostEvent::Stderr {
+                text: format!("using {placeholder}")
+            })
+        );
     }
 }

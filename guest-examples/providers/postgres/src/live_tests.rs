@@ -1,12 +1,10 @@
 //! The store against a real server, natively: a throwaway PostgreSQL
-//! (Debian's binaries under `/usr/lib/postgresql`) on 127.0.0.1 only, in a
-//! temporary directory, stopped and removed at the end. Skipped, saying
-//! so, when PostgreSQL is not installed. One server, one schema per
-//! scenario.
+//! (`tapedeck_pg_server::PgServer`: Debian's binaries, 127.0.0.1 only, a
+//! temporary directory, stopped and removed at the end). Without
+//! PostgreSQL the test fails naming the install step. One server, one
+//! schema per scenario.
 
-use std::path::PathBuf;
-use std::process::Command;
-
+use tapedeck_pg_server::PgServer;
 use tapedeck_types::{
     Direction, EndReason, Frame, SearchQuery, StorageError, TapeAppend, TapeFilter, TapeHeader,
     TapeState, TapeSummary,
@@ -17,147 +15,12 @@ use crate::schema;
 use crate::store::PgStore;
 use crate::wire::{Conn, Statement};
 
-const USER: &str = "tapedeck";
-
-struct Server {
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-    password: String,
-    as_postgres: bool,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-impl Server {
-    fn start() -> Option<Server> {
-        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .flatten()
-            .filter_map(|e| {
-                let v = e.file_name().to_string_lossy().parse().ok()?;
-                let bin = e.path().join("bin");
-                bin.join("initdb").is_file().then_some((v, bin))
-            })
-            .collect();
-        found.sort();
-        let (_, bin) = found.pop()?;
-        let uid = Command::new("id").arg("-u").output().expect("id -u");
-        let as_postgres = String::from_utf8_lossy(&uid.stdout).trim() == "0";
-        let dir = std::env::temp_dir().join(format!(
-            "postgres-provider-test-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let password = format!("pw-{}", free_port());
-        std::fs::write(dir.join("pwfile"), &password).unwrap();
-        let server = Server {
-            dir,
-            bin,
-            port: free_port(),
-            password,
-            as_postgres,
-        };
-        if as_postgres {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&server.dir)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "chown to postgres");
-        }
-        let data = server.dir.join("data").display().to_string();
-        let pwfile = server.dir.join("pwfile").display().to_string();
-        server.run(
-            "initdb",
-            &[
-                "-D",
-                &data,
-                "-U",
-                USER,
-                "--pwfile",
-                &pwfile,
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "-N",
-            ],
-        );
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
-            server.port,
-            server.dir.display()
-        );
-        let log = server.dir.join("server.log").display().to_string();
-        server.run(
-            "pg_ctl",
-            &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
-        );
-        Some(server)
-    }
-
-    fn run(&self, program: &str, args: &[&str]) {
-        let exe = self.bin.join(program);
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let out = cmd
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
-        assert!(
-            out.status.success(),
-            "{program}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn config(&self, schema: &str) -> Config {
-        Config::from_json(
-            &serde_json::json!({
-                "host": "127.0.0.1",
-                "port": self.port,
-                "database": "postgres",
-                "user": USER,
-                "password": self.password,
-                "schema": schema,
-                "retry_ms": 2000,
-            })
-            .to_string(),
-        )
-        .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let data = self.dir.join("data").display().to_string();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let _ = cmd
-            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The provider's configuration for `schema` on the test server (with a
+/// short retry, so a refused statement fails fast).
+fn config(server: &PgServer, schema: &str) -> Config {
+    let mut json = server.provider_config(schema);
+    json["retry_ms"] = serde_json::json!(2000);
+    Config::from_json(&json.to_string()).unwrap()
 }
 
 /// The rows of `sql`, each column as text (`sql` must cast to text).
@@ -236,10 +99,7 @@ fn read_all(store: &mut PgStore, id: &str) -> Vec<Frame> {
 
 #[test]
 fn against_a_live_server() {
-    let Some(server) = Server::start() else {
-        eprintln!("PostgreSQL is not installed (/usr/lib/postgresql): live tests skipped");
-        return;
-    };
+    let server = PgServer::start().unwrap_or_else(|why| panic!("{why}"));
     a_database_of_the_previous_version_is_migrated_and_keeps_working(&server);
     new_fields_round_trip_verbatim_and_terms_search_is_exact_and_and(&server);
     finish_aborted_keeps_the_summary(&server);
@@ -247,8 +107,8 @@ fn against_a_live_server() {
     the_terms_index_serves_a_terms_search(&server);
 }
 
-fn a_database_of_the_previous_version_is_migrated_and_keeps_working(server: &Server) {
-    let cfg = server.config("old");
+fn a_database_of_the_previous_version_is_migrated_and_keeps_working(server: &PgServer) {
+    let cfg = config(server, "old");
     let mut conn = Conn::connect(&cfg).unwrap();
     schema::migrate_to(&mut conn, "old", 2).unwrap();
     // Rows as version 2 of this provider wrote them (with the method).
@@ -329,8 +189,8 @@ fn a_database_of_the_previous_version_is_migrated_and_keeps_working(server: &Ser
     );
 }
 
-fn new_fields_round_trip_verbatim_and_terms_search_is_exact_and_and(server: &Server) {
-    let mut store = PgStore::open(server.config("fields")).unwrap();
+fn new_fields_round_trip_verbatim_and_terms_search_is_exact_and_and(server: &PgServer) {
+    let mut store = PgStore::open(config(server, "fields")).unwrap();
     let envelope: Vec<u8> = (0..=255).cycle().take(16 * 1024).collect();
     let mut w = store.create(&header("a", Some(&envelope))).unwrap();
     let long = "é".repeat(128);
@@ -426,8 +286,8 @@ fn new_fields_round_trip_verbatim_and_terms_search_is_exact_and_and(server: &Ser
     assert_eq!(listed, Some(&info));
 }
 
-fn finish_aborted_keeps_the_summary(server: &Server) {
-    let mut store = PgStore::open(server.config("finish")).unwrap();
+fn finish_aborted_keeps_the_summary(server: &PgServer) {
+    let mut store = PgStore::open(config(server, "finish")).unwrap();
     let mut w = store.create(&header("x", None)).unwrap();
     let frames = [frame(0, &[], &[])];
     store.append(&mut w, &frames).unwrap();
@@ -471,9 +331,9 @@ fn kinds(results: &[Result<u64, StorageError>]) -> Vec<Result<u64, tapedeck_type
         .collect()
 }
 
-fn append_many_gives_each_entry_its_own_result(server: &Server) {
+fn append_many_gives_each_entry_its_own_result(server: &PgServer) {
     use tapedeck_types::ErrorKind::{InvalidInput, NotFound};
-    let mut store = PgStore::open(server.config("many")).unwrap();
+    let mut store = PgStore::open(config(server, "many")).unwrap();
     for id in ["m1", "m2", "m3", "m4", "m5", "done"] {
         let mut w = store.create(&header(id, None)).unwrap();
         store.append(&mut w, &[frame(0, &["first"], &[])]).unwrap();
@@ -566,7 +426,7 @@ fn append_many_gives_each_entry_its_own_result(server: &Server) {
     assert!(store.append_many(&[]).is_empty());
     // A batch the server fails as a whole (here a trigger refuses a
     // frame) runs each entry on its own: only the refused one fails.
-    let mut conn = Conn::connect(&server.config("many")).unwrap();
+    let mut conn = Conn::connect(&config(server, "many")).unwrap();
     conn.simple(
         "CREATE FUNCTION many.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
            IF NEW.terms @> ARRAY['boom'::bytea] THEN RAISE EXCEPTION 'boom'; END IF; \
@@ -597,8 +457,8 @@ fn append_many_gives_each_entry_its_own_result(server: &Server) {
     assert_eq!(search(&mut store, &["y"], None), ["m5"]);
 }
 
-fn the_terms_index_serves_a_terms_search(server: &Server) {
-    let cfg = server.config("fields");
+fn the_terms_index_serves_a_terms_search(server: &PgServer) {
+    let cfg = config(server, "fields");
     let mut conn = Conn::connect(&cfg).unwrap();
     conn.simple("SET enable_seqscan = off").unwrap();
     let plan = texts(
