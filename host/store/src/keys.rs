@@ -178,6 +178,18 @@ impl SecretKey {
         PublicKey(self.0.verifying_key())
     }
 
+    /// A 32-byte secret for another purpose, derived from this key:
+    /// SHA-256 over `domain` (which names the purpose and ends with a NUL)
+    /// and the key's seed. Different domains give unrelated secrets, and
+    /// none of them reveals the key.
+    pub fn derive(&self, domain: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(domain);
+        h.update(self.0.to_bytes());
+        h.finalize().into()
+    }
+
     /// Signs `message` (which starts with its purpose's domain string).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()
@@ -209,6 +221,8 @@ mod tests {
         assert!(public.verifies(b"domain\0message", &sig));
         assert!(!public.verifies(b"domain\0other", &sig));
         assert!(!format!("{secret:?}").contains(&secret.to_file()[15..]));
+        assert_eq!(secret.derive(b"a\0"), again.derive(b"a\0"));
+        assert_ne!(secret.derive(b"a\0"), secret.derive(b"b\0"));
     }
 
     #[test]

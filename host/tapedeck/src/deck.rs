@@ -13,7 +13,10 @@
 //!    any of its grants meets the spool, and put behind the host's seal
 //!    ([`Store`]): every tape ended through the deck is sealed, every read
 //!    checks seals;
-//! 5. what earlier sessions left in the spool for this storage (a crash, a
+//! 5. the redaction rules (`[redaction]`, the default preset unless
+//!    switched off) are applied to every recorded message before it
+//!    reaches the spool ([`crate::redaction`]);
+//! 6. what earlier sessions left in the spool for this storage (a crash, a
 //!    `SIGTERM` before the provider had the tape) is delivered and ended
 //!    ([`recover_all`]).
 //!
@@ -36,6 +39,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::recorder::{Proxy, ProxyError, ProxyOutcome, Recorder, Signals, TapeMeta};
+use crate::redaction::RedactionSettings;
 use crate::sandbox::{ProviderStartError, Sandbox, WasmProvider};
 use crate::seals::{HostKeyError, HostSeal, Store};
 use crate::spool::{RecoveryReport, Spool, SpoolError, recover_all};
@@ -57,6 +61,9 @@ pub enum DeckError {
     /// The host key could not be read or made.
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
+    /// A redaction rule is invalid.
+    #[error(transparent)]
+    Redaction(#[from] crate::redact::RuleError),
     /// The sandbox (engine, linker) could not be created.
     #[error("cannot create the sandbox: {0}")]
     Sandbox(String),
@@ -79,6 +86,7 @@ pub struct DeckBuilder {
     spool_dir: Option<PathBuf>,
     tapes_dir: Option<PathBuf>,
     seal: Option<HostSeal>,
+    redaction: Option<RedactionSettings>,
     signals: bool,
 }
 
@@ -127,6 +135,14 @@ impl DeckBuilder {
         self
     }
 
+    /// Redacts recorded messages with these settings
+    /// ([`RedactionSettings::off`] to record them as they are). Default:
+    /// the configuration's `[redaction]` (on, with the default preset).
+    pub fn redaction(mut self, settings: RedactionSettings) -> Self {
+        self.redaction = Some(settings);
+        self
+    }
+
     /// Makes [`Deck::record`] end its session on this process's `SIGTERM`,
     /// `SIGINT` and `SIGHUP` ([`Signals::listen`]). Default: off.
     pub fn catch_signals(mut self, on: bool) -> Self {
@@ -169,12 +185,21 @@ impl DeckBuilder {
                 provider: spec.name.clone(),
                 error,
             })?;
+        let redactor = self
+            .redaction
+            .as_ref()
+            .unwrap_or(&config.redaction)
+            .redactor(&seal)?;
         let store = seal.store(store);
         let key = crate::spool::provider_key(&spec, &base_dir);
         let recovery = recover_all(&spool, &store, &key).await?;
+        let mut recorder =
+            Recorder::new(Arc::new(store), config.recorder.clone()).with_spool(spool, key);
+        if let Some(r) = redactor {
+            recorder = recorder.with_redactor(r);
+        }
         Ok(Deck {
-            recorder: Recorder::new(Arc::new(store), config.recorder.clone())
-                .with_spool(spool, key),
+            recorder,
             recovery: Arc::new(recovery),
             signals: self.signals,
         })

@@ -25,7 +25,7 @@
 //! verified reads), [`sandbox`] (running provider components),
 //! [`recorder`] and [`spool`] (recording, durability, recovery),
 //! [`conformance`] (the provider test suite), [`migrate`], [`jsonl`],
-//! [`config`], [`signing`].
+//! [`config`], [`signing`], [`redaction`].
 
 #![deny(missing_docs)]
 
@@ -34,11 +34,13 @@ pub mod deck;
 pub mod embedded;
 pub mod jsonl;
 pub mod migrate;
+pub mod redaction;
 pub mod seals;
 pub mod signing;
 pub mod spool;
 
 pub use deck::{Deck, DeckBuilder, DeckError};
+pub use redaction::RedactionSettings;
 pub use seals::{HostSeal, SealSettings, Store};
 pub use tapedeck_types as types;
 /// Sizes and durations in configuration (`tapedeck_types::units`).
@@ -49,6 +51,8 @@ pub use tapedeck_conformance as conformance;
 /// Recording: the recorder, the proxy, host events (crate
 /// `tapedeck-recorder`).
 pub use tapedeck_recorder as recorder;
+/// Taking secrets out of recorded messages (crate `tapedeck-redact`).
+pub use tapedeck_redact as redact;
 /// Running provider components under grants and limits (crate
 /// `tapedeck-sandbox`).
 pub use tapedeck_sandbox as sandbox;

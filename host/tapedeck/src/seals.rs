@@ -30,6 +30,9 @@ use std::sync::Arc;
 /// and the default).
 pub const ENV_HOST_KEY: &str = "TAPEDECK_HOST_KEY";
 
+/// The domain of the redaction key derived from the host key.
+const REDACTION_DOMAIN: &[u8] = b"tapedeck-redaction-key-v1\0";
+
 /// The file name of the host key in the user's data directory.
 pub const HOST_KEY_FILE: &str = "host-key";
 
@@ -159,6 +162,14 @@ impl HostSeal {
     /// This host's public key (what other hosts list in `trusted-hosts`).
     pub fn public(&self) -> PublicKey {
         self.key.public()
+    }
+
+    /// The key that makes redaction placeholders ([`crate::redaction`]),
+    /// derived from the host key: the same secret gets the same
+    /// placeholder in every tape of this host, and only this host can
+    /// make them.
+    pub fn redaction_key(&self) -> [u8; 32] {
+        self.key.derive(REDACTION_DOMAIN)
     }
 
     /// The key file (empty for [`HostSeal::new`]).

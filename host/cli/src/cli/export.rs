@@ -12,17 +12,29 @@
 //! line then has the totals of the frames written, and the digest recorded
 //! with the tape (an import checks it, so a damaged tape cannot pass as
 //! intact).
+//!
+//! `--redact` applies the redaction rules (`[redaction]`, by default the
+//! preset) to every frame as it is written, with this host's placeholders:
+//! to share a tape recorded without redaction, or before a rule existed.
+//! The tape is verified as it is read; the file then describes the
+//! redacted frames (their totals, a digest over them, fresh index terms)
+//! and carries neither the original's seal nor its envelope, which vouch
+//! for other bytes.
 
 use super::{Context, output, read_tape, resolve_tape};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tapedeck::Store;
 use tapedeck::jsonl::JsonlWriter;
 use tapedeck::read::Verification;
+use tapedeck::recorder::DigestChain;
+use tapedeck::redact::Redactor;
+use tapedeck::types::terms::payload_terms;
 use tapedeck::types::{TapeInfo, TapeState, TapeSummary};
+use tapedeck::{RedactionSettings, Store};
 
 /// Arguments of `export`.
 #[derive(Debug, Args)]
@@ -38,6 +50,11 @@ pub struct ExportArgs {
     /// whatever the provider returns, to rescue data from a damaged tape.
     #[arg(long)]
     no_verify: bool,
+    /// Take secrets out of the exported frames with the redaction rules
+    /// (`[redaction]`, by default the preset), even where redaction is
+    /// switched off for recording.
+    #[arg(long)]
+    redact: bool,
 }
 
 pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -51,8 +68,21 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
         );
     }
     let verify = !args.no_verify;
+    let redactor = if args.redact {
+        let settings = RedactionSettings {
+            enabled: true,
+            ..ctx.config()?.redaction.clone()
+        };
+        let seal = ctx.host_seal()?;
+        Some(settings.redactor(&seal)?.ok_or_else(|| {
+            anyhow!("--redact: there are no redaction rules (`[redaction]` has `preset = false` and no keys, pointers or patterns)")
+        })?)
+    } else {
+        None
+    };
+    let redactor = redactor.as_deref();
     match args.output.as_deref().filter(|p| *p != Path::new("-")) {
-        None => drop(write(&store, &info, verify, std::io::stdout().lock()).await?),
+        None => drop(write(&store, &info, verify, redactor, std::io::stdout().lock()).await?),
         Some(path) => {
             let dir = match path.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
@@ -74,7 +104,7 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
                 .tempfile_in(dir)
                 .with_context(|| format!("cannot create a file in {}", dir.display()))?;
             // Dropped, so removed, if the tape fails verification.
-            let (tmp, summary, verification) = write(&store, &info, verify, tmp).await?;
+            let (tmp, summary, verification) = write(&store, &info, verify, redactor, tmp).await?;
             tmp.as_file()
                 .sync_all()
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -105,32 +135,53 @@ pub async fn run(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<ExitCode
 }
 
 /// Streams `info`'s tape into `out` as JSONL, verifying it unless `verify`
-/// is false, and returns `out`, the summary written and the verification.
-/// On an error the end line is not written.
+/// is false and redacting it with `redactor`, and returns `out`, the
+/// summary written and the verification. On an error the end line is not
+/// written.
 async fn write<W: Write>(
     store: &Store,
     info: &TapeInfo,
     verify: bool,
+    redactor: Option<&Redactor>,
     out: W,
 ) -> anyhow::Result<(W, TapeSummary, Verification)> {
-    let mut writer = JsonlWriter::new(std::io::BufWriter::new(out), &info.header)?;
+    let mut header = info.header.clone();
+    if redactor.is_some() {
+        header.envelope = None;
+    }
+    let mut writer = JsonlWriter::new(std::io::BufWriter::new(out), &header)?;
     let mut bytes = 0u64;
+    let mut chain = DigestChain::new();
     let verification = read_tape(store, info, verify, |page| {
-        for f in &page {
+        for mut f in page {
+            if let Some(r) = redactor
+                && let Cow::Owned(p) = r.redact(&f.payload).payload
+            {
+                f.payload = p;
+                if !f.not_json {
+                    f.terms = payload_terms(&f.payload);
+                }
+            }
             bytes += f.payload.len() as u64;
-            writer.frame(f)?;
+            chain.push(&f);
+            writer.frame(&f)?;
         }
         Ok(())
     })
     .await?;
     // Verified, these are the tape's totals; unverified, those of the
-    // frames written, so that the file is consistent.
+    // frames written, so that the file is consistent. Redacted, the digest
+    // is the one over the frames written, and the seal is left out.
+    let (digest, seal) = match redactor {
+        Some(_) => (Some(chain.hex()), None),
+        None => (info.digest.clone(), info.seal.clone()),
+    };
     let summary = TapeSummary {
         frame_count: verification.frames(),
         byte_count: bytes,
         ended_at_us: info.ended_at_us.unwrap_or(info.header.created_at_us),
-        digest: info.digest.clone(),
-        seal: info.seal.clone(),
+        digest,
+        seal,
     };
     let out = writer
         .finish(info.state, &summary)?

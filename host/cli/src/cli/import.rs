@@ -12,17 +12,27 @@
 //! fails is cleaned up as above): a file whose frames were altered is
 //! refused. A file whose end line has no digest gets one computed from its
 //! frames, so the stored tape can be verified from then on.
+//!
+//! The redaction rules (`[redaction]`, by default the preset) apply to the
+//! frames as they are stored, as when recording (`--no-redact` stores them
+//! as they are). When that changes a frame, the stored tape's totals and
+//! digest are those of the redacted frames, and a seal the file carried
+//! (which vouches for the original bytes) is replaced by this host's.
 
 use super::{Context, output};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tapedeck::Store;
 use tapedeck::jsonl::{JsonlError, JsonlReader};
 use tapedeck::recorder::DigestChain;
+use tapedeck::redact::Redactor;
 use tapedeck::store::{TapeStore, TapeWriter};
+use tapedeck::types::terms::payload_terms;
 use tapedeck::types::{EndReason, ErrorKind, Frame, TapeHeader, TapeInfo, TapeSummary};
 
 /// Largest tape (in frames) stored with one `save`.
@@ -46,18 +56,27 @@ pub struct ImportArgs {
     /// import a copy next to the original).
     #[arg(long)]
     new_id: bool,
+    /// Store the frames as they are in the file: do not apply the
+    /// redaction rules.
+    #[arg(long)]
+    no_redact: bool,
 }
 
-/// The JSONL input, its name in messages and the digest chain over the
-/// frames read so far.
+/// The JSONL input, its name in messages, the digest chain over the
+/// frames read so far, and the redaction applied to them (with the chain
+/// and size of the frames as they are stored).
 struct Input {
     name: String,
     reader: JsonlReader<Box<dyn BufRead>>,
     chain: DigestChain,
+    redactor: Option<Arc<Redactor>>,
+    stored_chain: DigestChain,
+    stored_bytes: u64,
+    redacted: usize,
 }
 
 impl Input {
-    fn open(path: &Path) -> anyhow::Result<Input> {
+    fn open(path: &Path, redactor: Option<Arc<Redactor>>) -> anyhow::Result<Input> {
         let (name, raw): (String, Box<dyn BufRead>) = if path.as_os_str() == "-" {
             ("stdin".into(), Box::new(std::io::stdin().lock()))
         } else {
@@ -70,6 +89,10 @@ impl Input {
             name,
             reader,
             chain: DigestChain::new(),
+            redactor,
+            stored_chain: DigestChain::new(),
+            stored_bytes: 0,
+            redacted: 0,
         })
     }
 
@@ -78,10 +101,21 @@ impl Input {
             .reader
             .next_frame()
             .map_err(|e| read_error(&self.name, self.reader.line_number(), e))?;
-        if let Some(f) = &frame {
-            self.chain.push(f);
+        let Some(mut f) = frame else { return Ok(None) };
+        self.chain.push(&f);
+        if let Some(r) = &self.redactor {
+            let out = r.redact(&f.payload);
+            if let Cow::Owned(p) = out.payload {
+                self.redacted += out.replaced;
+                f.payload = p;
+                if !f.not_json {
+                    f.terms = payload_terms(&f.payload);
+                }
+            }
         }
-        Ok(frame)
+        self.stored_chain.push(&f);
+        self.stored_bytes += f.payload.len() as u64;
+        Ok(Some(f))
     }
 
     /// Once every frame is read: the reason the tape ended and its summary,
@@ -108,6 +142,11 @@ impl Input {
         // Stored in the host's own form (lowercase hex), whatever case or
         // spacing the file used: the sandbox holds providers to that form.
         summary.digest = Some(self.chain.hex());
+        if self.redacted > 0 {
+            summary.digest = Some(self.stored_chain.hex());
+            summary.byte_count = self.stored_bytes;
+            summary.seal = None;
+        }
         Ok((reason, summary))
     }
 }
@@ -124,9 +163,15 @@ fn read_error(file: &str, line: u64, e: JsonlError) -> anyhow::Error {
 }
 
 pub async fn run(ctx: &mut Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let redactor = if args.no_redact {
+        None
+    } else {
+        let seal = ctx.host_seal()?;
+        ctx.config()?.redaction.redactor(&seal)?
+    };
     let mut store = None;
     for file in &args.files {
-        import(ctx, &mut store, file, args.new_id).await?;
+        import(ctx, &mut store, file, args.new_id, redactor.clone()).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -137,8 +182,9 @@ async fn import(
     store: &mut Option<Store>,
     path: &Path,
     new_id: bool,
+    redactor: Option<Arc<Redactor>>,
 ) -> anyhow::Result<()> {
-    let mut input = Input::open(path)?;
+    let mut input = Input::open(path, redactor)?;
     let mut header = input.reader.header.clone();
     let source_id = header.id.clone();
     if new_id {
@@ -196,7 +242,7 @@ async fn import(
                 },
             )?
     };
-    report(ctx, store, &info, &source_id)
+    report(ctx, store, &info, &source_id, input.redacted)
 }
 
 /// Streams a large tape: `create`, `append` in batches, `finish`. Cleans up
@@ -255,7 +301,13 @@ async fn stream(
     bail!("{e:#} ({cleanup})")
 }
 
-fn report(ctx: &Context, store: &Store, info: &TapeInfo, source_id: &str) -> anyhow::Result<()> {
+fn report(
+    ctx: &Context,
+    store: &Store,
+    info: &TapeInfo,
+    source_id: &str,
+    redacted: usize,
+) -> anyhow::Result<()> {
     let id = &info.header.id;
     if ctx.json {
         return output::print_json(&serde_json::json!({
@@ -265,6 +317,7 @@ fn report(ctx: &Context, store: &Store, info: &TapeInfo, source_id: &str) -> any
             "frames": info.frame_count,
             "bytes": info.byte_count,
             "state": info.state.as_str(),
+            "redacted": redacted,
         }));
     }
     let copy = if id != source_id {
@@ -272,9 +325,14 @@ fn report(ctx: &Context, store: &Store, info: &TapeInfo, source_id: &str) -> any
     } else {
         String::new()
     };
+    let redacted = match redacted {
+        0 => String::new(),
+        1 => "; 1 secret redacted".to_string(),
+        n => format!("; {n} secrets redacted"),
+    };
     writeln!(
         std::io::stdout(),
-        "imported tape {id}{copy}: {} frames, {}, {}, into provider {}",
+        "imported tape {id}{copy}: {} frames, {}, {}, into provider {}{redacted}",
         info.frame_count,
         output::size(info.byte_count),
         info.state.as_str(),

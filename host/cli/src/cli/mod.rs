@@ -15,6 +15,7 @@ mod output;
 mod provider_test;
 mod record;
 mod recover;
+mod scan;
 mod search;
 mod show;
 mod sign;
@@ -98,6 +99,9 @@ enum Command {
     /// Write a tape as JSONL (stdout, or a file with -o), verified against
     /// its digest.
     Export(export::ExportArgs),
+    /// Report token-shaped strings and secret-named values in stored tapes
+    /// or JSONL files, with the redaction rules; exit 1 if any (a CI lint).
+    Scan(scan::ScanArgs),
     /// Store a tape from a JSONL export, checked against its digest.
     Import(import::ImportArgs),
     /// Delete a tape (needs a provider with the `delete` capability).
@@ -554,6 +558,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(args) => show::run(&mut ctx, args).await,
         Command::Search(args) => search::run(&mut ctx, args).await,
         Command::Export(args) => export::run(&mut ctx, args).await,
+        Command::Scan(args) => scan::run(&mut ctx, args).await,
         Command::Import(args) => import::run(&mut ctx, args).await,
         Command::Delete(args) => delete::run(&mut ctx, args).await,
         Command::Migrate(args) => migrate::run(&mut ctx, args).await,

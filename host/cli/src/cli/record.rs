@@ -32,6 +32,12 @@ pub struct RecordArgs {
     /// The MCP session id the tape belongs to [default: a new UUID].
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
+    /// Record the messages as they are: do not apply the redaction rules
+    /// (`[redaction]`, by default the preset for tokens, keys and
+    /// passwords) to the recorded copy. The forwarded messages are never
+    /// changed either way.
+    #[arg(long)]
+    pub no_redact: bool,
     /// The MCP server to run, after `--`: the program and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -52,6 +58,11 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
     let key = tapedeck::spool::provider_key(&spec, &base_dir);
     let provider = spec.name.clone();
     let seal = ctx.host_seal()?;
+    let redactor = if args.no_redact {
+        None
+    } else {
+        ctx.config()?.redaction.redactor(&seal)?
+    };
 
     let starting = Starting::spawn(&provider, async move {
         start_provider(&spec, &base_dir)
@@ -81,7 +92,10 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
         }
     });
 
-    let recorder = Recorder::new(store, options).with_spool(spool, key);
+    let mut recorder = Recorder::new(store, options).with_spool(spool, key);
+    if let Some(r) = redactor {
+        recorder = recorder.with_redactor(r);
+    }
     let meta = TapeMeta {
         session_id: args
             .session

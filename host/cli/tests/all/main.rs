@@ -17,6 +17,7 @@ mod address_space;
 mod cli;
 mod crash;
 mod record_cli;
+mod redaction_cli;
 
 use std::path::{Path, PathBuf};
 use tapedeck_tests::cli::{Tapedeck, shared_cache};

@@ -20,6 +20,9 @@
 //! [recorder]                            # see `recorder::RecorderOptions`
 //! batch-frames = 256
 //!
+//! [redaction]                           # see `redaction`
+//! keys = ["x-tenant-secret"]            # besides the default preset
+//!
 //! [seals]                               # see `seals`
 //! key-file = "host-key"                 # default $XDG_DATA_HOME/tapedeck/host-key
 //! trusted-hosts = ["ed25519:…"]          # other hosts whose seals count
@@ -46,6 +49,7 @@ pub use error::ConfigError;
 
 use crate::embedded;
 use crate::recorder::RecorderOptions;
+use crate::redaction::RedactionSettings;
 use crate::sandbox::{ComponentSource, Grants, Limits, ProviderSpec};
 use crate::seals::SealSettings;
 use crate::signing::{PublicKey, SignatureFile};
@@ -80,6 +84,8 @@ pub struct Config {
     pub recorder: RecorderOptions,
     /// The host's seal (`[seals]`).
     pub seals: SealSettings,
+    /// What is taken out of recorded messages (`[redaction]`).
+    pub redaction: RedactionSettings,
     /// Keys whose signature a component file must carry (`trusted-keys`);
     /// empty: signatures are not required. The embedded provider is exempt.
     pub trusted_keys: Vec<PublicKey>,
@@ -135,6 +141,8 @@ struct RawConfig {
     recorder: RecorderOptions,
     #[serde(default)]
     seals: RawSeals,
+    #[serde(default)]
+    redaction: RedactionSettings,
 }
 
 /// `[seals]` as written.
@@ -236,6 +244,7 @@ impl Config {
             providers,
             recorder: RecorderOptions::default(),
             seals: SealSettings::default(),
+            redaction: RedactionSettings::default(),
             trusted_keys: Vec::new(),
             path: None,
             base_dir: PathBuf::from("."),
@@ -345,11 +354,15 @@ impl Config {
             trusted_hosts,
             require: raw.seals.require,
         };
+        raw.redaction
+            .rules()
+            .map_err(|e| invalid(format!("[redaction]: {e}")))?;
         Ok(Config {
             provider,
             providers,
             recorder: raw.recorder,
             seals,
+            redaction: raw.redaction,
             trusted_keys,
             path: Some(path.to_path_buf()),
             base_dir,

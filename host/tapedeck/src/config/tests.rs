@@ -284,10 +284,41 @@ fn parse_errors_read_like_compiler_errors() {
     let m = parse_err("provider = \"fs\"\nbogus = 1\n");
     assert_eq!(
         m,
-        "invalid configuration file /etc/td/tapedeck.toml, line 2, column 1: unknown field `bogus`, expected one of `provider`, `trusted-keys`, `providers`, `recorder`, `seals`\n  |\n2 | bogus = 1\n  | ^^^^^"
+        "invalid configuration file /etc/td/tapedeck.toml, line 2, column 1: unknown field `bogus`, expected one of `provider`, `trusted-keys`, `providers`, `recorder`, `seals`, `redaction`\n  |\n2 | bogus = 1\n  | ^^^^^"
     );
     assert_eq!(
         snippet("a\n  xyz = 1", 2, 3, 3),
         "  |\n2 |   xyz = 1\n  |   ^^^"
+    );
+}
+
+#[test]
+fn redaction_is_on_by_default_and_configurable() {
+    let c = parse("").unwrap();
+    assert_eq!(c.redaction, crate::RedactionSettings::default());
+    assert!(c.redaction.enabled && c.redaction.preset);
+    let c = parse(
+        "[redaction]\nenabled = false\npreset = false\nkeys = [\"ssn\"]\n\
+         pointers = [\"/params/arguments/card\"]\n\
+         patterns = [{ name = \"employee-id\", regex = \"EMP-[0-9]{6}\" }]\n",
+    )
+    .unwrap();
+    assert!(!c.redaction.enabled && !c.redaction.preset);
+    assert_eq!(c.redaction.keys, ["ssn"]);
+    assert_eq!(c.redaction.patterns[0].name, "employee-id");
+    let e = parse("[redaction]\npatterns = [{ name = \"Bad Name\", regex = \"x\" }]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[redaction]") && e.contains("Bad Name"), "{e}");
+    let e = parse("[redaction]\npointers = [\"params\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("starts with `/`"), "{e}");
+    let e = parse("[redaction]\nkey = [\"x\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown field `key`") && e.contains("line 2"),
+        "{e}"
     );
 }

@@ -202,3 +202,34 @@ grants.dirs = [{ host = "tapes", guest = "/tapes", mode = "read-write", create =
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deck_redacts_what_it_records_unless_told_not_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"password":"hunter2"}}}"#;
+    for (settings, kept) in [
+        (None, false),
+        (Some(tapedeck::RedactionSettings::off()), true),
+    ] {
+        let mut builder = Deck::builder()
+            .config(Config::embedded_default())
+            .host_seal(seal(tmp.path()))
+            .tapes_dir(tmp.path().join("tapes"))
+            .spool_dir(tmp.path().join("spool"));
+        if let Some(s) = settings {
+            builder = builder.redaction(s);
+        }
+        let deck = builder.open().await.unwrap();
+        let recording = deck.recorder().start(TapeMeta::named("r")).await.unwrap();
+        recording.record(Direction::ClientToServer, line.to_vec());
+        let outcome = recording.finish().await.unwrap();
+        let frames = deck
+            .store()
+            .read_frames(&outcome.tape.header.id, 0, 10, 1 << 20)
+            .await
+            .unwrap();
+        let stored = String::from_utf8_lossy(&frames[0].payload).into_owned();
+        assert_eq!(stored.contains("hunter2"), kept, "{stored}");
+        assert_eq!(stored.contains("[REDACTED:secret:"), !kept, "{stored}");
+    }
+}
