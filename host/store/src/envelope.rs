@@ -72,6 +72,16 @@ impl Envelope {
         })
     }
 
+    /// The field `key`, if the envelope has it.
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
+    /// Sets the field `key` (a host feature's own; see [`crate::codec`]).
+    pub fn set_field(&mut self, key: &str, value: Value) {
+        self.fields.insert(key.into(), value);
+    }
+
     /// Records that the tape is sealed by `key` when it ends.
     pub fn set_sealed_by(&mut self, key: &PublicKey) {
         self.fields

@@ -96,6 +96,17 @@ pub enum ProviderError {
         /// Why.
         detail: String,
     },
+    /// The host's codec ([`crate::codec`]) cannot encode or decode a tape
+    /// for this provider (a missing tape key, a tape a newer tapedeck
+    /// wrote), or refuses a call it cannot answer (a text search over
+    /// encrypted payloads). Nothing was asked of the provider.
+    #[error("provider `{provider}`: {detail}")]
+    Codec {
+        /// The provider.
+        provider: String,
+        /// What the codec could not do, and what to do about it.
+        detail: String,
+    },
     /// The provider was shut down.
     #[error("provider `{provider}` is shut down")]
     Closed {
@@ -119,7 +130,9 @@ impl ProviderError {
     /// error, a trap, a timeout, a quota) may pass.
     pub fn is_permanent(&self) -> bool {
         match self {
-            ProviderError::Closed { .. } | ProviderError::NotStarted { .. } => true,
+            ProviderError::Closed { .. }
+            | ProviderError::NotStarted { .. }
+            | ProviderError::Codec { .. } => true,
             ProviderError::Storage { error, .. } => matches!(
                 error.kind,
                 ErrorKind::InvalidInput
@@ -161,6 +174,7 @@ impl ProviderError {
             ProviderError::Unavailable { .. } => "unavailable",
             ProviderError::NotStarted { .. } => "not-started",
             ProviderError::Closed { .. } => "closed",
+            ProviderError::Codec { .. } => "codec",
         }
     }
 }

@@ -21,12 +21,16 @@
 //! - [`keys`] / [`seal`] / [`envelope`]: ed25519 host keys, the seal the
 //!   host puts on a tape (which a provider can neither make nor check) and
 //!   the host's envelope on a header (which says the tape is sealed).
+//! - [`codec`]: tapes stored compressed and encrypted, with blind index
+//!   terms, by a layer below the seal ([`codec::Codec`]), and the host's
+//!   tape keys ([`codec::TapeKeys`]).
 //! - [`reserved`]: host-only directories (the spool) no provider may be
 //!   granted, checked wherever a provider starts or a spool opens.
 //! - [`text`]: provider text made safe to show on a terminal (escaped,
 //!   bounded).
 //! - `testing` (feature `testing`): an in-memory store for tests.
 
+pub mod codec;
 pub mod envelope;
 pub mod error;
 pub mod keys;
