@@ -14,6 +14,7 @@ use std::path::Path;
 use tapedeck::embedded::fs_provider_spec;
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{Sandbox, WasmProvider};
+use tapedeck::store::codec::CodecSettings;
 use tapedeck::store::{TapeStore, TapeWriter};
 use tapedeck::types::{Direction, EndReason, Frame, TapeHeader, TapeState};
 use tapedeck_tests::artifacts;
@@ -85,7 +86,10 @@ impl Dir {
             key_file: Some(self.path().join("data/tapedeck/host-key")),
             ..Default::default()
         };
-        seals.load().unwrap().store(provider)
+        seals
+            .load()
+            .unwrap()
+            .store(provider, CodecSettings::default())
     }
 }
 

@@ -195,8 +195,10 @@ fn a_component_with_the_wrong_shape_is_refused() {
 #[test]
 fn commands_say_which_capability_a_provider_lacks() {
     let dir = tempfile::tempdir().unwrap();
+    // Uncompressed: a text search is the provider's to answer (over
+    // compressed tapes the host answers it, without the capability).
     let config = format!(
-        "provider = \"bad\"\n[providers.bad]\ncomponent = {:?}\n",
+        "provider = \"bad\"\n[providers.bad]\ncomponent = {:?}\ncompress = false\n",
         artifacts::MISBEHAVING_PROVIDER
     );
     std::fs::write(dir.path().join("tapedeck.toml"), config).unwrap();

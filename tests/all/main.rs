@@ -29,6 +29,7 @@ mod hostile;
 mod mcp_clients;
 mod network;
 mod postgres;
+mod private_tapes;
 mod proxy;
 mod recorder;
 mod sandbox;

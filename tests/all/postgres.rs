@@ -18,6 +18,7 @@ use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{ComponentSource, Grants, ProviderSpec, Sandbox, WasmProvider};
 use tapedeck::spool::{Spool, SpoolStatus};
 use tapedeck::store::TapeStore;
+use tapedeck::store::codec::CodecSettings;
 use tapedeck::store::keys::SecretKey;
 use tapedeck::store::seal::TrustedHosts;
 use tapedeck::types::{Direction, TapeFilter, TapeState};
@@ -197,7 +198,10 @@ async fn several_recorder_processes_write_one_database() {
         key_file: Some(dir.path().join("data/tapedeck/host-key")),
         ..Default::default()
     };
-    let provider = seals.load().unwrap().store(start(&pg, "shared").await);
+    let provider = seals
+        .load()
+        .unwrap()
+        .store(start(&pg, "shared").await, CodecSettings::default());
     let page = provider
         .list(&TapeFilter::default(), None, 100)
         .await
@@ -255,7 +259,7 @@ async fn a_server_restart_mid_recording_loses_no_frame() {
     // Behind the host's seal, as a deck records.
     let seal = HostSeal::new(SecretKey::generate().unwrap(), TrustedHosts::default());
     let recorder = Recorder::new(
-        Arc::new(seal.store(provider)),
+        Arc::new(seal.store(provider, CodecSettings::default())),
         RecorderOptions {
             batch_frames: 16,
             batch_bytes: ByteSize(64 * 1024),
@@ -296,7 +300,7 @@ async fn a_server_restart_mid_recording_loses_no_frame() {
     }
     let outcome = recording.finish().await.expect("the recording finishes");
     assert_eq!(outcome.summary.frame_count, FRAMES);
-    let reader = seal.store(start(&pg, "restart").await);
+    let reader = seal.store(start(&pg, "restart").await, CodecSettings::default());
     let tape = load_tape(&reader, &id).await.unwrap();
     assert!(tape.verification.is_verified(), "{}", tape.verification);
     let got: Vec<Vec<u8>> = tape.frames.iter().map(|f| f.payload.clone()).collect();

@@ -19,6 +19,7 @@ use tapedeck::read::{Mismatch, ReadError, load_tape};
 use tapedeck::sandbox::cache::ComponentCache;
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::TapeStore;
+use tapedeck::store::codec::CodecSettings;
 use tapedeck::store::seal::SealError;
 use tapedeck::types::{Direction, EndReason, Frame, TapeHeader};
 use tapedeck_tests::artifacts;
@@ -48,17 +49,21 @@ impl Dir {
         let tmp = tempfile::tempdir().unwrap();
         let mut config = String::from(extra);
         config.push('\n');
+        // Stored as recorded (`compress = false`): the tampering provider
+        // rewrites plaintext, as a provider holding unencrypted tapes can.
+        let plain =
+            |table: String| table.replacen("\n[[providers", "\ncompress = false\n[[providers", 1);
         for p in ["a", "b"] {
-            config.push_str(&provider_table(p, "embedded:fs", p, ""));
+            config.push_str(&plain(provider_table(p, "embedded:fs", p, "")));
         }
         for (name, tamper) in ATTACKS {
             let tamper = format!(", tamper = {tamper}");
-            config.push_str(&provider_table(
+            config.push_str(&plain(provider_table(
                 name,
                 artifacts::FAULTY_PROVIDER,
                 "a",
                 &tamper,
-            ));
+            )));
         }
         std::fs::write(tmp.path().join("tapedeck.toml"), config).unwrap();
         Dir { tmp }
@@ -201,7 +206,7 @@ fn every_forgery_is_caught_by_show_export_migrate_and_load_tape() {
     .unwrap();
     assert_eq!(seal.public().to_string(), key);
     block_on(async {
-        let honest = seal.store(dir.provider("a").await);
+        let honest = seal.store(dir.provider("a").await, CodecSettings::plain(None));
         let loaded = load_tape(&honest, "t-one").await.unwrap();
         assert!(
             loaded.verification.is_verified(),
@@ -209,7 +214,7 @@ fn every_forgery_is_caught_by_show_export_migrate_and_load_tape() {
             loaded.verification
         );
         for (attack, _) in ATTACKS {
-            let store = seal.store(dir.provider(attack).await);
+            let store = seal.store(dir.provider(attack).await, CodecSettings::plain(None));
             for id in ["t-one", "t-two"] {
                 match load_tape(&store, id).await {
                     Err(ReadError::Integrity(e)) => {

@@ -15,10 +15,14 @@ use std::process::{Command, Output, Stdio};
 /// (`cargo test --workspace` builds it).
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in <target>/<profile>/deps");
+    // A test binary is in <target>/<profile>/deps, a program (the benches)
+    // in <target>/<profile>.
+    let dir = exe.parent().expect("the executable's directory");
+    let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("<target>/<profile>")
+    } else {
+        dir
+    };
     let bin = profile_dir.join(format!("tapedeck{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
@@ -133,6 +137,9 @@ impl Tapedeck {
             .env_remove("TAPEDECK_PROVIDER")
             .env_remove("TAPEDECK_TAPES_DIR")
             .env_remove("RUST_LOG")
+            .env_remove("TAPEDECK_HOST_KEY")
+            .env_remove("TAPEDECK_TAPE_KEYS")
+            .env_remove("TAPEDECK_TAPE_KEYS_FILE")
             .env("TAPEDECK_SPOOL_DIR", self.dir.join("spool"))
             .env("TAPEDECK_CACHE_DIR", &self.cache)
             .env("XDG_DATA_HOME", self.dir.join("data"));

@@ -13,10 +13,12 @@
 //!    any of its grants meets the spool, and put behind the host's seal
 //!    ([`Store`]): every tape ended through the deck is sealed, every read
 //!    checks seals;
-//! 5. the redaction rules (`[redaction]`, the default preset unless
+//! 5. the tape keys are loaded (`[encryption]`): new tapes are stored
+//!    compressed and, once keys exist, encrypted ([`crate::encryption`]);
+//! 6. the redaction rules (`[redaction]`, the default preset unless
 //!    switched off) are applied to every recorded message before it
 //!    reaches the spool ([`crate::redaction`]);
-//! 6. what earlier sessions left in the spool for this storage (a crash, a
+//! 7. what earlier sessions left in the spool for this storage (a crash, a
 //!    `SIGTERM` before the provider had the tape) is delivered and ended
 //!    ([`recover_all`]).
 //!
@@ -43,6 +45,7 @@ use crate::redaction::RedactionSettings;
 use crate::sandbox::{ProviderStartError, Sandbox, WasmProvider};
 use crate::seals::{HostKeyError, HostSeal, Store};
 use crate::spool::{RecoveryReport, Spool, SpoolError, recover_all};
+use crate::store::codec::TapeKeys;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +64,9 @@ pub enum DeckError {
     /// The host key could not be read or made.
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
+    /// The tape keys could not be read.
+    #[error(transparent)]
+    TapeKeys(#[from] crate::encryption::TapeKeysError),
     /// A redaction rule is invalid.
     #[error(transparent)]
     Redaction(#[from] crate::redact::RuleError),
@@ -87,6 +93,7 @@ pub struct DeckBuilder {
     tapes_dir: Option<PathBuf>,
     seal: Option<HostSeal>,
     redaction: Option<RedactionSettings>,
+    tape_keys: Option<Option<Arc<TapeKeys>>>,
     signals: bool,
 }
 
@@ -143,6 +150,14 @@ impl DeckBuilder {
         self
     }
 
+    /// Uses these tape keys (`None`: none, tapes stored unencrypted).
+    /// Default: the configuration's `[encryption]`
+    /// ([`crate::encryption::EncryptionSettings::load`]).
+    pub fn tape_keys(mut self, keys: Option<Arc<TapeKeys>>) -> Self {
+        self.tape_keys = Some(keys);
+        self
+    }
+
     /// Makes [`Deck::record`] end its session on this process's `SIGTERM`,
     /// `SIGINT` and `SIGHUP` ([`Signals::listen`]). Default: off.
     pub fn catch_signals(mut self, on: bool) -> Self {
@@ -190,7 +205,12 @@ impl DeckBuilder {
             .as_ref()
             .unwrap_or(&config.redaction)
             .redactor(&seal)?;
-        let store = seal.store(store);
+        let keys = match self.tape_keys {
+            Some(k) => k,
+            None => config.encryption.load()?,
+        };
+        let codec = config.codec_settings(self.provider.as_deref(), keys)?;
+        let store = seal.store(store, codec);
         let key = crate::spool::provider_key(&spec, &base_dir);
         let recovery = recover_all(&spool, &store, &key).await?;
         let mut recorder =

@@ -25,13 +25,14 @@
 //! verified reads), [`sandbox`] (running provider components),
 //! [`recorder`] and [`spool`] (recording, durability, recovery),
 //! [`conformance`] (the provider test suite), [`migrate`], [`jsonl`],
-//! [`config`], [`signing`], [`redaction`].
+//! [`config`], [`signing`], [`redaction`], [`encryption`].
 
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod deck;
 pub mod embedded;
+pub mod encryption;
 pub mod jsonl;
 pub mod migrate;
 pub mod redaction;

@@ -21,6 +21,7 @@
 
 use crate::sandbox::WasmProvider;
 use crate::store::TapeStore;
+use crate::store::codec::{Codec, CodecSettings};
 use crate::store::keys::{KeyError, PublicKey, SecretKey};
 use crate::store::seal::{Sealing, TrustedHosts};
 use std::path::{Path, PathBuf};
@@ -36,21 +37,27 @@ const REDACTION_DOMAIN: &[u8] = b"tapedeck-redaction-key-v1\0";
 /// The file name of the host key in the user's data directory.
 pub const HOST_KEY_FILE: &str = "host-key";
 
-/// A provider behind the host's seal: what [`crate::Deck`] and the
-/// `tapedeck` command use. Reads through it check seals
-/// ([`crate::read`]), tapes ended through it are sealed
-/// ([`Sealing`]). A [`TapeStore`] like any other.
-pub struct Store(Sealing<WasmProvider>);
+/// A provider behind the host's seal and codec: what [`crate::Deck`] and
+/// the `tapedeck` command use. Reads through it check seals
+/// ([`crate::read`]), tapes ended through it are sealed ([`Sealing`]), and
+/// the provider holds them compressed and, with tape keys, encrypted
+/// ([`Codec`], [`crate::encryption`]). A [`TapeStore`] like any other.
+pub struct Store(Sealing<Codec<WasmProvider>>);
 
 impl Store {
     /// The provider's configured name (as `WasmProvider::name`).
     pub fn name(&self) -> &str {
-        self.0.get_ref().name()
+        self.provider().name()
     }
 
-    /// The provider behind the seal (calls to it are neither sealed nor
-    /// checked).
+    /// The provider behind the seal and the codec (calls to it are neither
+    /// sealed, checked nor encoded).
     pub fn provider(&self) -> &WasmProvider {
+        self.0.get_ref().get_ref()
+    }
+
+    /// The codec layer: how this store encodes new tapes.
+    pub fn codec(&self) -> &Codec<WasmProvider> {
         self.0.get_ref()
     }
 }
@@ -65,8 +72,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl crate::store::Layer for Store {
-    type Inner = Sealing<WasmProvider>;
-    type Writer = <Sealing<WasmProvider> as TapeStore>::Writer;
+    type Inner = Sealing<Codec<WasmProvider>>;
+    type Writer = <Sealing<Codec<WasmProvider>> as TapeStore>::Writer;
 
     fn inner(&self) -> &Self::Inner {
         &self.0
@@ -187,8 +194,9 @@ impl HostSeal {
         Sealing::new(store, self.key.clone(), self.trusted.clone())
     }
 
-    /// A started provider behind this host's seal.
-    pub fn store(&self, provider: WasmProvider) -> Store {
-        Store(self.seal(provider))
+    /// A started provider behind this host's seal, its tapes stored as
+    /// `codec` says ([`crate::Config::codec_settings`]).
+    pub fn store(&self, provider: WasmProvider, codec: CodecSettings) -> Store {
+        Store(self.seal(Codec::new(provider, codec)))
     }
 }

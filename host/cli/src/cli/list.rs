@@ -59,6 +59,13 @@ pub struct PageArgs {
     all: bool,
 }
 
+impl PageArgs {
+    /// The most tapes to show (`None`: all).
+    pub fn most(&self) -> Option<u64> {
+        (!self.all).then_some(self.limit)
+    }
+}
+
 fn parse_time_arg(s: &str) -> Result<u64, String> {
     time::parse_time(s, time::now_us())
 }
@@ -79,11 +86,8 @@ pub async fn print_pages<S: TapeStore>(
     pages: &mut TapePages<'_, S>,
     args: &PageArgs,
 ) -> anyhow::Result<()> {
-    let most = (!args.all).then_some(args.limit);
-    let mut printer = TapePrinter {
-        json: ctx.json,
-        printed: 0,
-    };
+    let most = args.most();
+    let mut printer = TapePrinter::new(ctx.json);
     loop {
         let want = most.map_or(MAX_PAGE, |m| {
             (m - printer.printed).min(u64::from(MAX_PAGE)) as u32
@@ -104,14 +108,25 @@ pub async fn print_pages<S: TapeStore>(
 }
 
 /// Writes tapes to stdout as they come (see [`print_pages`]).
-struct TapePrinter {
+pub struct TapePrinter {
     json: bool,
     /// Tapes printed so far.
     printed: u64,
 }
 
 impl TapePrinter {
-    fn page(&mut self, tapes: &[TapeInfo]) -> anyhow::Result<()> {
+    /// A printer of a table, or with `json` of one JSON array.
+    pub fn new(json: bool) -> Self {
+        TapePrinter { json, printed: 0 }
+    }
+
+    /// Tapes printed so far.
+    pub fn printed(&self) -> u64 {
+        self.printed
+    }
+
+    /// Prints `tapes`.
+    pub fn page(&mut self, tapes: &[TapeInfo]) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.json {
             for t in tapes {
@@ -134,7 +149,8 @@ impl TapePrinter {
         Ok(())
     }
 
-    fn finish(self) -> anyhow::Result<()> {
+    /// Ends the output (closes the JSON array, or says there were none).
+    pub fn finish(self) -> anyhow::Result<()> {
         let end: &[u8] = match (self.json, self.printed) {
             (true, 0) => b"[]\n",
             (true, _) => b"]\n",

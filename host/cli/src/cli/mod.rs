@@ -27,11 +27,13 @@ use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tapedeck::config::{Config, ENV_CONFIG, ENV_PROVIDER, ENV_TAPES_DIR};
 use tapedeck::error::ProviderError;
 use tapedeck::read::{ReadError, TapeReader, Verification};
 use tapedeck::sandbox::{ProviderSpec, ProviderStartError, Sandbox, WasmProvider};
 use tapedeck::spool::{ENV_SPOOL_DIR, Spool};
+use tapedeck::store::codec::{CodecSettings, TapeKeys};
 use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{ErrorKind, Frame, TapeFilter, TapeInfo, validate_tape_id};
 use tapedeck::{HostSeal, Store};
@@ -118,7 +120,8 @@ enum Command {
     /// The host's spool: what waits to be delivered.
     #[command(subcommand)]
     Spool(SpoolCommand),
-    /// The host key that seals this host's tapes, and whose seals count.
+    /// The host key that seals this host's tapes, whose seals count, and
+    /// the tape keys that encrypt them.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Work with provider components.
@@ -136,8 +139,15 @@ enum SpoolCommand {
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Print the host's public key (made on first use), its file, the
-    /// trusted hosts and whether unsealed tapes are refused.
+    /// trusted hosts, whether unsealed tapes are refused, and the tape keys
+    /// (their ids, never the keys).
     Show,
+    /// Make the tape key ring (mode 0600): from then on every new tape is
+    /// stored encrypted (unless its provider says `encrypt = false`).
+    Init,
+    /// Add a new tape key and make it current; the old ones stay, to read
+    /// the tapes they encrypted.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +195,7 @@ pub struct Context {
     spool_dir: Option<PathBuf>,
     config: Option<Config>,
     seal: Option<HostSeal>,
+    tape_keys: Option<Option<Arc<TapeKeys>>>,
 }
 
 impl Context {
@@ -197,6 +208,7 @@ impl Context {
             spool_dir: cli.spool_dir.clone(),
             config: None,
             seal: None,
+            tape_keys: None,
         }
     }
 
@@ -280,6 +292,23 @@ impl Context {
         Ok(self.seal.clone().expect("loaded above"))
     }
 
+    /// The host's tape keys (`[encryption]`), loaded on first use; `None`
+    /// when there are none yet.
+    pub fn tape_keys(&mut self) -> anyhow::Result<Option<Arc<TapeKeys>>> {
+        if self.tape_keys.is_none() {
+            self.tape_keys = Some(self.config()?.encryption.load()?);
+        }
+        Ok(self.tape_keys.clone().expect("loaded above"))
+    }
+
+    /// How provider `name` (default: the chosen one) stores new tapes.
+    pub fn codec_settings(&mut self, name: Option<&str>) -> anyhow::Result<CodecSettings> {
+        let keys = self.tape_keys()?;
+        let chosen = self.provider.clone();
+        let name = name.or(chosen.as_deref());
+        Ok(self.config()?.codec_settings(name, keys)?)
+    }
+
     /// Starts the chosen provider behind the host's seal, and first
     /// delivers what the spool holds for it from recordings whose recorder
     /// is gone.
@@ -287,7 +316,8 @@ impl Context {
         let (spec, base_dir) = self.provider_spec()?;
         let seal = self.host_seal()?;
         self.reserve_spool();
-        let store = seal.store(start_provider(&spec, &base_dir).await?);
+        let codec = self.codec_settings(None)?;
+        let store = seal.store(start_provider(&spec, &base_dir).await?, codec);
         self.recover_quietly(&spec, &base_dir, &store).await;
         Ok(store)
     }
@@ -303,11 +333,16 @@ impl Context {
             .map(|name| config.provider_spec(Some(name)))
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<_> = specs.iter().map(|(s, b)| (s, b.as_path())).collect();
+        let codecs = names
+            .iter()
+            .map(|name| self.codec_settings(Some(name)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         self.reserve_spool();
         let stores: Vec<Store> = start_providers(&refs)
             .await?
             .into_iter()
-            .map(|p| seal.store(p))
+            .zip(codecs)
+            .map(|(p, codec)| seal.store(p, codec))
             .collect();
         for ((spec, base_dir), store) in specs.iter().zip(&stores) {
             self.recover_quietly(spec, base_dir, store).await;
@@ -566,6 +601,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recover => recover::run(&mut ctx).await,
         Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
         Command::Keys(KeysCommand::Show) => keys::show(&mut ctx),
+        Command::Keys(KeysCommand::Init) => keys::init(&mut ctx),
+        Command::Keys(KeysCommand::Rotate) => keys::rotate(&mut ctx),
         Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&mut ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
         Command::Provider(ProviderCommand::Keygen(args)) => sign::keygen(&ctx, args),

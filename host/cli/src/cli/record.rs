@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Poll, ready};
 use tapedeck::recorder::{Proxy, Recorder, Signals, Stored, TapeMeta};
 use tapedeck::store::Starting;
+use tapedeck::store::codec::Codec;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -58,6 +59,7 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
     let key = tapedeck::spool::provider_key(&spec, &base_dir);
     let provider = spec.name.clone();
     let seal = ctx.host_seal()?;
+    let codec = ctx.codec_settings(None)?;
     let redactor = if args.no_redact {
         None
     } else {
@@ -69,9 +71,10 @@ pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode
             .await
             .map_err(|e| format!("{e:#}"))
     });
-    // Behind the host's seal: every tape this session (or the recovery
-    // below) ends is sealed.
-    let store = Arc::new(seal.seal(starting.clone()));
+    // Behind the host's seal and codec: every tape this session (or the
+    // recovery below) ends is sealed, and stored compressed and, with tape
+    // keys, encrypted.
+    let store = Arc::new(seal.seal(Codec::new(starting.clone(), codec)));
     // Once the provider is up, deliver what earlier sessions left in the
     // spool (this session's own file is locked, so left alone); if it
     // cannot start, say so now: the session goes on into the spool.

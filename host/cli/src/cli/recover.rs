@@ -69,9 +69,10 @@ pub async fn run(ctx: &mut Context) -> anyhow::Result<ExitCode> {
             continue;
         }
         handled.extend(files);
+        let codec = ctx.codec_settings(Some(name))?;
         let store = ctx
             .host_seal()?
-            .store(start_provider(&spec, &base_dir).await?);
+            .store(start_provider(&spec, &base_dir).await?, codec);
         let report = recover_all(&spool, &store, &key).await?;
         results.push((name.to_string(), report));
     }

@@ -6,10 +6,11 @@
 //! host gives the frames it records (`tapedeck_types::terms`), `--term` is
 //! taken as it is. A tape matches when every term is on some frame of it.
 
-use super::list::{FilterArgs, PageArgs, print_pages};
-use super::{Context, require_capability};
+use super::list::{FilterArgs, PageArgs, TapePrinter, print_pages};
+use super::{Context, read_tape, require_capability};
 use clap::Args;
 use std::process::ExitCode;
+use tapedeck::Store;
 use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::SearchQuery;
 use tapedeck::types::terms::{method_term, prompt_term, resource_term, tool_term};
@@ -86,6 +87,9 @@ pub async fn run(ctx: &mut Context, args: SearchArgs) -> anyhow::Result<ExitCode
             "search by --method, --tool, --resource, --prompt or --term",
         )?;
     }
+    if query.text.is_some() && store.codec().settings().encodes() {
+        return host_text_search(ctx, &store, query, &args.pages).await;
+    }
     if query.text.is_some() {
         require_capability(
             &store,
@@ -102,6 +106,63 @@ pub async fn run(ctx: &mut Context, args: SearchArgs) -> anyhow::Result<ExitCode
     }
     .provider_name(store.name());
     print_pages(ctx, &mut pages, &args.pages).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--text` over a provider whose tapes this host stores compressed (and
+/// encrypted): the provider cannot match text it cannot read, so this host
+/// walks the tapes that match the other conditions, reads each (decoded,
+/// as recorded) and keeps those with a frame whose payload contains the
+/// text. Slower than a provider's index, and says so.
+async fn host_text_search(
+    ctx: &Context,
+    store: &Store,
+    mut query: SearchQuery,
+    args: &PageArgs,
+) -> anyhow::Result<ExitCode> {
+    let text = query.text.take().expect("a text search").into_bytes();
+    if !ctx.json {
+        eprintln!(
+            "tapedeck: provider {} holds its tapes compressed{}, so this host reads each candidate tape to search its text",
+            store.name(),
+            if store.codec().settings().encrypt_with.is_some() {
+                " and encrypted"
+            } else {
+                ""
+            }
+        );
+    }
+    let mut pages = if query.terms.is_empty() {
+        TapePages::list(store, query.filter)
+    } else {
+        TapePages::search(store, query)
+    }
+    .provider_name(store.name());
+    let most = args.most();
+    let mut printer = TapePrinter::new(ctx.json);
+    'pages: while let Some(page) = pages.next_page().await? {
+        let mut hits = Vec::new();
+        for info in page {
+            let mut found = false;
+            read_tape(store, &info, false, |frames| {
+                found = found
+                    || frames.iter().any(|f| {
+                        !text.is_empty() && f.payload.windows(text.len()).any(|w| w == text)
+                    });
+                Ok(())
+            })
+            .await?;
+            if found {
+                hits.push(info);
+                if most.is_some_and(|m| printer.printed() + hits.len() as u64 >= m) {
+                    printer.page(&hits)?;
+                    break 'pages;
+                }
+            }
+        }
+        printer.page(&hits)?;
+    }
+    printer.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 

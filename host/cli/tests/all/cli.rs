@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tapedeck::recorder::DigestChain;
+use tapedeck::store::codec::CodecSettings;
 use tapedeck::types::{Direction, Frame, TapeHeader, TapeState, TapeSummary};
 use tapedeck_tests::cli::{self, Tapedeck};
 use tapedeck_tests::tape::{T0, Tape, unsealed};
@@ -911,7 +912,10 @@ async fn open_store(dir: &Dir) -> tapedeck::Store {
         key_file: Some(dir.path().join("data/tapedeck/host-key")),
         ..Default::default()
     };
-    seals.load().unwrap().store(provider)
+    seals
+        .load()
+        .unwrap()
+        .store(provider, CodecSettings::default())
 }
 
 /// Imports `tapes` (one file each).

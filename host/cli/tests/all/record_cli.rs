@@ -9,6 +9,7 @@ use tapedeck::embedded;
 use tapedeck::recorder::{DigestChain, EndCause, HostEvent, ServerExit};
 use tapedeck::sandbox::{Sandbox, WasmProvider};
 use tapedeck::store::TapeStore;
+use tapedeck::store::codec::{Codec, CodecSettings};
 use tapedeck::types::{Direction, Frame, TapeFilter, TapeInfo, TapeState};
 use tapedeck_tests::recording;
 
@@ -58,19 +59,21 @@ fn tape_id(stderr: &str) -> String {
         .to_string()
 }
 
-/// The tape store in `dir/tapes`, through the sandboxed embedded provider.
-async fn open_tapes(dir: &Path) -> WasmProvider {
+/// The tape store in `dir/tapes`, through the sandboxed embedded provider
+/// and the host's codec (tapes are stored compressed).
+async fn open_tapes(dir: &Path) -> Codec<WasmProvider> {
     let sandbox = Sandbox::new().unwrap();
-    WasmProvider::start(
+    let provider = WasmProvider::start(
         &sandbox,
         &embedded::fs_provider_spec(dir.join("tapes")),
         dir,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    Codec::new(provider, CodecSettings::default())
 }
 
-async fn read_tape(store: &WasmProvider, id: &str) -> (TapeInfo, Vec<Frame>) {
+async fn read_tape(store: &Codec<WasmProvider>, id: &str) -> (TapeInfo, Vec<Frame>) {
     let info = store.get(id).await.unwrap();
     (info, recording::read_all(store, id).await)
 }

@@ -136,7 +136,9 @@ impl CodecSettings {
         }
     }
 
-    fn encodes(&self) -> bool {
+    /// True when new tapes are stored other than as recorded (compressed
+    /// or encrypted).
+    pub fn encodes(&self) -> bool {
         self.compress || self.encrypt_with.is_some()
     }
 }

@@ -3,11 +3,19 @@
 //! A stored payload is, before encryption, a *body*:
 //!
 //! ```text
-//! body = flags (1 byte: 1 zstd, 2 not-json, 4 terms inside)
-//!        [ terms: count u16 le, then each: len u16 le, bytes ]   (flag 4)
-//!        [ original length u32 le ]                              (flag 1)
-//!        payload, zstd-compressed (flag 1) or as recorded
+//! body  = flags (1 byte: 1 zstd, 2 not-json, 4 terms inside,
+//!                 8 terms derived from the payload)
+//!         [ length of inner u32 le ]             (flag 1)
+//!         inner, zstd-compressed (flag 1) or as is
+//! inner = payload
+//!         [ terms, then their length u32 le ]                      (flag 4)
+//! terms = count u16 le, then each: len u16 le, bytes
 //! ```
+//!
+//! (The terms follow the payload, so that the dictionary, trained on
+//! payloads, matches from the first byte.) The terms are kept only when
+//! they are not what the host derives from the payload anyway (flag 8:
+//! recomputed when read), which is the case of every recorded frame.
 //!
 //! Encrypted, the stored payload is `AES-256-GCM-SIV(data key, nonce,
 //! associated data, body)`, the nonce made of the frame's seq and direction
@@ -27,6 +35,7 @@ use aes_gcm_siv::{Aes256GcmSiv, KeyInit, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use tapedeck_types::terms::payload_terms;
 use tapedeck_types::{Direction, Frame};
 
 /// The AEAD of encrypted tapes.
@@ -44,6 +53,7 @@ const DEK_DOMAIN: &[u8] = b"tapedeck-dek-v1\0";
 const FLAG_ZSTD: u8 = 1;
 const FLAG_NOT_JSON: u8 = 2;
 const FLAG_TERMS: u8 = 4;
+const FLAG_DERIVED: u8 = 8;
 /// Payloads shorter than this are stored as they are.
 const MIN_COMPRESS: usize = 24;
 
@@ -233,28 +243,49 @@ impl TapeCodec {
         if f.not_json {
             flags |= FLAG_NOT_JSON;
         }
-        let mut body = vec![0u8];
-        if self.cipher.is_some() && !f.terms.is_empty() {
-            flags |= FLAG_TERMS;
-            body.extend_from_slice(&(f.terms.len() as u16).to_le_bytes());
-            for t in &f.terms {
-                body.extend_from_slice(&(t.len() as u16).to_le_bytes());
-                body.extend_from_slice(t.as_bytes());
-            }
+        // The terms inside (encrypted tapes only), compressed with the
+        // payload they were derived from.
+        let derived = self.cipher.is_some()
+            && !f.terms.is_empty()
+            && !f.not_json
+            && f.terms == payload_terms(&f.payload);
+        if derived {
+            flags |= FLAG_DERIVED;
         }
-        let compressed = (self.spec.compression == ZSTD && f.payload.len() >= MIN_COMPRESS)
-            .then(|| compress::compress(self.dictionary, &f.payload))
+        let inner: std::borrow::Cow<'_, [u8]> =
+            if self.cipher.is_some() && !f.terms.is_empty() && !derived {
+                flags |= FLAG_TERMS;
+                let mut inner = f.payload.clone();
+                let start = inner.len();
+                inner.extend_from_slice(&(f.terms.len() as u16).to_le_bytes());
+                for t in &f.terms {
+                    inner.extend_from_slice(&(t.len() as u16).to_le_bytes());
+                    inner.extend_from_slice(t.as_bytes());
+                }
+                let block = (inner.len() - start) as u32;
+                inner.extend_from_slice(&block.to_le_bytes());
+                std::borrow::Cow::Owned(inner)
+            } else {
+                std::borrow::Cow::Borrowed(&f.payload)
+            };
+        let compressed = (self.spec.compression == ZSTD && inner.len() >= MIN_COMPRESS)
+            .then(|| compress::compress(self.dictionary, &inner))
             .transpose()?
-            .filter(|c| c.len() + 4 < f.payload.len());
+            .filter(|c| c.len() + 4 < inner.len());
+        let mut body =
+            Vec::with_capacity(1 + 4 + compressed.as_ref().map_or(inner.len(), Vec::len));
         match compressed {
             Some(c) => {
                 flags |= FLAG_ZSTD;
-                body.extend_from_slice(&(f.payload.len() as u32).to_le_bytes());
+                body.push(flags);
+                body.extend_from_slice(&(inner.len() as u32).to_le_bytes());
                 body.extend_from_slice(&c);
             }
-            None => body.extend_from_slice(&f.payload),
+            None => {
+                body.push(flags);
+                body.extend_from_slice(&inner);
+            }
         }
-        body[0] = flags;
         let (payload, terms) = match (&self.cipher, &self.index) {
             (Some(cipher), Some(index)) => {
                 let sealed = cipher
@@ -305,10 +336,45 @@ impl TapeCodec {
             None => std::mem::take(&mut f.payload),
         };
         let bad = |why: &str| format!("frame {} is not a stored body: {why}", f.seq);
-        let (&flags, mut rest) = body.split_first().ok_or_else(|| bad("empty"))?;
-        if flags & !(FLAG_ZSTD | FLAG_NOT_JSON | FLAG_TERMS) != 0 {
+        let (&flags, rest) = body.split_first().ok_or_else(|| bad("empty"))?;
+        if flags & !(FLAG_ZSTD | FLAG_NOT_JSON | FLAG_TERMS | FLAG_DERIVED) != 0 {
             return Err(bad("unknown flags"));
         }
+        let inner;
+        let mut rest = if flags & FLAG_ZSTD != 0 {
+            let (len, data) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            if len > MAX_PAYLOAD {
+                return Err(bad("it claims a payload over 256 MiB"));
+            }
+            inner = compress::decompress(self.dictionary, data, len)
+                .map_err(|e| bad(&format!("zstd: {e}")))?;
+            if inner.len() != len {
+                return Err(bad("its payload is not the length it claims"));
+            }
+            &inner[..]
+        } else {
+            rest
+        };
+        let mut terms_block: &[u8] = &[];
+        if flags & FLAG_TERMS != 0 {
+            let (head, len) = rest
+                .split_at_checked(rest.len().saturating_sub(4))
+                .filter(|(_, l)| l.len() == 4)
+                .ok_or_else(|| bad("truncated"))?;
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            let (payload, block) = head
+                .split_at_checked(
+                    head.len()
+                        .checked_sub(len)
+                        .ok_or_else(|| bad("truncated"))?,
+                )
+                .ok_or_else(|| bad("truncated"))?;
+            rest = payload;
+            terms_block = block;
+        }
+        let payload = rest;
+        let mut rest = terms_block;
         let mut take = |n: usize| -> Result<&[u8], String> {
             if rest.len() < n {
                 return Err(bad("truncated"));
@@ -327,20 +393,10 @@ impl TapeCodec {
             }
             f.terms = terms;
         }
-        f.payload = if flags & FLAG_ZSTD != 0 {
-            let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-            if len > MAX_PAYLOAD {
-                return Err(bad("it claims a payload over 256 MiB"));
-            }
-            let out = compress::decompress(self.dictionary, rest, len)
-                .map_err(|e| bad(&format!("zstd: {e}")))?;
-            if out.len() != len {
-                return Err(bad("its payload is not the length it claims"));
-            }
-            out
-        } else {
-            rest.to_vec()
-        };
+        f.payload = payload.to_vec();
+        if flags & FLAG_DERIVED != 0 {
+            f.terms = payload_terms(&f.payload);
+        }
         f.not_json = flags & FLAG_NOT_JSON != 0;
         Ok(f)
     }

@@ -37,6 +37,8 @@ fn frames(n: u64) -> Vec<Frame> {
         f.terms = payload_terms(&f.payload);
     }
     frames.last_mut().unwrap().not_json = true;
+    // Terms the host would not derive (an import may carry any).
+    frames[1].terms = vec!["custom:term".into(), "method:other".into()];
     frames
 }
 

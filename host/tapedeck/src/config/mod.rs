@@ -16,12 +16,17 @@
 //! ]
 //! grants.network = ["tcp://127.0.0.1:5432"]  # see `sandbox::network`; none by default
 //! limits = { memory = "128MiB" }        # see `sandbox::Limits`
+//! compress = true                       # default; see `encryption`
+//! encrypt = true                        # default: once tape keys exist
 //!
 //! [recorder]                            # see `recorder::RecorderOptions`
 //! batch-frames = 256
 //!
 //! [redaction]                           # see `redaction`
 //! keys = ["x-tenant-secret"]            # besides the default preset
+//!
+//! [encryption]                          # see `encryption`
+//! keys-file = "tape-keys"               # default $XDG_DATA_HOME/tapedeck/tape-keys
 //!
 //! [seals]                               # see `seals`
 //! key-file = "host-key"                 # default $XDG_DATA_HOME/tapedeck/host-key
@@ -48,6 +53,7 @@ mod secrets;
 pub use error::ConfigError;
 
 use crate::embedded;
+use crate::encryption::EncryptionSettings;
 use crate::recorder::RecorderOptions;
 use crate::redaction::RedactionSettings;
 use crate::sandbox::{ComponentSource, Grants, Limits, ProviderSpec};
@@ -58,6 +64,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tapedeck_store::codec::{CodecSettings, TapeKeys};
 
 /// The file looked for in the working directory when no path is given.
 pub const DEFAULT_FILE: &str = "tapedeck.toml";
@@ -86,6 +93,8 @@ pub struct Config {
     pub seals: SealSettings,
     /// What is taken out of recorded messages (`[redaction]`).
     pub redaction: RedactionSettings,
+    /// Where the tape keys are (`[encryption]`).
+    pub encryption: EncryptionSettings,
     /// Keys whose signature a component file must carry (`trusted-keys`);
     /// empty: signatures are not required. The embedded provider is exempt.
     pub trusted_keys: Vec<PublicKey>,
@@ -125,6 +134,18 @@ pub struct ProviderConfig {
     /// How much it may use; every limit is optional.
     #[serde(default)]
     pub limits: Limits,
+    /// Compress payloads on the host before they reach the provider
+    /// (default true; see [`crate::encryption`]).
+    #[serde(default = "yes")]
+    pub compress: bool,
+    /// Encrypt new tapes once the host has tape keys (default true; see
+    /// [`crate::encryption`]).
+    #[serde(default = "yes")]
+    pub encrypt: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The file as written; [`Config`] adds the implicit `fs` provider.
@@ -143,6 +164,16 @@ struct RawConfig {
     seals: RawSeals,
     #[serde(default)]
     redaction: RedactionSettings,
+    #[serde(default)]
+    encryption: RawEncryption,
+}
+
+/// `[encryption]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawEncryption {
+    #[serde(default)]
+    keys_file: Option<String>,
 }
 
 /// `[seals]` as written.
@@ -225,6 +256,8 @@ fn embedded_fs(host_dir: PathBuf) -> ProviderConfig {
         config: spec.config,
         grants: spec.grants,
         limits: spec.limits,
+        compress: true,
+        encrypt: true,
     }
 }
 
@@ -245,6 +278,7 @@ impl Config {
             recorder: RecorderOptions::default(),
             seals: SealSettings::default(),
             redaction: RedactionSettings::default(),
+            encryption: EncryptionSettings::default(),
             trusted_keys: Vec::new(),
             path: None,
             base_dir: PathBuf::from("."),
@@ -363,6 +397,9 @@ impl Config {
             recorder: raw.recorder,
             seals,
             redaction: raw.redaction,
+            encryption: EncryptionSettings {
+                keys_file: raw.encryption.keys_file.map(|f| base_dir.join(f)),
+            },
             trusted_keys,
             path: Some(path.to_path_buf()),
             base_dir,
@@ -390,6 +427,27 @@ impl Config {
             embedded_fs(dir.to_path_buf()),
         );
         true
+    }
+
+    /// How provider `name` (default: [`Config::provider`]) stores new
+    /// tapes, given the host's tape `keys` ([`crate::encryption`]).
+    pub fn codec_settings(
+        &self,
+        name: Option<&str>,
+        keys: Option<Arc<TapeKeys>>,
+    ) -> Result<CodecSettings, ConfigError> {
+        let name = name.unwrap_or(&self.provider);
+        let p = self
+            .providers
+            .get(name)
+            .ok_or_else(|| ConfigError::UnknownProvider {
+                name: name.to_string(),
+                source_name: self.source_name(),
+                known: self.provider_names().join(", "),
+            })?;
+        Ok(crate::encryption::codec_settings(
+            p.compress, p.encrypt, keys,
+        ))
     }
 
     /// The configured provider names, sorted.

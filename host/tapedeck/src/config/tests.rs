@@ -284,7 +284,7 @@ fn parse_errors_read_like_compiler_errors() {
     let m = parse_err("provider = \"fs\"\nbogus = 1\n");
     assert_eq!(
         m,
-        "invalid configuration file /etc/td/tapedeck.toml, line 2, column 1: unknown field `bogus`, expected one of `provider`, `trusted-keys`, `providers`, `recorder`, `seals`, `redaction`\n  |\n2 | bogus = 1\n  | ^^^^^"
+        "invalid configuration file /etc/td/tapedeck.toml, line 2, column 1: unknown field `bogus`, expected one of `provider`, `trusted-keys`, `providers`, `recorder`, `seals`, `redaction`, `encryption`\n  |\n2 | bogus = 1\n  | ^^^^^"
     );
     assert_eq!(
         snippet("a\n  xyz = 1", 2, 3, 3),
