@@ -45,7 +45,13 @@ fn the_example_file_parses_and_shows_every_default() {
     assert_eq!(archive.grants.network, ["https://archive.example.com"]);
     assert_eq!(
         archive.config,
-        serde_json::json!({"root": "/data", "templates": "/templates", "compress": true})
+        serde_json::json!({"root": "/data", "templates": "/templates"})
+    );
+    assert!(archive.compress && archive.encrypt);
+    assert_eq!(c.redaction, crate::RedactionSettings::default());
+    assert_eq!(
+        c.encryption,
+        crate::encryption::EncryptionSettings::default()
     );
     let (spec, base) = c.provider_spec(Some("archive")).unwrap();
     assert_eq!(base, PathBuf::from("."));
