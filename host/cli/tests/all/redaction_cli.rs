@@ -74,7 +74,15 @@ fn record(dir: &Path, extra: &[&str]) -> std::process::Output {
 fn the_preset_keeps_secrets_out_of_storage_and_scan_export_import_find_and_remove_them() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::create_dir_all(dir.join("tapes")).unwrap();
+    // Stored uncompressed, so that grepping the provider's files shows what
+    // redaction alone keeps out (private_tapes.rs covers compression and
+    // encryption).
+    let table = tapedeck_tests::cli::provider_table("fs", "embedded:fs", "tapes", "").replacen(
+        "\n[[providers",
+        "\ncompress = false\n[[providers",
+        1,
+    );
+    std::fs::write(dir.join("tapedeck.toml"), table).unwrap();
     let td = tapedeck_in(dir);
 
     // Redacted by default; the client still gets the real answers.
