@@ -26,7 +26,9 @@
 //! the contract need them (`SECURITY.md` says what they reveal).
 //!
 //! A tape written by this host without the layer, or before keys existed,
-//! has no `codec` and passes through unchanged. A `--text` search cannot
+//! has no `codec` and passes through unchanged. A search by terms with
+//! keys runs twice through the provider, blind terms first, then plain
+//! ones (tapes stored unencrypted), behind one cursor (`b:…`, `p:…`). A `--text` search cannot
 //! be answered by a provider that stores compressed or encrypted payloads:
 //! the layer refuses it with the reason ([`ProviderError::Codec`]).
 
@@ -544,12 +546,50 @@ impl<S: TapeStore> Layer for Codec<S> {
                 ),
             });
         }
-        let mut query = query.clone();
-        if let Some(keys) = &self.settings.encrypt_with {
-            query.terms = query.terms.iter().map(|t| blind(keys.index(), t)).collect();
+        let Some(keys) = self
+            .settings
+            .read_keys
+            .as_ref()
+            .filter(|_| !query.terms.is_empty())
+        else {
+            let page = self.inner.search(query, cursor, limit).await?;
+            return self.recorded_page("search", page);
+        };
+        // Encrypted tapes carry blind terms, the others (recorded before
+        // the keys, or by a provider with `encrypt = false`) plain ones: the
+        // blind search first, then the plain one, one cursor for both.
+        let (blind_phase, inner_cursor) = match cursor {
+            None => (true, None),
+            Some(c) => match c.split_once(':') {
+                Some(("b", rest)) => (true, Some(rest)),
+                Some(("p", "")) => (false, None),
+                Some(("p", rest)) => (false, Some(rest)),
+                _ => {
+                    return Err(self.contract(
+                        "search",
+                        format!("the cursor {c:?} is not one this host made"),
+                    ));
+                }
+            },
+        };
+        let mut q = query.clone();
+        if blind_phase {
+            q.terms = query.terms.iter().map(|t| blind(keys.index(), t)).collect();
         }
-        let page = self.inner.search(&query, cursor, limit).await?;
-        self.recorded_page("search", page)
+        let page = self.inner.search(&q, inner_cursor, limit).await?;
+        let next = match (blind_phase, page.next_cursor.as_deref()) {
+            (true, Some(n)) => Some(format!("b:{n}")),
+            (true, None) => Some("p:".to_string()),
+            (false, Some(n)) => Some(format!("p:{n}")),
+            (false, None) => None,
+        };
+        self.recorded_page(
+            "search",
+            TapePage {
+                tapes: page.tapes,
+                next_cursor: next,
+            },
+        )
     }
 
     async fn append_many(
