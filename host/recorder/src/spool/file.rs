@@ -63,11 +63,16 @@ impl SpoolFile {
     pub(crate) fn create(dir: &Path, begin: &Begin) -> Result<SpoolFile, SpoolError> {
         let path = dir.join(format!("{}.{}", begin.header.id, super::EXTENSION));
         let err = |e: io::Error| SpoolError::io(&path, "cannot create", e);
+        // Written and locked under a name recovery does not look at, then
+        // linked into place: a process killed while creating it leaves no
+        // spool file without its signature and begin record (only a
+        // `.….new` file that holds no frame).
+        let new = dir.join(format!(".{}.{}.new", begin.header.id, super::EXTENSION));
         let mut opts = OpenOptions::new();
         opts.create_new(true).read(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut file = opts.open(&path).map_err(err)?;
+        let mut file = opts.open(&new).map_err(err)?;
         file.try_lock().map_err(|e| match e {
             std::fs::TryLockError::Error(e) => err(e),
             std::fs::TryLockError::WouldBlock => err(io::Error::other("locked by another process")),
@@ -76,6 +81,11 @@ impl SpoolFile {
         record::encode_begin(begin, &mut buf);
         file.write_all(&buf).map_err(err)?;
         file.sync_all().map_err(err)?;
+        // Fails if a spool file of this tape exists already (as
+        // `create_new` would), keeping the lock: same inode.
+        let linked = std::fs::hard_link(&new, &path);
+        let _ = std::fs::remove_file(&new);
+        linked.map_err(err)?;
         super::sync_dir(dir).map_err(|e| SpoolError::io(dir, "cannot sync", e))?;
         let sync_handle = file.try_clone().map_err(err)?;
         Ok(SpoolFile {

@@ -304,3 +304,24 @@ async fn a_format_1_file_is_recovered_with_the_terms_derived() {
     assert!(frames[2].not_json);
     assert_eq!(frames[2].payload, b"not json");
 }
+
+#[test]
+fn a_spool_file_appears_whole_and_locked_and_a_second_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path().join("spool")).unwrap();
+    let file = spool.create_file(&key(), &header("t1")).unwrap();
+    // Linked into place from a name recovery ignores, which is gone.
+    let names: Vec<String> = std::fs::read_dir(file.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["t1.spool"]);
+    // Whole: a reader finds the signature and the begin record.
+    let entry = SpoolEntry::read(file.path()).unwrap();
+    assert_eq!(entry.tape_id(), "t1");
+    // Locked by its writer, under its final name.
+    let other = std::fs::File::open(file.path()).unwrap();
+    assert!(other.try_lock().is_err());
+    // The same tape twice is refused.
+    assert!(spool.create_file(&key(), &header("t1")).is_err());
+}
