@@ -83,7 +83,7 @@ pub fn compress(
     data: &[u8],
 ) -> Result<Vec<u8>, super::CodecError> {
     with_contexts(dictionary, |c, _| c.compress(data))
-        .map_err(|e| super::CodecError::Keys(format!("zstd cannot compress: {e}")))
+        .map_err(|e| super::CodecError::Compress(e.to_string()))
 }
 
 /// `data` decompressed to exactly `len` bytes at most.

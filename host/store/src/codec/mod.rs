@@ -84,6 +84,9 @@ pub enum CodecError {
         /// What is wrong.
         why: String,
     },
+    /// A payload could not be compressed.
+    #[error("zstd cannot compress a payload: {0}")]
+    Compress(String),
     /// A frame could not be encrypted.
     #[error("tape {tape}: frame {seq} could not be encrypted")]
     Encode {
@@ -674,12 +677,16 @@ impl<W: TapeWriter> WriterLayer for CodecWriter<W> {
         }
         let stored = *self.entry.stored.lock().expect("stored count");
         if !stored.known || stored.frames != summary.frame_count {
+            let seen = if stored.known {
+                format!("{} frames were appended through it", stored.frames)
+            } else {
+                "frames reached it another way".to_string()
+            };
             return Err(ProviderError::Codec {
                 provider: self.provider.clone(),
                 detail: format!(
-                    "cannot end tape {}: {} frames reached it that this writer did not encode (the summary says {})",
+                    "cannot end tape {}: the summary counts {} frames, but {seen}, so the size it stores is unknown",
                     self.inner.id(),
-                    if stored.known { "fewer" } else { "frames" },
                     summary.frame_count
                 ),
             });

@@ -340,3 +340,23 @@ async fn plain_settings_store_tapes_as_recorded_and_envelopes_round_trip() {
         .unwrap_err();
     assert!(e.to_string().contains("not the one the host stored"), "{e}");
 }
+
+#[tokio::test]
+async fn a_writer_that_did_not_see_every_frame_cannot_end_its_tape() {
+    let store = Codec::new(MemStore::new("mem"), CodecSettings::default());
+    let frames = frames(3);
+    let mut w = store.create(header("u")).await.unwrap();
+    w.append(&frames[..1]).await.unwrap();
+    // Frames appended below the codec, behind its back.
+    let mut raw = store.get_ref().resume("u").await.unwrap();
+    raw.append(&frames[1..]).await.unwrap();
+    let e = w
+        .finish(summary(&frames), EndReason::Completed)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("summary counts 3 frames") && e.contains("1 frames were appended"),
+        "{e}"
+    );
+}
