@@ -6,12 +6,12 @@
 //! --text` and `migrate` to PostgreSQL and back all work; a rotated key
 //! keeps old tapes readable; a missing key is an error naming it.
 
-use std::path::Path;
 use tapedeck_tests::artifacts;
 use tapedeck_tests::cli::{provider_table, text};
 use tapedeck_tests::postgres::{self, PgServer};
 
 use crate::tapedeck_in;
+use tapedeck_tests::all_bytes;
 
 const SECRET: &str = "wire-4711-to-account-DE0000";
 const METHOD: &str = "bank/transfer";
@@ -54,20 +54,6 @@ fn assert_nothing_in_clear(what: &str, held: &[u8]) {
             "{what} holds {clear:?} in clear"
         );
     }
-}
-
-/// Every byte of every file under `dir`.
-fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(all_bytes(&path));
-        } else {
-            out.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    out
 }
 
 /// Every row of every table in `schema`, as JSON text.

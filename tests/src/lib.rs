@@ -19,7 +19,7 @@ pub mod tape;
 pub mod timed;
 pub mod workload;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `tests/fixtures/NAME`: a file the end-to-end tests share (the echo
 /// server, the demo session).
@@ -27,6 +27,21 @@ pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
+}
+
+/// Every byte of every file under `dir`, concatenated: what a provider
+/// stored there, for a test to grep.
+pub fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_bytes(&path));
+        } else {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    out
 }
 
 /// Runs `f` to completion on a new current-thread runtime (for a

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 use crate::tapedeck_in;
+use tapedeck_tests::all_bytes;
 
 const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0YXBlZGVjayJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
 const GITHUB: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
@@ -35,20 +36,6 @@ fn session() -> String {
     ]
     .map(|l| l + "\n")
     .concat()
-}
-
-/// Every byte under `dir`, for grepping.
-fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(all_bytes(&path));
-        } else {
-            out.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    out
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

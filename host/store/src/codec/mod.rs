@@ -294,10 +294,7 @@ impl<S: TapeStore> Codec<S> {
     }
 
     fn encode_all(&self, codec: &TapeCodec, frames: &[Frame]) -> ProviderResult<Vec<Frame>> {
-        frames
-            .iter()
-            .map(|f| codec.encode(f).map_err(|e| self.codec_error(e)))
-            .collect()
+        encode_frames(codec, frames, &self.provider())
     }
 
     /// `info` as recorded, from `info` as stored.
@@ -315,6 +312,23 @@ impl<S: TapeStore> Codec<S> {
             next_cursor: page.next_cursor,
         })
     }
+}
+
+/// `frames` as `codec` stores them; a failure is `provider`'s codec error.
+fn encode_frames(
+    codec: &TapeCodec,
+    frames: &[Frame],
+    provider: &str,
+) -> ProviderResult<Vec<Frame>> {
+    frames
+        .iter()
+        .map(|f| {
+            codec.encode(f).map_err(|e| ProviderError::Codec {
+                provider: provider.to_string(),
+                detail: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The `codec` of a stored envelope, if it has one.
@@ -650,14 +664,7 @@ impl<W: TapeWriter> WriterLayer for CodecWriter<W> {
         let Some(codec) = self.entry.codec.clone() else {
             return self.inner.append(frames).await;
         };
-        let encoded = frames
-            .iter()
-            .map(|f| codec.encode(f))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ProviderError::Codec {
-                provider: self.provider.clone(),
-                detail: e.to_string(),
-            })?;
+        let encoded = encode_frames(&codec, frames, &self.provider)?;
         let next = self.inner.append(&encoded).await?;
         self.entry
             .stored

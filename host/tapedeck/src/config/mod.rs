@@ -436,6 +436,17 @@ impl Config {
         name: Option<&str>,
         keys: Option<Arc<TapeKeys>>,
     ) -> Result<CodecSettings, ConfigError> {
+        let (_, p) = self.provider_config(name)?;
+        Ok(crate::encryption::codec_settings(
+            p.compress, p.encrypt, keys,
+        ))
+    }
+
+    /// Provider `name` (default: [`Config::provider`]) and its table.
+    fn provider_config<'a>(
+        &'a self,
+        name: Option<&'a str>,
+    ) -> Result<(&'a str, &'a ProviderConfig), ConfigError> {
         let name = name.unwrap_or(&self.provider);
         let p = self
             .providers
@@ -445,9 +456,7 @@ impl Config {
                 source_name: self.source_name(),
                 known: self.provider_names().join(", "),
             })?;
-        Ok(crate::encryption::codec_settings(
-            p.compress, p.encrypt, keys,
-        ))
+        Ok((name, p))
     }
 
     /// The configured provider names, sorted.
@@ -463,15 +472,7 @@ impl Config {
         &self,
         name: Option<&str>,
     ) -> Result<(ProviderSpec, PathBuf), ConfigError> {
-        let name = name.unwrap_or(&self.provider);
-        let p = self
-            .providers
-            .get(name)
-            .ok_or_else(|| ConfigError::UnknownProvider {
-                name: name.to_string(),
-                source_name: self.source_name(),
-                known: self.provider_names().join(", "),
-            })?;
+        let (name, p) = self.provider_config(name)?;
         let mut component = match p.component.strip_prefix(EMBEDDED_PREFIX) {
             // `check` accepted the name.
             Some(_) => embedded::fs_provider_source(),
