@@ -48,5 +48,5 @@ for line in sys.stdin:
 print(f"{n} samples", file=sys.stderr)
 '
 cd "$OLDPWD"
-zstd --train -q -r "$work/samples" --maxdict=16384 -o "$out"
+zstd --train -q -r "$work/samples" --maxdict="${DICT_SIZE:-16384}" -o "$out"
 echo "wrote $out ($(wc -c <"$out") bytes)"

@@ -10,7 +10,12 @@ use tapedeck_tests::artifacts;
 use tapedeck_tests::cli::{provider_table, text};
 use tapedeck_tests::postgres::{self, PgServer};
 
-use crate::tapedeck_in;
+use crate::{cache_dir, tapedeck_in};
+use tapedeck::config::Config;
+use tapedeck::sandbox::cache::ComponentCache;
+use tapedeck::sandbox::{Sandbox, WasmProvider};
+use tapedeck::store::TapeStore;
+use tapedeck::types::{Frame, TapeFilter, TapeInfo};
 use tapedeck_tests::all_bytes;
 
 const SECRET: &str = "wire-4711-to-account-DE0000";
@@ -57,6 +62,33 @@ fn assert_nothing_in_clear(what: &str, held: &[u8]) {
 }
 
 /// Every row of every table in `schema`, as JSON text.
+/// Every tape provider `name` holds, as it holds them (below the host's
+/// codec): info and frames.
+fn stored(dir: &std::path::Path, name: &str) -> Vec<(TapeInfo, Vec<Frame>)> {
+    tapedeck_tests::block_on(async {
+        let config = Config::load(&dir.join("tapedeck.toml")).unwrap();
+        let (spec, base) = config.provider_spec(Some(name)).unwrap();
+        let sandbox = Sandbox::builder()
+            .cache(Some(ComponentCache::at(cache_dir())))
+            .build()
+            .unwrap();
+        let provider = WasmProvider::start(&sandbox, &spec, &base).await.unwrap();
+        let page = provider
+            .list(&TapeFilter::default(), None, 100)
+            .await
+            .unwrap();
+        let mut tapes = Vec::new();
+        for info in page.tapes {
+            let frames = provider
+                .read_frames(&info.header.id, 0, 10_000, 1 << 30)
+                .await
+                .unwrap();
+            tapes.push((info, frames));
+        }
+        tapes
+    })
+}
+
 fn all_rows(pg: &PgServer, schema: &str) -> String {
     let tables = pg
         .psql(&format!(
@@ -149,13 +181,19 @@ fn after_keys_init_no_secret_method_or_payload_reaches_storage_and_everything_st
     // To PostgreSQL and back: nothing in clear in its tables, the same
     // export everywhere, still verified.
     let moved = td.ok(&["migrate", "--from", "fs", "--to", "pg"]);
-    assert!(moved.contains("1 migrated"), "{moved}");
+    assert!(
+        moved.contains("1 migrated") && moved.contains("copied as stored"),
+        "{moved}"
+    );
     assert_nothing_in_clear("PostgreSQL's tables", all_rows(&pg, "private").as_bytes());
     td.ok(&["migrate", "--from", "pg", "--to", "back"]);
     assert_nothing_in_clear(
         "the other fs provider's directory",
         &all_bytes(&dir.join("back")),
     );
+    // Copied as stored: the envelope, ciphertext and summary the second fs
+    // provider holds are the first one's, byte for byte.
+    assert_eq!(stored(dir, "back"), stored(dir, "fs"));
     for provider in ["pg", "back"] {
         assert_eq!(
             td.ok(&["--provider", provider, "export", "latest"]),
@@ -216,6 +254,26 @@ fn after_keys_init_no_secret_method_or_payload_reaches_storage_and_everything_st
             .to_string();
         assert!(td.ok(&["show", &id]).contains("verified"), "{name}");
     }
+
+    // Re-encoded instead: a new data key, other ciphertext, the same tape.
+    let moved = td.ok(&["migrate", "--from", "fs", "--to", "back", "--reencode"]);
+    assert!(
+        moved.contains("1 migrated, 1 skipped") && !moved.contains("copied as stored"),
+        "{moved}"
+    );
+    let (fs, back) = (stored(dir, "fs"), stored(dir, "back"));
+    let after = |tapes: &[(TapeInfo, Vec<Frame>)]| {
+        tapes
+            .iter()
+            .find(|(i, _)| i.header.name == "after")
+            .cloned()
+            .unwrap()
+    };
+    assert_ne!(after(&fs).1[0].payload, after(&back).1[0].payload);
+    assert_eq!(
+        td.ok(&["--provider", "back", "export", "latest"]),
+        td.ok(&["export", "latest"])
+    );
 
     // Without the key ring: listing works, reading names the missing key.
     std::fs::remove_file(dir.join("data/tapedeck/tape-keys")).unwrap();

@@ -53,7 +53,7 @@ impl Dir {
         // rewrites plaintext, as a provider holding unencrypted tapes can.
         let plain =
             |table: String| table.replacen("\n[[providers", "\ncompress = false\n[[providers", 1);
-        for p in ["a", "b"] {
+        for p in ["a", "b", "c"] {
             config.push_str(&plain(provider_table(p, "embedded:fs", p, "")));
         }
         for (name, tamper) in ATTACKS {
@@ -278,8 +278,8 @@ fn a_tape_without_a_seal_is_unsealed_never_verified() {
     assert_eq!(export["integrity"]["status"], "unsealed");
     assert_eq!(export["integrity"]["verified"], false);
 
-    // Migrate refuses to vouch for it unless asked; then the copy is
-    // sealed by this host.
+    // Migrate refuses to copy it unless asked; copied as stored it stays
+    // unsealed, re-encoded it is sealed by this host.
     let (_, err) = dir.expect(&["migrate", "--from", "a", "--to", "b"], 1);
     assert!(
         error_lines(&err).starts_with(
@@ -289,6 +289,17 @@ fn a_tape_without_a_seal_is_unsealed_never_verified() {
     );
     dir.ok(&["migrate", "--from", "a", "--to", "b", "--allow-unsealed"]);
     let out = dir.ok(&["--provider", "b", "show", "t-old"]);
+    assert!(out.contains("not verified: unsealed"), "{out}");
+    dir.ok(&[
+        "migrate",
+        "--from",
+        "a",
+        "--to",
+        "c",
+        "--allow-unsealed",
+        "--reencode",
+    ]);
+    let out = dir.ok(&["--provider", "c", "show", "t-old"]);
     assert!(
         out.contains(&format!("verified (sealed by {}", dir.host_key())),
         "{out}"

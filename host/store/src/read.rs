@@ -43,6 +43,15 @@ use std::convert::Infallible;
 use std::fmt;
 use tapedeck_types::{Frame, TapeInfo, TapeState};
 
+/// Turns a frame as a store holds it into the frame as recorded (the
+/// host's codec, [`crate::codec::TapeCodec`]): for a stream that hands out
+/// stored frames but verifies recorded ones ([`TapeReader::stream_stored`]).
+pub trait FrameDecoder: Send + Sync {
+    /// The frame as recorded; an error says why `frame` is not one this
+    /// decoder made.
+    fn decode(&self, frame: Frame) -> Result<Frame, String>;
+}
+
 /// Default for the most frames asked for in one `read-frames` call.
 pub const DEFAULT_PAGE_FRAMES: u32 = 1000;
 /// Default for the most payload bytes asked for in one `read-frames` call
@@ -213,6 +222,10 @@ impl fmt::Display for IntegrityError {
                 f,
                 "the seal of the tape provider {provider} returned does not vouch for it: {e}"
             ),
+            Mismatch::Undecodable { seq, why } => write!(
+                f,
+                "frame {seq} provider {provider} returned is not one the host stored: {why}"
+            ),
             Mismatch::Digest { state, mismatch } => write!(
                 f,
                 "the frames provider {provider} returned do not match the digest recorded \
@@ -273,6 +286,14 @@ pub enum Mismatch {
     /// The tape's seal is broken, forged, untrusted or was removed
     /// (checked before the first frame; see [`crate::seal`]).
     Seal(SealError),
+    /// A frame read as stored ([`TapeReader::stream_stored`]) does not
+    /// decode to a recorded frame.
+    Undecodable {
+        /// The frame's sequence number.
+        seq: u64,
+        /// Why.
+        why: String,
+    },
     /// The hash chain over the frames does not reproduce the digest recorded
     /// when the tape ended in `state`.
     Digest {
@@ -369,6 +390,24 @@ impl<'s, S: TapeStore> TapeReader<'s, S> {
         FrameStream::new(self, &info.header.id, Some(check))
     }
 
+    /// The frames of a tape as the store holds them (`stored`: its `get` of
+    /// this store), checked as the recorded tape `recorded` (the same tape
+    /// read through the codec that stored it): each page is decoded by
+    /// `decoder` (none: stored as recorded) for the checks and the digest
+    /// chain, and handed out as stored. Copying tapes verbatim (migrate)
+    /// reads this way.
+    pub fn stream_stored<'a>(
+        &'a self,
+        stored: &'a TapeInfo,
+        recorded: &'a TapeInfo,
+        decoder: Option<&'a dyn FrameDecoder>,
+    ) -> FrameStream<'a, S> {
+        let check = Check::new(recorded, self.trusted.as_ref());
+        let mut stream = FrameStream::new(self, &stored.header.id, Some(check));
+        stream.decoder = decoder;
+        stream
+    }
+
     /// The frames of tape `id` as a [`FrameStream`] that checks only their
     /// order (see [`read_unverified`](Self::read_unverified)).
     pub fn stream_unverified<'a>(&'a self, id: &'a str) -> FrameStream<'a, S> {
@@ -460,6 +499,8 @@ pub struct FrameStream<'a, S: TapeStore> {
     chain: DigestChain,
     /// `None` for an unverified stream.
     check: Option<Check<'a>>,
+    /// Frames are checked as this decodes them (and handed out as read).
+    decoder: Option<&'a dyn FrameDecoder>,
     /// The provider returned an empty page.
     ended: bool,
 }
@@ -475,6 +516,7 @@ impl<'a, S: TapeStore> FrameStream<'a, S> {
             next: 0,
             chain: DigestChain::new(),
             check,
+            decoder: None,
             ended: false,
         }
     }
@@ -489,7 +531,8 @@ impl<'a, S: TapeStore> FrameStream<'a, S> {
         self.next
     }
 
-    /// The digest chain over the frames handed out so far.
+    /// The digest chain over the frames handed out so far (as recorded, for
+    /// a stream of stored frames).
     pub fn chain(&self) -> &DigestChain {
         &self.chain
     }
@@ -532,12 +575,28 @@ impl<'a, S: TapeStore> FrameStream<'a, S> {
                     .into());
             }
         }
+        let decoded;
+        let recorded = match self.decoder {
+            None => &page,
+            Some(decoder) => {
+                decoded = page
+                    .iter()
+                    .map(|f| {
+                        decoder
+                            .decode(f.clone())
+                            .map_err(|why| Mismatch::Undecodable { seq: f.seq, why })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|m| self.error(m))?;
+                &decoded
+            }
+        };
         let checked = match &mut self.check {
-            Some(check) => check.page(&page),
+            Some(check) => check.page(recorded),
             None => Ok(()),
         };
         checked.map_err(|m| self.error(m))?;
-        for f in &page {
+        for f in recorded {
             self.chain.push(f);
         }
         self.next += page.len() as u64;

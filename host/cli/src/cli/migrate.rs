@@ -22,7 +22,7 @@ use tapedeck::Store;
 use tapedeck::migrate::{
     MigrateError, MigrateOptions, Migrated, Migration, Outcome, Phase, Progress, Skip,
 };
-use tapedeck::store::TapePages;
+use tapedeck::store::{TapePages, TapeStore};
 use tapedeck::types::{TapeFilter, TapeInfo, TapeState};
 
 /// Arguments of `migrate`.
@@ -49,11 +49,20 @@ pub struct MigrateArgs {
     /// are still compared).
     #[arg(long)]
     no_read_back: bool,
-    /// Also copy ended tapes that carry no seal (recorded before seals):
-    /// their copies are sealed by this host, which then vouches for frames
-    /// nothing vouched for. Without this they are refused.
+    /// Also copy ended tapes that carry no seal (recorded before seals).
+    /// Copied as stored, they stay unsealed; with --reencode this host
+    /// seals the copies, vouching for frames nothing vouched for. Without
+    /// this they are refused.
     #[arg(long)]
     allow_unsealed: bool,
+    /// Re-encode each tape as the destination's configuration says
+    /// (compression; encryption with this host's current tape key),
+    /// sealing the copy with this host's key. Without this, tapes are
+    /// copied as stored: envelope, compressed or encrypted frames, digest
+    /// and seal unchanged (still verified on the way, which needs the key
+    /// of an encrypted tape).
+    #[arg(long)]
+    reencode: bool,
 }
 
 pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCode> {
@@ -68,22 +77,42 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
     }
     let stores = ctx.named_stores(&[&args.from, &args.to]).await?;
     let (from, to) = (&stores[0], &stores[1]);
-    let migration = Migration::new(from, to)
-        .provider_names(from.name(), to.name())
-        .options(MigrateOptions {
-            include_recording: args.include_recording,
-            read_back: !args.no_read_back,
-            allow_unsealed: args.allow_unsealed,
-            ..MigrateOptions::default()
-        });
+    let options = MigrateOptions {
+        include_recording: args.include_recording,
+        read_back: !args.no_read_back,
+        allow_unsealed: args.allow_unsealed,
+        ..MigrateOptions::default()
+    };
+    if args.reencode {
+        let migration = Migration::new(from, to)
+            .provider_names(from.name(), to.name())
+            .options(options);
+        migrate(ctx.json, &args, from, &migration).await
+    } else {
+        let migration = Migration::new(from.provider(), to.provider())
+            .as_stored(from.codec(), from.trusted_hosts().cloned())
+            .provider_names(from.name(), to.name())
+            .options(options);
+        migrate(ctx.json, &args, from, &migration).await
+    }
+}
 
-    let mut report = Report::new(ctx.json, from.name(), to.name());
-    let mut bars = Bars::new(&format!("{} → {}", from.name(), to.name()), 0, 0);
+/// Copies the tapes `args` name (default: every tape `migration`'s source
+/// lists), `from` resolving the names.
+async fn migrate<A: TapeStore, B: TapeStore>(
+    json: bool,
+    args: &MigrateArgs,
+    from: &Store,
+    migration: &Migration<'_, A, B>,
+) -> anyhow::Result<ExitCode> {
+    let mut report = Report::new(json, &args.from, &args.to);
+    let mut bars = Bars::new(&format!("{} → {}", args.from, args.to), 0, 0);
     let mut listing_failed = None;
     if args.tapes.is_empty() {
         // Every tape of the source, each page copied before the next is
         // asked for.
-        let mut pages = TapePages::list(from, TapeFilter::default()).provider_name(from.name());
+        let mut pages =
+            TapePages::list(migration.source(), TapeFilter::default()).provider_name(from.name());
         loop {
             let page = match pages.next_page().await {
                 Ok(Some(page)) => page,
@@ -138,8 +167,8 @@ pub async fn run(ctx: &mut Context, args: MigrateArgs) -> anyhow::Result<ExitCod
 
 /// Copies one tape (`tape`: what the source reported, or why it could not
 /// be read) and reports it.
-async fn copy(
-    migration: &Migration<'_, Store, Store>,
+async fn copy<A: TapeStore, B: TapeStore>(
+    migration: &Migration<'_, A, B>,
     bars: &mut Bars,
     report: &mut Report,
     tape: Result<TapeInfo, MigrateError>,
@@ -246,6 +275,7 @@ impl Report {
                 "resumed_from": m.resumed_from,
                 "frames_sent": m.frames_sent,
                 "read_back": m.read_back,
+                "stored_as_is": m.stored_as_is,
                 "integrity": output::integrity_json(Ok(&m.source)),
                 "note": m.note,
             }),
@@ -321,6 +351,9 @@ fn migrated_line(id: &str, m: &Migrated) -> String {
             info.state.as_str(),
             m.source
         );
+        if m.stored_as_is {
+            line.push_str(", copied as stored");
+        }
         if m.read_back {
             line.push_str(", copy read back and matched");
         }
@@ -527,14 +560,15 @@ mod tests {
                 sealed_by: key,
             },
             read_back: true,
+            stored_as_is: true,
             note: None,
         };
         assert_eq!(
             migrated_line("t1", &m),
             format!(
                 "migrated tape t1 (12 frames, 2.0 KiB, finished): source verified (sealed by \
-                 {key}, sha256 chain over 12 frames), copy read back and matched (resumed at \
-                 frame 4: 8 frames sent)"
+                 {key}, sha256 chain over 12 frames), copied as stored, copy read back and \
+                 matched (resumed at frame 4: 8 frames sent)"
             )
         );
         m.info.state = TapeState::Recording;

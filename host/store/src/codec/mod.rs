@@ -42,6 +42,7 @@ pub use keyring::{TapeKeys, kek_id};
 pub use tape::{CIPHER, CodecSpec, MAX_PAYLOAD, NONE, TapeCodec, ZSTD};
 
 use crate::envelope::Envelope;
+use crate::read::FrameDecoder;
 use crate::{Layer, ProviderError, ProviderResult, TapeStore, TapeWriter, WriterLayer};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -419,6 +420,31 @@ fn recorded_info(mut info: TapeInfo) -> Result<TapeInfo, (String, String)> {
     })?;
     info.digest = (d.len() > 16).then(|| d[16..].to_string());
     Ok(info)
+}
+
+/// How a store's tapes read as recorded from the form its provider holds
+/// them in: what copying tapes as stored (`migrate`) needs to verify them
+/// ([`crate::read::TapeReader::stream_stored`]).
+pub trait StoredForm: Send + Sync {
+    /// `stored` (as the store below reported it) as recorded.
+    fn recorded_info(&self, stored: &TapeInfo) -> ProviderResult<TapeInfo>;
+    /// What decodes `stored`'s frames (`None`: they are stored as
+    /// recorded). An encrypted tape needs the key that wrapped its data key.
+    fn decoder(&self, stored: &TapeInfo) -> ProviderResult<Option<Arc<dyn FrameDecoder>>>;
+}
+
+impl<S: TapeStore> StoredForm for Codec<S> {
+    fn recorded_info(&self, stored: &TapeInfo) -> ProviderResult<TapeInfo> {
+        self.recorded("get", stored.clone())
+    }
+
+    fn decoder(&self, stored: &TapeInfo) -> ProviderResult<Option<Arc<dyn FrameDecoder>>> {
+        Ok(self
+            .entry_of(stored)?
+            .codec
+            .clone()
+            .map(|c| c as Arc<dyn FrameDecoder>))
+    }
 }
 
 impl<S: TapeStore> Layer for Codec<S> {

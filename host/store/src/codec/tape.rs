@@ -3,10 +3,12 @@
 //! A stored payload is, before encryption, a *body*:
 //!
 //! ```text
-//! body  = flags (1 byte: 1 zstd, 2 not-json, 4 terms inside,
-//!                 8 terms derived from the payload)
-//!         [ length of inner u32 le ]             (flag 1)
-//!         inner, zstd-compressed (flag 1) or as is
+//! body  = flags (1 byte: 16 zstd, 2 not-json, 4 terms inside,
+//!                 8 terms derived from the payload;
+//!                 1 zstd as tapes stored before 16 have it)
+//!         inner, as a compact zstd frame (flag 16, see
+//!         compress::compress), or as is
+//!       | flags (1 zstd), length of inner u32 le, inner as a zstd frame
 //! inner = payload
 //!         [ terms, then their length u32 le ]                      (flag 4)
 //! terms = count u16 le, then each: len u16 le, bytes
@@ -54,6 +56,7 @@ const FLAG_ZSTD: u8 = 1;
 const FLAG_NOT_JSON: u8 = 2;
 const FLAG_TERMS: u8 = 4;
 const FLAG_DERIVED: u8 = 8;
+const FLAG_COMPACT_ZSTD: u8 = 16;
 /// Payloads shorter than this are stored as they are.
 const MIN_COMPRESS: usize = 24;
 
@@ -271,21 +274,13 @@ impl TapeCodec {
         let compressed = (self.spec.compression == ZSTD && inner.len() >= MIN_COMPRESS)
             .then(|| compress::compress(self.dictionary, &inner))
             .transpose()?
-            .filter(|c| c.len() + 4 < inner.len());
-        let mut body =
-            Vec::with_capacity(1 + 4 + compressed.as_ref().map_or(inner.len(), Vec::len));
-        match compressed {
-            Some(c) => {
-                flags |= FLAG_ZSTD;
-                body.push(flags);
-                body.extend_from_slice(&(inner.len() as u32).to_le_bytes());
-                body.extend_from_slice(&c);
-            }
-            None => {
-                body.push(flags);
-                body.extend_from_slice(&inner);
-            }
+            .filter(|c| c.len() < inner.len());
+        let mut body = Vec::with_capacity(1 + compressed.as_ref().map_or(inner.len(), Vec::len));
+        if compressed.is_some() {
+            flags |= FLAG_COMPACT_ZSTD;
         }
+        body.push(flags);
+        body.extend_from_slice(compressed.as_deref().unwrap_or(&inner));
         let (payload, terms) = match (&self.cipher, &self.index) {
             (Some(cipher), Some(index)) => {
                 let sealed = cipher
@@ -337,11 +332,17 @@ impl TapeCodec {
         };
         let bad = |why: &str| format!("frame {} is not a stored body: {why}", f.seq);
         let (&flags, rest) = body.split_first().ok_or_else(|| bad("empty"))?;
-        if flags & !(FLAG_ZSTD | FLAG_NOT_JSON | FLAG_TERMS | FLAG_DERIVED) != 0 {
+        if flags & !(FLAG_ZSTD | FLAG_NOT_JSON | FLAG_TERMS | FLAG_DERIVED | FLAG_COMPACT_ZSTD) != 0
+            || flags & FLAG_ZSTD != 0 && flags & FLAG_COMPACT_ZSTD != 0
+        {
             return Err(bad("unknown flags"));
         }
         let inner;
-        let mut rest = if flags & FLAG_ZSTD != 0 {
+        let mut rest = if flags & FLAG_COMPACT_ZSTD != 0 {
+            inner = compress::decompress_compact(self.dictionary, rest, MAX_PAYLOAD)
+                .map_err(|e| bad(&format!("zstd: {e}")))?;
+            &inner[..]
+        } else if flags & FLAG_ZSTD != 0 {
             let (len, data) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
             let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
             if len > MAX_PAYLOAD {
@@ -399,6 +400,12 @@ impl TapeCodec {
         }
         f.not_json = flags & FLAG_NOT_JSON != 0;
         Ok(f)
+    }
+}
+
+impl crate::read::FrameDecoder for TapeCodec {
+    fn decode(&self, frame: Frame) -> Result<Frame, String> {
+        TapeCodec::decode(self, frame)
     }
 }
 

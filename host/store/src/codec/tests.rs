@@ -298,12 +298,46 @@ async fn compression_alone_keeps_terms_and_shrinks_payloads() {
     let mut forged = stored_frames.clone();
     forged[0].payload = vec![1, 0xff, 0xff, 0xff, 0x7f, 0x28, 0xb5];
     let mem = MemStore::new("mem");
-    mem.put(stored, forged);
+    mem.put(stored.clone(), forged);
     let e = Codec::new(mem, CodecSettings::default())
         .read_frames("c", 0, 10, 1 << 20)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("over 256 MiB"), "{e}");
+    // Compact frames: no magic number, no dictionary id; a forged content
+    // size is refused before anything is allocated.
+    assert_eq!(stored_frames[0].payload[0], 16, "compact zstd");
+    assert_ne!(&stored_frames[0].payload[1..5], &[0x28, 0xb5, 0x2f, 0xfd]);
+    let mut forged = stored_frames.clone();
+    forged[0].payload = vec![16, 0xa0, 0, 0, 0, 0x40, 0, 0, 0];
+    let mem = MemStore::new("mem");
+    mem.put(stored.clone(), forged);
+    let e = Codec::new(mem, CodecSettings::default())
+        .read_frames("c", 0, 10, 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("claims 1073741824 bytes"), "{e}");
+    // The body of tapes stored before compact frames (flag 1: length,
+    // then a whole zstd frame) still reads.
+    let dictionary = super::compress::current().unwrap();
+    let whole = zstd::bulk::Compressor::with_dictionary(3, dictionary.bytes)
+        .unwrap()
+        .compress(&frames[0].payload)
+        .unwrap();
+    let mut legacy = vec![1];
+    legacy.extend_from_slice(&(frames[0].payload.len() as u32).to_le_bytes());
+    legacy.extend_from_slice(&whole);
+    let mut old = stored_frames.clone();
+    old[0].payload = legacy;
+    let mem = MemStore::new("mem");
+    mem.put(stored, old);
+    assert_eq!(
+        Codec::new(mem, CodecSettings::default())
+            .read_frames("c", 0, 100, 1 << 20)
+            .await
+            .unwrap(),
+        frames
+    );
 }
 
 #[tokio::test]

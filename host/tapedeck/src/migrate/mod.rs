@@ -67,11 +67,15 @@ mod tests;
 pub use outcome::*;
 
 use crate::error::ProviderError;
-use crate::read::{FrameStream, IntegrityError, Mismatch, ReadError, TapeLoadError, TapeReader};
+use crate::read::{
+    FrameDecoder, FrameStream, IntegrityError, Mismatch, ReadError, TapeLoadError, TapeReader,
+};
 use crate::recorder::DigestChain;
-use crate::store::seal::{SealStatus, seal_status};
+use crate::store::codec::StoredForm;
+use crate::store::seal::{SealStatus, TrustedHosts, seal_status};
 use crate::store::{TapeStore, TapeWriter};
 use compare::{compare, compare_headers};
+use std::sync::Arc;
 use tapedeck_types::{EndReason, ErrorKind, Frame, TapeInfo, TapeState, TapeSummary};
 
 /// Copies tapes from one store to another; see the module docs.
@@ -81,6 +85,10 @@ pub struct Migration<'a, A: TapeStore, B: TapeStore> {
     from_name: String,
     to_name: String,
     options: MigrateOptions,
+    /// Set for a copy as stored ([`as_stored`](Self::as_stored)).
+    form: Option<&'a dyn StoredForm>,
+    /// The keys seals are checked against (the source's).
+    trusted: Option<TrustedHosts>,
 }
 
 impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
@@ -93,7 +101,25 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
             from_name: from.provider_info().name.clone(),
             to_name: to.provider_info().name.clone(),
             options: MigrateOptions::default(),
+            form: None,
+            trusted: from.trusted_hosts().cloned(),
         }
+    }
+
+    /// Copies tapes *as stored*: `from` and `to` are the stores below the
+    /// host's codec (what the providers hold), and each tape's envelope,
+    /// frames (compressed, encrypted) and summary are copied unchanged.
+    /// `form` (the source's codec layer, [`crate::store::codec::Codec`])
+    /// reads them as recorded, so that the source is verified against its
+    /// recorded digest and seal (checked against `trusted`), and the copy
+    /// read back against the source, exactly as for a copy through the
+    /// codec: an encrypted tape needs its key. An ended tape without a seal
+    /// is still refused unless [`MigrateOptions::allow_unsealed`]; its copy
+    /// stays unsealed (the seal is copied, never made).
+    pub fn as_stored(mut self, form: &'a dyn StoredForm, trusted: Option<TrustedHosts>) -> Self {
+        self.form = Some(form);
+        self.trusted = trusted;
+        self
     }
 
     /// Names the providers `from` and `to` in errors (e.g. their configured
@@ -108,6 +134,11 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
     pub fn options(mut self, options: MigrateOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// The store tapes are copied from (as given to [`new`](Self::new)).
+    pub fn source(&self) -> &'a A {
+        self.from
     }
 
     /// The source's `get` of tape `id` (for a tape named by the user).
@@ -129,7 +160,10 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
         if source.state == TapeState::Recording && !self.options.include_recording {
             return Ok(Outcome::Skipped(Skip::SourceRecording));
         }
-        if let Some(refused) = self.check_seal(source) {
+        // A tape read as stored must decode (its key at hand) before
+        // anything is written.
+        let reading = self.reading(Side::Source, source)?;
+        if let Some(refused) = self.check_seal(reading.recorded(source)) {
             return Err(refused);
         }
         let existing = match self.to.get(id).await {
@@ -174,10 +208,8 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
             }
         };
 
-        let reader = TapeReader::new(self.from)
-            .provider_name(&self.from_name)
-            .page_size(self.options.page_frames, self.options.page_bytes);
-        let mut stream = reader.stream(source);
+        let reader = self.reader(self.from, &self.from_name);
+        let mut stream = reading.stream(&reader, source);
         if let Some((held, copy_chain)) = &copy {
             self.check_held(&mut stream, *held, copy_chain, progress)
                 .await?;
@@ -211,8 +243,10 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
 
         if source.state == TapeState::Recording {
             // A live tape: the frames so far; the copy stays recording.
+            let dest = dest_get(CopyLeft::Recording).await?;
             return Ok(Outcome::Migrated(Box::new(Migrated {
-                info: dest_get(CopyLeft::Recording).await?,
+                info: self.reading(Side::Destination, &dest)?.recorded_or(dest),
+                stored_as_is: self.form.is_some(),
                 resumed_from,
                 frames_sent,
                 source: verification,
@@ -253,7 +287,8 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
             return Err(self.copy_differs(id, differences, CopyLeft::Finished));
         }
         Ok(Outcome::Migrated(Box::new(Migrated {
-            info: dest,
+            info: self.reading(Side::Destination, &dest)?.recorded_or(dest),
+            stored_as_is: self.form.is_some(),
             resumed_from,
             frames_sent,
             source: verification,
@@ -328,10 +363,9 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
         upto: Option<u64>,
     ) -> Result<DigestChain, MigrateError> {
         let id = dest.header.id.as_str();
-        let reader = TapeReader::new(self.to)
-            .provider_name(&self.to_name)
-            .page_size(self.options.page_frames, self.options.page_bytes);
-        let mut stream = reader.stream(dest);
+        let reader = self.reader(self.to, &self.to_name);
+        let reading = self.reading(Side::Destination, dest)?;
+        let mut stream = reading.stream(&reader, dest);
         let fail = |e: TapeLoadError| match e {
             ReadError::Provider(e) => {
                 self.call_failed(Side::Destination, id, "read-frames", e, CopyLeft::Recording)
@@ -366,6 +400,42 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
                 .map_err(|e| self.copy_differs(id, vec![e.to_string()], CopyLeft::Recording))?;
         }
         Ok(chain)
+    }
+
+    /// A reader of `store` (named `name`) with the migration's page size;
+    /// for a copy as stored, checking seals against the keys given (the
+    /// stores below the codec know none).
+    fn reader<'r, S: TapeStore>(&self, store: &'r S, name: &str) -> TapeReader<'r, S> {
+        let reader = TapeReader::new(store)
+            .provider_name(name)
+            .page_size(self.options.page_frames, self.options.page_bytes);
+        match (&self.form, &self.trusted) {
+            (Some(_), Some(t)) => reader.trusting(t.clone()),
+            _ => reader,
+        }
+    }
+
+    /// How the tape `info` (as `side` reported it) is read: as given, or as
+    /// stored and decoded for the checks.
+    fn reading(&self, side: Side, info: &TapeInfo) -> Result<Reading, MigrateError> {
+        let Some(form) = self.form else {
+            return Ok(Reading::AsGiven);
+        };
+        let id = info.header.id.as_str();
+        let copy = match side {
+            Side::Source => CopyLeft::Nothing,
+            Side::Destination => CopyLeft::Recording,
+        };
+        let recorded = form
+            .recorded_info(info)
+            .map_err(|e| self.call_failed(side, id, "get", e, copy))?;
+        let decoder = form
+            .decoder(info)
+            .map_err(|e| self.call_failed(side, id, "read-frames", e, copy))?;
+        Ok(Reading::Stored {
+            recorded: Box::new(recorded),
+            decoder,
+        })
     }
 
     /// `call` on `side` failed for tape `id`, leaving the copy as `copy`.
@@ -420,12 +490,13 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
 }
 
 impl<A: TapeStore, B: TapeStore> Migration<'_, A, B> {
-    /// Before anything is copied: the seal of an ended source tape, when
-    /// the source checks seals ([`TapeStore::trusted_hosts`]). A broken
-    /// seal is a [`MigrateErrorKind::SourceIntegrity`]; none at all is
+    /// Before anything is copied: the seal of an ended source tape (as
+    /// recorded), when the source checks seals
+    /// ([`TapeStore::trusted_hosts`], or the keys given to
+    /// [`as_stored`](Self::as_stored)). A broken seal is a [`MigrateErrorKind::SourceIntegrity`]; none at all is
     /// [`MigrateErrorKind::Unsealed`] unless allowed. `None`: go on.
     fn check_seal(&self, source: &TapeInfo) -> Option<MigrateError> {
-        let trusted = self.from.trusted_hosts()?;
+        let trusted = self.trusted.as_ref()?;
         let error = |kind| MigrateError {
             tape: source.header.id.clone(),
             destination: self.to_name.clone(),
@@ -449,6 +520,49 @@ impl<A: TapeStore, B: TapeStore> Migration<'_, A, B> {
                     mismatch: Mismatch::Seal(e),
                 })))
             }
+        }
+    }
+}
+
+/// How one tape's frames are read and checked.
+enum Reading {
+    /// As the store returns them, checked against its `get`.
+    AsGiven,
+    /// As stored; checked, decoded, against the tape as recorded.
+    Stored {
+        recorded: Box<TapeInfo>,
+        decoder: Option<Arc<dyn FrameDecoder>>,
+    },
+}
+
+impl Reading {
+    /// The stream of the tape `info` describes (as its store reported it).
+    fn stream<'a, S: TapeStore>(
+        &'a self,
+        reader: &'a TapeReader<'_, S>,
+        info: &'a TapeInfo,
+    ) -> FrameStream<'a, S> {
+        match self {
+            Reading::AsGiven => reader.stream(info),
+            Reading::Stored { recorded, decoder } => {
+                reader.stream_stored(info, recorded, decoder.as_deref())
+            }
+        }
+    }
+
+    /// The tape as recorded, `info` being how its store reported it.
+    fn recorded<'a>(&'a self, info: &'a TapeInfo) -> &'a TapeInfo {
+        match self {
+            Reading::AsGiven => info,
+            Reading::Stored { recorded, .. } => recorded,
+        }
+    }
+
+    /// Like [`recorded`](Self::recorded), by value.
+    fn recorded_or(self, info: TapeInfo) -> TapeInfo {
+        match self {
+            Reading::AsGiven => info,
+            Reading::Stored { recorded, .. } => *recorded,
         }
     }
 }

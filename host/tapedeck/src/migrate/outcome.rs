@@ -96,9 +96,13 @@ pub enum Outcome {
 /// A tape copied to the destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrated {
-    /// What the destination reports for the copy. `recording` when the
-    /// source was still recording ([`MigrateOptions::include_recording`]).
+    /// What the destination reports for the copy (as recorded, for a copy
+    /// as stored). `recording` when the source was still recording
+    /// ([`MigrateOptions::include_recording`]).
     pub info: TapeInfo,
+    /// The tape was copied as stored ([`super::Migration::as_stored`]):
+    /// envelope and frames unchanged, compressed or encrypted as they were.
+    pub stored_as_is: bool,
     /// The copy was resumed from this `next-seq` (frames below it were
     /// already there and were checked, not sent).
     pub resumed_from: Option<u64>,

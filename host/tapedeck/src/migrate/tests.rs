@@ -420,3 +420,122 @@ fn a_copy_with_another_envelope_differs() {
         ["envelope none (source: 100 bytes)"]
     );
 }
+
+/// An encrypted, sealed tape written through `Sealing(Codec(raw))`.
+async fn stored_tape(
+    keys: &std::sync::Arc<crate::store::codec::TapeKeys>,
+    host: &std::sync::Arc<crate::store::keys::SecretKey>,
+) -> (MemStore, Vec<Frame>) {
+    use crate::store::codec::{Codec, CodecSettings};
+    use crate::store::seal::Sealing;
+    let store = Sealing::new(
+        Codec::new(MemStore::new("src"), CodecSettings::encrypted(keys.clone())),
+        host.clone(),
+        TrustedHosts::default(),
+    );
+    let f = frames("enc", 9);
+    let mut w = store
+        .create(info("enc", 1, TapeState::Finished, &f).header)
+        .await
+        .unwrap();
+    w.append(&f).await.unwrap();
+    w.finish(
+        summary_of(&info("enc", 1, TapeState::Finished, &f)),
+        EndReason::Completed,
+    )
+    .await
+    .unwrap();
+    let (i, stored) = store.get_ref().get_ref().tape("enc").unwrap();
+    let raw = MemStore::new("src");
+    raw.put(i, stored);
+    (raw, f)
+}
+
+#[tokio::test]
+async fn a_copy_as_stored_keeps_the_ciphertext_and_is_verified_by_decoding() {
+    use crate::store::codec::{Codec, CodecSettings, TapeKeys};
+    use crate::store::keys::SecretKey;
+    use crate::store::seal::Sealing;
+    let keys = std::sync::Arc::new(TapeKeys::generate().unwrap());
+    let host = std::sync::Arc::new(SecretKey::generate().unwrap());
+    let trusted = TrustedHosts::default().including(host.public());
+    let (src, recorded) = stored_tape(&keys, &host).await;
+    let form = Codec::new(
+        MemStore::new("form"),
+        CodecSettings::plain(Some(keys.clone())),
+    );
+    let dst = MemStore::new("dst");
+    let m = Migration::new(&src, &dst)
+        .as_stored(&form, Some(trusted.clone()))
+        .options(small_pages());
+    let source = m.source_info("enc").await.unwrap();
+    let done = migrated(m.tape(&source, &mut ()).await);
+    assert!(done.stored_as_is);
+    assert!(done.source.is_verified(), "{:?}", done.source);
+    assert!(done.read_back);
+    // What the destination holds is what the source holds, byte for byte.
+    same(&src, &dst, "enc");
+    // Reported as recorded.
+    assert_eq!(done.info.byte_count, payload_bytes(&recorded));
+    let envelope = String::from_utf8(done.info.header.envelope.clone().unwrap()).unwrap();
+    assert!(!envelope.contains("codec"), "{envelope}");
+    // Read through the host's layers, the copy is the recorded tape,
+    // sealed.
+    let (i, f) = dst.tape("enc").unwrap();
+    let again = MemStore::new("dst");
+    again.put(i, f);
+    let reader = Sealing::new(
+        Codec::new(again, CodecSettings::plain(Some(keys.clone()))),
+        host.clone(),
+        TrustedHosts::default(),
+    );
+    let loaded = crate::read::load_tape(&reader, "enc").await.unwrap();
+    assert!(loaded.verification.is_verified());
+    assert_eq!(
+        loaded.frames.iter().map(|f| &f.payload).collect::<Vec<_>>(),
+        recorded.iter().map(|f| &f.payload).collect::<Vec<_>>()
+    );
+    // Again: already there.
+    assert!(matches!(
+        m.tape(&source, &mut ()).await,
+        Ok(Outcome::Skipped(Skip::AlreadyMigrated))
+    ));
+}
+
+#[tokio::test]
+async fn a_copy_as_stored_refuses_a_frame_that_does_not_decode_or_a_missing_key() {
+    use crate::store::codec::{Codec, CodecSettings, TapeKeys};
+    use crate::store::keys::SecretKey;
+    let keys = std::sync::Arc::new(TapeKeys::generate().unwrap());
+    let host = std::sync::Arc::new(SecretKey::generate().unwrap());
+    let (src, _) = stored_tape(&keys, &host).await;
+    // One stored frame swapped for another's ciphertext: same size, so
+    // only decoding tells.
+    let (i, mut f) = src.tape("enc").unwrap();
+    let moved = f[4].payload.clone();
+    f[3].payload = moved;
+    let tampered = MemStore::new("src");
+    tampered.put(i, f);
+    let form = Codec::new(
+        MemStore::new("form"),
+        CodecSettings::plain(Some(keys.clone())),
+    );
+    let dst = MemStore::new("dst");
+    let m = Migration::new(&tampered, &dst).as_stored(&form, None);
+    let source = m.source_info("enc").await.unwrap();
+    let e = failed(m.tape(&source, &mut ()).await);
+    assert!(
+        matches!(&e.kind, MigrateErrorKind::SourceIntegrity(i) if matches!(i.mismatch, Mismatch::Undecodable { seq: 3, .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("frame 3"), "{e}");
+
+    // Without the tape key: refused before anything is copied, naming it.
+    let keyless = Codec::new(MemStore::new("form"), CodecSettings::default());
+    let dst = MemStore::new("dst");
+    let m = Migration::new(&src, &dst).as_stored(&keyless, None);
+    let source = m.source_info("enc").await.unwrap();
+    let e = failed(m.tape(&source, &mut ()).await);
+    assert!(e.to_string().contains(keys.current_id()), "{e}");
+    assert!(dst.tape("enc").is_none(), "nothing was created");
+}
