@@ -128,7 +128,7 @@ async fn migrate<A: TapeStore, B: TapeStore>(
             let bytes = page.iter().map(|t| t.byte_count).sum();
             bars.listed(page.len(), bytes, pages.has_more());
             for info in page {
-                copy(&migration, &mut bars, &mut report, Ok(info)).await?;
+                copy(migration, &mut bars, &mut report, Ok(info)).await?;
             }
         }
     } else {
@@ -150,7 +150,7 @@ async fn migrate<A: TapeStore, B: TapeStore>(
         let bytes = tapes.iter().flatten().map(|t| t.byte_count).sum();
         bars.listed(tapes.len(), bytes, false);
         for tape in tapes {
-            copy(&migration, &mut bars, &mut report, tape).await?;
+            copy(migration, &mut bars, &mut report, tape).await?;
         }
     }
     bars.finish();

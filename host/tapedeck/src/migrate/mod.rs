@@ -417,6 +417,10 @@ impl<'a, A: TapeStore, B: TapeStore> Migration<'a, A, B> {
 
     /// How the tape `info` (as `side` reported it) is read: as given, or as
     /// stored and decoded for the checks.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error every step of a migration returns, once per tape"
+    )]
     fn reading(&self, side: Side, info: &TapeInfo) -> Result<Reading, MigrateError> {
         let Some(form) = self.form else {
             return Ok(Reading::AsGiven);
