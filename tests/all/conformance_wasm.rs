@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions, SuiteReport};
 use tapedeck::embedded;
+use tapedeck::harness::SandboxHarness;
 use tapedeck::sandbox::{ComponentSource, Limits, ProviderSpec, Sandbox, WasmProvider};
 use tapedeck_tests::artifacts;
 
@@ -19,7 +20,13 @@ async fn run(spec: &ProviderSpec, options: &SuiteOptions) -> SuiteReport {
     let provider = WasmProvider::start(&sandbox, spec, Path::new("."))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    conformance::run(Arc::new(provider), options, |case| {
+    // With the sandbox's harness, as `tapedeck provider test` gives it.
+    let mut options = options.clone();
+    options.harness = Some(Arc::new(SandboxHarness::new(
+        provider.clone(),
+        spec.config.clone(),
+    )));
+    conformance::run(Arc::new(provider), &options, |case| {
         println!("{:<45} {:>9.1?} {}", case.name, case.duration, case.status);
     })
     .await

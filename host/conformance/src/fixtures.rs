@@ -78,16 +78,22 @@ impl<S: TapeStore> Ctx<S> {
         options: SuiteOptions,
         run_id: &str,
         index: usize,
+        run: u32,
         case: &'static str,
     ) -> Self {
         let caps = store.provider_info().capabilities;
+        // A repeated case gets new ids each run.
+        let prefix = match run {
+            0 | 1 => format!("ct-{run_id}-{index:02}"),
+            n => format!("ct-{run_id}-{index:02}r{n}"),
+        };
         Ctx {
             store,
             options,
             caps,
             case,
             run_id: run_id.to_string(),
-            prefix: format!("ct-{run_id}-{index:02}"),
+            prefix,
             counter: AtomicU64::new(0),
             created: Mutex::new(Vec::new()),
         }
@@ -160,7 +166,7 @@ impl<S: TapeStore> Ctx<S> {
 
     /// Deletes every tape this case made, if the provider can delete.
     pub async fn cleanup(&self) {
-        if !self.caps.delete {
+        if !self.caps.delete || self.options.keep {
             return;
         }
         let ids = match self.created.lock() {

@@ -3,6 +3,7 @@
 //! violation) fails the case that checks it, with a reason naming it.
 
 use super::*;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use tapedeck_store::testing::MemStore;
 use tapedeck_store::{Layer, ProviderError, ProviderResult, TapeWriter, WriterLayer};
 use tapedeck_types::terms::payload_terms;
@@ -49,6 +50,76 @@ enum Bug {
     StopsAtFirstFailure,
     /// `append_many` applies a repeated id like any other entry.
     AllowsRepeatedIds,
+    /// `read_frames` with `max_frames` 0 reads one frame.
+    ZeroMaxFrames,
+    /// Every call leaves a handle open (as the harness counts them).
+    LeaksHandles,
+    /// `init` ignores settings it does not know.
+    AcceptsUnknownSettings,
+    /// A torn append leaves its half-written frame, and resume keeps it.
+    KeepsTornTail,
+}
+
+/// What the mutants' harness sees and injects.
+#[derive(Default)]
+struct Faults {
+    /// Calls made (a leaking mutant holds one handle per call).
+    calls: AtomicU64,
+    /// Appends until the torn one (1: the next); 0: disarmed.
+    torn: AtomicU32,
+    fired: AtomicBool,
+}
+
+/// The harness over a [`Mutant`]: restarts judge the configuration as the
+/// mutant would, usage counts its calls, a torn write tears an append.
+struct MutantHarness {
+    faults: Arc<Faults>,
+    bug: Bug,
+}
+
+impl Harness for MutantHarness {
+    fn init_with<'a>(
+        &'a self,
+        config: &'a serde_json::Value,
+    ) -> HarnessFuture<'a, Option<Result<(), ProviderError>>> {
+        Box::pin(async move {
+            let unknown = config.as_object().and_then(|o| o.keys().next().cloned());
+            Some(match unknown {
+                Some(k) if self.bug != Bug::AcceptsUnknownSettings => {
+                    invalid(&format!("unknown setting `{k}`"))
+                }
+                _ => Ok(()),
+            })
+        })
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({}))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        let calls = self.faults.calls.load(Ordering::SeqCst);
+        Some(Usage {
+            instances: 1,
+            resources: if self.bug == Bug::LeaksHandles {
+                calls
+            } else {
+                3
+            },
+            memory: 1 << 20,
+        })
+    }
+
+    fn arm(&self, fault: TornWrite) -> bool {
+        self.faults.fired.store(false, Ordering::SeqCst);
+        self.faults.torn.store(fault.nth, Ordering::SeqCst);
+        true
+    }
+
+    fn fired(&self) -> bool {
+        self.faults.torn.store(0, Ordering::SeqCst);
+        self.faults.fired.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl Bug {
@@ -118,12 +189,14 @@ fn like(pattern: &str, s: &str) -> bool {
 struct Mutant {
     inner: MemStore,
     bug: Bug,
+    faults: Arc<Faults>,
 }
 
 struct MutantWriter {
     inner: <MemStore as TapeStore>::Writer,
     store: MemStore,
     bug: Bug,
+    faults: Arc<Faults>,
 }
 
 fn invalid<T>(what: &str) -> ProviderResult<T> {
@@ -140,10 +213,12 @@ impl Layer for Mutant {
         &self.inner
     }
     fn wrap_writer(&self, inner: <MemStore as TapeStore>::Writer) -> MutantWriter {
+        self.faults.calls.fetch_add(1, Ordering::SeqCst);
         MutantWriter {
             inner,
             store: self.inner.clone(),
             bug: self.bug,
+            faults: self.faults.clone(),
         }
     }
 
@@ -170,6 +245,11 @@ impl Layer for Mutant {
         max_frames: u32,
         max_bytes: u64,
     ) -> ProviderResult<Vec<Frame>> {
+        self.faults.calls.fetch_add(1, Ordering::SeqCst);
+        let max_frames = match (self.bug, max_frames) {
+            (Bug::ZeroMaxFrames, 0) => 1,
+            _ => max_frames,
+        };
         let mut frames = self
             .inner
             .read_frames(id, from, max_frames, max_bytes)
@@ -284,6 +364,31 @@ impl WriterLayer for MutantWriter {
     fn inner_mut(&mut self) -> &mut Self::Inner {
         &mut self.inner
     }
+    async fn append(&mut self, frames: &[Frame]) -> ProviderResult<u64> {
+        self.faults.calls.fetch_add(1, Ordering::SeqCst);
+        let torn = self
+            .faults
+            .torn
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok();
+        if torn != Some(1) {
+            return self.inner.append(frames).await;
+        }
+        // Torn: half the batch stored, then the "instance" dies.
+        self.faults.fired.store(true, Ordering::SeqCst);
+        let half = frames.len() / 2;
+        self.inner.append(&frames[..half]).await?;
+        if self.bug == Bug::KeepsTornTail {
+            let mut f = frames[half].clone();
+            f.payload.truncate(f.payload.len() / 2);
+            self.inner.append(&[f]).await?;
+        }
+        Err(ProviderError::Trap {
+            provider: "mutant".into(),
+            call: "append",
+            detail: "torn".into(),
+        })
+    }
     async fn finish(
         &mut self,
         summary: TapeSummary,
@@ -299,14 +404,17 @@ impl WriterLayer for MutantWriter {
 
 /// Runs the cases whose name contains `filter` against `bug`.
 async fn suite(bug: Bug, filter: &str) -> SuiteReport {
+    let faults = Arc::new(Faults::default());
     let store = Arc::new(Mutant {
         inner: MemStore::new("mem"),
         bug,
+        faults: faults.clone(),
     });
     let options = SuiteOptions {
         large: false,
         filter: Some(filter.to_string()),
         case_timeout: Duration::from_secs(60),
+        harness: Some(Arc::new(MutantHarness { faults, bug })),
         ..SuiteOptions::default()
     };
     run(store, &options, |_| {}).await
@@ -324,6 +432,10 @@ async fn the_memory_store_passes_the_new_cases() {
             "search/",
             "write/finish-end-reasons",
             "save/end-reasons",
+            "read/max-frames-zero",
+            "init/",
+            "soak/",
+            "faults/",
         ] {
             let report = suite(bug, filter).await;
             assert!(!report.outcomes.is_empty(), "{filter}");
@@ -384,6 +496,26 @@ async fn each_mutant_fails_the_case_that_checks_it() {
             Bug::AllowsRepeatedIds,
             "append-many/repeated-id",
             "expected `invalid-input`",
+        ),
+        (
+            Bug::ZeroMaxFrames,
+            "read/max-frames-zero",
+            "max_frames 0) succeeded, expected `invalid-input`",
+        ),
+        (
+            Bug::LeaksHandles,
+            "soak/one-instance",
+            "a call leaves handles open",
+        ),
+        (
+            Bug::AcceptsUnknownSettings,
+            "init/unknown-setting",
+            "succeeded, expected `invalid-input`",
+        ),
+        (
+            Bug::KeepsTornTail,
+            "faults/torn-append-then-resume",
+            "after write 1 of an append",
         ),
     ];
     for &(bug, case, reason) in table {

@@ -199,3 +199,20 @@ pub(crate) async fn recording_tape<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult 
         "reading a recording tape after its writer was dropped",
     )
 }
+
+/// `max-frames` 0 asks for nothing a page could hold: `invalid-input`, on a
+/// tape with frames and on one without.
+pub(crate) async fn max_frames_zero<S: TapeStore>(cx: Arc<Ctx<S>>) -> CaseResult {
+    let id = cx.id("mz");
+    cx.record(cx.header(&id), &json_frames(0..3), None).await?;
+    let empty = cx.id("mz-empty");
+    cx.record(cx.header(&empty), &[], None).await?;
+    for (tape, from) in [(&id, 0), (&id, 2), (&empty, 0)] {
+        check::expect_kind(
+            cx.store.read_frames(tape, from, 0, u64::MAX).await,
+            tapedeck_types::ErrorKind::InvalidInput,
+            &format!("read_frames(`{tape}`, from {from}, max_frames 0)"),
+        )?;
+    }
+    Ok(())
+}

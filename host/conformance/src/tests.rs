@@ -89,7 +89,12 @@ fn passes(_: Arc<Ctx<Fake>>) -> CaseFuture {
 }
 
 fn case(name: &'static str, gate: Gate, body: fn(Arc<Ctx<Fake>>) -> CaseFuture) -> Case<Fake> {
-    Case { name, gate, body }
+    Case {
+        name,
+        gate,
+        body,
+        rule: "the rule",
+    }
 }
 
 fn quick() -> SuiteOptions {
@@ -206,10 +211,20 @@ async fn real_cases_are_gated_by_capabilities() {
             || o.name == "stats/delete-deltas"
             || TABLE
                 .iter()
-                .any(|(name, gate)| *name == o.name && !gate.needs.is_empty());
+                .any(|(name, gate, _)| *name == o.name && !gate.needs.is_empty());
+        let harnessed = TABLE
+            .iter()
+            .any(|(name, gate, _)| *name == o.name && gate.harness);
         if gated {
             assert!(
                 matches!(&o.status, CaseStatus::Skipped(w) if w.starts_with("needs capability")),
+                "{}: {:?}",
+                o.name,
+                o.status
+            );
+        } else if harnessed {
+            assert!(
+                matches!(&o.status, CaseStatus::Skipped(w) if w.starts_with("needs a harness")),
                 "{}: {:?}",
                 o.name,
                 o.status

@@ -18,14 +18,15 @@
 //! done in place. The grant check is the same: a descriptor opened under a
 //! read-only grant cannot be written.
 
+use super::faults::FaultPlan;
 use super::state::HostState;
 use bytes::Bytes;
 use std::io;
 use std::sync::Arc;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiView;
-use wasmtime_wasi::filesystem::Descriptor;
-use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, HostDescriptor};
 use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 /// The interface whose stream constructors are replaced.
@@ -49,6 +50,8 @@ pub struct InlineFileWriter {
     file: Arc<std::fs::File>,
     mode: Mode,
     state: State,
+    /// A torn write to inject, when a test armed one.
+    faults: Arc<FaultPlan>,
 }
 
 enum State {
@@ -134,6 +137,12 @@ impl OutputStream for InlineFileWriter {
                 bytes.len()
             )));
         }
+        if let Some(keep) = self.faults.on_write(bytes.len()) {
+            // As if the process died mid-write: part of it on disk, no
+            // answer.
+            let _ = self.write_all(&bytes[..keep]);
+            return Err(StreamError::Trap(torn(keep, bytes.len())));
+        }
         if let Err(e) = self.write_all(&bytes) {
             self.state = State::Failed(e);
         }
@@ -149,6 +158,14 @@ impl OutputStream for InlineFileWriter {
         self.check()?;
         Ok(WRITE_PERMIT)
     }
+}
+
+/// The trap of an injected torn write.
+fn torn(kept: usize, len: usize) -> wasmtime::Error {
+    wasmtime::format_err!(
+        "injected fault: this file write was torn after {kept} of its {len} bytes and the \
+         instance stopped (a crash between a write and its acknowledgement)"
+    )
 }
 
 /// The file behind a descriptor the guest may write, or the error
@@ -171,10 +188,12 @@ fn push(
     file: Arc<std::fs::File>,
     mode: Mode,
 ) -> wasmtime::Result<Resource<DynOutputStream>> {
+    let faults = state.faults.clone();
     let writer: DynOutputStream = Box::new(InlineFileWriter {
         file,
         mode,
         state: State::Ready,
+        faults,
     });
     Ok(state.ctx().table.push(writer)?)
 }
@@ -195,6 +214,27 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     Ok(file) => Ok(push(state, file, Mode::Position(offset))?),
                     Err(e) => Err(e),
                 },))
+            },
+        )?;
+        // `write` at an offset is wasmtime-wasi's, unless a torn write is
+        // armed and this is the one.
+        inst.func_wrap_async(
+            "[method]descriptor.write",
+            |mut store, (fd, buf, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    if let Some(keep) = state.faults.on_write(buf.len()) {
+                        if let Ok(file) = writable_file(state, &fd)? {
+                            let _ = write_at(&file, &buf[..keep], offset);
+                        }
+                        return Err(torn(keep, buf.len()));
+                    }
+                    let mut fs = state.filesystem();
+                    match fs.write(fd, buf, offset).await {
+                        Ok(n) => Ok((Ok(n),)),
+                        Err(e) => Ok((Err(e.downcast()?),)),
+                    }
+                })
             },
         )?;
         inst.func_wrap(
@@ -221,6 +261,7 @@ mod tests {
             file: Arc::new(file),
             mode,
             state: State::Ready,
+            faults: Arc::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod cache;
 mod convert;
 mod deadline;
 mod engine;
+mod faults;
 mod file_streams;
 mod grants;
 mod limits;

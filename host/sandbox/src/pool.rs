@@ -8,6 +8,7 @@ use super::bindings::{Provider, wit};
 use super::convert;
 use super::deadline::{self, Elapsed};
 use super::engine::{SandboxEngine, ticks_for};
+use super::faults::FaultPlan;
 use super::grants::Grants;
 use super::limits::Limits;
 use super::load::LoadedComponent;
@@ -83,6 +84,12 @@ pub(crate) struct Pool {
     orphans: Vec<std::sync::Mutex<Vec<(u64, ResourceAny)>>>,
     next: AtomicUsize,
     pub counters: PoolCounters,
+    /// Faults to inject into the instances' file writes (disarmed).
+    pub faults: Arc<FaultPlan>,
+    /// `init`'s rejection of the configuration is returned as the
+    /// provider's storage error (a configuration probe), not as the
+    /// provider being unavailable.
+    init_rejection_as_error: bool,
 }
 
 impl Pool {
@@ -118,12 +125,49 @@ impl Pool {
             orphans: (0..n).map(|_| Default::default()).collect(),
             next: AtomicUsize::new(0),
             counters: PoolCounters::default(),
+            faults: Arc::default(),
+            init_rejection_as_error: false,
         }
     }
 
     /// The slot for the next call (round robin).
     pub fn pick(&self) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()
+    }
+
+    /// A pool of the same component, grants and limits with another
+    /// configuration (not started), whose `init` rejecting it is the
+    /// provider's storage error.
+    pub fn with_config(&self, config_json: String) -> Pool {
+        let mut pool = Pool::new(
+            &self.name,
+            self.engine.clone(),
+            self.loaded.clone(),
+            config_json,
+            self.secrets.clone(),
+            self.grants.clone(),
+            self.limits.clone(),
+        );
+        pool.init_rejection_as_error = true;
+        pool
+    }
+
+    /// What the live instances not in a call hold: (instances, resources,
+    /// memory bytes).
+    pub fn usage(&self) -> (u64, u64, u64) {
+        let mut usage = (0, 0, 0);
+        for slot in &self.slots {
+            let Ok(mut slot) = slot.try_lock() else {
+                continue;
+            };
+            if let Some(live) = slot.live.as_mut() {
+                let state = live.store.data_mut();
+                usage.0 += 1;
+                usage.1 += state.resource_count() as u64;
+                usage.2 += state.limiter.memory_bytes as u64;
+            }
+        }
+        usage
     }
 
     /// Queues a writer handle for release in its instance.
@@ -143,7 +187,7 @@ impl Pool {
             self.limits.log_lines_per_call,
         )
         .with_secrets(self.secrets.clone());
-        let state = HostState::new(&self.grants, &self.limits, log)?;
+        let state = HostState::new(&self.grants, &self.limits, log, self.faults.clone())?;
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(self.limits.max_return.0 as usize);
@@ -229,6 +273,7 @@ impl Pool {
         self.record(Protection::LogLinesDropped, dropped);
         let info = match init {
             Ok(Ok(Ok(info))) => convert::info_to_model(info),
+            Ok(Ok(Err(e))) if self.init_rejection_as_error => return Err(self.storage_error(e)),
             Ok(Ok(Err(e))) => {
                 return Err(unavailable(format!(
                     "init rejected the configuration: {}",

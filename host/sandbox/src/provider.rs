@@ -123,6 +123,43 @@ impl WasmProvider {
         &self.pool.name
     }
 
+    /// What the provider's live instances hold between calls: (instances,
+    /// resources in their tables, linear memory in bytes). Instances in a
+    /// call are not counted.
+    pub fn usage(&self) -> (u64, u64, u64) {
+        self.pool.usage()
+    }
+
+    /// Starts one more instance of the same component, grants and limits
+    /// with `config` instead, returns what its `init` answered, and drops
+    /// it (to test that a provider checks its configuration). The
+    /// provider's own instances are not touched.
+    pub async fn try_config(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<ProviderInfo, ProviderError> {
+        let json = serde_json::to_string(config).map_err(|e| ProviderError::Unavailable {
+            provider: self.name().to_string(),
+            detail: format!("config is not representable as JSON: {e}"),
+        })?;
+        self.pool.with_config(json).start().await
+    }
+
+    /// Arms a torn write for testing the provider (`provider test`): the
+    /// `nth` file write from now (1: the next), by any instance, stores only
+    /// the first half of its bytes, then that instance traps and is
+    /// discarded, as after a crash between the write and its
+    /// acknowledgement. See [`torn_write_fired`](Self::torn_write_fired).
+    pub fn arm_torn_write(&self, nth: u32) {
+        self.pool.faults.arm(nth);
+    }
+
+    /// Whether the torn write armed last happened (fewer writes may have
+    /// come); disarms it.
+    pub fn torn_write_fired(&self) -> bool {
+        self.pool.faults.take_fired()
+    }
+
     /// Instances created and discarded so far.
     pub fn instance_counts(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;

@@ -3,6 +3,7 @@
 //! and `wasi:http`, all checked against the network grants).
 
 use super::bindings::log::{self as wit_log, Level};
+use super::faults::FaultPlan;
 use super::grants::{DirMode, Grants};
 use super::limits::Limits;
 use super::log::{ProviderLog, Source};
@@ -31,12 +32,26 @@ pub struct HostState {
     pub net: Option<Arc<InstanceNetwork>>,
     http: WasiHttpCtx,
     http_hooks: HttpHooks,
+    /// Faults to inject into file writes (shared by the provider's
+    /// instances; disarmed unless a test asks).
+    pub faults: Arc<FaultPlan>,
 }
 
 impl HostState {
+    /// Resources in the instance's table now (descriptors, streams,
+    /// sockets, pollables…).
+    pub fn resource_count(&mut self) -> usize {
+        self.table.iter_mut().count()
+    }
+
     /// Builds the store data for a new instance from its grants and limits:
     /// the granted directories and nothing else.
-    pub fn new(grants: &Grants, limits: &Limits, log: ProviderLog) -> Result<Self, String> {
+    pub fn new(
+        grants: &Grants,
+        limits: &Limits,
+        log: ProviderLog,
+        faults: Arc<FaultPlan>,
+    ) -> Result<Self, String> {
         let mut b = WasiCtxBuilder::new();
         // Run blocking file I/O on the calling thread: ~15x faster per call
         // than tokio's spawn_blocking. Must be set before `preopened_dir`.
@@ -74,6 +89,7 @@ impl HostState {
             http: WasiHttpCtx::new(),
             http_hooks: HttpHooks::new(net.clone()),
             net,
+            faults,
         })
     }
 }
@@ -136,6 +152,8 @@ pub struct Limiter {
     core_instances: usize,
     /// The limit hit during the current call, if any.
     pub hit: Option<LimitHit>,
+    /// Linear memory granted so far, all memories of the instance.
+    pub memory_bytes: usize,
 }
 
 /// A memory or table limit a provider hit.
@@ -154,6 +172,7 @@ impl Limiter {
             table_elements: limits.table_elements as usize,
             core_instances: limits.core_instances as usize,
             hit: None,
+            memory_bytes: 0,
         }
     }
 }
@@ -161,7 +180,7 @@ impl Limiter {
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -176,6 +195,7 @@ impl ResourceLimiter for Limiter {
             });
             return Err(wasmtime::Error::msg(msg));
         }
+        self.memory_bytes += desired.saturating_sub(current);
         Ok(true)
     }
 

@@ -335,6 +335,12 @@ impl TapeStore for MemStore {
         let Some((_, frames)) = inner.tapes.get(id) else {
             return error(self.name(), StorageError::not_found(id));
         };
+        if max_frames == 0 {
+            return error(
+                self.name(),
+                StorageError::invalid_input("max-frames must be at least 1"),
+            );
+        }
         let mut out = Vec::new();
         let mut bytes = 0u64;
         for f in frames.iter().skip(from_seq as usize) {

@@ -33,6 +33,7 @@ pub mod config;
 pub mod deck;
 pub mod embedded;
 pub mod encryption;
+pub mod harness;
 pub mod jsonl;
 pub mod migrate;
 pub mod redaction;

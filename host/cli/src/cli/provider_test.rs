@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tapedeck::conformance::{self, CaseStatus, SuiteOptions};
 use tapedeck::embedded;
+use tapedeck::harness::SandboxHarness;
 use tapedeck::sandbox::{ComponentSource, DirGrant, Grants, ProviderSpec};
 use tapedeck::store::TapeStore;
 
@@ -39,6 +40,14 @@ pub struct TestArgs {
     /// Run only cases whose name contains this.
     #[arg(long, value_name = "TEXT")]
     filter: Option<String>,
+    /// Run each case N times; it passes only if every run does (to catch
+    /// races that show once in a while, e.g. with --filter concurrency/).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Leave the scratch directory and the tapes the cases made, to look at
+    /// them (its path is printed).
+    #[arg(long)]
+    keep: bool,
 }
 
 pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -104,6 +113,12 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
     let options = SuiteOptions {
         large: !args.quick,
         filter: args.filter.clone(),
+        repeat: args.repeat,
+        keep: args.keep,
+        harness: Some(Arc::new(SandboxHarness::new(
+            provider.clone(),
+            spec.config.clone(),
+        ))),
         ..SuiteOptions::default()
     };
     let json = ctx.json;
@@ -121,6 +136,8 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
                 "case": case.name,
                 "status": status,
                 "reason": reason,
+                "rule": case.rule,
+                "runs": case.run,
                 "ms": case.duration.as_millis() as u64,
             });
             let _ = writeln!(out, "{line}");
@@ -142,10 +159,23 @@ pub async fn run(ctx: &mut Context, args: TestArgs) -> anyhow::Result<ExitCode> 
                 "{tag} {:<40} {:>7.1?}{reason}",
                 case.name, case.duration
             );
+            if case.status.is_failed() {
+                let _ = writeln!(out, "     rule: {}", case.rule);
+            }
         }
     })
     .await;
-    drop(scratch);
+    match scratch {
+        Some(dir) if args.keep => {
+            let kept = dir.keep();
+            let _ = writeln!(
+                std::io::stderr(),
+                "kept the scratch directory {} (remove it when done)",
+                kept.display()
+            );
+        }
+        _ => drop(scratch),
+    }
     // What the host had to enforce while the suite ran (traps, limits,
     // timeouts, contract violations, dropped log lines).
     let protections = counters.protection_report();
