@@ -57,6 +57,16 @@ fn provider_test_fails_a_provider_that_breaks_the_contract() {
         idem.starts_with("FAIL") && idem.contains("broke the contract in `append`"),
         "{idem}"
     );
+    // Under each failure, the rule it breaks, in one line.
+    let rule = stdout
+        .lines()
+        .skip_while(|l| *l != idem)
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        rule.starts_with("     rule: append: frames below next-seq are redelivered copies"),
+        "{rule}"
+    );
     let ids = line("errors/invalid-ids");
     assert!(
         ids.starts_with("FAIL") && ids.contains("invalid-input"),

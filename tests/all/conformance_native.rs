@@ -108,8 +108,10 @@ async fn fs_native_passes_the_conformance_suite() {
     );
     for o in &report.outcomes {
         if let CaseStatus::Skipped(why) = &o.status {
+            // No harness natively: nothing to restart or tear (the
+            // sandboxed fs provider runs those cases).
             assert!(
-                o.name.starts_with("errors/undeclared-"),
+                o.name.starts_with("errors/undeclared-") || why.starts_with("needs a harness"),
                 "{} was skipped: {why}",
                 o.name
             );

@@ -33,6 +33,12 @@ impl FaultPlan {
         self.fired.swap(false, Ordering::SeqCst)
     }
 
+    /// Whether the armed fault fired, without disarming (a trap it caused
+    /// is not counted as a protection).
+    pub(crate) fn has_fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
     /// Called before every file write of `len` bytes: `Some(keep)` when
     /// this write is the torn one (write `keep` bytes, then trap).
     pub(crate) fn on_write(&self, len: usize) -> Option<usize> {

@@ -736,6 +736,53 @@ fn provider_test_passes_on_the_embedded_provider() {
 }
 
 #[test]
+fn provider_test_repeats_cases_and_keeps_its_scratch_directory() {
+    let dir = Dir::new();
+    let out = dir
+        .command(&[
+            "--json",
+            "provider",
+            "test",
+            "--quick",
+            "--filter",
+            "concurrency/create-same-id",
+            "--repeat",
+            "3",
+            "--keep",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let case: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(case["case"], "concurrency/create-same-id");
+    assert_eq!(case["status"], "passed");
+    assert_eq!(case["runs"], 3);
+    assert!(
+        case["rule"].as_str().unwrap().contains("already-exists"),
+        "{case}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("kept the scratch directory "))
+        .and_then(|l| l.strip_suffix(" (remove it when done)"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let kept = std::path::Path::new(kept);
+    // The tapes the three runs raced to create are still there.
+    assert!(
+        std::fs::read_dir(kept).unwrap().count() > 0,
+        "{}",
+        kept.display()
+    );
+    std::fs::remove_dir_all(kept).unwrap();
+}
+
+#[test]
 fn config_errors_name_the_key_and_line() {
     let dir = Dir::new();
     dir.write(
