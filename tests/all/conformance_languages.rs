@@ -34,7 +34,7 @@ async fn passes_the_whole_suite(name: &str, artifact: Result<&str, &str>) {
     let provider = WasmProvider::start(&sandbox, &spec, Path::new("."))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    tapedeck_tests::suite::assert_passes_whole_suite(name, provider).await;
+    tapedeck_tests::suite::assert_passes_whole_suite(name, provider, spec.config.clone()).await;
 }
 
 /// The Rust template a provider author copies (`docs/writing-a-provider.md`).

@@ -66,7 +66,12 @@ async fn start(pg: &PgServer, schema: &str) -> WasmProvider {
 async fn the_postgres_provider_passes_the_whole_suite() {
     let pg = server();
     let provider = start(&pg, "conformance").await;
-    tapedeck_tests::suite::assert_passes_whole_suite("postgres", provider).await;
+    tapedeck_tests::suite::assert_passes_whole_suite(
+        "postgres",
+        provider,
+        pg.provider_config("conformance"),
+    )
+    .await;
     // The schema is versioned, and the password is nowhere in the log.
     let versions = pg
         .psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM conformance.schema_migrations")

@@ -3,13 +3,23 @@
 
 use std::sync::Arc;
 use tapedeck::conformance::{self, SuiteOptions};
-use tapedeck::store::TapeStore;
+use tapedeck::harness::SandboxHarness;
+use tapedeck::sandbox::WasmProvider;
 
-/// Runs every case (large ones included) against `store`, printing each
-/// outcome, and fails on any failed case or any skip other than an
-/// undeclared capability's.
-pub async fn assert_passes_whole_suite<S: TapeStore + 'static>(name: &str, store: S) {
-    let report = conformance::run(Arc::new(store), &SuiteOptions::default(), |case| {
+/// Runs every case (large ones included) against `provider` (started with
+/// `config`), with the sandbox's harness as `provider test` gives it,
+/// printing each outcome, and fails on any failed case or any skip other
+/// than an undeclared capability's.
+pub async fn assert_passes_whole_suite(
+    name: &str,
+    provider: WasmProvider,
+    config: serde_json::Value,
+) {
+    let options = SuiteOptions {
+        harness: Some(Arc::new(SandboxHarness::new(provider.clone(), config))),
+        ..SuiteOptions::default()
+    };
+    let report = conformance::run(Arc::new(provider), &options, |case| {
         println!(
             "{name}: {:<45} {:>9.1?} {}",
             case.name, case.duration, case.status
