@@ -33,18 +33,9 @@ pub fn bindings(wit: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
 
 /// Makes the core module `core` (built by clang with `-mexec-model=reactor`
 /// and linked with the bindings' `provider_component_type.o`) a component,
-/// adapting its WASI preview1 imports.
+/// adapting its WASI preview1 imports (what `tapedeck provider
+/// componentize` does).
 pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
-    use wasi_preview1_component_adapter_provider as adapter;
-    wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(core)
-        .and_then(|e| {
-            e.adapter(
-                adapter::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-                adapter::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-            )
-        })
-        .and_then(|e| e.encode())
-        .map_err(|e| format!("making a component of the C core module: {e:#}"))
+    tapedeck_scaffold::componentize(core)
+        .map_err(|e| format!("making a component of the C core module: {e}"))
 }

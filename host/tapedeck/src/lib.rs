@@ -60,6 +60,9 @@ pub use tapedeck_redact as redact;
 pub use tapedeck_sandbox as sandbox;
 /// Process resource limits tapedeck adapts to (`tapedeck_sandbox::rlimit`).
 pub use tapedeck_sandbox::rlimit;
+/// Starting points for provider authors: `provider new` skeletons and the
+/// core module → component step (crate `tapedeck-scaffold`).
+pub use tapedeck_scaffold as scaffold;
 /// The storage API (crate `tapedeck-store`): [`store::TapeStore`],
 /// [`store::Starting`], [`store::TapePages`] and the rest.
 pub use tapedeck_store as store;

@@ -12,6 +12,7 @@ mod keys;
 mod list;
 mod migrate;
 mod output;
+mod provider_new;
 mod provider_test;
 mod record;
 mod recover;
@@ -152,6 +153,14 @@ enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 enum ProviderCommand {
+    /// Start a provider: write a minimal project (a simple store of one
+    /// directory per tape that passes `provider test`) in Rust, Python,
+    /// JavaScript or C, with the contract, pinned toolchain versions and one
+    /// build command.
+    New(provider_new::NewArgs),
+    /// Make a WASI preview 1 core module (C with wasi-libc, …) a provider
+    /// component: the build step `provider new --lang c` uses.
+    Componentize(provider_new::ComponentizeArgs),
     /// Show what a component imports and exports, which world and WIT
     /// version it implements, and whether this tapedeck accepts it. Nothing
     /// is run.
@@ -603,6 +612,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Show) => keys::show(&mut ctx),
         Command::Keys(KeysCommand::Init) => keys::init(&mut ctx),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&mut ctx),
+        Command::Provider(ProviderCommand::New(args)) => provider_new::new(&ctx, args),
+        Command::Provider(ProviderCommand::Componentize(args)) => {
+            provider_new::componentize(&ctx, args)
+        }
         Command::Provider(ProviderCommand::Inspect(args)) => inspect::run(&mut ctx, args),
         Command::Provider(ProviderCommand::Test(args)) => provider_test::run(&mut ctx, args).await,
         Command::Provider(ProviderCommand::Keygen(args)) => sign::keygen(&ctx, args),
