@@ -30,10 +30,12 @@ mod mcp_clients;
 mod network;
 mod postgres;
 mod private_tapes;
+mod provider_new;
 mod proxy;
 mod recorder;
 mod sandbox;
 mod seals;
+mod template_mutants;
 
 use std::path::{Path, PathBuf};
 use tapedeck_tests::cli::{self, Tapedeck};
