@@ -1,16 +1,21 @@
-//! `tapedeck provider new` as a provider author meets it: in an empty
-//! directory, with the `tapedeck` binary on `PATH` and the language's own
-//! toolchain, `provider new` → the one build command the skeleton documents
-//! → `provider test` passes, for Rust, Python, JavaScript and C.
+//! The guide's commands, run as written: for each language, the block of
+//! `docs/writing-a-provider.md` marked `<!-- guide-test: LANG -->`
+//! (`provider new` → `cd` → the skeleton's one build command → `provider
+//! test`) runs in an empty directory, with the `tapedeck` binary on `PATH`
+//! and the language's own toolchain, and the suite passes; the README's
+//! minimal provider configuration then records through the Rust build as
+//! written. So neither document can rot.
 //!
 //! The toolchains are the ones `scripts/guest-toolchains.sh` installs,
 //! handed over as an author would have them: componentize-py through
 //! `COMPONENTIZE_PY` (which the Python skeleton's `build.sh` honours), jco
 //! as an installed `node_modules` (the skeleton's `npm run build` installs
-//! it itself first; here that step is skipped with `--ignore-scripts`, so
-//! the test does not download 300 MB each run), Rust's cargo with a target
-//! directory kept under `target/` between runs. A missing toolchain fails
-//! with its install step, never a skip.
+//! it itself first; here that step is skipped, so the test does not
+//! download 300 MB each run), cargo with the project's `target` linked to a
+//! directory kept under `target/` between runs. Python and JavaScript run
+//! the suite without its two large cases (the skeleton's simple store scans
+//! a tape per read: minutes in an interpreter); Rust and C run all of it. A
+//! missing toolchain fails with its install step, never a skip.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -52,137 +57,211 @@ impl Author {
         cmd.args(args);
         cmd.output().unwrap()
     }
-
-    /// `provider new` and what it said: (project directory, its JSON).
-    fn new_provider(&self, name: &str, lang: &str) -> (PathBuf, serde_json::Value) {
-        let out = self.tapedeck(
-            &["--json", "provider", "new", name, "--lang", lang],
-            &self.work,
-        );
-        let out = cli::exited("provider new", out, 0);
-        let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let dir = self.work.join(name);
-        assert!(
-            dir.join("README.md").is_file(),
-            "{lang}: no README in {}",
-            dir.display()
-        );
-        (dir, said)
-    }
-
-    /// Runs the skeleton's build command (`sh -c`) in `dir`.
-    fn build(&self, dir: &Path, command: &str, env: &[(&str, OsString)]) {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(dir)
-            .env("PATH", &self.path);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "`{command}` failed in {}:\n{}{}",
-            dir.display(),
-            cli::text(&out.stdout),
-            cli::text(&out.stderr)
-        );
-    }
-
-    /// `provider test COMPONENT` passes (every case, or a skip for a large
-    /// case with `--quick`).
-    fn passes_the_suite(&self, component: &Path, quick: bool) {
-        let component = component.to_str().unwrap();
-        let mut args = vec!["provider", "test", component];
-        if quick {
-            args.push("--quick");
-        }
-        let out = self.tapedeck(&args, &self.work);
-        let stdout = cli::text(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains(" 0 failed"),
-            "provider test {component}:\n{stdout}{}",
-            cli::text(&out.stderr)
-        );
-    }
-}
-
-fn the_build_command(said: &serde_json::Value) -> String {
-    said["build"].as_str().unwrap().to_string()
 }
 
 fn root() -> PathBuf {
     tapedeck_guest_build::workspace_root()
 }
 
-#[test]
-fn a_rust_skeleton_builds_and_passes_the_suite() {
-    let author = Author::new();
-    let (dir, said) = author.new_provider("acme-store", "rust");
-    assert_eq!(the_build_command(&said), "cargo build --release");
-    // Kept between runs: the dependencies compile once.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skeleton-rust-target");
-    author.build(
-        &dir,
-        "cargo build --release --locked",
-        &[("CARGO_TARGET_DIR", target.clone().into())],
-    );
-    let component = target.join("wasm32-wasip2/release/acme_store.wasm");
+/// The `sh` block of `docs/writing-a-provider.md` marked
+/// `<!-- guide-test: LANG -->`: its command lines.
+fn guide_commands(lang: &str) -> Vec<String> {
+    marked_block(
+        &root().join("docs/writing-a-provider.md"),
+        &format!("<!-- guide-test: {lang} -->"),
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// The fenced block right after the line `marker` in the file.
+fn marked_block(file: &Path, marker: &str) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let after = text
+        .split_once(&format!("{marker}\n"))
+        .unwrap_or_else(|| panic!("{} has no {marker}", file.display()))
+        .1;
+    let body = after.split_once('\n').unwrap().1;
+    body.split_once("```").unwrap().0.to_string()
+}
+
+/// Runs the guide's commands for `lang` in an empty directory, as one
+/// shell script, with `extra` lines after the `cd` (what the test hands
+/// over of the toolchain) and `env`; `quick` runs the suite without its
+/// two large cases. Returns the author and the project directory.
+fn follow_the_guide(
+    lang: &str,
+    extra: &[String],
+    env: &[(&str, OsString)],
+    quick: bool,
+) -> (Author, PathBuf) {
+    let commands = guide_commands(lang);
+    let language = tapedeck::scaffold::Language::parse(lang).unwrap();
+    assert_eq!(commands.len(), 4, "{lang}: {commands:?}");
     assert_eq!(
-        said["component"].as_str().unwrap(),
-        "acme-store/target/wasm32-wasip2/release/acme_store.wasm"
+        commands[0],
+        format!("tapedeck provider new my-store --lang {lang}")
     );
-    author.passes_the_suite(&component, false);
+    assert_eq!(commands[1], "cd my-store");
+    assert_eq!(
+        commands[2],
+        language.build_command(),
+        "{lang}: the skeleton's build command"
+    );
+    assert!(
+        commands[3].starts_with("tapedeck provider test "),
+        "{commands:?}"
+    );
+    let mut script = vec![
+        "set -e".to_string(),
+        commands[0].clone(),
+        commands[1].clone(),
+    ];
+    script.extend(extra.iter().cloned());
+    script.push(commands[2].clone());
+    script.push(if quick {
+        commands[3].replacen("provider test ", "provider test --quick ", 1)
+    } else {
+        commands[3].clone()
+    });
+    let author = Author::new();
+    // `tapedeck` isolated as everywhere in these tests (its spool, cache
+    // and data under the scratch directory).
+    let t = cli::tapedeck(&author.work, &author.cache);
+    let mut cmd = Command::new("sh");
+    t.isolate(&mut cmd);
+    cmd.arg("-c")
+        .arg(script.join("\n"))
+        .env("PATH", &author.path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = cli::text(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" 0 failed"),
+        "the guide's {lang} commands failed:\n{}\n---\n{stdout}{}",
+        script.join("\n"),
+        cli::text(&out.stderr)
+    );
+    let dir = author.work.join("my-store");
+    (author, dir)
+}
+
+/// Kept between runs: the Rust dependencies compile once.
+fn rust_target() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skeleton-rust-target");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 #[test]
-fn a_python_skeleton_builds_and_passes_the_suite() {
+fn the_guides_rust_commands_work_and_the_readme_config_runs_as_written() {
+    let link = format!("ln -s '{}' target", rust_target().display());
+    let (author, dir) = follow_the_guide("rust", &[link], &[], false);
+    // The README's minimal provider configuration, in the project, as is.
+    let config = marked_block(
+        &root().join("README.md"),
+        "<!-- readme-test: provider-config -->",
+    );
+    std::fs::write(dir.join("tapedeck.toml"), config).unwrap();
+    let fixtures = root().join("tests/fixtures");
+    let session = std::fs::read(fixtures.join("demo-session.jsonl")).unwrap();
+    let server = fixtures.join("echo_server.py");
+    let t = cli::tapedeck(&dir, &author.cache).env("PATH", &author.path);
+    let out = t.output_with_input(
+        &[
+            "record",
+            "--name",
+            "first",
+            "--",
+            "python3",
+            server.to_str().unwrap(),
+        ],
+        &session,
+    );
+    cli::exited("record through the README's config", out, 0);
+    let listed = t.ok(&["--json", "list"]);
+    assert!(listed.contains("\"first\""), "{listed}");
+    assert!(
+        dir.join("tapes").is_dir(),
+        "the granted directory was created"
+    );
+}
+
+#[test]
+fn the_guides_python_commands_work() {
     let tool = root().join("target/guest-tools/python/bin/componentize-py");
     assert!(
         tool.is_file(),
         "componentize-py is not installed: run `./scripts/guest-toolchains.sh`"
     );
-    let author = Author::new();
-    let (dir, said) = author.new_provider("acme-store", "python");
-    let build = the_build_command(&said);
-    assert_eq!(build, "./build.sh");
-    author.build(&dir, &build, &[("COMPONENTIZE_PY", tool.into())]);
-    author.passes_the_suite(&dir.join("acme-store.wasm"), true);
+    follow_the_guide("python", &[], &[("COMPONENTIZE_PY", tool.into())], true);
 }
 
 #[test]
-fn a_javascript_skeleton_builds_and_passes_the_suite() {
+fn the_guides_javascript_commands_work() {
     let installed = root().join("guest-examples/templates/js/node_modules");
     assert!(
         installed.join(".bin/jco").is_file(),
         "jco is not installed: run `./scripts/guest-toolchains.sh`"
     );
-    let author = Author::new();
-    let (dir, said) = author.new_provider("acme-store", "js");
-    let build = the_build_command(&said);
-    assert_eq!(build, "npm run build");
-    // The same pinned jco (the skeleton's lock is the template's).
-    let lock = |p: &Path| {
+    // The jco the template installed from the same lock (checked below), in
+    // place of `npm run build`'s own install step.
+    let link = format!("ln -s '{}' node_modules", installed.display());
+    let skip_install = ("npm_config_ignore_scripts", OsString::from("true"));
+    let (_author, dir) = follow_the_guide("js", &[link], &[skip_install], true);
+    let jco = |p: &Path| {
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(p.join("package-lock.json")).unwrap()).unwrap();
         v["packages"]["node_modules/@bytecodealliance/jco"]["version"].clone()
     };
-    assert_eq!(lock(&dir), lock(installed.parent().unwrap()));
-    std::os::unix::fs::symlink(&installed, dir.join("node_modules")).unwrap();
-    author.build(&dir, &format!("{build} --ignore-scripts"), &[]);
-    author.passes_the_suite(&dir.join("acme-store.wasm"), true);
+    assert_eq!(jco(&dir), jco(installed.parent().unwrap()));
 }
 
 #[test]
-fn a_c_skeleton_builds_and_passes_the_suite() {
-    let author = Author::new();
-    let (dir, said) = author.new_provider("acme-store", "c");
-    let build = the_build_command(&said);
-    assert_eq!(build, "make");
+fn the_guides_c_commands_work_and_inspect_warns_of_nothing() {
     // `make` finds `tapedeck` on PATH for its last step.
-    author.build(&dir, &build, &[]);
-    author.passes_the_suite(&dir.join("acme-store.wasm"), false);
+    let (author, dir) = follow_the_guide("c", &[], &[], false);
+    let component = dir.join("my-store.wasm");
+    let out = author.tapedeck(
+        &["provider", "inspect", component.to_str().unwrap()],
+        &author.work,
+    );
+    let shown = cli::text(&cli::exited("provider inspect", out, 0).stdout);
+    assert!(
+        shown.contains("verdict    accepted") && !shown.contains("warning"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn provider_new_says_how_to_build_in_json() {
+    let author = Author::new();
+    for (lang, build, component) in [
+        (
+            "rust",
+            "cargo build --release",
+            "acme/target/wasm32-wasip2/release/acme.wasm",
+        ),
+        ("python", "./build.sh", "acme/acme.wasm"),
+        ("js", "npm run build", "acme/acme.wasm"),
+        ("c", "make", "acme/acme.wasm"),
+    ] {
+        let dir = author.work.join(lang);
+        std::fs::create_dir(&dir).unwrap();
+        let out = author.tapedeck(&["--json", "provider", "new", "acme", "--lang", lang], &dir);
+        let out = cli::exited("provider new --json", out, 0);
+        let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(said["build"], build, "{lang}");
+        assert_eq!(said["component"], component, "{lang}");
+        assert!(
+            said["files"].as_array().unwrap().len() > 3,
+            "{lang}: {said}"
+        );
+        assert!(dir.join("acme/README.md").is_file(), "{lang}");
+    }
 }
 
 #[test]

@@ -21,7 +21,7 @@ use tapedeck::embedded;
 use tapedeck::sandbox::load::{self, EXPORT_INTERFACE, WIT_VERSION};
 use tapedeck::sandbox::network::Scheme;
 use tapedeck::sandbox::network::allow::parse_entry;
-use tapedeck::sandbox::{ComponentError, DirMode, Grants, Sandbox};
+use tapedeck::sandbox::{ComponentError, DirGrant, DirMode, Grants, Sandbox};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
@@ -227,8 +227,9 @@ pub fn run(ctx: &mut Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
     let embedded = embedded_component(&args.file).transpose()?;
     // Compare with the grants of the provider chosen with --config /
     // --provider; without one, with what the embedded provider gets by
-    // default (for itself), or with what any other provider gets by
-    // default: nothing.
+    // default (for itself), or, for any other file, with what `provider
+    // test FILE` grants it (an author's build is checked that way first; a
+    // warning that a correct build has no directory would only mislead).
     let (grants, grants_from) = if ctx.chose_provider() {
         let (spec, _) = ctx.provider_spec()?;
         let from = format!("provider `{}`", spec.name);
@@ -242,10 +243,19 @@ pub fn run(ctx: &mut Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
         );
         (spec.grants, from)
     } else {
-        (
-            Grants::default(),
-            "the default (nothing granted)".to_string(),
-        )
+        let grants = Grants {
+            dirs: vec![DirGrant::read_write(
+                std::path::Path::new("scratch"),
+                embedded::DEFAULT_GUEST_DIR,
+            )],
+            ..Grants::default()
+        };
+        let from = format!(
+            "`provider test` (a scratch directory, read-write at {}; \
+             --config/--provider compare with a configured provider's)",
+            embedded::DEFAULT_GUEST_DIR
+        );
+        (grants, from)
     };
     let what = args.file.display().to_string();
     let bytes = match embedded {
