@@ -33,6 +33,7 @@ mod private_tapes;
 mod provider_new;
 mod proxy;
 mod recorder;
+mod replay;
 mod sandbox;
 mod seals;
 mod template_mutants;

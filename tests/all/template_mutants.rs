@@ -8,6 +8,8 @@
 //! * Python: `init` ignores settings it does not know:
 //!   `init/unknown-setting`;
 //! * C: `read-frames` accepts `max-frames` 0: `read/max-frames-zero`;
+//! * C: an error message that is a string literal, which the bindings'
+//!   post-return code frees (the failure says so, whichever case hits it);
 //! * Rust (the skeleton of `provider new`, whose appends go to the end of
 //!   the file): `resume` keeps a torn append at the end of the frames file:
 //!   `faults/torn-append-then-resume`.
@@ -65,7 +67,7 @@ fn patch(dir: &Path, file: &str, from: &str, to: &str) {
 
 /// `provider test COMPONENT --filter CASE`: the case fails, and the rule
 /// line follows its failure.
-fn fails_naming_the_rule(component: &Path, case: &str, rule: &str) {
+fn fails_naming_the_rule(component: &Path, case: &str, rule: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let t = cli::tapedeck(tmp.path(), &crate::cache_dir());
     let out = t.output(&[
@@ -92,6 +94,7 @@ fn fails_naming_the_rule(component: &Path, case: &str, rule: &str) {
         failure[1].trim_start().starts_with("rule: ") && failure[1].contains(rule),
         "{case}: the rule line is missing or wrong:\n{stdout}"
     );
+    stdout
 }
 
 #[test]
@@ -162,4 +165,23 @@ fn a_rust_provider_keeping_a_torn_tail_fails_the_fault_case() {
     let out = tmp.path().join("rust.wasm");
     std::fs::copy(target.join("wasm32-wasip2/release/torn.wasm"), &out).unwrap();
     fails_naming_the_rule(&out, "faults/torn-append-then-resume", "torn");
+}
+
+#[test]
+fn a_c_provider_returning_a_string_literal_as_an_error_fails_naming_the_ownership_rule() {
+    let (tmp, dir) = mutant(
+        "c",
+        "store.c",
+        "static bool not_found(err_t *err, const char *id) {\n  return fail(err, E_NOT_FOUND, \"no tape \\\"%s\\\"\", id);\n}",
+        "static bool not_found(err_t *err, const char *id) {\n  (void)id; /* the mutant returns a literal, which post-return frees */\n  err->tag = E_NOT_FOUND;\n  err->val.not_found.ptr = (uint8_t *)\"no such tape\";\n  err->val.not_found.len = 12;\n  return false;\n}",
+    );
+    let out = tmp.path().join("c.wasm");
+    tapedeck_guest_build::languages::c(dir.to_str().unwrap(), &out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let shown = fails_naming_the_rule(&out, "delete/missing", "not-found");
+    assert!(
+        shown.contains("in the post-return function that frees what the call returned")
+            && shown.contains("in C: malloc'ed, never a string literal"),
+        "the failure does not name the ownership rule:\n{shown}"
+    );
 }

@@ -544,6 +544,19 @@ fn classify(
     (err, Protection::Trap)
 }
 
+/// Whether the trap happened in a post-return function (wit-bindgen names
+/// them `cabi_post_…` in Rust and `…_post_return` in C): the call itself
+/// had succeeded, and freeing its result failed.
+fn in_post_return(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<wasmtime::WasmBacktrace>()
+        .is_some_and(|bt| {
+            bt.frames().iter().any(|f| {
+                f.func_name()
+                    .is_some_and(|n| n.contains("post_return") || n.starts_with("cabi_post_"))
+            })
+        })
+}
+
 /// A one-line explanation of a wasm error: the trap (or error chain), where
 /// it happened (the innermost frames), and what the guest last wrote to
 /// stderr (a panic message, usually).
@@ -567,6 +580,14 @@ fn describe(e: &wasmtime::Error, log: &ProviderLog) -> String {
         if !frames.is_empty() {
             out.push_str(&format!(" (in {})", frames.join(" < ")));
         }
+    }
+    if in_post_return(e) {
+        out.push_str(
+            "; it trapped after the call had returned, in the post-return function that frees \
+             what the call returned: everything a call returns, error messages included, must \
+             be memory the guest's allocator gave out (in C: malloc'ed, never a string literal \
+             or a static buffer)",
+        );
     }
     if let Some(tail) = log.stderr_tail() {
         out.push_str(&format!("; guest stderr: {tail}"));

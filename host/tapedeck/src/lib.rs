@@ -37,6 +37,7 @@ pub mod harness;
 pub mod jsonl;
 pub mod migrate;
 pub mod redaction;
+pub mod replay;
 pub mod seals;
 pub mod signing;
 pub mod spool;

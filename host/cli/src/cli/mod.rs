@@ -16,6 +16,7 @@ mod provider_new;
 mod provider_test;
 mod record;
 mod recover;
+mod replay;
 mod scan;
 mod search;
 mod show;
@@ -91,6 +92,12 @@ pub struct Cli {
 enum Command {
     /// Run an MCP stdio server (after `--`) and record the session as a tape.
     Record(record::RecordArgs),
+    /// Serve a tape as a mock MCP server on stdio: each client message gets
+    /// the recorded answers (ids rewritten), server notifications and
+    /// requests where they came; a request that matches nothing gets a
+    /// JSON-RPC error and, on stderr, the nearest recorded request and a
+    /// diff. Exit 1 unless the replay was clean.
+    Replay(replay::ReplayArgs),
     /// List tapes, newest first.
     List(list::ListArgs),
     /// Show one tape: header, state, totals, digest, whether its frames
@@ -608,6 +615,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(&mut ctx, args).await,
         Command::Stats => stats::run(&mut ctx).await,
         Command::Recover => recover::run(&mut ctx).await,
+        Command::Replay(args) => replay::run(&mut ctx, args).await,
         Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
         Command::Keys(KeysCommand::Show) => keys::show(&mut ctx),
         Command::Keys(KeysCommand::Init) => keys::init(&mut ctx),

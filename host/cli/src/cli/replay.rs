@@ -1,0 +1,112 @@
+//! `tapedeck replay TAPE`: the tape answers an MCP client on stdio, as its
+//! server did (see [`tapedeck::replay`]). Stdout carries only the protocol;
+//! misses (with their nearest recorded candidates and a diff) and the final
+//! report go to stderr. Exit 0 when the replay was clean, 1 otherwise.
+
+use super::{Context, output, resolve_tape};
+use anyhow::Context as _;
+use clap::Args;
+use std::io::Write;
+use std::process::ExitCode;
+use tapedeck::replay::{self, Matching, OnMiss, Repeat, ReplayOptions, Timing, json::JsonPath};
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The tape: its id, `latest` for the newest tape, or a unique prefix of
+    /// its id.
+    #[arg(value_name = "TAPE")]
+    id: String,
+    /// How a client message finds its recording: `method+params` (the
+    /// method and params compared structurally, ignoring `_meta`,
+    /// `params.clientInfo` and --ignore paths), `sequential` (the next
+    /// recorded message, whatever it holds) or `strict` (byte for byte but
+    /// the id).
+    #[arg(long = "match", value_name = "MODE", default_value = "method+params", value_parser = Matching::parse)]
+    matching: Matching,
+    /// A member to leave out of the comparison, as a JSON pointer
+    /// (`/params/arguments/now`) or dotted (`params.arguments.now`); `*`
+    /// matches any member or item. Repeatable.
+    #[arg(long, value_name = "PATH", value_parser = JsonPath::parse)]
+    ignore: Vec<JsonPath>,
+    /// What a request asked again gets: `once` (each recording answers
+    /// once, in recorded order; one more is a miss), `in-order` (as once,
+    /// and requests must come in the recorded order), `cycle`, `last`.
+    #[arg(long, value_name = "MODE", default_value = "once", value_parser = Repeat::parse)]
+    repeat: Repeat,
+    /// When answers are sent: `instant`, `recorded` (the recorded delays),
+    /// or `xN` (N times as fast as recorded: x2, x0.5).
+    #[arg(long, value_name = "T", default_value = "instant", value_parser = Timing::parse)]
+    timing: Timing,
+    /// After a request that matches nothing (always answered with a
+    /// JSON-RPC error): `error` goes on, `fail` ends the replay.
+    #[arg(long, value_name = "WHAT", default_value = "error", value_parser = OnMiss::parse)]
+    on_miss: OnMiss,
+    /// Exit 1 when a recorded request was never asked.
+    #[arg(long)]
+    require_all: bool,
+    /// Match requests as they are, without first applying the redaction
+    /// rules the tapes are recorded with.
+    #[arg(long)]
+    no_redact: bool,
+}
+
+pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let store = ctx.store().await?;
+    let info = resolve_tape(&store, &args.id).await?;
+    let id = info.header.id.clone();
+    let options = ReplayOptions {
+        matching: args.matching,
+        repeat: args.repeat,
+        timing: args.timing,
+        ignore: args.ignore,
+    };
+    let redactor = if args.no_redact {
+        None
+    } else {
+        let seal = ctx.host_seal()?;
+        ctx.config()?.redaction.redactor(&seal)?
+    };
+    let loaded = replay::load(&store, &id, options)
+        .await
+        .with_context(|| format!("cannot replay tape {id}"))?;
+    if !loaded.verification.is_verified() {
+        eprintln!(
+            "tapedeck replay: note: tape {id} is not verified ({})",
+            output::printable(&loaded.verification.to_string())
+        );
+    }
+    let mut replayer = loaded.with_incoming(redactor);
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let report = replay::serve(
+        &mut replayer,
+        stdin,
+        tokio::io::stdout(),
+        args.on_miss,
+        |miss| {
+            // The recorded text came from the provider: escaped.
+            eprintln!("tapedeck replay: {}", output::printable(miss));
+        },
+    )
+    .await?;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "tapedeck replay: tape {id}: {} request(s) answered, {} miss(es), {} recorded request(s) never asked",
+        report.answered,
+        report.misses.len(),
+        report.unused.len()
+    );
+    for (seq, what) in report.unused.iter().take(20) {
+        let _ = writeln!(
+            err,
+            "  never asked: frame {seq}, {}",
+            output::printable(what)
+        );
+    }
+    Ok(if report.clean(args.require_all) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,142 @@
+//! `tapedeck replay` with the official MCP SDKs' clients (`tests/mcp-sdk/`):
+//! a session against a real SDK server is recorded through `tapedeck
+//! record`, then the same client script runs against `tapedeck replay` (no
+//! server process is started) and reports the same results: every answer,
+//! a 5 MB one included, the same protocol version and as many messages each
+//! way. With other arguments the client gets a JSON-RPC error, and
+//! tapedeck's stderr names the nearest recorded request and where it
+//! differs.
+
+use serde_json::Value;
+use std::time::Duration;
+use tapedeck_tests::mcp_sdk::{self, Sdk, ServerOptions, Workspace};
+
+use crate::cache_dir;
+
+const BIG: usize = 5_000_000;
+
+/// The client's arguments; `mode` is the Python SDK's connect mode (the
+/// TypeScript client knows one era and takes none).
+fn client_args(calls: usize, mode: Option<&str>, command: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "--sessions".into(),
+        "1".into(),
+        "--calls".into(),
+        calls.to_string(),
+        "--big".into(),
+        BIG.to_string(),
+        "--command".into(),
+        serde_json::to_string(command).unwrap(),
+    ];
+    if let Some(mode) = mode {
+        args.extend(["--mode".into(), mode.into()]);
+    }
+    args
+}
+
+/// What a client run reports that a replay must reproduce.
+fn results(summary: &Value) -> Value {
+    let s = &summary["per_session"][0];
+    serde_json::json!({
+        "ok": s["ok"],
+        "error": s["error"],
+        "calls": s["calls"],
+        "protocol_version": s["protocol_version"],
+        "sent": s["sent"],
+        "received": s["received"],
+    })
+}
+
+fn record_then_replay(client: Sdk, server: Sdk, mode: Option<&str>) {
+    let _python = mcp_sdk::python();
+    let _node = mcp_sdk::node();
+    let ws = Workspace::new(&cache_dir());
+    ws.warm_up();
+    let name = format!("replay-{}-{}", client.name(), mode.unwrap_or("default"));
+    let record = ws.record_argv(&name, &server.server(ServerOptions::default()));
+    let recorded = mcp_sdk::run_client(
+        client,
+        &ws,
+        &client_args(3, mode, &record),
+        Duration::from_secs(180),
+    );
+    assert_eq!(
+        recorded.summary["ok"], 1,
+        "the recorded session failed: {}\n{}",
+        recorded.summary, recorded.stderr
+    );
+    let tapes = ws.list();
+    let id = tapes
+        .iter()
+        .find(|t| t["name"] == name.as_str())
+        .and_then(|t| t["id"].as_str())
+        .unwrap_or_else(|| panic!("no tape {name}: {tapes:?}"))
+        .to_string();
+    let servers_before = ws.server_pids();
+
+    let replay = vec![
+        mcp_sdk::binary().display().to_string(),
+        "replay".into(),
+        id.clone(),
+        "--require-all".into(),
+    ];
+    let replayed = mcp_sdk::run_client(
+        client,
+        &ws,
+        &client_args(3, mode, &replay),
+        Duration::from_secs(180),
+    );
+    assert_eq!(
+        results(&replayed.summary),
+        results(&recorded.summary),
+        "the replay's results differ from the recording's:\n{}",
+        replayed.stderr
+    );
+    assert_eq!(ws.server_pids(), servers_before, "replay started a server");
+    assert!(
+        replayed
+            .stderr
+            .contains("0 miss(es), 0 recorded request(s) never asked"),
+        "{}",
+        replayed.stderr
+    );
+
+    // One call more than recorded: a miss, with the nearest candidate.
+    let missed = mcp_sdk::run_client(
+        client,
+        &ws,
+        &client_args(4, mode, &replay),
+        Duration::from_secs(180),
+    );
+    assert_eq!(missed.summary["ok"], 0, "{}", missed.summary);
+    // The client saw the JSON-RPC error (the Python SDK raises it inside a
+    // task group: its message is in the trace).
+    let session = &missed.summary["per_session"][0];
+    let error = format!("{}\n{}", session["error"], session["trace"]);
+    assert!(
+        error.contains("no match for `tools/call` request"),
+        "{error}"
+    );
+    let stderr = &missed.stderr;
+    assert!(stderr.contains("nearest: frame"), "{stderr}");
+    assert!(
+        stderr.contains(r#"/params/arguments/text: recorded "session 0 call"#)
+            && stderr.contains(r#"got "session 0 call 3""#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_python_sdk_session_replays_with_the_same_results() {
+    record_then_replay(Sdk::Python, Sdk::Python, Some("legacy"));
+}
+
+#[test]
+fn a_stateless_python_sdk_session_replays_with_the_same_results() {
+    record_then_replay(Sdk::Python, Sdk::Python, Some("2026-07-28"));
+}
+
+#[test]
+fn a_typescript_sdk_session_replays_with_the_same_results() {
+    record_then_replay(Sdk::TypeScript, Sdk::TypeScript, None);
+}
