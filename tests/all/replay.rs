@@ -140,3 +140,84 @@ fn a_stateless_python_sdk_session_replays_with_the_same_results() {
 fn a_typescript_sdk_session_replays_with_the_same_results() {
     record_then_replay(Sdk::TypeScript, Sdk::TypeScript, None);
 }
+
+/// `record --mode once` records on the first run and replays on the second
+/// without starting the server; `none` fails cleanly when there is no
+/// tape; an expired tape is refused with `--on-expired error`.
+#[test]
+fn record_modes_once_and_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = tapedeck_tests::cli::tapedeck(dir, &cache_dir());
+    let fixtures = mcp_sdk::repo_root().join("tests/fixtures");
+    let session = std::fs::read(fixtures.join("demo-session.jsonl")).unwrap();
+    let starts = dir.join("server-starts");
+    // The server notes each start, so the test sees whether it ran.
+    let server = format!(
+        "echo started >> '{}' && exec python3 '{}'",
+        starts.display(),
+        fixtures.join("echo_server.py").display()
+    );
+    let record = |mode: &str, name: &str, extra: &[&str]| {
+        let mut args = vec!["record", "--mode", mode, "--name", name];
+        args.extend_from_slice(extra);
+        args.extend(["--", "sh", "-c", &server]);
+        t.output_with_input(&args, &session)
+    };
+    let started = || {
+        std::fs::read_to_string(&starts)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    let first = record("once", "fixture", &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        tapedeck_tests::cli::text(&first.stderr)
+    );
+    assert_eq!(started(), 1);
+    let second = record("once", "fixture", &[]);
+    let stderr = tapedeck_tests::cli::text(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert_eq!(
+        started(),
+        1,
+        "--mode once started the server although the tape exists"
+    );
+    assert_eq!(
+        tapedeck_tests::cli::text(&second.stdout),
+        tapedeck_tests::cli::text(&first.stdout),
+        "the replay answered differently: {stderr}"
+    );
+    assert!(stderr.contains("0 miss(es)"), "{stderr}");
+    // `none` replays too.
+    let none = record("none", "fixture", &[]);
+    assert!(none.status.success());
+    assert_eq!(none.stdout, first.stdout);
+
+    let missing = record("none", "never-recorded", &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = tapedeck_tests::cli::text(&missing.stderr);
+    assert!(
+        err.contains("no finished tape named `never-recorded` to replay"),
+        "{err}"
+    );
+    let expired = record(
+        "once",
+        "fixture",
+        &["--max-age", "0s", "--on-expired", "error"],
+    );
+    assert_eq!(expired.status.code(), Some(1));
+    assert!(tapedeck_tests::cli::text(&expired.stderr).contains("older than --max-age"));
+    assert_eq!(started(), 1, "the server never ran again");
+    // `record` anew when expired.
+    let renewed = record(
+        "once",
+        "fixture",
+        &["--max-age", "0s", "--on-expired", "record"],
+    );
+    assert!(renewed.status.success());
+    assert_eq!(started(), 2);
+}

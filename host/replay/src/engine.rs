@@ -38,7 +38,8 @@ enum Kind {
     Notification { method: String },
     /// An answer to a server request: its id (JSON text).
     Answer { id: String },
-    /// Not a JSON-RPC message (not JSON, a batch, no method and no id).
+    /// Not a JSON-RPC message (not JSON, a batch, no method and no id):
+    /// matched by its exact bytes.
     Other,
 }
 
@@ -141,7 +142,7 @@ pub struct Replayer {
     /// Matching key -> how many times it was asked.
     asked: HashMap<String, usize>,
     /// Next recorded message for `Matching::Sequential`, per kind.
-    next_in_sequence: [usize; 3],
+    next_in_sequence: [usize; 4],
     /// Server messages to send before the client says anything.
     opening: Vec<usize>,
     answered: u64,
@@ -242,7 +243,8 @@ fn kind_slot(kind: &Kind) -> usize {
     match kind {
         Kind::Request { .. } => 0,
         Kind::Notification { .. } => 1,
-        _ => 2,
+        Kind::Answer { .. } => 2,
+        Kind::Other => 3,
     }
 }
 
@@ -257,7 +259,7 @@ impl Replayer {
             server: Vec::new(),
             by_key: HashMap::new(),
             asked: HashMap::new(),
-            next_in_sequence: [0; 3],
+            next_in_sequence: [0; 4],
             opening: Vec::new(),
             answered: 0,
             misses: Vec::new(),
@@ -341,7 +343,12 @@ impl Replayer {
             // An answer to a server request is matched by its id: the
             // replay sent that request with the recorded id.
             (Kind::Answer { id }, _) => Some(format!("answer {id}")),
-            (Kind::Other, _) | (_, Matching::Sequential) => None,
+            // A line that is not JSON-RPC is matched by its bytes.
+            (Kind::Other, _) => Some(format!(
+                "raw {}",
+                String::from_utf8_lossy(bytes.trim_ascii())
+            )),
+            (_, Matching::Sequential) => None,
             (_, Matching::Strict) => {
                 let without_id = json::with_id(bytes, "null").unwrap_or_else(|| bytes.to_vec());
                 Some(format!(
@@ -446,16 +453,16 @@ impl Replayer {
 
     /// The recorded client message `parsed` matches.
     fn find(&mut self, parsed: &Parsed, line: &[u8]) -> Result<usize, String> {
-        if parsed.kind == Kind::Other {
-            return Err("it is not a JSON-RPC request, notification or answer".into());
-        }
         if self.options.matching == Matching::Sequential
-            && !matches!(parsed.kind, Kind::Answer { .. })
+            && matches!(
+                parsed.kind,
+                Kind::Request { .. } | Kind::Notification { .. }
+            )
         {
             let slot = kind_slot(&parsed.kind);
             let next = self.client[self.next_in_sequence[slot]..]
                 .iter()
-                .position(|c| kind_slot(&c.kind) == slot && c.kind != Kind::Other)
+                .position(|c| kind_slot(&c.kind) == slot)
                 .map(|p| p + self.next_in_sequence[slot]);
             return match next {
                 Some(i) => {
@@ -467,7 +474,10 @@ impl Replayer {
         }
         let key = self.key(parsed, line).ok_or("it cannot be matched")?;
         let Some(list) = self.by_key.get(&key) else {
-            return Err("no recorded message is equal to it (ignoring the id, `_meta`, clientInfo and --ignore paths)".into());
+            return Err(match parsed.kind {
+                Kind::Other => "it is not a JSON-RPC message, and no such line was recorded".into(),
+                _ => "no recorded message is equal to it (ignoring the id, `_meta`, clientInfo and --ignore paths)".into(),
+            });
         };
         let asked = self.asked.entry(key).or_insert(0);
         let n = *asked;

@@ -288,3 +288,18 @@ async fn serve_answers_line_by_line_and_reports_at_the_end() {
     assert_eq!(report.answered, 1);
     assert_eq!(report.misses.len(), 1);
 }
+
+#[test]
+fn a_line_that_is_not_json_is_matched_by_its_bytes() {
+    let frames = tape(&[
+        (C, "not json at all"),
+        (S, "not json at all"),
+        (C, &call("1", "Paris")),
+        (S, &result("1", "p")),
+    ]);
+    let mut r = Replayer::new(&frames, ReplayOptions::default()).unwrap();
+    assert_eq!(texts(&r.handle(b"not json at all")), ["not json at all"]);
+    assert!(r.handle(b"other words").is_empty());
+    assert_eq!(r.report().misses.len(), 1);
+    assert!(r.report().misses[0].why.contains("not a JSON-RPC message"));
+}

@@ -16,8 +16,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 use tapedeck::recorder::{Proxy, Recorder, Signals, Stored, TapeMeta};
+use tapedeck::replay::ReplayOptions;
 use tapedeck::store::Starting;
+use tapedeck::store::TapePages;
 use tapedeck::store::codec::Codec;
+use tapedeck::types::{TapeFilter, TapeState};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -39,9 +42,166 @@ pub struct RecordArgs {
     /// changed either way.
     #[arg(long)]
     pub no_redact: bool,
+    /// VCR's record modes, for tests: `all` records every time (the
+    /// default); `once` replays the newest finished tape called --name if
+    /// there is one (the server is not started) and records it otherwise;
+    /// `none` only replays, and fails when there is no such tape (the CI
+    /// mode: the server never runs).
+    #[arg(long, value_name = "MODE", default_value = "all", value_parser = RecordMode::parse)]
+    pub mode: RecordMode,
+    /// With --mode once or none: a tape older than this (`30d`, `12h`,
+    /// `90m`) is expired, and --on-expired says what then.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub max_age: Option<std::time::Duration>,
+    /// What an expired tape gets: `warn` (replay it, with a warning on
+    /// stderr), `error` (exit 1 without replaying), `record` (record it
+    /// anew; with --mode none, an error).
+    #[arg(long, value_name = "WHAT", default_value = "warn", value_parser = OnExpired::parse)]
+    pub on_expired: OnExpired,
     /// The MCP server to run, after `--`: the program and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// `record --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordMode {
+    /// Record every time.
+    All,
+    /// Replay the named tape if it exists, else record it.
+    Once,
+    /// Only replay; no tape is an error.
+    None,
+}
+
+impl RecordMode {
+    fn parse(s: &str) -> Result<RecordMode, String> {
+        match s {
+            "all" => Ok(RecordMode::All),
+            "once" => Ok(RecordMode::Once),
+            "none" => Ok(RecordMode::None),
+            _ => Err(format!(
+                "unknown record mode `{s}` (known: all, once, none)"
+            )),
+        }
+    }
+}
+
+/// `record --on-expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExpired {
+    /// Replay it anyway, warning.
+    Warn,
+    /// Fail.
+    Error,
+    /// Record it anew.
+    Record,
+}
+
+impl OnExpired {
+    fn parse(s: &str) -> Result<OnExpired, String> {
+        match s {
+            "warn" => Ok(OnExpired::Warn),
+            "error" => Ok(OnExpired::Error),
+            "record" => Ok(OnExpired::Record),
+            _ => Err(format!(
+                "unknown --on-expired `{s}` (known: warn, error, record)"
+            )),
+        }
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s`.
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{s}` is not an age: a number and d, h, m or s (30d, 12h)");
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let secs = match unit {
+        'd' => n.checked_mul(86_400),
+        'h' => n.checked_mul(3_600),
+        'm' => n.checked_mul(60),
+        's' => Some(n),
+        _ => None,
+    };
+    secs.map(std::time::Duration::from_secs).ok_or_else(bad)
+}
+
+/// With --mode once or none: replays the newest finished tape named
+/// `--name` when there is one (`Some(exit code)`), or says to record.
+async fn replay_instead(ctx: &mut Context, args: &RecordArgs) -> anyhow::Result<Option<ExitCode>> {
+    let mode = args.mode;
+    let Some(name) = args.name.as_deref().filter(|n| !n.is_empty()) else {
+        anyhow::bail!(
+            "--mode {} needs --name NAME: the tape to replay, or to record under that name",
+            if mode == RecordMode::Once {
+                "once"
+            } else {
+                "none"
+            }
+        );
+    };
+    let store = ctx.store().await?;
+    let filter = TapeFilter {
+        name_contains: Some(name.to_string()),
+        state: Some(TapeState::Finished),
+        ..TapeFilter::default()
+    };
+    let mut pages = TapePages::list(&store, filter).provider_name(store.name());
+    let mut found = None;
+    while found.is_none() {
+        let Some(page) = pages.next_page().await? else {
+            break;
+        };
+        found = page.into_iter().find(|t| t.header.name == name);
+    }
+    let Some(tape) = found else {
+        if mode == RecordMode::None {
+            anyhow::bail!(
+                "no finished tape named `{}` to replay (--mode none never starts the server: record it first, with --mode once or all)",
+                output::printable(name)
+            );
+        }
+        return Ok(None);
+    };
+    if let Some(max_age) = args.max_age {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let age =
+            std::time::Duration::from_micros(now_us.saturating_sub(tape.header.created_at_us));
+        if age > max_age {
+            let what = format!(
+                "tape {} (`{}`) is {} old, older than --max-age",
+                tape.header.id,
+                output::printable(name),
+                humantime(age)
+            );
+            match (args.on_expired, mode) {
+                (OnExpired::Warn, _) => eprintln!("tapedeck: warning: {what}; replaying it anyway"),
+                (OnExpired::Record, RecordMode::Once) => {
+                    eprintln!("tapedeck: {what}: recording it anew");
+                    return Ok(None);
+                }
+                _ => anyhow::bail!("{what} (--on-expired record records it anew with --mode once)"),
+            }
+        }
+    }
+    let how = super::replay::How::default();
+    let code =
+        super::replay::replay_tape(ctx, &store, &tape.header.id, ReplayOptions::default(), how)
+            .await?;
+    Ok(Some(code))
+}
+
+/// `3d 4h`, `5m 2s`: an age for people.
+fn humantime(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
 }
 
 /// Runs the server given after `--`, forwarding this process's stdin and
@@ -49,6 +209,11 @@ pub struct RecordArgs {
 /// into the chosen provider. Prints one summary line to stderr and exits
 /// with the server's exit code.
 pub async fn run(ctx: &mut Context, args: RecordArgs) -> anyhow::Result<ExitCode> {
+    if args.mode != RecordMode::All
+        && let Some(code) = replay_instead(ctx, &args).await?
+    {
+        return Ok(code);
+    }
     // First, so that a SIGTERM from the client while anything below runs
     // ends the session cleanly instead of killing tapedeck.
     let signals = Signals::listen().context("cannot catch termination signals")?;

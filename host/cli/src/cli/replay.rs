@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use std::io::Write;
 use std::process::ExitCode;
+use tapedeck::Store;
 use tapedeck::replay::{self, Matching, OnMiss, Repeat, ReplayOptions, Timing, json::JsonPath};
 
 /// Arguments of `replay`.
@@ -54,20 +55,56 @@ pub struct ReplayArgs {
 pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let store = ctx.store().await?;
     let info = resolve_tape(&store, &args.id).await?;
-    let id = info.header.id.clone();
     let options = ReplayOptions {
         matching: args.matching,
         repeat: args.repeat,
         timing: args.timing,
         ignore: args.ignore,
     };
-    let redactor = if args.no_redact {
-        None
-    } else {
+    let how = How {
+        on_miss: args.on_miss,
+        require_all: args.require_all,
+        redact: !args.no_redact,
+    };
+    replay_tape(ctx, &store, &info.header.id, options, how).await
+}
+
+/// What a replay does besides matching.
+pub struct How {
+    /// After a miss.
+    pub on_miss: OnMiss,
+    /// Exit 1 when a recorded request was never asked.
+    pub require_all: bool,
+    /// Redact requests with the configured rules before matching.
+    pub redact: bool,
+}
+
+impl Default for How {
+    fn default() -> Self {
+        How {
+            on_miss: OnMiss::Error,
+            require_all: false,
+            redact: true,
+        }
+    }
+}
+
+/// Serves tape `id` of `store` on stdio; reports on stderr; exit 0 when the
+/// replay was clean (`record --mode once|none` replays with this too).
+pub async fn replay_tape(
+    ctx: &mut Context,
+    store: &Store,
+    id: &str,
+    options: ReplayOptions,
+    how: How,
+) -> anyhow::Result<ExitCode> {
+    let redactor = if how.redact {
         let seal = ctx.host_seal()?;
         ctx.config()?.redaction.redactor(&seal)?
+    } else {
+        None
     };
-    let loaded = replay::load(&store, &id, options)
+    let loaded = replay::load(store, id, options)
         .await
         .with_context(|| format!("cannot replay tape {id}"))?;
     if !loaded.verification.is_verified() {
@@ -82,7 +119,7 @@ pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode
         &mut replayer,
         stdin,
         tokio::io::stdout(),
-        args.on_miss,
+        how.on_miss,
         |miss| {
             // The recorded text came from the provider: escaped.
             eprintln!("tapedeck replay: {}", output::printable(miss));
@@ -104,7 +141,7 @@ pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode
             output::printable(what)
         );
     }
-    Ok(if report.clean(args.require_all) {
+    Ok(if report.clean(how.require_all) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
