@@ -221,3 +221,80 @@ fn record_modes_once_and_none() {
     assert!(renewed.status.success());
     assert_eq!(started(), 2);
 }
+
+/// `verify` finds no drift against the server a tape was recorded from,
+/// and a readable diff (exit 1) against a changed one.
+#[test]
+fn verify_reports_drift_only_against_a_changed_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = tapedeck_tests::cli::tapedeck(dir, &cache_dir());
+    let fixtures = mcp_sdk::repo_root().join("tests/fixtures");
+    let session = std::fs::read(fixtures.join("demo-session.jsonl")).unwrap();
+    let server = fixtures.join("echo_server.py");
+    let server = server.to_str().unwrap();
+    let out = t.output_with_input(
+        &["record", "--name", "drift", "--", "python3", server],
+        &session,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        tapedeck_tests::cli::text(&out.stderr)
+    );
+
+    let same = t.output(&["verify", "latest", "--", "python3", server]);
+    let shown = tapedeck_tests::cli::text(&same.stdout);
+    assert!(
+        same.status.success(),
+        "{shown}{}",
+        tapedeck_tests::cli::text(&same.stderr)
+    );
+    assert!(shown.contains("4 answer(s) compared, 0 drifted"), "{shown}");
+
+    // The same server, changed: its echo shouts, and a tool is described
+    // differently.
+    let changed = dir.join("changed_server.py");
+    let source = std::fs::read_to_string(fixtures.join("echo_server.py")).unwrap();
+    let source = source
+        .replace(r#""text": text}"#, r#""text": text.upper()}"#)
+        .replace("Returns its text argument.", "Echoes.");
+    std::fs::write(&changed, source).unwrap();
+    let drifted = t.output(&[
+        "verify",
+        "latest",
+        "--",
+        "python3",
+        changed.to_str().unwrap(),
+    ]);
+    let shown = tapedeck_tests::cli::text(&drifted.stdout);
+    assert_eq!(drifted.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("2 drifted"), "{shown}");
+    assert!(
+        shown.contains(r#"/result/content/0/text: recorded "hello, tape ✓", got "HELLO, TAPE ✓""#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            r#"/result/tools/0/description: recorded "Returns its text argument.", got "Echoes.""#
+        ),
+        "{shown}"
+    );
+    // Ignoring what changed, no drift is left.
+    let ignoring = t.output(&[
+        "verify",
+        "latest",
+        "--ignore",
+        "/result/content",
+        "--ignore",
+        "result.tools.*.description",
+        "--",
+        "python3",
+        changed.to_str().unwrap(),
+    ]);
+    assert!(
+        ignoring.status.success(),
+        "{}",
+        tapedeck_tests::cli::text(&ignoring.stdout)
+    );
+}

@@ -8,7 +8,9 @@
 //! (notifications, progress, sampling or elicitation requests) where it
 //! came; a request that matches nothing gets a JSON-RPC error, and the miss
 //! keeps its nearest recorded candidates with a structural diff.
-//! [`serve`] runs that over a line-delimited stream (stdio).
+//! [`serve`] runs that over a line-delimited stream (stdio). [`drift::check`]
+//! sends a tape's client messages to a live server and compares its answers
+//! with the recorded ones (`tapedeck verify`).
 //!
 //! ```
 //! use tapedeck_replay::{ReplayOptions, Replayer};
@@ -29,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod drift;
 mod engine;
 pub mod json;
 mod options;

@@ -67,23 +67,106 @@ impl Loaded {
     }
 }
 
+/// The traffic of tape `id` of `store`, read through the verified path,
+/// without the host's own event frames (the server's stderr, how the
+/// session ended), which were never on the wire.
+async fn traffic<S: TapeStore>(
+    store: &S,
+    id: &str,
+) -> Result<(Vec<tapedeck_types::Frame>, Verification), TapeLoadError> {
+    let tape = TapeReader::new(store).load(id).await?;
+    let frames = tape
+        .frames
+        .into_iter()
+        .filter(|f| HostEvent::of(f).is_none())
+        .collect();
+    Ok((frames, tape.verification))
+}
+
+/// Why a drift check could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Reading the tape failed (the provider, or the integrity check).
+    #[error(transparent)]
+    Read(#[from] TapeLoadError),
+    /// The server could not be started, or talking to it failed.
+    #[error("the server `{command}`: {source}")]
+    Server {
+        /// The command line.
+        command: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// Sends the client messages of tape `id` to a live server (`command`,
+/// started here, its stderr passed through) and compares its answers with
+/// the recorded ones (see [`drift::check`]); `patience` bounds the wait for
+/// each answer. The server is stopped at the end.
+pub async fn verify<S: TapeStore>(
+    store: &S,
+    id: &str,
+    options: &ReplayOptions,
+    command: &[std::ffi::OsString],
+    patience: std::time::Duration,
+) -> Result<(drift::DriftReport, Verification), VerifyError> {
+    let (frames, verification) = traffic(store, id).await?;
+    let shown = command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let server_error = |source| VerifyError::Server {
+        command: shown.clone(),
+        source,
+    };
+    let (program, args) = command.split_first().ok_or_else(|| {
+        server_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no command given",
+        ))
+    })?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(server_error)?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(server_error(std::io::Error::other(
+            "no pipes to the server",
+        )));
+    };
+    let report = drift::check(
+        &frames,
+        options,
+        tokio::io::BufReader::new(stdout),
+        stdin,
+        patience,
+    )
+    .await
+    .map_err(server_error)?;
+    // Its stdin closed (dropped with `check`): give it a moment to exit.
+    if tokio::time::timeout(std::time::Duration::from_secs(2), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+    Ok((report, verification))
+}
+
 /// Reads tape `id` from `store` through the verified path and indexes it.
 pub async fn load<S: TapeStore>(
     store: &S,
     id: &str,
     options: ReplayOptions,
 ) -> Result<Loaded, LoadError> {
-    let tape = TapeReader::new(store).load(id).await?;
-    // The host's own event frames (the server's stderr, how the session
-    // ended) were never on the wire: only the traffic is replayed.
-    let traffic: Vec<_> = tape
-        .frames
-        .into_iter()
-        .filter(|f| HostEvent::of(f).is_none())
-        .collect();
-    let replayer = Replayer::new(&traffic, options)?;
+    let (frames, verification) = traffic(store, id).await?;
+    let replayer = Replayer::new(&frames, options)?;
     Ok(Loaded {
         replayer,
-        verification: tape.verification,
+        verification,
     })
 }

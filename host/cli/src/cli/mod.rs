@@ -24,6 +24,7 @@ mod sign;
 mod spool;
 mod stats;
 mod time;
+mod verify;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
@@ -98,6 +99,11 @@ enum Command {
     /// JSON-RPC error and, on stderr, the nearest recorded request and a
     /// diff. Exit 1 unless the replay was clean.
     Replay(replay::ReplayArgs),
+    /// Check a tape against a live server (after `--`): its client messages
+    /// are sent again and the answers compared with the recorded ones,
+    /// structurally (`--ignore` for members that change run to run). Exit 1
+    /// on drift, with a diff.
+    Verify(verify::VerifyArgs),
     /// List tapes, newest first.
     List(list::ListArgs),
     /// Show one tape: header, state, totals, digest, whether its frames
@@ -616,6 +622,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => stats::run(&mut ctx).await,
         Command::Recover => recover::run(&mut ctx).await,
         Command::Replay(args) => replay::run(&mut ctx, args).await,
+        Command::Verify(args) => verify::run(&mut ctx, args).await,
         Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
         Command::Keys(KeysCommand::Show) => keys::show(&mut ctx),
         Command::Keys(KeysCommand::Init) => keys::init(&mut ctx),
