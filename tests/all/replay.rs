@@ -3,7 +3,10 @@
 //! record`, then the same client script runs against `tapedeck replay` (no
 //! server process is started) and reports the same results: every answer,
 //! a 5 MB one included, the same protocol version and as many messages each
-//! way. With other arguments the client gets a JSON-RPC error, and
+//! way; with the Python client in the `initialize` era also progress notifications, an elicitation
+//! the server makes of the client mid-call (answered by the client, then the
+//! call's result), and an identical call made twice. With other arguments
+//! the client gets a JSON-RPC error, and
 //! tapedeck's stderr names the nearest recorded request and where it
 //! differs.
 
@@ -31,6 +34,13 @@ fn client_args(calls: usize, mode: Option<&str>, command: &[String]) -> Vec<Stri
     if let Some(mode) = mode {
         args.extend(["--mode".into(), mode.into()]);
     }
+    if mode == Some("legacy") {
+        // The Python client's extras: progress notifications, an
+        // elicitation it answers, an identical call made twice. (In the
+        // stateless era the SDK's server cannot elicit: it has no
+        // back-channel for server-initiated requests.)
+        args.push("--extras".into());
+    }
     args
 }
 
@@ -44,6 +54,7 @@ fn results(summary: &Value) -> Value {
         "protocol_version": s["protocol_version"],
         "sent": s["sent"],
         "received": s["received"],
+        "extras": s["extras"],
     })
 }
 

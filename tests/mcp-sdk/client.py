@@ -114,6 +114,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--env", action="append", default=[], help="KEY=VALUE for the launched command")
     p.add_argument("--cwd", default=None)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per session, shutdown included")
+    p.add_argument("--extras", action="store_true",
+                   help="also call `count` (progress notifications), `ask` (an elicitation the client "
+                        "answers) and `echo` twice with the same text; their results go into `extras`")
     return p.parse_args()
 
 
@@ -121,6 +124,25 @@ def text_of(result) -> str:
     if result.is_error:
         raise RuntimeError(f"tool error: {result.content!r}")
     return "".join(c.text for c in result.content if getattr(c, "type", None) == "text")
+
+
+async def extras(client) -> dict:
+    """Progress, an elicitation answered by this client, a repeated call."""
+    progress = []
+
+    async def on_progress(value, total, message):
+        progress.append([value, total, message])
+
+    counted = text_of(await client.call_tool("count", {"steps": 3}, progress_callback=on_progress))
+    asked = text_of(await client.call_tool("ask", {"question": "Proceed?"}))
+    same = [text_of(await client.call_tool("echo", {"text": "same"})) for _ in range(2)]
+    return {"progress": progress, "counted": counted, "asked": asked, "same": same}
+
+
+async def answer_elicitation(context, params):
+    """Accepts every elicitation, answering "yes" (the `ask` tool)."""
+    from mcp import types
+    return types.ElicitResult(action="accept", content={"answer": "yes"})
 
 
 async def run_session(index: int, args: argparse.Namespace, env: dict[str, str], out: list) -> None:
@@ -150,7 +172,7 @@ async def run_session(index: int, args: argparse.Namespace, env: dict[str, str],
     closing = None
     try:
         with anyio.fail_after(args.timeout):
-            async with Client(params, mode=mode) as client:
+            async with Client(params, mode=mode, elicitation_callback=answer_elicitation) as client:
                 record["protocol_version"] = client.protocol_version
                 tools = await client.list_tools()
                 names = {t.name for t in tools.tools}
@@ -166,6 +188,8 @@ async def run_session(index: int, args: argparse.Namespace, env: dict[str, str],
                 if len(got) != args.big:
                     raise RuntimeError(f"big returned {len(got)} bytes, not {args.big}")
                 record["calls"] += 1
+                if args.extras:
+                    record["extras"] = await extras(client)
                 closing = time.monotonic()
             # Leaving the context ran the SDK's shutdown sequence.
         record["ok"] = True

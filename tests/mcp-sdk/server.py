@@ -10,6 +10,8 @@ Tools:
   big(size)        -> a text of `size` bytes (ASCII)
   sleep(seconds)   -> "slept", after sleeping
   crash()          -> never answers: the server SIGKILLs itself mid-request
+  count(steps)     -> "counted N", after `steps` progress notifications
+  ask(question)    -> asks the client (elicitation) and returns its answer
 
 Options (all optional):
   --exit-delay S        after stdin closes, take S seconds before exiting (default 0)
@@ -31,7 +33,10 @@ import sys
 import threading
 import time
 
+from pydantic import BaseModel
+
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 
 
 def parse_args() -> argparse.Namespace:
@@ -94,6 +99,23 @@ def main() -> int:
 
         await anyio.sleep(seconds)
         return "slept"
+
+    @server.tool(structured_output=False)
+    async def count(steps: int, ctx: Context) -> str:
+        """Reports progress `steps` times, then answers."""
+        for i in range(steps):
+            await ctx.report_progress(i + 1, steps, f"step {i + 1}")
+        return f"counted {steps}"
+
+    class Answer(BaseModel):
+        answer: str
+
+    @server.tool(structured_output=False)
+    async def ask(question: str, ctx: Context) -> str:
+        """Asks the client (elicitation), then returns what it answered."""
+        result = await ctx.elicit(question, Answer)
+        data = getattr(result, "data", None)
+        return f"{result.action}: {data.answer if data else ''}"
 
     @server.tool(structured_output=False)
     def crash() -> str:
