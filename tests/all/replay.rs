@@ -291,6 +291,54 @@ fn verify_reports_drift_only_against_a_changed_server() {
         ),
         "{shown}"
     );
+    // A second recording, from the changed server: `diff` shows the same.
+    let out = t.output_with_input(
+        &[
+            "record",
+            "--name",
+            "drift-2",
+            "--",
+            "python3",
+            changed.to_str().unwrap(),
+        ],
+        &session,
+    );
+    assert!(out.status.success());
+    let list: Value = serde_json::from_str(&t.ok(&["--json", "list"])).unwrap();
+    let id_of = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (id_of("drift"), id_of("drift-2"));
+    let compared = t.output(&["diff", &a, &b]);
+    let shown = tapedeck_tests::cli::text(&compared.stdout);
+    assert_eq!(compared.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("~ tool changed: echo"), "{shown}");
+    assert!(
+        shown.contains(r#"/description: A "Returns its text argument.", B "Echoes.""#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#"/result/content/0/text: A "hello, tape ✓", B "HELLO, TAPE ✓""#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("2 request(s) alike, 2 changed, 0 only in A, 0 only in B"),
+        "{shown}"
+    );
+    let itself = t.output(&["diff", &a, &a]);
+    assert!(
+        itself.status.success(),
+        "{}",
+        tapedeck_tests::cli::text(&itself.stdout)
+    );
+
     // Ignoring what changed, no drift is left.
     let ignoring = t.output(&[
         "verify",

@@ -11,7 +11,7 @@
 //! server-initiated traffic comes where it came, and concurrent requests
 //! recorded interleaved do not wait for each other.
 
-use crate::json::{self, Difference, JsonPath};
+use crate::json::{self, Difference, JsonPath, canonical};
 use crate::options::{Matching, Repeat, ReplayOptions};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -190,43 +190,6 @@ fn parse(bytes: &[u8], options: &ReplayOptions) -> Parsed {
     Parsed {
         kind,
         normalized: Some(normalized),
-    }
-}
-
-/// JSON text with object members sorted: equal values give equal text.
-fn canonical(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
     }
 }
 

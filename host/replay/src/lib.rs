@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod compare;
 pub mod drift;
 mod engine;
 pub mod json;

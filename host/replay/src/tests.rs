@@ -303,3 +303,58 @@ fn a_line_that_is_not_json_is_matched_by_its_bytes() {
     assert_eq!(r.report().misses.len(), 1);
     assert!(r.report().misses[0].why.contains("not a JSON-RPC message"));
 }
+
+#[test]
+fn two_tapes_compared_request_by_request_and_tool_by_tool() {
+    let tools = |desc: &str, extra: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"tools":[{{"name":"echo","description":"{desc}"}}{extra}]}}}}"#
+        )
+    };
+    let a = tape(&[
+        (C, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+        (S, &tools("Echoes.", r#",{"name":"old"}"#)),
+        (C, &call("2", "Paris")),
+        (S, &result("2", "sunny")),
+        (C, &call("3", "Rome")),
+        (S, &result("3", "warm")),
+    ]);
+    let b = tape(&[
+        (C, r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#),
+        (
+            S,
+            &tools("Repeats.", r#",{"name":"new"}"#).replace("\"id\":1", "\"id\":7"),
+        ),
+        (C, &call("8", "Paris")),
+        (S, &result("8", "rain")),
+        (C, &call("9", "Oslo")),
+        (S, &result("9", "cold")),
+        (
+            S,
+            r#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#,
+        ),
+    ]);
+    let d = compare::compare(&a, &b, &ReplayOptions::default());
+    assert!(!d.is_empty());
+    assert_eq!(d.same, 0);
+    assert_eq!(d.removed.len(), 1);
+    assert!(d.removed[0].1.contains("Rome"), "{:?}", d.removed);
+    assert_eq!(d.added.len(), 1);
+    assert!(d.added[0].1.contains("Oslo"), "{:?}", d.added);
+    // tools/list and the Paris call answered differently.
+    assert_eq!(d.changed.len(), 2, "{:?}", d.changed);
+    assert!(
+        d.changed[1].differences[0]
+            .to_string()
+            .contains(r#"recorded "sunny", got "rain""#)
+    );
+    assert_eq!(d.tools_removed, ["old"]);
+    assert_eq!(d.tools_added, ["new"]);
+    assert_eq!(d.tools_changed.len(), 1);
+    assert_eq!(d.tools_changed[0].differences[0].path, "/description");
+    assert_eq!(
+        d.notifications,
+        [("notifications/message".to_string(), 0, 1)]
+    );
+    assert!(compare::compare(&a, &a, &ReplayOptions::default()).is_empty());
+}

@@ -157,6 +157,19 @@ pub async fn verify<S: TapeStore>(
     Ok((report, verification))
 }
 
+/// Compares tapes `a` and `b` of `store` (see [`compare::compare`]), both
+/// read through the verified path.
+pub async fn diff<S: TapeStore>(
+    store: &S,
+    a: &str,
+    b: &str,
+    options: &ReplayOptions,
+) -> Result<compare::TapeDiff, TapeLoadError> {
+    let (fa, _) = traffic(store, a).await?;
+    let (fb, _) = traffic(store, b).await?;
+    Ok(compare::compare(&fa, &fb, options))
+}
+
 /// Reads tape `id` from `store` through the verified path and indexes it.
 pub async fn load<S: TapeStore>(
     store: &S,

@@ -5,6 +5,7 @@
 //! exits with 2 on usage errors.
 
 mod delete;
+mod diff;
 mod export;
 mod import;
 mod inspect;
@@ -104,6 +105,10 @@ enum Command {
     /// structurally (`--ignore` for members that change run to run). Exit 1
     /// on drift, with a diff.
     Verify(verify::VerifyArgs),
+    /// Compare two tapes request by request: what only one asked, which
+    /// answers changed and where, which tools changed. Exit 1 when they
+    /// differ.
+    Diff(diff::DiffArgs),
     /// List tapes, newest first.
     List(list::ListArgs),
     /// Show one tape: header, state, totals, digest, whether its frames
@@ -623,6 +628,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recover => recover::run(&mut ctx).await,
         Command::Replay(args) => replay::run(&mut ctx, args).await,
         Command::Verify(args) => verify::run(&mut ctx, args).await,
+        Command::Diff(args) => diff::run(&mut ctx, args).await,
         Command::Spool(SpoolCommand::Status) => spool::status(&mut ctx),
         Command::Keys(KeysCommand::Show) => keys::show(&mut ctx),
         Command::Keys(KeysCommand::Init) => keys::init(&mut ctx),
