@@ -357,3 +357,57 @@ fn verify_reports_drift_only_against_a_changed_server() {
         tapedeck_tests::cli::text(&ignoring.stdout)
     );
 }
+
+/// A secret in a request and its answer: the tape holds placeholders, yet
+/// the request with the real token matches (it is redacted the same way
+/// before matching), and `--secret` puts the real value back into the
+/// answer.
+#[test]
+fn replay_matches_redacted_requests_and_puts_secrets_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let token = format!("ghp_{}", "a1B2".repeat(9));
+    let t = tapedeck_tests::cli::tapedeck(dir, &cache_dir()).env("REPLAY_TOKEN", &token);
+    let fixtures = mcp_sdk::repo_root().join("tests/fixtures");
+    let server = fixtures.join("echo_server.py");
+    let session = format!(
+        "{}\n{}\n",
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#,
+        format_args!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"token {token}"}}}}}}"#
+        )
+    );
+    let recorded = t.output_with_input(
+        &[
+            "record",
+            "--name",
+            "secret",
+            "--",
+            "python3",
+            server.to_str().unwrap(),
+        ],
+        session.as_bytes(),
+    );
+    assert!(recorded.status.success());
+    let shown = t.ok(&["show", "latest", "--frames", "--json"]);
+    assert!(!shown.contains(&token), "the tape holds the token");
+    assert!(shown.contains("[REDACTED:github-token:"), "{shown}");
+
+    let replayed = t.output_with_input(
+        &[
+            "replay",
+            "latest",
+            "--secret",
+            "github-token=env:REPLAY_TOKEN",
+        ],
+        session.as_bytes(),
+    );
+    let stderr = tapedeck_tests::cli::text(&replayed.stderr);
+    assert!(replayed.status.success(), "{stderr}");
+    assert_eq!(replayed.stdout, recorded.stdout, "{stderr}");
+    assert!(!stderr.contains(&token));
+    // Without --secret the answer keeps the placeholder.
+    let plain = t.output_with_input(&["replay", "latest"], session.as_bytes());
+    assert!(plain.status.success());
+    assert!(tapedeck_tests::cli::text(&plain.stdout).contains("[REDACTED:github-token:"));
+}

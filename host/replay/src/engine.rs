@@ -149,6 +149,9 @@ pub struct Replayer {
     misses: Vec<Miss>,
     /// Applied to each client message before it is matched (redaction).
     incoming: Option<Incoming>,
+    /// Applied to each recorded message before it is sent (secrets put
+    /// back).
+    outgoing: Option<Incoming>,
 }
 
 /// A transformation of each client message before matching.
@@ -227,6 +230,7 @@ impl Replayer {
             answered: 0,
             misses: Vec::new(),
             incoming: None,
+            outgoing: None,
         };
         // Recorded request id -> its index in `client` (the latest one).
         let mut requests: HashMap<String, usize> = HashMap::new();
@@ -328,6 +332,14 @@ impl Replayer {
     /// a request carrying a real secret matches its recorded placeholder).
     pub fn with_incoming(mut self, f: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
         self.incoming = Some(Box::new(f));
+        self
+    }
+
+    /// Applies `f` to each recorded message before it is sent (the host
+    /// puts real values back in place of redaction placeholders,
+    /// `--secret`).
+    pub fn with_outgoing(mut self, f: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        self.outgoing = Some(Box::new(f));
         self
     }
 
@@ -526,6 +538,10 @@ impl Replayer {
             let bytes = match m.answers.and_then(|r| self.client[r].client_id.as_deref()) {
                 Some(id) => json::with_id(&m.bytes, id).unwrap_or_else(|| m.bytes.clone()),
                 None => m.bytes.clone(),
+            };
+            let bytes = match &self.outgoing {
+                Some(f) => f(&bytes),
+                None => bytes,
             };
             out.push(Outgoing {
                 bytes,

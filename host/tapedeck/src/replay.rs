@@ -157,6 +157,71 @@ pub async fn verify<S: TapeStore>(
     Ok((report, verification))
 }
 
+/// A real value to put back where the recording has a redaction
+/// placeholder (`--secret KIND=env:VAR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// The placeholder's kind (`[REDACTED:<kind>:…]`, e.g. `bearer`), or a
+    /// whole placeholder for one value only.
+    pub placeholder: String,
+    /// The value (never printed).
+    pub value: String,
+}
+
+/// A transformation for [`Replayer::with_outgoing`]: each placeholder named
+/// by `secrets` is replaced by its value, JSON-escaped (placeholders sit
+/// inside JSON strings).
+pub fn fill_secrets(secrets: Vec<Secret>) -> impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static {
+    use crate::redact::PLACEHOLDER_PREFIX;
+    let secrets: Vec<(Vec<u8>, bool, Vec<u8>)> = secrets
+        .into_iter()
+        .map(|s| {
+            let whole = s.placeholder.starts_with(PLACEHOLDER_PREFIX);
+            let pattern = if whole {
+                s.placeholder.into_bytes()
+            } else {
+                format!("{PLACEHOLDER_PREFIX}{}:", s.placeholder).into_bytes()
+            };
+            let escaped = serde_json::to_string(&s.value).unwrap_or_default();
+            let escaped = escaped[1..escaped.len().saturating_sub(1).max(1)]
+                .as_bytes()
+                .to_vec();
+            (pattern, whole, escaped)
+        })
+        .collect();
+    move |bytes: &[u8]| {
+        let mut out = bytes.to_vec();
+        for (pattern, whole, value) in &secrets {
+            let mut i = 0;
+            while let Some(at) = find(&out[i..], pattern).map(|p| p + i) {
+                // A kind: `[REDACTED:kind:` then 16 hex digits and `]`.
+                let end = if *whole {
+                    Some(at + pattern.len())
+                } else {
+                    let tail = out.get(at + pattern.len()..at + pattern.len() + 17);
+                    tail.filter(|t| t[..16].iter().all(u8::is_ascii_hexdigit) && t[16] == b']')
+                        .map(|_| at + pattern.len() + 17)
+                };
+                match end {
+                    Some(end) => {
+                        out.splice(at..end, value.iter().copied());
+                        i = at + value.len();
+                    }
+                    None => i = at + 1,
+                }
+            }
+        }
+        out
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Compares tapes `a` and `b` of `store` (see [`compare::compare`]), both
 /// read through the verified path.
 pub async fn diff<S: TapeStore>(
@@ -182,4 +247,28 @@ pub async fn load<S: TapeStore>(
         replayer,
         verification,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_replace_their_placeholders_json_escaped() {
+        let fill = fill_secrets(vec![
+            Secret {
+                placeholder: "bearer".into(),
+                value: "tok\"en".into(),
+            },
+            Secret {
+                placeholder: "[REDACTED:password:00112233445566ff]".into(),
+                value: "hunter2".into(),
+            },
+        ]);
+        let answer = br#"{"a":"Bearer [REDACTED:bearer:0123456789abcdef]","b":"[REDACTED:password:00112233445566ff]","c":"[REDACTED:password:ffffffffffffffff]","d":"[REDACTED:bearer:short]"}"#;
+        assert_eq!(
+            String::from_utf8(fill(answer)).unwrap(),
+            r#"{"a":"Bearer tok\"en","b":"hunter2","c":"[REDACTED:password:ffffffffffffffff]","d":"[REDACTED:bearer:short]"}"#
+        );
+    }
 }

@@ -50,6 +50,64 @@ pub struct ReplayArgs {
     /// rules the tapes are recorded with.
     #[arg(long)]
     no_redact: bool,
+    /// Put a real value back into the answers where the recording has a
+    /// redaction placeholder: KIND=env:VAR or KIND=file:PATH, KIND being
+    /// the placeholder's kind (`[REDACTED:KIND:…]`, e.g. `bearer`) or a
+    /// whole placeholder. Repeatable. The value is never printed.
+    #[arg(long, value_name = "KIND=SOURCE", value_parser = parse_secret)]
+    secret: Vec<(String, SecretSource)>,
+}
+
+/// Where a `--secret` value comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (one trailing newline dropped).
+    File(std::path::PathBuf),
+}
+
+fn parse_secret(s: &str) -> Result<(String, SecretSource), String> {
+    let (kind, source) = s
+        .split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not KIND=env:VAR or KIND=file:PATH"))?;
+    let source = if let Some(var) = source.strip_prefix("env:") {
+        SecretSource::Env(var.to_string())
+    } else if let Some(path) = source.strip_prefix("file:") {
+        SecretSource::File(path.into())
+    } else {
+        return Err(format!(
+            "--secret {kind}=…: the value comes from env:VAR or file:PATH, never the command line"
+        ));
+    };
+    Ok((kind.to_string(), source))
+}
+
+/// The values of `--secret`s.
+fn secrets(list: &[(String, SecretSource)]) -> anyhow::Result<Vec<replay::Secret>> {
+    list.iter()
+        .map(|(kind, source)| {
+            let value = match source {
+                SecretSource::Env(var) => std::env::var(var).with_context(|| {
+                    format!("--secret {kind}: environment variable {var} is not set")
+                })?,
+                SecretSource::File(path) => {
+                    let mut v = std::fs::read_to_string(path).with_context(|| {
+                        format!("--secret {kind}: cannot read {}", path.display())
+                    })?;
+                    if v.ends_with('\n') {
+                        v.pop();
+                    }
+                    v
+                }
+            };
+            Ok(replay::Secret {
+                placeholder: kind.clone(),
+                value,
+            })
+        })
+        .collect()
 }
 
 pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -65,6 +123,7 @@ pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode
         on_miss: args.on_miss,
         require_all: args.require_all,
         redact: !args.no_redact,
+        secrets: secrets(&args.secret)?,
     };
     replay_tape(ctx, &store, &info.header.id, options, how).await
 }
@@ -77,6 +136,8 @@ pub struct How {
     pub require_all: bool,
     /// Redact requests with the configured rules before matching.
     pub redact: bool,
+    /// Real values put back into answers.
+    pub secrets: Vec<replay::Secret>,
 }
 
 impl Default for How {
@@ -85,6 +146,7 @@ impl Default for How {
             on_miss: OnMiss::Error,
             require_all: false,
             redact: true,
+            secrets: Vec::new(),
         }
     }
 }
@@ -114,6 +176,9 @@ pub async fn replay_tape(
         );
     }
     let mut replayer = loaded.with_incoming(redactor);
+    if !how.secrets.is_empty() {
+        replayer = replayer.with_outgoing(replay::fill_secrets(how.secrets));
+    }
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let report = replay::serve(
         &mut replayer,
