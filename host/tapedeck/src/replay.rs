@@ -183,9 +183,8 @@ pub fn fill_secrets(secrets: Vec<Secret>) -> impl Fn(&[u8]) -> Vec<u8> + Send + 
                 format!("{PLACEHOLDER_PREFIX}{}:", s.placeholder).into_bytes()
             };
             let escaped = serde_json::to_string(&s.value).unwrap_or_default();
-            let escaped = escaped[1..escaped.len().saturating_sub(1).max(1)]
-                .as_bytes()
-                .to_vec();
+            let inner = escaped.len().saturating_sub(1).max(1);
+            let escaped = escaped.as_bytes()[1..inner].to_vec();
             (pattern, whole, escaped)
         })
         .collect();
