@@ -411,3 +411,61 @@ fn replay_matches_redacted_requests_and_puts_secrets_back() {
     assert!(plain.status.success());
     assert!(tapedeck_tests::cli::text(&plain.stdout).contains("[REDACTED:github-token:"));
 }
+
+/// `--on-miss passthrough -- SERVER`: what the tape does not cover is
+/// answered by a live server that saw the whole session.
+#[test]
+fn misses_pass_through_to_a_live_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tapedeck_tests::cli::tapedeck(tmp.path(), &cache_dir());
+    let server = mcp_sdk::repo_root().join("tests/fixtures/echo_server.py");
+    let server = server.to_str().unwrap();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
+    let call = |id: u32, text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+        )
+    };
+    let recorded = format!("{init}\n{}\n", call(2, "recorded"));
+    let out = t.output_with_input(
+        &["record", "--name", "partial", "--", "python3", server],
+        recorded.as_bytes(),
+    );
+    assert!(out.status.success());
+    let session = format!(
+        "{init}\n{}\n{}\n",
+        call(2, "recorded"),
+        call(3, "never recorded")
+    );
+    let replayed = t.output_with_input(
+        &[
+            "replay",
+            "latest",
+            "--on-miss",
+            "passthrough",
+            "--",
+            "python3",
+            server,
+        ],
+        session.as_bytes(),
+    );
+    let stdout = tapedeck_tests::cli::text(&replayed.stdout);
+    let stderr = tapedeck_tests::cli::text(&replayed.stderr);
+    let answers: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 3, "{stdout}{stderr}");
+    assert_eq!(answers[1]["result"]["content"][0]["text"], "recorded");
+    assert_eq!(answers[2]["id"], 3);
+    assert_eq!(
+        answers[2]["result"]["content"][0]["text"], "never recorded",
+        "{stderr}"
+    );
+    assert!(stderr.contains("forwarded to the live server"), "{stderr}");
+    // The tape did not cover everything: not a clean replay.
+    assert_eq!(replayed.status.code(), Some(1));
+    // A server after `--` only with passthrough, and passthrough only with one.
+    let out = t.output_with_input(&["replay", "latest", "--on-miss", "passthrough"], b"");
+    assert!(tapedeck_tests::cli::text(&out.stderr).contains("needs the live server after `--`"));
+}

@@ -39,8 +39,10 @@ pub struct ReplayArgs {
     /// or `xN` (N times as fast as recorded: x2, x0.5).
     #[arg(long, value_name = "T", default_value = "instant", value_parser = Timing::parse)]
     timing: Timing,
-    /// After a request that matches nothing (always answered with a
-    /// JSON-RPC error): `error` goes on, `fail` ends the replay.
+    /// After a request that matches nothing: `error` answers it with a
+    /// JSON-RPC error and goes on, `fail` does so and ends the replay,
+    /// `passthrough` has the live server given after `--` answer it (that
+    /// server sees the whole session).
     #[arg(long, value_name = "WHAT", default_value = "error", value_parser = OnMiss::parse)]
     on_miss: OnMiss,
     /// Exit 1 when a recorded request was never asked.
@@ -56,6 +58,9 @@ pub struct ReplayArgs {
     /// whole placeholder. Repeatable. The value is never printed.
     #[arg(long, value_name = "KIND=SOURCE", value_parser = parse_secret)]
     secret: Vec<(String, SecretSource)>,
+    /// With --on-miss passthrough: the live MCP server, after `--`.
+    #[arg(last = true, value_name = "SERVER")]
+    server: Vec<std::ffi::OsString>,
 }
 
 /// Where a `--secret` value comes from.
@@ -119,11 +124,19 @@ pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode
         timing: args.timing,
         ignore: args.ignore,
     };
+    match (args.on_miss == OnMiss::Passthrough, args.server.is_empty()) {
+        (true, true) => anyhow::bail!("--on-miss passthrough needs the live server after `--`"),
+        (false, false) => anyhow::bail!(
+            "a server after `--` is used only with --on-miss passthrough (replay answers without one)"
+        ),
+        _ => {}
+    }
     let how = How {
         on_miss: args.on_miss,
         require_all: args.require_all,
         redact: !args.no_redact,
         secrets: secrets(&args.secret)?,
+        live: args.server,
     };
     replay_tape(ctx, &store, &info.header.id, options, how).await
 }
@@ -138,6 +151,8 @@ pub struct How {
     pub redact: bool,
     /// Real values put back into answers.
     pub secrets: Vec<replay::Secret>,
+    /// The live server for `--on-miss passthrough`.
+    pub live: Vec<std::ffi::OsString>,
 }
 
 impl Default for How {
@@ -147,6 +162,7 @@ impl Default for How {
             require_all: false,
             redact: true,
             secrets: Vec::new(),
+            live: Vec::new(),
         }
     }
 }
@@ -180,17 +196,50 @@ pub async fn replay_tape(
         replayer = replayer.with_outgoing(replay::fill_secrets(how.secrets));
     }
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let report = replay::serve(
-        &mut replayer,
-        stdin,
-        tokio::io::stdout(),
-        how.on_miss,
-        |miss| {
-            // The recorded text came from the provider: escaped.
-            eprintln!("tapedeck replay: {}", output::printable(miss));
-        },
-    )
-    .await?;
+    // The recorded text came from the provider: escaped.
+    let on_miss = |miss: &str| eprintln!("tapedeck replay: {}", output::printable(miss));
+    let report = match how.live.split_first() {
+        Some((program, server_args)) => {
+            let mut live = tokio::process::Command::new(program)
+                .args(server_args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| {
+                    format!("cannot start the live server {}", program.to_string_lossy())
+                })?;
+            let (Some(live_in), Some(live_out)) = (live.stdin.take(), live.stdout.take()) else {
+                anyhow::bail!("no pipes to the live server");
+            };
+            let report = replay::serve_with_live(
+                &mut replayer,
+                stdin,
+                tokio::io::stdout(),
+                tokio::io::BufReader::new(live_out),
+                live_in,
+                on_miss,
+            )
+            .await?;
+            if tokio::time::timeout(std::time::Duration::from_secs(2), live.wait())
+                .await
+                .is_err()
+            {
+                let _ = live.kill().await;
+            }
+            report
+        }
+        None => {
+            replay::serve(
+                &mut replayer,
+                stdin,
+                tokio::io::stdout(),
+                how.on_miss,
+                on_miss,
+            )
+            .await?
+        }
+    };
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
