@@ -1,5 +1,6 @@
 //! `tapedeck delete TAPE`: remove a tape (capability `delete`). The tape is
-//! named as everywhere else: its id, `latest` or a unique prefix of its id
+//! named as everywhere else: its id, `latest`, a unique prefix of its id or
+//! its name
 //! ([`resolve_id`]).
 
 use super::{Context, check_id, output, require_capability, resolve_id, tape_error};
@@ -11,8 +12,8 @@ use tapedeck::store::TapeStore;
 /// Arguments of `delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// The tape: its id, `latest` for the newest tape, or a unique prefix of
-    /// its id.
+    /// The tape: its id, `latest` for the newest tape, a unique prefix of
+    /// its id, or its name (the newest tape of that name).
     #[arg(value_name = "TAPE")]
     id: String,
 }

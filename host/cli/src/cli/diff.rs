@@ -13,7 +13,7 @@ use tapedeck::replay::{self, ReplayOptions, json::Difference, json::JsonPath};
 /// Arguments of `diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The first tape (id, `latest` or a unique id prefix).
+    /// The first tape (id, `latest`, a unique id prefix or a name).
     #[arg(value_name = "A")]
     a: String,
     /// The second tape.

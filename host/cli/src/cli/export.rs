@@ -39,8 +39,8 @@ use tapedeck::{RedactionSettings, Store};
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The tape: its id, `latest` for the newest tape, or a unique prefix
-    /// of its id.
+    /// The tape: its id, `latest` for the newest tape, a unique prefix of
+    /// its id, or its name (the newest tape of that name).
     #[arg(value_name = "TAPE")]
     id: String,
     /// Write to FILE instead of stdout (`-` is stdout).

@@ -461,10 +461,12 @@ const PREFIX_CANDIDATES: usize = 5;
 /// 3. the one tape whose id starts with `id` (a unique prefix). The listing
 ///    is walked with [`TapePages`] ([`PREFIX_PAGE`] tapes a call, within its
 ///    bounds) and stops at the page where a second match appears; an
-///    ambiguous prefix is an error naming a few candidates.
+///    ambiguous prefix is an error naming a few candidates;
+/// 4. the newest tape whose name is exactly `id` (`--name` of `record`),
+///    the provider filtering the listing by name.
 ///
-/// `id` is first checked like an id ([`check_id`]): a prefix is a fragment
-/// of one. No match is `no tape "abc" in provider fs`.
+/// A prefix is a fragment of an id ([`check_id`]); anything else typed is
+/// looked up as a name only. No match is `no tape "abc" in provider fs`.
 /// No tape has the id, or an id starting with it.
 #[derive(Debug, thiserror::Error)]
 #[error("no tape {id:?} in provider {provider}")]
@@ -476,7 +478,14 @@ pub struct NoSuchTape {
 }
 
 pub async fn resolve_tape(store: &Store, id: &str) -> anyhow::Result<TapeInfo> {
-    check_id(id)?;
+    if let Err(not_an_id) = check_id(id) {
+        return by_name(store, id)
+            .await
+            .map_err(|e| match e.downcast_ref::<NoSuchTape>() {
+                Some(_) => anyhow!("{not_an_id}; no tape is named {id:?} either"),
+                None => e,
+            });
+    }
     match store.get(id).await {
         Ok(info) => return Ok(info),
         Err(e) if e.storage_kind() == Some(ErrorKind::NotFound) => {}
@@ -504,11 +513,7 @@ pub async fn resolve_tape(store: &Store, id: &str) -> anyhow::Result<TapeInfo> {
         matches.extend(page.into_iter().filter(|t| t.header.id.starts_with(id)));
     }
     match matches.len() {
-        0 => Err(NoSuchTape {
-            id: id.to_string(),
-            provider: store.name().to_string(),
-        }
-        .into()),
+        0 => by_name(store, id).await,
         1 => Ok(matches.pop().expect("one match")),
         n => {
             let shown: Vec<&str> = matches
@@ -589,6 +594,32 @@ pub async fn read_tape(
         ReadError::Integrity(e) => anyhow::Error::new(e),
         ReadError::Page(e) => e,
     })
+}
+
+/// The newest tape named exactly `name`, or [`NoSuchTape`].
+async fn by_name(store: &Store, name: &str) -> anyhow::Result<TapeInfo> {
+    let filter = TapeFilter {
+        name_contains: Some(name.to_string()),
+        ..TapeFilter::default()
+    };
+    let mut pages = TapePages::list(store, filter)
+        .provider_name(store.name())
+        .page_size(PREFIX_PAGE);
+    while let Some(page) = pages
+        .next_page()
+        .await
+        .with_context(|| format!("cannot list the tapes of provider {}", store.name()))?
+    {
+        // Newest first: the first exact match is the newest.
+        if let Some(t) = page.into_iter().find(|t| t.header.name == name) {
+            return Ok(t);
+        }
+    }
+    Err(NoSuchTape {
+        id: name.to_string(),
+        provider: store.name().to_string(),
+    }
+    .into())
 }
 
 /// True if `e` comes from writing to a closed pipe (`tapedeck list | head`).

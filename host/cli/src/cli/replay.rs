@@ -14,8 +14,8 @@ use tapedeck::replay::{self, Matching, OnMiss, Repeat, ReplayOptions, Timing, js
 /// Arguments of `replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The tape: its id, `latest` for the newest tape, or a unique prefix of
-    /// its id.
+    /// The tape: its id, `latest` for the newest tape, a unique prefix of
+    /// its id, or its name (the newest tape of that name).
     #[arg(value_name = "TAPE")]
     id: String,
     /// How a client message finds its recording: `method+params` (the

@@ -40,8 +40,8 @@ const INTERRUPTED: u8 = 130;
 /// Arguments of `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The tape: its id, `latest` for the newest tape, or a unique prefix of
-    /// its id.
+    /// The tape: its id, `latest` for the newest tape, a unique prefix of
+    /// its id, or its name (the newest tape of that name).
     #[arg(value_name = "TAPE")]
     id: String,
     /// Also print the frames: sequence number, time, direction (→ client to

@@ -14,8 +14,8 @@ use tapedeck::replay::{self, ReplayOptions, json::JsonPath};
 /// Arguments of `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The tape: its id, `latest` for the newest tape, or a unique prefix of
-    /// its id.
+    /// The tape: its id, `latest` for the newest tape, a unique prefix of
+    /// its id, or its name (the newest tape of that name).
     #[arg(value_name = "TAPE")]
     id: String,
     /// A member to leave out of the comparison of answers, as a JSON pointer

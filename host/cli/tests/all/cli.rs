@@ -971,7 +971,7 @@ fn import(dir: &Dir, tapes: &[Tape]) {
 }
 
 #[test]
-fn every_command_takes_latest_and_unique_id_prefixes() {
+fn every_command_takes_latest_unique_id_prefixes_and_names() {
     let dir = Dir::new();
     import(
         &dir,
@@ -1010,6 +1010,13 @@ fn every_command_takes_latest_and_unique_id_prefixes() {
     // Validated as what could be part of an id.
     let err = dir.fails(&["delete", "ab/"], 1);
     assert!(err.contains("tape id \"ab/\" contains '/'"), "{err}");
+    // A name (exactly): the newest tape of that name.
+    assert_eq!(shown_id(&["show", "tape abc-1", "--json"]), "abc-1");
+    let err = dir.fails(&["show", "tape nope"], 1);
+    assert!(
+        err.contains(r#"no tape is named "tape nope" either"#),
+        "{err}"
+    );
 
     // export by prefix writes that tape.
     let exported = dir.ok(&["export", "xy"]);
