@@ -154,7 +154,8 @@ fn a_typescript_sdk_session_replays_with_the_same_results() {
 
 /// `record --mode once` records on the first run and replays on the second
 /// without starting the server; `none` fails cleanly when there is no
-/// tape; an expired tape is refused with `--on-expired error`.
+/// tape; an expired tape is refused with `--on-expired error`;
+/// `new-episodes` records what the tape lacked into a new tape.
 #[test]
 fn record_modes_once_and_none() {
     let tmp = tempfile::tempdir().unwrap();
@@ -174,6 +175,13 @@ fn record_modes_once_and_none() {
         args.extend_from_slice(extra);
         args.extend(["--", "sh", "-c", &server]);
         t.output_with_input(&args, &session)
+    };
+    // `--name fixture` with another session.
+    let record_with = |mode: &str, input: &[u8]| {
+        let args = [
+            "record", "--mode", mode, "--name", "fixture", "--", "sh", "-c", &server,
+        ];
+        t.output_with_input(&args, input)
     };
     let started = || {
         std::fs::read_to_string(&starts)
@@ -231,6 +239,33 @@ fn record_modes_once_and_none() {
     );
     assert!(renewed.status.success());
     assert_eq!(started(), 2);
+
+    // `new-episodes`: a session with one call the tape lacks. The tape
+    // answers what it has, the live server the new call, and the whole
+    // session becomes the newest tape `fixture`, which `none` then replays
+    // without a miss and without the server.
+    let mut longer = session.clone();
+    longer.extend_from_slice(
+        br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a new episode"}}}"#,
+    );
+    longer.push(b'\n');
+    let episode = record_with("new-episodes", &longer);
+    let stderr = tapedeck_tests::cli::text(&episode.stderr);
+    assert!(episode.status.success(), "{stderr}");
+    assert_eq!(started(), 3, "the live server answers the new call");
+    let stdout = tapedeck_tests::cli::text(&episode.stdout);
+    assert!(
+        stdout.starts_with(&tapedeck_tests::cli::text(&first.stdout)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("a new episode"), "{stdout}");
+    assert!(stderr.contains("which supersedes tape"), "{stderr}");
+    let again = record_with("none", &longer);
+    let stderr = tapedeck_tests::cli::text(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("0 miss(es)"), "{stderr}");
+    assert_eq!(again.stdout, episode.stdout);
+    assert_eq!(started(), 3);
 }
 
 /// `verify` finds no drift against the server a tape was recorded from,

@@ -40,7 +40,7 @@ mod serve;
 
 pub use engine::{Miss, Outgoing, ReplayError, Replayer, Report};
 pub use options::{Matching, Repeat, ReplayOptions, Timing};
-pub use serve::{OnMiss, serve, serve_with_live};
+pub use serve::{OnMiss, Tap, serve, serve_with_live};
 
 #[cfg(test)]
 mod tests;

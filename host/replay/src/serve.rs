@@ -83,6 +83,10 @@ where
     Ok(replayer.report())
 }
 
+/// Sees every line of a session as it crosses (`record --mode
+/// new-episodes` records them): the client's, and what the client got.
+pub type Tap = std::sync::Arc<dyn Fn(tapedeck_types::Direction, &[u8]) + Send + Sync>;
+
 /// [`serve`] with a live server beside the tape ([`OnMiss::Passthrough`]):
 /// every client message also goes to the live server (so its session state
 /// follows the client's), the tape answers what it matches, and a request
@@ -95,6 +99,7 @@ pub async fn serve_with_live<R, W, LR, LW>(
     output: W,
     live_out: LR,
     mut live_in: LW,
+    tap: Option<Tap>,
     mut on_miss_text: impl FnMut(&str),
 ) -> Result<Report, ReplayError>
 where
@@ -113,11 +118,21 @@ where
         }
         Ok::<(), ReplayError>(())
     });
+    // What the client gets is tapped where it is decided (below, and in
+    // the relay), in the order it is sent.
+    let tap_out = |tap: &Option<Tap>, batch: &[Outgoing]| {
+        if let Some(tap) = tap {
+            for m in batch {
+                tap(tapedeck_types::Direction::ServerToClient, &m.bytes);
+            }
+        }
+    };
     // Ids of the client requests the live server answers.
     let forwarded: Arc<Mutex<HashSet<String>>> = Arc::default();
     let relay = {
         let forwarded = forwarded.clone();
         let tx = tx.clone();
+        let tap = tap.clone();
         tokio::spawn(async move {
             let mut lines = live_out.split(b'\n');
             while let Ok(Some(line)) = lines.next_segment().await {
@@ -133,6 +148,9 @@ where
                         delay: std::time::Duration::ZERO,
                         seq: 0,
                     };
+                    if let Some(tap) = &tap {
+                        tap(tapedeck_types::Direction::ServerToClient, &out.bytes);
+                    }
                     if tx.send(vec![out]).is_err() {
                         break;
                     }
@@ -140,7 +158,9 @@ where
             }
         })
     };
-    let _ = tx.send(replayer.opening());
+    let opening = replayer.opening();
+    tap_out(&tap, &opening);
+    let _ = tx.send(opening);
     let mut lines = input.split(b'\n');
     while let Some(mut line) = lines.next_segment().await? {
         if line.last() == Some(&b'\r') {
@@ -148,6 +168,9 @@ where
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
+        }
+        if let Some(tap) = &tap {
+            tap(tapedeck_types::Direction::ClientToServer, &line);
         }
         let misses = replayer.report().misses.len();
         let answer = replayer.handle(&line);
@@ -165,9 +188,11 @@ where
             }
             (Some(miss), None) => {
                 on_miss_text(&miss.to_string());
+                tap_out(&tap, &answer);
                 let _ = tx.send(answer);
             }
             (None, _) => {
+                tap_out(&tap, &answer);
                 let _ = tx.send(answer);
             }
         }

@@ -46,7 +46,9 @@ pub struct RecordArgs {
     /// default); `once` replays the newest finished tape called --name if
     /// there is one (the server is not started) and records it otherwise;
     /// `none` only replays, and fails when there is no such tape (the CI
-    /// mode: the server never runs).
+    /// mode: the server never runs); `new-episodes` replays what the tape
+    /// matches, has the live server answer the rest, and records the
+    /// session as a new tape of that name (which then supersedes the old).
     #[arg(long, value_name = "MODE", default_value = "all", value_parser = RecordMode::parse)]
     pub mode: RecordMode,
     /// With --mode once or none: a tape older than this (`30d`, `12h`,
@@ -72,6 +74,9 @@ pub enum RecordMode {
     Once,
     /// Only replay; no tape is an error.
     None,
+    /// Replay what matches, the live server answers the rest, the session
+    /// recorded as a new tape.
+    NewEpisodes,
 }
 
 impl RecordMode {
@@ -80,8 +85,9 @@ impl RecordMode {
             "all" => Ok(RecordMode::All),
             "once" => Ok(RecordMode::Once),
             "none" => Ok(RecordMode::None),
+            "new-episodes" => Ok(RecordMode::NewEpisodes),
             _ => Err(format!(
-                "unknown record mode `{s}` (known: all, once, none)"
+                "unknown record mode `{s}` (known: all, once, none, new-episodes)"
             )),
         }
     }
@@ -178,7 +184,7 @@ async fn replay_instead(ctx: &mut Context, args: &RecordArgs) -> anyhow::Result<
             );
             match (args.on_expired, mode) {
                 (OnExpired::Warn, _) => eprintln!("tapedeck: warning: {what}; replaying it anyway"),
-                (OnExpired::Record, RecordMode::Once) => {
+                (OnExpired::Record, RecordMode::Once | RecordMode::NewEpisodes) => {
                     eprintln!("tapedeck: {what}: recording it anew");
                     return Ok(None);
                 }
@@ -186,11 +192,77 @@ async fn replay_instead(ctx: &mut Context, args: &RecordArgs) -> anyhow::Result<
             }
         }
     }
+    if mode == RecordMode::NewEpisodes {
+        return new_episode(ctx, args, store, &tape).await.map(Some);
+    }
     let how = super::replay::How::default();
     let code =
         super::replay::replay_tape(ctx, &store, &tape.header.id, ReplayOptions::default(), how)
             .await?;
     Ok(Some(code))
+}
+
+/// `--mode new-episodes` with a tape to replay: the tape answers what it
+/// matches, the live server (which sees the whole session) the rest, and
+/// every line the client sent and got is recorded as a new tape of the
+/// same name.
+async fn new_episode(
+    ctx: &mut Context,
+    args: &RecordArgs,
+    store: tapedeck::Store,
+    old: &tapedeck::types::TapeInfo,
+) -> anyhow::Result<ExitCode> {
+    let seal = ctx.host_seal()?;
+    let redactor = if args.no_redact {
+        None
+    } else {
+        ctx.config()?.redaction.redactor(&seal)?
+    };
+    let options = ctx.config()?.recorder.clone();
+    let store = Arc::new(store);
+    let mut recorder = Recorder::new(store.clone(), options);
+    if let Some(r) = redactor {
+        recorder = recorder.with_redactor(r);
+    }
+    let meta = TapeMeta {
+        session_id: args
+            .session
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        name: old.header.name.clone(),
+        tags: args.tags.clone(),
+    };
+    let recording = Arc::new(
+        recorder
+            .start(meta)
+            .await
+            .context("cannot start recording")?,
+    );
+    let tap: tapedeck::replay::Tap = {
+        let recording = recording.clone();
+        Arc::new(move |direction, line: &[u8]| recording.record(direction, line.to_vec()))
+    };
+    let how = super::replay::How {
+        on_miss: tapedeck::replay::OnMiss::Passthrough,
+        live: args.command.clone(),
+        tap: Some(tap),
+        ..super::replay::How::default()
+    };
+    super::replay::replay_tape(ctx, &store, &old.header.id, ReplayOptions::default(), how).await?;
+    let recording = Arc::try_unwrap(recording)
+        .map_err(|_| anyhow::anyhow!("the new episode's recording is still in use"))?;
+    let outcome = recording
+        .finish()
+        .await
+        .context("cannot finish the new episode's tape")?;
+    eprintln!(
+        "tapedeck: recorded tape {} ({} frames), which supersedes tape {} as `{}`",
+        outcome.tape.header.id,
+        outcome.tape.frame_count,
+        old.header.id,
+        output::printable(&old.header.name)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `3d 4h`, `5m 2s`: an age for people.

@@ -137,6 +137,7 @@ pub async fn run(ctx: &mut Context, args: ReplayArgs) -> anyhow::Result<ExitCode
         redact: !args.no_redact,
         secrets: secrets(&args.secret)?,
         live: args.server,
+        tap: None,
     };
     replay_tape(ctx, &store, &info.header.id, options, how).await
 }
@@ -153,6 +154,8 @@ pub struct How {
     pub secrets: Vec<replay::Secret>,
     /// The live server for `--on-miss passthrough`.
     pub live: Vec<std::ffi::OsString>,
+    /// Sees every line of the session (with a live server only).
+    pub tap: Option<replay::Tap>,
 }
 
 impl Default for How {
@@ -163,6 +166,7 @@ impl Default for How {
             redact: true,
             secrets: Vec::new(),
             live: Vec::new(),
+            tap: None,
         }
     }
 }
@@ -199,34 +203,19 @@ pub async fn replay_tape(
     // The recorded text came from the provider: escaped.
     let on_miss = |miss: &str| eprintln!("tapedeck replay: {}", output::printable(miss));
     let report = match how.live.split_first() {
-        Some((program, server_args)) => {
-            let mut live = tokio::process::Command::new(program)
-                .args(server_args)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| {
-                    format!("cannot start the live server {}", program.to_string_lossy())
-                })?;
-            let (Some(live_in), Some(live_out)) = (live.stdin.take(), live.stdout.take()) else {
-                anyhow::bail!("no pipes to the live server");
-            };
+        Some(_) => {
+            let mut live = Live::start(&how.live)?;
             let report = replay::serve_with_live(
                 &mut replayer,
                 stdin,
                 tokio::io::stdout(),
-                tokio::io::BufReader::new(live_out),
-                live_in,
+                live.output()?,
+                live.input()?,
+                how.tap.clone(),
                 on_miss,
             )
             .await?;
-            if tokio::time::timeout(std::time::Duration::from_secs(2), live.wait())
-                .await
-                .is_err()
-            {
-                let _ = live.kill().await;
-            }
+            live.stop().await;
             report
         }
         None => {
@@ -260,4 +249,58 @@ pub async fn replay_tape(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A live MCP server beside a replay (`--on-miss passthrough`, `record
+/// --mode new-episodes`): its stdin and stdout piped, its stderr passed
+/// through, killed if it outlives the session.
+pub struct Live {
+    child: tokio::process::Child,
+}
+
+impl Live {
+    /// Starts `command` (program and arguments).
+    pub fn start(command: &[std::ffi::OsString]) -> anyhow::Result<Live> {
+        let (program, args) = command
+            .split_first()
+            .context("no live server command given")?;
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!("cannot start the live server {}", program.to_string_lossy())
+            })?;
+        Ok(Live { child })
+    }
+
+    /// Its stdout, once.
+    pub fn output(&mut self) -> anyhow::Result<tokio::io::BufReader<tokio::process::ChildStdout>> {
+        let out = self
+            .child
+            .stdout
+            .take()
+            .context("no pipe from the live server")?;
+        Ok(tokio::io::BufReader::new(out))
+    }
+
+    /// Its stdin, once.
+    pub fn input(&mut self) -> anyhow::Result<tokio::process::ChildStdin> {
+        self.child
+            .stdin
+            .take()
+            .context("no pipe to the live server")
+    }
+
+    /// Waits up to 2 s for it to exit (its stdin is closed), then kills it.
+    pub async fn stop(mut self) {
+        if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
 }
