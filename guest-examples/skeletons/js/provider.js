@@ -23,8 +23,9 @@
 //           summary (u64 frames, u64 bytes, u64 ended-at, digest, seal) or u8 0.
 //
 // WIT u64 values are BigInt here; counts and offsets are Numbers inside.
-// Simple rather than fast: every read scans the tape's `frames` file and
-// every listing reads every tape. Replace what you need and keep
+// Simple rather than fast: each instance keeps an index of every tape's
+// records it has looked at (extended by what was appended since), and every
+// listing reads every tape. Replace what you need and keep
 // `tapedeck provider test` passing.
 
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
@@ -195,25 +196,6 @@ function encodeFrames(frames) {
   return o.done();
 }
 
-// The record bodies of the whole appends, as [start, end], and the length
-// those appends fill.
-function scanFrames(buf) {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const bodies = [];
-  let committed = [0, 0];
-  let at = 0;
-  while (at + 6 <= buf.length && buf[at] === MAGIC) {
-    const last = buf[at + 1] === 1;
-    const start = at + 6;
-    const end = start + view.getUint32(at + 2, true);
-    if (end > buf.length) break;
-    bodies.push([start, end]);
-    at = end;
-    if (last) committed = [bodies.length, at];
-  }
-  return { bodies: bodies.slice(0, committed[0]), committed: committed[1] };
-}
-
 function decodeFrame(buf, start) {
   const i = new In(buf, start);
   const seq = i.u64();
@@ -226,7 +208,6 @@ function decodeFrame(buf, start) {
   return { seq, timestamp, direction, payload, flags, terms, attributes: i.pairs() };
 }
 
-const payloadLen = (buf, start) => new DataView(buf.buffer, buf.byteOffset + start + 18, 4).getUint32(0, true);
 
 function encodeEnd(state, summary) {
   const o = new Out();
@@ -409,6 +390,7 @@ class Store {
     const pre = getDirectories().find(([, p]) => root === p || root.startsWith(p.endsWith('/') ? p : `${p}/`));
     if (!pre) invalid(`config \`root\`: ${root} is not inside a granted directory`);
     this.dir = pre[0];
+    this.indexes = new Map(); // tape id -> its frame index (see `index`)
     const rel = root.slice(pre[1].length).replace(/^\/+/, '');
     this.base = rel ? `${rel}/` : '';
     if (rel) {
@@ -433,9 +415,85 @@ class Store {
     return { id, stamp, header, end: end === null ? null : decodeEnd(end) };
   }
 
-  frames(id) {
-    const buf = readFile(this.dir, this.path(id, 'frames')) ?? new Uint8Array(0);
-    return { buf, ...scanFrames(buf) };
+  // Where the whole appends' records of a tape are: { starts, ends (body
+  // offsets), lens (payload lengths), count, bytes, committed, size }.
+  // Kept per tape between calls and extended by reading only what was
+  // appended since (the file only grows past `committed`), in 1 MiB chunks:
+  // a tape is never held in memory whole.
+  index(tape) {
+    const path = this.path(tape.id, 'frames');
+    return withFile(this.dir, path, {}, { read: true }, (d) => {
+      const size = Number(d.stat().size);
+      let ix = this.indexes.get(tape.id);
+      if (!ix || ix.stamp !== tape.stamp || size < ix.committed) {
+        ix = { stamp: tape.stamp, starts: [], ends: [], lens: [], count: 0, bytes: 0, committed: 0 };
+        this.indexes.set(tape.id, ix);
+      }
+      // Records after `committed` not yet known to end an append.
+      const pending = [];
+      let at = ix.committed;
+      let chunk = new Uint8Array(0);
+      let chunkAt = at;
+      const bytesAt = (off, n) => {
+        if (off < chunkAt || off + n > chunkAt + chunk.length) {
+          chunkAt = off;
+          chunk = d.read(BigInt(Math.max(n, 1 << 20)), BigInt(off))[0];
+        }
+        return chunk.subarray(off - chunkAt, off - chunkAt + n);
+      };
+      while (at + 6 <= size) {
+        const head = bytesAt(at, 6);
+        if (head.length < 6 || head[0] !== MAGIC) break;
+        const len = new DataView(head.buffer, head.byteOffset, 6).getUint32(2, true);
+        const start = at + 6;
+        const end = start + len;
+        if (end > size) break;
+        const payload = bytesAt(start + 18, 4);
+        if (payload.length < 4) break;
+        pending.push([start, end, new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true)]);
+        at = end;
+        if (head[1] === 1) {
+          for (const [s0, e0, l0] of pending) {
+            ix.starts.push(s0);
+            ix.ends.push(e0);
+            ix.lens.push(l0);
+            ix.bytes += l0;
+          }
+          ix.count += pending.length;
+          pending.length = 0;
+          ix.committed = at;
+        }
+      }
+      ix.size = size;
+      return ix;
+    });
+  }
+
+  // The bytes of frames `from` to `to` (exclusive) of an index, decoded.
+  readRange(tape, ix, from, to) {
+    if (from >= to) return [];
+    const first = ix.starts[from] - 6;
+    const last = ix.ends[to - 1];
+    const buf = withFile(this.dir, this.path(tape.id, 'frames'), {}, { read: true }, (d) => {
+      const parts = [];
+      let n = 0;
+      while (n < last - first) {
+        const [part, eof] = d.read(BigInt(last - first - n), BigInt(first + n));
+        parts.push(part);
+        n += part.length;
+        if (eof || part.length === 0) break;
+      }
+      const out = new Uint8Array(n);
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return out;
+    });
+    const frames = [];
+    for (let i = from; i < to; i++) frames.push(decodeFrame(buf, ix.starts[i] - first));
+    return frames;
   }
 
   info(tape) {
@@ -446,9 +504,9 @@ class Store {
       frameCount = summary.frameCount;
       byteCount = summary.byteCount;
     } else {
-      const { buf, bodies } = this.frames(tape.id);
-      frameCount = BigInt(bodies.length);
-      byteCount = BigInt(bodies.reduce((n, [s]) => n + payloadLen(buf, s), 0));
+      const ix = this.index(tape);
+      frameCount = BigInt(ix.count);
+      byteCount = BigInt(ix.bytes);
     }
     return {
       header: tape.header,
@@ -493,11 +551,12 @@ class Store {
   resume(id) {
     const tape = this.load(id);
     if (tape.end) invalid(`tape \`${id}\` is ${tape.end.state}, not recording`);
-    const { buf, bodies, committed } = this.frames(id);
-    if (committed < buf.length) {
-      withFile(this.dir, this.path(id, 'frames'), {}, { write: true }, (d) => d.setSize(BigInt(committed)));
+    const ix = this.index(tape);
+    if (ix.committed < ix.size) {
+      // Cut off a torn append.
+      withFile(this.dir, this.path(id, 'frames'), {}, { write: true }, (d) => d.setSize(BigInt(ix.committed)));
     }
-    return new Writer(this, id, bodies.length, committed);
+    return new Writer(this, id, ix.count, ix.committed);
   }
 
   save(header, frames, summary, reason) {
@@ -515,17 +574,19 @@ class Store {
   readFrames(id, fromSeq, maxFrames, maxBytes) {
     if (maxFrames === 0) invalid('max-frames must be at least 1');
     const tape = this.load(id);
-    const { buf, bodies } = this.frames(id);
-    let count = bodies.length;
+    const ix = this.index(tape);
+    let count = ix.count;
     if (tape.end?.summary) count = Math.min(count, Number(tape.end.summary.frameCount));
-    const out = [];
+    if (fromSeq >= BigInt(count)) return [];
+    const from = Number(fromSeq);
+    let to = from;
     let bytes = 0n;
-    for (let seq = fromSeq; seq < BigInt(count); seq++) {
-      const frame = decodeFrame(buf, bodies[Number(seq)][0]);
-      out.push(frame);
-      bytes += BigInt(frame.payload.length);
-      if (out.length >= maxFrames || bytes >= maxBytes) break;
+    while (to < count) {
+      bytes += BigInt(ix.lens[to]);
+      to++;
+      if (to - from >= maxFrames || bytes >= maxBytes) break;
     }
+    const out = this.readRange(tape, ix, from, to);
     return out;
   }
 
@@ -582,9 +643,8 @@ class Store {
         if (!filterMatches(query.filter, info)) return false;
         const missing = new Set(query.terms);
         let found = !needle || needle.length === 0;
-        const { buf, bodies } = this.frames(tape.id);
-        for (const [start] of bodies.slice(0, Number(info.frameCount))) {
-          const frame = decodeFrame(buf, start);
+        const ix = this.index(tape);
+        for (const frame of this.readRange(tape, ix, 0, Math.min(ix.count, Number(info.frameCount)))) {
           for (const t of frame.terms) missing.delete(t);
           found = found || indexOf(frame.payload, needle) >= 0;
           if (missing.size === 0 && found) return true;
@@ -639,9 +699,9 @@ class Writer {
   refresh() {
     const size = Number(this.store.dir.statAt(NOFOLLOW, this.store.path(this.id, 'frames')).size);
     if (size !== this.committed) {
-      const { bodies, committed } = this.store.frames(this.id);
-      this.nextSeq = bodies.length;
-      this.committed = committed;
+      const ix = this.store.index(this.store.load(this.id));
+      this.nextSeq = ix.count;
+      this.committed = ix.committed;
     }
   }
 
@@ -676,8 +736,8 @@ class Writer {
       invalid(`the tape is ${end.state} already, with another summary`);
     }
     this.refresh();
-    const { buf, bodies } = this.store.frames(this.id);
-    checkSummary(summary, bodies.length, bodies.reduce((n, [s]) => n + payloadLen(buf, s), 0));
+    const ix = this.store.index(this.store.load(this.id));
+    checkSummary(summary, ix.count, ix.bytes);
     withFile(this.store.dir, this.store.path(this.id, 'frames'), {}, { read: true, write: true }, (d) => d.syncData());
     writeAtomic(this.store.dir, this.store.path(this.id, 'end'), encodeEnd(state, summary));
     return this.store.info(this.store.load(this.id));
