@@ -72,18 +72,6 @@ impl TapeDiff {
     }
 }
 
-fn normalize(mut v: Value, options: &ReplayOptions) -> Value {
-    if let Value::Object(map) = &mut v {
-        map.remove("id");
-        map.remove("jsonrpc");
-    }
-    json::remove_everywhere(&mut v, "_meta");
-    for p in &options.ignore {
-        p.remove_from(&mut v);
-    }
-    v
-}
-
 fn summary(method: &str, request: &Value) -> String {
     let params = request
         .get("params")
@@ -119,13 +107,13 @@ fn exchanges(frames: &[Frame], options: &ReplayOptions) -> (Vec<Exchange>, HashM
                 out.push(Exchange {
                     seq: f.seq,
                     method,
-                    request: normalize(v, options),
+                    request: options.comparable(v),
                     answer: None,
                 });
             }
             (Direction::ServerToClient, None, Some(id)) => {
                 if let Some(i) = pending.remove(&id) {
-                    out[i].answer = Some(normalize(v, options));
+                    out[i].answer = Some(options.comparable(v));
                 }
             }
             (_, Some(method), None) => *notifications.entry(method).or_default() += 1,

@@ -52,16 +52,9 @@ pub struct DriftReport {
 }
 
 fn normalized(bytes: &[u8], options: &ReplayOptions) -> Option<Value> {
-    let mut v: Value = serde_json::from_slice(bytes).ok()?;
-    if let Value::Object(map) = &mut v {
-        map.remove("id");
-        map.remove("jsonrpc");
-    }
-    json::remove_everywhere(&mut v, "_meta");
-    for p in &options.ignore {
-        p.remove_from(&mut v);
-    }
-    Some(v)
+    serde_json::from_slice(bytes)
+        .ok()
+        .map(|v| options.comparable(v))
 }
 
 fn id_of(v: &Value) -> Option<String> {

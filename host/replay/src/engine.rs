@@ -11,7 +11,7 @@
 //! server-initiated traffic comes where it came, and concurrent requests
 //! recorded interleaved do not wait for each other.
 
-use crate::json::{self, Difference, JsonPath, canonical};
+use crate::json::{self, Difference, canonical};
 use crate::options::{Matching, Repeat, ReplayOptions};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -178,17 +178,10 @@ fn parse(bytes: &[u8], options: &ReplayOptions) -> Parsed {
         (None, Some(id)) if value.is_object() => Kind::Answer { id },
         _ => Kind::Other,
     };
-    let mut normalized = value;
-    if let Value::Object(map) = &mut normalized {
-        map.remove("id");
-        map.remove("jsonrpc");
-    }
-    json::remove_everywhere(&mut normalized, "_meta");
-    if let Ok(p) = JsonPath::parse("/params/clientInfo") {
-        p.remove_from(&mut normalized);
-    }
-    for p in &options.ignore {
-        p.remove_from(&mut normalized);
+    let mut normalized = options.comparable(value);
+    // The client's name and version: another client asks the same.
+    if let Some(Value::Object(params)) = normalized.get_mut("params") {
+        params.remove("clientInfo");
     }
     Parsed {
         kind,

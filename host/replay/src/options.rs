@@ -2,6 +2,7 @@
 //! documented defaults.
 
 use crate::json::JsonPath;
+use serde_json::Value;
 use std::time::Duration;
 
 /// How a client message finds its recorded counterpart.
@@ -133,6 +134,21 @@ impl ReplayOptions {
     pub fn timing(mut self, t: Timing) -> Self {
         self.timing = t;
         self
+    }
+
+    /// `message` as it is compared: without its `id` and `jsonrpc`,
+    /// without `_meta` at any depth, without the `ignore` paths (the one
+    /// normalization of matching, drift checks and tape diffs).
+    pub fn comparable(&self, mut message: Value) -> Value {
+        if let Value::Object(map) = &mut message {
+            map.remove("id");
+            map.remove("jsonrpc");
+        }
+        crate::json::remove_everywhere(&mut message, "_meta");
+        for p in &self.ignore {
+            p.remove_from(&mut message);
+        }
+        message
     }
 
     /// Adds a path left out of the comparison.

@@ -53,8 +53,8 @@ pub struct RecordArgs {
     pub mode: RecordMode,
     /// With --mode once or none: a tape older than this (`30d`, `12h`,
     /// `90m`) is expired, and --on-expired says what then.
-    #[arg(long, value_name = "AGE", value_parser = parse_age)]
-    pub max_age: Option<std::time::Duration>,
+    #[arg(long, value_name = "AGE", value_parser = super::time::parse_age)]
+    pub max_age: Option<u64>,
     /// What an expired tape gets: `warn` (replay it, with a warning on
     /// stderr), `error` (exit 1 without replaying), `record` (record it
     /// anew; with --mode none, an error).
@@ -117,21 +117,6 @@ impl OnExpired {
     }
 }
 
-/// `30d`, `12h`, `90m`, `45s`.
-fn parse_age(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{s}` is not an age: a number and d, h, m or s (30d, 12h)");
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let secs = match unit {
-        'd' => n.checked_mul(86_400),
-        'h' => n.checked_mul(3_600),
-        'm' => n.checked_mul(60),
-        's' => Some(n),
-        _ => None,
-    };
-    secs.map(std::time::Duration::from_secs).ok_or_else(bad)
-}
-
 /// With --mode once or none: replays the newest finished tape named
 /// `--name` when there is one (`Some(exit code)`), or says to record.
 async fn replay_instead(ctx: &mut Context, args: &RecordArgs) -> anyhow::Result<Option<ExitCode>> {
@@ -169,18 +154,14 @@ async fn replay_instead(ctx: &mut Context, args: &RecordArgs) -> anyhow::Result<
         }
         return Ok(None);
     };
-    if let Some(max_age) = args.max_age {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        let age =
-            std::time::Duration::from_micros(now_us.saturating_sub(tape.header.created_at_us));
-        if age > max_age {
+    if let Some(max_age_us) = args.max_age {
+        let age_us = super::time::now_us().saturating_sub(tape.header.created_at_us);
+        if age_us > max_age_us {
             let what = format!(
                 "tape {} (`{}`) is {} old, older than --max-age",
                 tape.header.id,
                 output::printable(name),
-                humantime(age)
+                output::duration(age_us)
             );
             match (args.on_expired, mode) {
                 (OnExpired::Warn, _) => eprintln!("tapedeck: warning: {what}; replaying it anyway"),
@@ -263,17 +244,6 @@ async fn new_episode(
         output::printable(&old.header.name)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// `3d 4h`, `5m 2s`: an age for people.
-fn humantime(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
-    }
 }
 
 /// Runs the server given after `--`, forwarding this process's stdin and

@@ -49,6 +49,18 @@ fn parse_ago(s: &str) -> Option<Option<u64>> {
     Some(n.checked_mul(secs).and_then(|s| s.checked_mul(US_PER_SEC)))
 }
 
+/// Parses an age (`90s`, `30m`, `12h`, `30d`, `2w`) into µs: what
+/// `record --max-age` takes, in the units `--since` takes.
+pub fn parse_age(s: &str) -> Result<u64, String> {
+    match parse_ago(s) {
+        Some(Some(us)) => Ok(us),
+        Some(None) => Err(format!("age {s:?} is too long")),
+        None => Err(format!(
+            "{s:?} is not an age: a number and s, m, h, d or w (30d, 12h)"
+        )),
+    }
+}
+
 /// Parses RFC 3339 or a bare date into µs since the epoch (may be negative).
 /// The error is a short parenthesised reason.
 fn parse_rfc3339(s: &str) -> Result<i64, String> {
