@@ -99,6 +99,52 @@ pub enum VerifyError {
     },
 }
 
+/// A live MCP server beside a tape (`verify`, `replay --on-miss
+/// passthrough`, `record --mode new-episodes`): its stdin and stdout piped,
+/// its stderr passed through, killed if it outlives its use.
+pub struct LiveServer {
+    child: tokio::process::Child,
+}
+
+impl LiveServer {
+    /// Starts `command` (program and arguments).
+    pub fn start(command: &[std::ffi::OsString]) -> std::io::Result<LiveServer> {
+        let (program, args) = command.split_first().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command given")
+        })?;
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(LiveServer { child })
+    }
+
+    /// Its stdin and its stdout (buffered), once.
+    pub fn pipes(
+        &mut self,
+    ) -> std::io::Result<(
+        tokio::process::ChildStdin,
+        tokio::io::BufReader<tokio::process::ChildStdout>,
+    )> {
+        match (self.child.stdin.take(), self.child.stdout.take()) {
+            (Some(i), Some(o)) => Ok((i, tokio::io::BufReader::new(o))),
+            _ => Err(std::io::Error::other("no pipes to the server")),
+        }
+    }
+
+    /// Waits up to 2 s for it to exit (its stdin closed), then kills it.
+    pub async fn stop(mut self) {
+        if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
 /// Sends the client messages of tape `id` to a live server (`command`,
 /// started here, its stderr passed through) and compares its answers with
 /// the recorded ones (see [`drift::check`]); `patience` bounds the wait for
@@ -120,40 +166,13 @@ pub async fn verify<S: TapeStore>(
         command: shown.clone(),
         source,
     };
-    let (program, args) = command.split_first().ok_or_else(|| {
-        server_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "no command given",
-        ))
-    })?;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(server_error)?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(server_error(std::io::Error::other(
-            "no pipes to the server",
-        )));
-    };
-    let report = drift::check(
-        &frames,
-        options,
-        tokio::io::BufReader::new(stdout),
-        stdin,
-        patience,
-    )
-    .await
-    .map_err(server_error)?;
-    // Its stdin closed (dropped with `check`): give it a moment to exit.
-    if tokio::time::timeout(std::time::Duration::from_secs(2), child.wait())
+    let mut live = LiveServer::start(command).map_err(server_error)?;
+    let (stdin, stdout) = live.pipes().map_err(server_error)?;
+    let report = drift::check(&frames, options, stdout, stdin, patience)
         .await
-        .is_err()
-    {
-        let _ = child.kill().await;
-    }
+        .map_err(server_error)?;
+    // Its stdin closed (dropped with `check`): give it a moment to exit.
+    live.stop().await;
     Ok((report, verification))
 }
 

@@ -204,13 +204,19 @@ pub async fn replay_tape(
     let on_miss = |miss: &str| eprintln!("tapedeck replay: {}", output::printable(miss));
     let report = match how.live.split_first() {
         Some(_) => {
-            let mut live = Live::start(&how.live)?;
+            let mut live = replay::LiveServer::start(&how.live).with_context(|| {
+                format!(
+                    "cannot start the live server {}",
+                    how.live[0].to_string_lossy()
+                )
+            })?;
+            let (live_in, live_out) = live.pipes()?;
             let report = replay::serve_with_live(
                 &mut replayer,
                 stdin,
                 tokio::io::stdout(),
-                live.output()?,
-                live.input()?,
+                live_out,
+                live_in,
                 how.tap.clone(),
                 on_miss,
             )
@@ -249,58 +255,4 @@ pub async fn replay_tape(
     } else {
         ExitCode::from(1)
     })
-}
-
-/// A live MCP server beside a replay (`--on-miss passthrough`, `record
-/// --mode new-episodes`): its stdin and stdout piped, its stderr passed
-/// through, killed if it outlives the session.
-pub struct Live {
-    child: tokio::process::Child,
-}
-
-impl Live {
-    /// Starts `command` (program and arguments).
-    pub fn start(command: &[std::ffi::OsString]) -> anyhow::Result<Live> {
-        let (program, args) = command
-            .split_first()
-            .context("no live server command given")?;
-        let child = tokio::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| {
-                format!("cannot start the live server {}", program.to_string_lossy())
-            })?;
-        Ok(Live { child })
-    }
-
-    /// Its stdout, once.
-    pub fn output(&mut self) -> anyhow::Result<tokio::io::BufReader<tokio::process::ChildStdout>> {
-        let out = self
-            .child
-            .stdout
-            .take()
-            .context("no pipe from the live server")?;
-        Ok(tokio::io::BufReader::new(out))
-    }
-
-    /// Its stdin, once.
-    pub fn input(&mut self) -> anyhow::Result<tokio::process::ChildStdin> {
-        self.child
-            .stdin
-            .take()
-            .context("no pipe to the live server")
-    }
-
-    /// Waits up to 2 s for it to exit (its stdin is closed), then kills it.
-    pub async fn stop(mut self) {
-        if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
-    }
 }
